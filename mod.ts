@@ -1,5 +1,13 @@
 /**
  * cirrus: a decentralized cloud marketplace on a BFT chain. The public library API.
+ *
+ * - `consensus`: the pure Tendermint-style state machine, validator sets, codecs, WAL, signer guard.
+ * - `ledger`: transactions, the pure ledger state machine, blocks, the LevelDB store.
+ * - `node`: the node (libp2p, mempool, consensus driver, block sync, RPC).
+ * - `auction`: the marketplace (SDL).
  * @module
  */
-export * from "./consensus/types.ts";
+export * as consensus from "./consensus/mod.ts";
+export * as ledger from "./node/ledger/mod.ts";
+export * as node from "./node/mod.ts";
+export * as auction from "./auction/mod.ts";

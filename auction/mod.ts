@@ -1,0 +1,5 @@
+/**
+ * The marketplace (pure): SDL parsing and validation; deployments, orders, bids, leases, escrow.
+ * @module
+ */
+export * from "./sdl/mod.ts";

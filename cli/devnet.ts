@@ -1,0 +1,294 @@
+/**
+ * `cirrus devnet`: a fresh local network of N validator processes on loopback, with a shared genesis
+ * and funded keys (`alice`, `bob`, and `bench0..` for load tests). Writes `DIR/devnet.json`, prints
+ * the RPC URLs and an example, runs until Ctrl-C / SIGTERM, then stops every process it started.
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { initHome, loadHome, writeGenesis } from "../node/config.ts";
+import { Keystore } from "../node/keystore.ts";
+import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
+import { toHex } from "../node/crypto.ts";
+import { UserError } from "./util.ts";
+
+/** Options of a devnet. */
+export interface DevnetOptions {
+  validators: number;
+  dir: string;
+  accounts: number;
+  basePort: number;
+  /** Print progress lines (default true). */
+  quiet?: boolean;
+  /** Resolve once the network is up instead of waiting for a signal (tests, benchmarks). */
+  detach?: boolean;
+  /** Extra genesis parameter overrides. */
+  consensusParams?: Partial<Genesis["params"]["consensus"]>;
+}
+
+/** The file `DIR/devnet.json`. */
+export interface DevnetInfo {
+  chainId: string;
+  home: string;
+  nodes: { name: string; rpc: string; p2p: string; home: string; pid: number; validator: string }[];
+  accounts: Record<string, string>;
+}
+
+/** A running devnet. */
+export interface Devnet {
+  info: DevnetInfo;
+  procs: Deno.ChildProcess[];
+  stop(): Promise<void>;
+}
+
+export const DEVNET_CHAIN_ID = "cirrus-devnet";
+const BALANCE = "1000000000000";
+
+function portFree(port: number): boolean {
+  try {
+    const l = Deno.listen({ hostname: "127.0.0.1", port });
+    l.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function peerIdOf(home: string): Promise<string> {
+  const loaded = await loadHome(home);
+  const key = await generateKeyPairFromSeed("Ed25519", loaded.nodeKey.privKey);
+  return peerIdFromPrivateKey(key).toString();
+}
+
+async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== null) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new UserError(`devnet: ${what} did not happen within ${ms / 1000}s${last ? ` (${last})` : ""}`);
+}
+
+/** Create the homes, genesis and keys, start the processes, wait until blocks are committed. */
+export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
+  const say = (s: string) => {
+    if (!o.quiet) console.log(s);
+  };
+  const dir = resolve(o.dir);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  const n = o.validators;
+  for (let i = 0; i < n; i++) {
+    for (const port of [o.basePort + 10 * i, o.basePort + 10 * i + 1]) {
+      if (!portFree(port)) {
+        throw new UserError(`devnet: port ${port} is in use (another devnet running? use --base-port)`);
+      }
+    }
+  }
+  // Homes and keys.
+  const homes: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const home = join(dir, `node${i}`);
+    await initHome({
+      home,
+      moniker: `node${i}`,
+      chainId: DEVNET_CHAIN_ID,
+      p2pListen: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}`,
+      rpcListen: `127.0.0.1:${o.basePort + 10 * i + 1}`,
+    });
+    homes.push(home);
+  }
+  const cliHome = join(dir, "cli");
+  const ks = new Keystore(cliHome);
+  const accounts: Record<string, string> = {};
+  for (const name of ["alice", "bob"]) accounts[name] = (await ks.add(name)).address;
+  const bench: { name: string; address: string; privKey: string }[] = [];
+  for (let i = 0; i < o.accounts; i++) {
+    const k = await ks.add(`bench${i}`);
+    bench.push({ name: k.name, address: k.address, privKey: toHex(k.privKey) });
+  }
+  // Genesis shared by all.
+  const validators: Genesis["validators"] = [];
+  const vAccounts: Genesis["accounts"] = [];
+  for (let i = 0; i < n; i++) {
+    const h = await loadHome(homes[i]!);
+    validators.push({
+      name: `node${i}`,
+      address: h.validatorKey.address,
+      pubKey: toHex(h.validatorKey.pubKey),
+      power: "10",
+    });
+    vAccounts.push({ name: `node${i}`, address: h.validatorKey.address, balance: BALANCE });
+  }
+  const params = defaultParams();
+  Object.assign(params.consensus, o.consensusParams ?? {});
+  const genesis: Genesis = {
+    chainId: DEVNET_CHAIN_ID,
+    genesisTime: new Date().toISOString(),
+    validators,
+    accounts: [
+      ...Object.entries(accounts).map(([name, address]) => ({ name, address, balance: BALANCE })),
+      ...bench.map((b) => ({ name: b.name, address: b.address, balance: BALANCE })),
+      ...vAccounts,
+    ],
+    params,
+  };
+  const peerIds: string[] = [];
+  for (const home of homes) {
+    await writeGenesis(home, genesis);
+    peerIds.push(await peerIdOf(home));
+  }
+  if (bench.length > 0) await Deno.writeTextFile(join(dir, "bench_keys.json"), JSON.stringify(bench));
+  // Processes: each bootstraps from all the others.
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const procs: Deno.ChildProcess[] = [];
+  const nodes: DevnetInfo["nodes"] = [];
+  for (let i = 0; i < n; i++) {
+    const p2p = `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`;
+    const bootstrap = peerIds.flatMap((id, j) =>
+      j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${o.basePort + 10 * j}/p2p/${id}`]
+    );
+    const log = await Deno.open(join(homes[i]!, "node.log"), { create: true, write: true, truncate: true });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--config",
+        config,
+        main,
+        "node",
+        "start",
+        "--home",
+        homes[i]!,
+        "--validator",
+        ...bootstrap,
+      ],
+      stdout: log.writable ? "piped" : "null",
+      stderr: "piped",
+      stdin: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).spawn();
+    // Copy the node's output to its log file.
+    const pump = async (s: ReadableStream<Uint8Array>) => {
+      try {
+        for await (const chunk of s) await log.write(chunk);
+      } catch { /* closed */ }
+    };
+    void Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => {
+      try {
+        log.close();
+      } catch { /* closed */ }
+    });
+    procs.push(child);
+    const h = await loadHome(homes[i]!);
+    nodes.push({
+      name: `node${i}`,
+      rpc: `http://127.0.0.1:${o.basePort + 10 * i + 1}`,
+      p2p,
+      home: homes[i]!,
+      pid: child.pid,
+      validator: h.validatorKey.address,
+    });
+  }
+  const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts };
+  await Deno.writeTextFile(join(dir, "devnet.json"), JSON.stringify(info, null, 2) + "\n");
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const p of procs) {
+      try {
+        p.kill("SIGTERM");
+      } catch { /* gone */ }
+    }
+    const killer = setTimeout(() => {
+      for (const p of procs) {
+        try {
+          p.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
+    }, 5000);
+    await Promise.all(procs.map((p) => p.status));
+    clearTimeout(killer);
+  };
+  try {
+    say(`devnet: starting ${n} validators in ${dir} ...`);
+    await waitFor("every node answering and committing a block", 60_000, async () => {
+      for (const node of nodes) {
+        const s = await (await fetch(`${node.rpc}/status`)).json() as { height: number };
+        if (s.height < 1) return null;
+      }
+      return true;
+    });
+  } catch (e) {
+    await stop();
+    throw new UserError(`${(e as Error).message}; see the logs in ${dir}/node*/node.log`);
+  }
+  return { info, procs, stop };
+}
+
+/** `cirrus devnet`: start, print, run until a signal, stop. */
+export async function runDevnet(o: DevnetOptions): Promise<void> {
+  const net = await startDevnet(o);
+  const { info } = net;
+  const rel = (p: string) => p.startsWith(Deno.cwd() + "/") ? p.slice(Deno.cwd().length + 1) : p;
+  console.log(`devnet: ${info.nodes.length} validators are committing blocks (chain ${info.chainId})`);
+  for (const node of info.nodes) console.log(`  ${node.name}  rpc ${node.rpc}  p2p ${node.p2p}`);
+  console.log(`  keys:   ${Object.entries(info.accounts).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  console.log(
+    `  info:   ${rel(join(resolve(o.dir), "devnet.json"))}   logs: ${rel(resolve(o.dir))}/node*/node.log`,
+  );
+  console.log(`\ntry, from another shell:`);
+  console.log(
+    `  ./cirrus tx send alice ${info.accounts.bob} 1000 --home ${rel(info.home)} --node ${
+      info.nodes[0]!.rpc
+    }`,
+  );
+  console.log(
+    `  ./cirrus query account ${info.accounts.bob} --node ${info.nodes[1]?.rpc ?? info.nodes[0]!.rpc}`,
+  );
+  console.log(`\nCtrl-C stops the network.`);
+  const exits = net.procs.map((p, i) => p.status.then((s) => ({ i, s })));
+  let done = false;
+  const onSignal = () => {
+    done = true;
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let lastPrint = 0;
+  let exited: { i: number; s: Deno.CommandStatus } | null = null;
+  void Promise.race(exits).then((e) => {
+    exited = e;
+  });
+  while (!done && !exited) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (Date.now() - lastPrint > 10_000) {
+      lastPrint = Date.now();
+      try {
+        const s = await (await fetch(`${info.nodes[0]!.rpc}/status`)).json() as {
+          height: number;
+          peers: number;
+        };
+        console.log(`devnet: height ${s.height}, node0 has ${s.peers} peers`);
+      } catch { /* node busy */ }
+    }
+  }
+  if (exited) {
+    const e = exited as { i: number; s: Deno.CommandStatus };
+    console.error(
+      `devnet: node${e.i} exited (code ${e.s.code}); see ${info.nodes[e.i]!.home}/node.log. Stopping.`,
+    );
+  }
+  console.log("devnet: stopping all nodes ...");
+  await net.stop();
+  console.log("devnet: stopped");
+  Deno.exit(exited ? 1 : 0);
+}

@@ -1,0 +1,83 @@
+/**
+ * Shared CLI plumbing: global options, the RPC client, output in text or JSON, user errors.
+ * @module
+ */
+import type { Command } from "commander";
+import { defaultHome } from "../node/config.ts";
+
+/** An error shown to the user as one line, without a stack trace. */
+export class UserError extends Error {
+  override name = "UserError";
+}
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  node: string;
+  home: string;
+  output: "text" | "json";
+}
+
+/** The global options as seen from a (sub)command. */
+export function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
+  const output = o.output ?? "text";
+  if (output !== "text" && output !== "json") {
+    throw new UserError(`--output must be "text" or "json", got "${output}"`);
+  }
+  return {
+    node: (o.node ?? Deno.env.get("CIRRUS_NODE") ?? "http://127.0.0.1:26657").replace(/\/+$/, ""),
+    home: o.home ?? defaultHome(),
+    output,
+  };
+}
+
+/** Print a result: JSON as one document, or text via `text()`. */
+export function emit(g: GlobalOptions, value: unknown, text: () => string): void {
+  if (g.output === "json") {
+    console.log(JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v));
+  } else console.log(text());
+}
+
+/** Call the node's RPC; errors become one clear line. */
+export async function rpc<T = Record<string, unknown>>(
+  g: GlobalOptions,
+  path: string,
+  init?: { method?: string; body?: unknown; timeoutMs?: number },
+): Promise<T> {
+  const url = g.node + path;
+  let res: Response;
+  const signal = AbortSignal.timeout(init?.timeoutMs ?? 60_000);
+  try {
+    res = await fetch(url, {
+      method: init?.method ?? (init?.body !== undefined ? "POST" : "GET"),
+      headers: init?.body !== undefined ? { "content-type": "application/json" } : {},
+      ...(init?.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      signal,
+    });
+  } catch (e) {
+    const why = (e as Error).name === "TimeoutError" ? "timed out" : "not reachable";
+    throw new UserError(`node ${g.node} ${why} (is a node running? set --node URL)`);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new UserError(`node ${g.node} answered ${res.status} with a non-JSON body`);
+  }
+  if (!res.ok) {
+    const err = (body as { error?: string })?.error ?? `HTTP ${res.status}`;
+    throw new UserError(err);
+  }
+  return body as T;
+}
+
+/** Check a positive integer amount of base units. */
+export function parseAmount(s: string, what = "amount"): bigint {
+  if (!/^\d+$/.test(s)) {
+    throw new UserError(`${what} must be a positive integer of base units (ucrs), got "${s}"`);
+  }
+  const v = BigInt(s);
+  if (v <= 0n) throw new UserError(`${what} must be greater than 0`);
+  return v;
+}

@@ -1,0 +1,311 @@
+/**
+ * The chain as one node sees it: the committed store and state, the validator set, block validation
+ * (decode, header checks, signatures, execution) and the atomic commit of a decided block.
+ * @module
+ */
+import { fromHex, verify } from "./crypto.ts";
+import {
+  type Block,
+  blockHash,
+  commitHash,
+  decodeBlock,
+  encodeCommit,
+  executeBlock,
+  type Genesis,
+  LedgerState,
+  type SignedTx,
+  Store,
+  txsHash,
+} from "./ledger/mod.ts";
+import { decodeSignedTx, verifyTxSignature } from "./ledger/tx.ts";
+import type { Commit, Hex, Validator } from "../consensus/types.ts";
+import { ValidatorSet, voteSignBytes } from "../consensus/mod.ts";
+
+/** What executing a block produced (not yet committed). */
+export type Execution = ReturnType<typeof executeBlock>;
+
+/** A block that passed validation, with its execution result. */
+export interface ValidatedBlock {
+  block: Block;
+  bytes: Uint8Array;
+  hash: Hex;
+  stxs: SignedTx[];
+  exec: Execution;
+}
+
+/** A committed block event. */
+export interface CommittedBlock {
+  height: number;
+  hash: Hex;
+  time: number;
+  proposer: string;
+  txs: { id: string; ok: boolean; reason?: string; from: string; type: string }[];
+  appHash: Hex;
+}
+
+/** Bounded set of tx ids whose signatures were already verified (gossip, RPC, earlier blocks). */
+class VerifiedCache {
+  #ids = new Set<string>();
+  constructor(readonly max: number) {}
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+  add(id: string): void {
+    if (this.#ids.size >= this.max) {
+      const first = this.#ids.values().next();
+      if (!first.done) this.#ids.delete(first.value);
+    }
+    this.#ids.add(id);
+  }
+}
+
+/** Validators of a genesis as consensus validators. */
+export function genesisValidators(genesis: Genesis): Validator[] {
+  return genesis.validators.map((v) => ({
+    address: v.address,
+    pubKey: fromHex(v.pubKey),
+    power: BigInt(v.power),
+  }));
+}
+
+/** Options of {@link Chain.open}. */
+export interface ChainOptions {
+  dir: string;
+  genesis: Genesis;
+}
+
+/** One node's view of the committed chain. */
+export class Chain {
+  readonly genesis: Genesis;
+  readonly store: Store;
+  state: LedgerState;
+  /** Last committed height (0 before the first block). */
+  height: number;
+  lastBlockHash: Hex;
+  lastBlockTime: number;
+  /** The validator set (with proposer priorities) for height `height + 1`. */
+  validators: ValidatorSet;
+  readonly #verified = new VerifiedCache(200_000);
+  readonly #listeners: ((b: CommittedBlock) => void)[] = [];
+  readonly #pubKeys: Map<string, Uint8Array>;
+
+  private constructor(genesis: Genesis, store: Store, state: LedgerState, height: number) {
+    this.genesis = genesis;
+    this.store = store;
+    this.state = state;
+    this.height = height;
+    this.lastBlockHash = "";
+    this.lastBlockTime = Date.parse(genesis.genesisTime) || 0;
+    let set = new ValidatorSet(genesisValidators(genesis));
+    set = set.advance(height);
+    this.validators = set;
+    this.#pubKeys = new Map(genesisValidators(genesis).map((v) => [v.address, v.pubKey]));
+  }
+
+  /** Open (or create) the store and load the committed state. */
+  static async open(opts: ChainOptions): Promise<Chain> {
+    const store = await Store.open(opts.dir);
+    let height = store.latestHeight();
+    let state: LedgerState | null;
+    if (height === null) {
+      state = LedgerState.fromGenesis(opts.genesis);
+      await store.initGenesis(state);
+      height = 0;
+    } else {
+      state = await store.loadState();
+      if (!state) {
+        await store.close();
+        throw new Error(`the store in ${opts.dir} has no state; remove it to start over`);
+      }
+    }
+    const chain = new Chain(opts.genesis, store, state, height);
+    if (height > 0) {
+      const bytes = await store.getBlock(height);
+      if (bytes) {
+        const block = decodeBlock(bytes);
+        chain.lastBlockHash = blockHash(block);
+        chain.lastBlockTime = block.header.time;
+      }
+    }
+    return chain;
+  }
+
+  get chainId(): string {
+    return this.genesis.chainId;
+  }
+
+  /** Subscribe to committed blocks. */
+  onCommit(fn: (b: CommittedBlock) => void): () => void {
+    this.#listeners.push(fn);
+    return () => {
+      const i = this.#listeners.indexOf(fn);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /** Mark a tx id as signature-verified (so a block holding it is not verified again). */
+  markVerified(id: string): void {
+    this.#verified.add(id);
+  }
+
+  /** Decode and signature-check signed txs (verified ones are skipped). */
+  async verifyTxs(
+    txs: Uint8Array[],
+  ): Promise<{ ok: true; stxs: SignedTx[] } | { ok: false; reason: string }> {
+    const maxTxBytes = this.genesis.params.ledger.maxTxBytes;
+    const stxs: SignedTx[] = [];
+    for (let i = 0; i < txs.length; i++) {
+      const d = decodeSignedTx(txs[i]!, { maxTxBytes });
+      if (!d.ok) return { ok: false, reason: `tx ${i}: ${d.reason}` };
+      stxs.push(d.stx);
+    }
+    const pending = stxs.filter((s) => !this.#verified.has(s.id));
+    const results = await Promise.all(pending.map((s) => verifyTxSignature(s)));
+    for (let i = 0; i < pending.length; i++) {
+      if (!results[i]) return { ok: false, reason: `tx ${pending[i]!.id}: bad signature` };
+      this.#verified.add(pending[i]!.id);
+    }
+    return { ok: true, stxs };
+  }
+
+  /** Check a commit certificate: signatures of known validators over the precommit, > 2/3 power. */
+  async verifyCommit(commit: Commit, height: number, hash: Hex): Promise<string | null> {
+    if (commit.height !== height) return `commit is for height ${commit.height}, expected ${height}`;
+    if (commit.blockHash !== hash) return `commit is for block ${commit.blockHash}, expected ${hash}`;
+    const seen = new Set<string>();
+    let power = 0n;
+    const checks: Promise<boolean>[] = [];
+    for (const s of commit.signatures) {
+      if (seen.has(s.validator)) return `commit has two signatures of ${s.validator}`;
+      seen.add(s.validator);
+      const v = this.validators.get(s.validator);
+      const pub = this.#pubKeys.get(s.validator);
+      if (!v || !pub) return `commit signed by ${s.validator}, not a validator`;
+      power += v.power;
+      const bytes = voteSignBytes({
+        chainId: this.chainId,
+        type: "precommit",
+        height,
+        round: commit.round,
+        blockHash: hash,
+        validator: s.validator,
+      });
+      checks.push(verify(pub, bytes, s.signature));
+    }
+    if (!this.validators.hasTwoThirds(power)) {
+      return `commit has ${power} of ${this.validators.totalPower} power`;
+    }
+    const ok = await Promise.all(checks);
+    const bad = ok.indexOf(false);
+    if (bad >= 0) return `commit signature of ${commit.signatures[bad]!.validator} is invalid`;
+    return null;
+  }
+
+  /**
+   * Validate a block proposed for height `height + 1` by `proposer`: header fields, last commit,
+   * size limits, tx signatures; then execute it (pure) against the current state.
+   */
+  async validateBlock(
+    bytes: Uint8Array,
+    expect: { proposer?: string; hash?: Hex },
+  ): Promise<{ ok: true; value: ValidatedBlock } | { ok: false; reason: string }> {
+    const p = this.genesis.params.consensus;
+    if (bytes.length > p.maxBlockBytes + 65_536) {
+      return { ok: false, reason: `block is ${bytes.length} bytes` };
+    }
+    let block: Block;
+    try {
+      block = decodeBlock(bytes);
+    } catch (e) {
+      return { ok: false, reason: `malformed block: ${(e as Error).message}` };
+    }
+    const h = block.header;
+    const height = this.height + 1;
+    const hash = blockHash(block);
+    if (expect.hash !== undefined && hash !== expect.hash) {
+      return { ok: false, reason: "block hash mismatch" };
+    }
+    if (h.chainId !== this.chainId) return { ok: false, reason: `chain id ${h.chainId}` };
+    if (h.height !== height) return { ok: false, reason: `height ${h.height}, expected ${height}` };
+    if (expect.proposer !== undefined && h.proposer !== expect.proposer) {
+      return { ok: false, reason: `proposer ${h.proposer}, expected ${expect.proposer}` };
+    }
+    if (h.prevHash !== this.lastBlockHash) {
+      return { ok: false, reason: "prevHash does not match the last block" };
+    }
+    if (h.appHash !== this.state.appHash) return { ok: false, reason: "appHash does not match the state" };
+    if (h.time <= this.lastBlockTime && this.height > 0) {
+      return { ok: false, reason: "time not after last block" };
+    }
+    if (block.txs.length > p.maxBlockTxs) {
+      return { ok: false, reason: `${block.txs.length} txs > maxBlockTxs` };
+    }
+    if (txsHash(block.txs) !== h.txsHash) return { ok: false, reason: "txsHash does not match the txs" };
+    if (this.height === 0) {
+      if (block.lastCommit !== null) return { ok: false, reason: "first block carries a last commit" };
+    } else {
+      if (block.lastCommit === null) return { ok: false, reason: "missing last commit" };
+      if (commitHash(block.lastCommit) !== h.lastCommitHash) {
+        return { ok: false, reason: "lastCommitHash mismatch" };
+      }
+      const why = await this.verifyCommit(block.lastCommit, this.height, this.lastBlockHash);
+      if (why) return { ok: false, reason: `last commit: ${why}` };
+    }
+    const v = await this.verifyTxs(block.txs);
+    if (!v.ok) return { ok: false, reason: v.reason };
+    const exec = executeBlock(this.state, { height, proposer: h.proposer, time: h.time, txs: v.stxs });
+    return { ok: true, value: { block, bytes, hash, stxs: v.stxs, exec } };
+  }
+
+  /** Commit a validated block with its commit certificate: one atomic store batch, then the state. */
+  async commit(vb: ValidatedBlock, commit: Commit): Promise<CommittedBlock> {
+    const height = vb.block.header.height;
+    if (height !== this.height + 1) throw new Error(`commit of height ${height} at height ${this.height}`);
+    const txIndex = vb.stxs.map((s, index) => {
+      const addrs = new Set<string>([s.tx.from]);
+      const to = (s.tx.body as { to?: unknown }).to;
+      if (typeof to === "string") addrs.add(to);
+      return { id: s.id, height, index, addresses: [...addrs] };
+    });
+    await this.store.commitBlock({
+      block: vb.bytes,
+      blockHash: vb.hash,
+      commit: encodeCommit(commit),
+      height,
+      writes: vb.exec.writes,
+      appHash: vb.exec.appHash,
+      txIndex,
+      results: vb.exec.results,
+    });
+    this.state.apply(vb.exec.writes, height, vb.exec.appHash);
+    this.height = height;
+    this.lastBlockHash = vb.hash;
+    this.lastBlockTime = vb.block.header.time;
+    this.validators = this.validators.advance(1);
+    const event: CommittedBlock = {
+      height,
+      hash: vb.hash,
+      time: vb.block.header.time,
+      proposer: vb.block.header.proposer,
+      appHash: vb.exec.appHash,
+      txs: vb.exec.results.map((r, i) => ({
+        id: r.id,
+        ok: r.ok,
+        ...(r.reason !== undefined ? { reason: r.reason } : {}),
+        from: vb.stxs[i]!.tx.from,
+        type: vb.stxs[i]!.tx.type,
+      })),
+    };
+    for (const fn of [...this.#listeners]) {
+      try {
+        fn(event);
+      } catch { /* a listener's bug must not stop the chain */ }
+    }
+    return event;
+  }
+
+  /** Close the store. */
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

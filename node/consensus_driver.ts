@@ -1,0 +1,628 @@
+/**
+ * The consensus shell: connects the pure state machine (`consensus/`) to gossip, timers, the WAL,
+ * the signer and the chain. One serial queue feeds every input (peer messages, timeouts, synced
+ * blocks) to the core, so the core never sees two inputs at once.
+ *
+ * Order of effects for our own messages: signer guard (persisted) -> WAL (fsynced) -> publish ->
+ * fed back to the core as input.
+ * @module
+ */
+import { decode, encode } from "cborg";
+import { sign, verify } from "./crypto.ts";
+import type { Chain, ValidatedBlock } from "./chain.ts";
+import type { Mempool } from "./mempool.ts";
+import type { P2P, Verdict } from "./p2p.ts";
+import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
+import { decodeCommit } from "./ledger/block.ts";
+import {
+  ConsensusDecodeError,
+  decodeSignedProposal,
+  decodeSignedVote,
+  encodeSignedProposal,
+  encodeSignedVote,
+  newHeightState,
+  proposalSignBytes,
+  SignerState,
+  type SignStep,
+  step,
+  voteSignBytes,
+  Wal,
+} from "../consensus/mod.ts";
+import type { Commit, Hex, Proposal, SignedProposal, SignedVote, Vote } from "../consensus/types.ts";
+
+/** Timers and wall time, injected so tests and simulations control them. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as number),
+};
+
+/** A structured logger. */
+export type Logger = (
+  level: "debug" | "info" | "warn" | "error",
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+/** Options of the driver. */
+export interface DriverOptions {
+  chain: Chain;
+  p2p: P2P;
+  mempool: Mempool;
+  /** The validator key when this node validates. */
+  validatorKey: { address: string; privKey: Uint8Array } | null;
+  walPath: string;
+  signerStatePath: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Republish own messages of a stuck height every this many ms (default 1000). */
+  rebroadcastMs?: number;
+}
+
+type CoreState = ReturnType<typeof newHeightState>;
+type CoreInput = Parameters<typeof step>[1];
+type CoreOutput = ReturnType<typeof step>["outputs"][number];
+
+/** Topic names of a chain. */
+export function topics(chainId: string) {
+  return {
+    txs: `/cirrus/${chainId}/txs`,
+    proposal: `/cirrus/${chainId}/proposal`,
+    vote: `/cirrus/${chainId}/vote`,
+  };
+}
+
+const FUTURE_BUFFER_MAX = 2_000;
+const VOTES_PER_MESSAGE_MAX = 64;
+const BLOCK_STORE_MAX = 16;
+
+/** WAL record kinds. */
+type WalRecord =
+  | ["proposal", Uint8Array, Uint8Array]
+  | ["vote", Uint8Array]
+  | ["timeout", string, number, number]
+  | ["value", number, number, Uint8Array];
+
+/** The consensus driver of one node. */
+export class ConsensusDriver {
+  readonly #o: DriverOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #topics: ReturnType<typeof topics>;
+  #cs: CoreState | null = null;
+  #height = 0;
+  #queue: (() => Promise<void>)[] = [];
+  #running = false;
+  #stopped = false;
+  #timers = new Set<unknown>();
+  /** Blocks seen for the current height by hash (validated or not). */
+  #blocks = new Map<Hex, { ok: true; value: ValidatedBlock } | { ok: false; reason: string }>();
+  /** Encoded own messages of the current height, for rebroadcast. */
+  #ownProposal: Uint8Array | null = null;
+  #ownVotes: Uint8Array[] = [];
+  #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
+  #wal!: Wal;
+  #signer!: SignerState;
+  #replaying = false;
+  #pendingGetValue: { height: number; round: number } | null = null;
+  #resend = 0;
+  #lastProgress = 0;
+  /** Duplicate-vote evidence seen (conflicting signed votes of one validator). */
+  evidenceCount = 0;
+  /** Heights seen in messages from peers, above ours: a hint for block sync. */
+  #onBehind: ((height: number) => void) | null = null;
+
+  constructor(opts: DriverOptions) {
+    this.#o = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.#log = opts.logger ?? (() => {});
+    this.#topics = topics(opts.chain.chainId);
+  }
+
+  /** The height being decided. */
+  get height(): number {
+    return this.#height;
+  }
+
+  /** The current round (for status). */
+  get round(): number {
+    return (this.#cs as { round?: number } | null)?.round ?? 0;
+  }
+
+  /** Called when peers' messages show heights above ours. */
+  onBehind(fn: (height: number) => void): void {
+    this.#onBehind = fn;
+  }
+
+  /** Open the WAL and signer state, subscribe to gossip, replay the WAL, start the height. */
+  async start(): Promise<void> {
+    this.#wal = await Wal.open(this.#o.walPath);
+    this.#signer = await SignerState.load(this.#o.signerStatePath);
+    this.#o.p2p.onMessage(
+      this.#topics.proposal,
+      (d) => this.#validateProposalMessage(d),
+      (d) => this.#enqueue(() => this.#onProposalMessage(d)),
+    );
+    this.#o.p2p.onMessage(
+      this.#topics.vote,
+      (d) => this.#validateVoteMessage(d),
+      (d) => this.#enqueue(() => this.#onVoteMessage(d)),
+    );
+    await this.#run(async () => {
+      await this.#startHeight(this.#o.chain.height + 1, true);
+    });
+    this.#scheduleRebroadcast();
+  }
+
+  /** Stop timers and close the WAL. Queued inputs are dropped. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) this.#clock.clearTimeout(t);
+    this.#timers.clear();
+    this.#queue = [];
+    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    await this.#wal?.close();
+  }
+
+  /** Apply a block fetched by block sync (with its commit). Serialised with consensus inputs. */
+  applySyncedBlock(blockBytes: Uint8Array, commitBytes: Uint8Array): Promise<string | null> {
+    return new Promise((resolve) => {
+      this.#enqueue(async () => {
+        const chain = this.#o.chain;
+        let commit: Commit;
+        try {
+          commit = decodeCommit(commitBytes);
+        } catch (e) {
+          resolve(`malformed commit: ${(e as Error).message}`);
+          return;
+        }
+        if (commit.height !== chain.height + 1) {
+          resolve(
+            commit.height <= chain.height ? null : `block ${commit.height} is ahead of ${chain.height + 1}`,
+          );
+          return;
+        }
+        const v = await chain.validateBlock(blockBytes, { hash: commit.blockHash });
+        if (!v.ok) {
+          resolve(`synced block ${commit.height}: ${v.reason}`);
+          return;
+        }
+        const why = await chain.verifyCommit(commit, commit.height, v.value.hash);
+        if (why) {
+          resolve(`synced block ${commit.height}: ${why}`);
+          return;
+        }
+        await this.#commit(v.value, commit);
+        resolve(null);
+      });
+    });
+  }
+
+  // ---- queue ----
+
+  #enqueue(task: () => Promise<void>): void {
+    if (this.#stopped) return;
+    this.#queue.push(task);
+    if (!this.#running) void this.#drain();
+  }
+
+  async #run(task: () => Promise<void>): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#enqueue(async () => {
+        try {
+          await task();
+        } finally {
+          resolve();
+        }
+      });
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0 && !this.#stopped) {
+        const task = this.#queue.shift()!;
+        try {
+          await task();
+        } catch (e) {
+          this.#log("error", "consensus task failed", { error: String((e as Error)?.stack ?? e) });
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  // ---- heights ----
+
+  async #startHeight(height: number, replay: boolean): Promise<void> {
+    const chain = this.#o.chain;
+    this.#height = height;
+    this.#blocks.clear();
+    this.#ownProposal = null;
+    this.#ownVotes = [];
+    this.#pendingGetValue = null;
+    this.#lastProgress = this.#clock.now();
+    const p = chain.genesis.params.consensus;
+    this.#cs = newHeightState({
+      chainId: chain.chainId,
+      height,
+      validators: chain.validators,
+      self: this.#o.validatorKey && chain.validators.has(this.#o.validatorKey.address)
+        ? this.#o.validatorKey.address
+        : null,
+      timeouts: {
+        proposeMs: p.timeoutProposeMs,
+        prevoteMs: p.timeoutPrevoteMs,
+        precommitMs: p.timeoutPrecommitMs,
+        deltaMs: p.timeoutDeltaMs,
+      },
+    });
+    await this.#feed({ type: "start" });
+    if (replay) await this.#replayWal();
+    // Messages that arrived early for this height.
+    const future = this.#future;
+    this.#future = [];
+    for (const m of future) {
+      if (m.kind === "proposal") await this.#onProposalMessage(m.data);
+      else await this.#onVoteMessage(m.data);
+    }
+  }
+
+  async #replayWal(): Promise<void> {
+    const { records, droppedBytes } = await this.#wal.readAll();
+    if (droppedBytes > 0) this.#log("warn", "WAL had a torn tail; dropped it", { droppedBytes });
+    if (records.length === 0) return;
+    this.#replaying = true;
+    let replayed = 0;
+    try {
+      for (const payload of records) {
+        let rec: WalRecord;
+        try {
+          rec = decode(payload) as WalRecord;
+        } catch {
+          continue;
+        }
+        const before = this.#height;
+        if (rec[0] === "proposal") await this.#onProposalMessage(encode([rec[1], rec[2], 0]));
+        else if (rec[0] === "vote") await this.#onVoteMessage(encode([[rec[1]], 0]));
+        else if (rec[0] === "timeout") {
+          if (rec[2] === this.#height) {
+            await this.#feed({ type: "timeout", step: rec[1] as "propose", height: rec[2], round: rec[3] });
+          }
+        } else if (rec[0] === "value") {
+          if (rec[1] === this.#height) await this.#acceptValue(rec[1], rec[2], rec[3]);
+        }
+        replayed++;
+        if (this.#height !== before) break; // decided during replay
+      }
+    } finally {
+      this.#replaying = false;
+    }
+    this.#log("info", "replayed consensus WAL", { height: this.#height, records: replayed });
+    const g = this.#pendingGetValue;
+    if (g && g.height === this.#height) {
+      this.#pendingGetValue = null;
+      await this.#buildValue(g.height, g.round);
+    }
+  }
+
+  // ---- core ----
+
+  async #feed(input: CoreInput): Promise<void> {
+    if (!this.#cs) return;
+    const { state, outputs } = step(this.#cs, input);
+    this.#cs = state;
+    for (const out of outputs) {
+      if (this.#stopped) return;
+      await this.#handle(out);
+    }
+  }
+
+  async #handle(out: CoreOutput): Promise<void> {
+    switch (out.type) {
+      case "get_value":
+        if (this.#replaying) this.#pendingGetValue = { height: out.height, round: out.round };
+        else await this.#buildValue(out.height, out.round);
+        return;
+      case "propose":
+        await this.#signAndSendProposal(out.proposal);
+        return;
+      case "vote":
+        await this.#signAndSendVote(out.vote);
+        return;
+      case "schedule_timeout": {
+        const { step: s, height, round, durationMs } = out;
+        const t = this.#clock.setTimeout(() => {
+          this.#timers.delete(t);
+          this.#enqueue(async () => {
+            if (height !== this.#height) return;
+            await this.#wal.append(encode(["timeout", s, height, round]), { sync: false });
+            await this.#feed({ type: "timeout", step: s, height, round });
+          });
+        }, durationMs);
+        this.#timers.add(t);
+        return;
+      }
+      case "decide": {
+        const vb = this.#blocks.get(out.blockHash);
+        if (!vb || !vb.ok) {
+          this.#log("error", "decided a block we do not hold; waiting for block sync", {
+            height: out.height,
+          });
+          this.#onBehind?.(out.height);
+          return;
+        }
+        await this.#commit(vb.value, out.commit);
+        return;
+      }
+      case "evidence":
+        this.evidenceCount++;
+        this.#log("warn", "duplicate vote evidence", {
+          validator: out.evidence.a.vote.validator,
+          height: out.evidence.a.vote.height,
+        });
+        return;
+    }
+  }
+
+  async #commit(vb: ValidatedBlock, commit: Commit): Promise<void> {
+    const chain = this.#o.chain;
+    const event = await chain.commit(vb, commit);
+    this.#o.mempool.update(event.txs.map((t) => t.id), chain.state);
+    await this.#wal.reset();
+    this.#cs = null;
+    // The next height starts from the queue (never recursively inside this task), after
+    // timeoutCommit so that late precommits and txs can arrive.
+    const delay = chain.genesis.params.consensus.timeoutCommitMs;
+    const next = event.height + 1;
+    this.#height = next;
+    const t = this.#clock.setTimeout(() => {
+      this.#timers.delete(t);
+      this.#enqueue(() =>
+        this.#height === next && !this.#cs ? this.#startHeight(next, false) : Promise.resolve()
+      );
+    }, delay);
+    this.#timers.add(t);
+  }
+
+  // ---- our own messages ----
+
+  async #buildValue(height: number, round: number): Promise<void> {
+    const chain = this.#o.chain;
+    const p = chain.genesis.params.consensus;
+    const stxs: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes);
+    const txs = stxs.map((s) => s.bytes);
+    const lastCommit = height > 1 ? decodeCommit((await chain.store.getCommit(height - 1))!) : null;
+    const block = {
+      header: {
+        chainId: chain.chainId,
+        height,
+        time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
+        prevHash: chain.lastBlockHash,
+        appHash: chain.state.appHash,
+        txsHash: txsHash(txs),
+        proposer: this.#o.validatorKey!.address,
+        lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
+      },
+      txs,
+      lastCommit,
+    };
+    const bytes = encodeBlock(block);
+    await this.#wal.append(encode(["value", height, round, bytes]), { sync: false });
+    await this.#acceptValue(height, round, bytes);
+  }
+
+  async #acceptValue(height: number, round: number, bytes: Uint8Array): Promise<void> {
+    const v = await this.#o.chain.validateBlock(bytes, {});
+    if (!v.ok) {
+      this.#log("error", "own block is invalid", { reason: v.reason });
+      return;
+    }
+    this.#rememberBlock(v.value.hash, v);
+    await this.#feed({ type: "value", height, round, blockHash: v.value.hash });
+  }
+
+  #rememberBlock(hash: Hex, v: { ok: true; value: ValidatedBlock } | { ok: false; reason: string }): void {
+    if (this.#blocks.size >= BLOCK_STORE_MAX && !this.#blocks.has(hash)) {
+      const first = this.#blocks.keys().next();
+      if (!first.done) this.#blocks.delete(first.value);
+    }
+    this.#blocks.set(hash, v);
+  }
+
+  /** The double-sign guard: persisted before anything is signed. */
+  async #guard(height: number, round: number, signStep: SignStep, bytes: Uint8Array): Promise<boolean> {
+    const r = await this.#signer.authorize({ height, round, step: signStep }, bytes);
+    if (!r.ok) {
+      this.#log("warn", "signer refused", { height, round, step: signStep, reason: r.reason });
+      return false;
+    }
+    return true;
+  }
+
+  async #signAndSendProposal(proposal: Proposal): Promise<void> {
+    const key = this.#o.validatorKey;
+    const vb = this.#blocks.get(proposal.blockHash);
+    if (!key || !vb || !vb.ok) return;
+    const bytes = proposalSignBytes(proposal);
+    if (!await this.#guard(proposal.height, proposal.round, "propose", bytes)) return;
+    const signed: SignedProposal = { proposal, signature: await sign(key.privKey, bytes) };
+    const sp = encodeSignedProposal(signed);
+    await this.#wal.append(encode(["proposal", sp, vb.value.bytes]), { sync: true });
+    this.#ownProposal = encode([sp, vb.value.bytes]);
+    if (!this.#replaying) await this.#publish(this.#topics.proposal, encode([sp, vb.value.bytes, 0]));
+    await this.#feed({ type: "proposal", proposal, valid: true });
+  }
+
+  async #signAndSendVote(vote: Vote): Promise<void> {
+    const key = this.#o.validatorKey;
+    if (!key) return;
+    const bytes = voteSignBytes(vote);
+    if (!await this.#guard(vote.height, vote.round, vote.type, bytes)) return;
+    const signed: SignedVote = { vote, signature: await sign(key.privKey, bytes) };
+    const sv = encodeSignedVote(signed);
+    await this.#wal.append(encode(["vote", sv]), { sync: true });
+    this.#ownVotes.push(sv);
+    if (this.#ownVotes.length > VOTES_PER_MESSAGE_MAX) this.#ownVotes.shift();
+    if (!this.#replaying) await this.#publish(this.#topics.vote, encode([[sv], 0]));
+    await this.#feed({ type: "vote", signed });
+  }
+
+  async #publish(topic: string, data: Uint8Array): Promise<void> {
+    try {
+      await this.#o.p2p.publish(topic, data);
+    } catch (e) {
+      this.#log("debug", "publish failed", { topic, error: String(e) });
+    }
+  }
+
+  #scheduleRebroadcast(): void {
+    const every = this.#o.rebroadcastMs ?? 1000;
+    const t = this.#clock.setTimeout(() => {
+      this.#timers.delete(t);
+      if (this.#stopped) return;
+      this.#enqueue(async () => {
+        if (this.#clock.now() - this.#lastProgress >= every) {
+          this.#resend++;
+          if (this.#ownProposal) {
+            const [sp, b] = decode(this.#ownProposal) as [Uint8Array, Uint8Array];
+            await this.#publish(this.#topics.proposal, encode([sp, b, this.#resend]));
+          }
+          if (this.#ownVotes.length > 0) {
+            await this.#publish(this.#topics.vote, encode([this.#ownVotes, this.#resend]));
+          }
+        }
+      });
+      this.#scheduleRebroadcast();
+    }, every);
+    this.#timers.add(t);
+  }
+
+  // ---- peer messages ----
+
+  /** Gossip validation of a proposal message: shape, chain, signature of the round's proposer. */
+  async #validateProposalMessage(data: Uint8Array): Promise<Verdict> {
+    if (data.length > this.#o.chain.genesis.params.consensus.maxBlockBytes + 131_072) return "reject";
+    let sp: SignedProposal;
+    try {
+      const arr = decode(data);
+      if (
+        !Array.isArray(arr) || arr.length !== 3 || !(arr[0] instanceof Uint8Array) ||
+        !(arr[1] instanceof Uint8Array)
+      ) {
+        return "reject";
+      }
+      sp = decodeSignedProposal(arr[0]);
+    } catch {
+      return "reject";
+    }
+    const chain = this.#o.chain;
+    const p = sp.proposal;
+    if (p.chainId !== chain.chainId) return "reject";
+    if (p.height < this.#height) return "ignore";
+    if (p.height > this.#height + 1) {
+      this.#onBehind?.(p.height);
+      return "ignore";
+    }
+    const v = chain.validators.get(p.proposer);
+    if (!v) return "reject";
+    if (p.height === this.#height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+      return "reject";
+    }
+    return await verify(v.pubKey, proposalSignBytes(p), sp.signature) ? "accept" : "reject";
+  }
+
+  /** Gossip validation of a vote message: shape, chain, validator membership, signatures. */
+  async #validateVoteMessage(data: Uint8Array): Promise<Verdict> {
+    if (data.length > 64 * 1024) return "reject";
+    let votes: SignedVote[];
+    try {
+      const arr = decode(data);
+      if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
+        return "reject";
+      }
+      if (arr[0].length > VOTES_PER_MESSAGE_MAX) return "reject";
+      votes = (arr[0] as unknown[]).map((b) => {
+        if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
+        return decodeSignedVote(b);
+      });
+    } catch {
+      return "reject";
+    }
+    const chain = this.#o.chain;
+    let current = false;
+    for (const sv of votes) {
+      if (sv.vote.chainId !== chain.chainId) return "reject";
+      const v = chain.validators.get(sv.vote.validator);
+      if (!v) return "reject";
+      if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return "reject";
+      if (sv.vote.height >= this.#height && sv.vote.height <= this.#height + 1) current = true;
+      if (sv.vote.height > this.#height + 1) this.#onBehind?.(sv.vote.height);
+    }
+    return current ? "accept" : "ignore";
+  }
+
+  async #onProposalMessage(data: Uint8Array): Promise<void> {
+    let sp: SignedProposal, blockBytes: Uint8Array;
+    try {
+      const arr = decode(data) as [Uint8Array, Uint8Array, number];
+      sp = decodeSignedProposal(arr[0]);
+      blockBytes = arr[1];
+    } catch {
+      return;
+    }
+    const p = sp.proposal;
+    if (p.height === this.#height + 1 || (p.height === this.#height && !this.#cs)) {
+      if (this.#future.length < FUTURE_BUFFER_MAX) this.#future.push({ kind: "proposal", data });
+      return;
+    }
+    if (p.height !== this.#height || !this.#cs) return;
+    const chain = this.#o.chain;
+    if (chain.validators.proposerForRound(p.round).address !== p.proposer) return;
+    let v = this.#blocks.get(p.blockHash);
+    if (!v) {
+      v = await chain.validateBlock(blockBytes, { proposer: p.proposer, hash: p.blockHash });
+      if (!v.ok) {
+        this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
+      }
+      this.#rememberBlock(p.blockHash, v);
+    }
+    if (!this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
+      await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
+    }
+    await this.#feed({ type: "proposal", proposal: p, valid: v.ok });
+  }
+
+  async #onVoteMessage(data: Uint8Array): Promise<void> {
+    let votes: SignedVote[];
+    try {
+      const arr = decode(data) as [Uint8Array[], number];
+      votes = arr[0].map((b) => decodeSignedVote(b));
+    } catch {
+      return;
+    }
+    for (const signed of votes) {
+      const h = signed.vote.height;
+      if (h === this.#height + 1 || (h === this.#height && !this.#cs)) {
+        if (this.#future.length < FUTURE_BUFFER_MAX) {
+          this.#future.push({ kind: "vote", data: encode([[encodeSignedVote(signed)], 0]) });
+        }
+        continue;
+      }
+      if (h !== this.#height || !this.#cs) continue;
+      if (!this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
+        await this.#wal.append(encode(["vote", encodeSignedVote(signed)]), { sync: false });
+      }
+      await this.#feed({ type: "vote", signed });
+    }
+  }
+}

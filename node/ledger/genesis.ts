@@ -1,0 +1,247 @@
+/**
+ * Genesis file: the chain id, start time, initial validators and balances, and parameters.
+ * `validateGenesis` checks untrusted JSON and throws a {@link GenesisError} naming the bad path.
+ * @module
+ */
+import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../crypto.ts";
+import { exactKeysProblem, isPlainObject, parseUint } from "./codec.ts";
+
+/** Consensus timing and block limits. */
+export interface ConsensusParams {
+  timeoutProposeMs: number;
+  timeoutPrevoteMs: number;
+  timeoutPrecommitMs: number;
+  /** Added per round to each timeout. */
+  timeoutDeltaMs: number;
+  timeoutCommitMs: number;
+  maxBlockTxs: number;
+  maxBlockBytes: number;
+}
+
+/** Ledger and mempool parameters. */
+export interface LedgerParams {
+  denom: "ucrs";
+  /** Minimum fee per tx, decimal string. */
+  minFee: string;
+  maxTxBytes: number;
+  mempoolMaxTxs: number;
+  mempoolMaxBytes: number;
+}
+
+/** All chain parameters. */
+export interface Params {
+  consensus: ConsensusParams;
+  ledger: LedgerParams;
+}
+
+/** A genesis validator; `address` must equal addressOf(pubKey). */
+export interface GenesisValidator {
+  name?: string;
+  address: string;
+  /** hex of the 32-byte ed25519 public key. */
+  pubKey: string;
+  /** Voting power, positive decimal string. */
+  power: string;
+}
+
+/** A genesis account balance. */
+export interface GenesisAccount {
+  name?: string;
+  address: string;
+  /** decimal string, ucrs. */
+  balance: string;
+}
+
+/** The genesis document. */
+export interface Genesis {
+  chainId: string;
+  /** ISO 8601 time, e.g. "2026-11-25T00:00:00.000Z". */
+  genesisTime: string;
+  validators: GenesisValidator[];
+  accounts: GenesisAccount[];
+  params: Params;
+}
+
+/** Invalid genesis; the message names the path, e.g. `genesis.accounts[1].balance: ...`. */
+export class GenesisError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GenesisError";
+  }
+}
+
+/** Devnet defaults. */
+export function defaultParams(): Params {
+  return {
+    consensus: {
+      timeoutProposeMs: 300,
+      timeoutPrevoteMs: 200,
+      timeoutPrecommitMs: 200,
+      timeoutDeltaMs: 100,
+      timeoutCommitMs: 50,
+      maxBlockTxs: 5000,
+      maxBlockBytes: 4 * 1024 * 1024,
+    },
+    ledger: {
+      denom: "ucrs",
+      minFee: "1",
+      maxTxBytes: 16384,
+      mempoolMaxTxs: 50_000,
+      mempoolMaxBytes: 64 * 1024 * 1024,
+    },
+  };
+}
+
+function fail(path: string, what: string): never {
+  throw new GenesisError(`${path}: ${what}`);
+}
+
+function intIn(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    fail(path, `must be an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+function uintStr(v: unknown, path: string, positive: boolean): string {
+  const n = parseUint(v);
+  if (n === null) fail(path, "must be a non-negative integer string");
+  if (positive && n === 0n) fail(path, "must be positive");
+  return v as string;
+}
+
+function optName(v: unknown, path: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || v.length > 64) fail(path, "must be a string of at most 64 characters");
+  return v;
+}
+
+const CONSENSUS_LIMITS: Record<keyof ConsensusParams, [number, number]> = {
+  timeoutProposeMs: [1, 600_000],
+  timeoutPrevoteMs: [1, 600_000],
+  timeoutPrecommitMs: [1, 600_000],
+  timeoutDeltaMs: [0, 600_000],
+  timeoutCommitMs: [0, 600_000],
+  maxBlockTxs: [1, 1_000_000],
+  maxBlockBytes: [1024, 64 * 1024 * 1024],
+};
+
+function validateParams(v: unknown, path: string): Params {
+  const out = defaultParams();
+  if (v === undefined) return out;
+  if (!isPlainObject(v)) fail(path, "must be an object");
+  for (const k of Object.keys(v)) {
+    if (k !== "consensus" && k !== "ledger") fail(`${path}.${k}`, "unknown field");
+  }
+  if (v.consensus !== undefined) {
+    const c = v.consensus;
+    if (!isPlainObject(c)) fail(`${path}.consensus`, "must be an object");
+    for (const k of Object.keys(c)) {
+      const lim = CONSENSUS_LIMITS[k as keyof ConsensusParams];
+      if (!lim) fail(`${path}.consensus.${k}`, "unknown field");
+      out.consensus[k as keyof ConsensusParams] = intIn(c[k], `${path}.consensus.${k}`, lim[0], lim[1]);
+    }
+  }
+  if (v.ledger !== undefined) {
+    const l = v.ledger;
+    if (!isPlainObject(l)) fail(`${path}.ledger`, "must be an object");
+    for (const k of Object.keys(l)) {
+      const p = `${path}.ledger.${k}`;
+      switch (k) {
+        case "denom":
+          if (l.denom !== "ucrs") fail(p, 'must be "ucrs"');
+          break;
+        case "minFee":
+          out.ledger.minFee = uintStr(l.minFee, p, false);
+          break;
+        case "maxTxBytes":
+          out.ledger.maxTxBytes = intIn(l.maxTxBytes, p, 256, 1024 * 1024);
+          break;
+        case "mempoolMaxTxs":
+          out.ledger.mempoolMaxTxs = intIn(l.mempoolMaxTxs, p, 1, 10_000_000);
+          break;
+        case "mempoolMaxBytes":
+          out.ledger.mempoolMaxBytes = intIn(l.mempoolMaxBytes, p, 1024, 16 * 1024 * 1024 * 1024);
+          break;
+        default:
+          fail(p, "unknown field");
+      }
+    }
+  }
+  if (out.ledger.maxTxBytes > out.consensus.maxBlockBytes) {
+    fail(`${path}.ledger.maxTxBytes`, "must not exceed params.consensus.maxBlockBytes");
+  }
+  return out;
+}
+
+/**
+ * Validates untrusted genesis JSON (already parsed) and returns a typed copy. Missing `params` fields
+ * take their {@link defaultParams} values; unknown fields anywhere are errors. Throws {@link GenesisError}.
+ */
+export function validateGenesis(json: unknown): Genesis {
+  const g = "genesis";
+  if (!isPlainObject(json)) fail(g, "must be an object");
+  const known = ["chainId", "genesisTime", "validators", "accounts", "params"];
+  for (const k of Object.keys(json)) if (!known.includes(k)) fail(`${g}.${k}`, "unknown field");
+  const { chainId, genesisTime, validators, accounts } = json;
+  if (typeof chainId !== "string" || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(chainId)) {
+    fail(`${g}.chainId`, "must be 1-64 characters of [a-z0-9._-]");
+  }
+  if (
+    typeof genesisTime !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(genesisTime) ||
+    Number.isNaN(Date.parse(genesisTime))
+  ) {
+    fail(`${g}.genesisTime`, "must be an ISO 8601 UTC time like 2026-01-01T00:00:00Z");
+  }
+  if (!Array.isArray(validators) || validators.length === 0) {
+    fail(`${g}.validators`, "must be a non-empty array");
+  }
+  const seen = new Set<string>();
+  const vals: GenesisValidator[] = validators.map((v, i) => {
+    const p = `${g}.validators[${i}]`;
+    if (!isPlainObject(v)) fail(p, "must be an object");
+    for (const k of Object.keys(v)) {
+      if (!["name", "address", "pubKey", "power"].includes(k)) fail(`${p}.${k}`, "unknown field");
+    }
+    if (!isHex(v.pubKey, 32)) fail(`${p}.pubKey`, "must be 64 lower-case hex characters");
+    if (!isValidPublicKey(fromHex(v.pubKey))) fail(`${p}.pubKey`, "not a valid ed25519 public key");
+    if (!isAddress(v.address)) fail(`${p}.address`, "must be a cirrus address");
+    if (v.address !== addressOf(fromHex(v.pubKey))) fail(`${p}.address`, "does not match pubKey");
+    if (seen.has(v.address)) fail(`${p}.address`, "duplicate validator");
+    seen.add(v.address);
+    const out: GenesisValidator = {
+      address: v.address,
+      pubKey: v.pubKey,
+      power: uintStr(v.power, `${p}.power`, true),
+    };
+    const name = optName(v.name, `${p}.name`);
+    if (name !== undefined) out.name = name;
+    return out;
+  });
+  if (!Array.isArray(accounts)) fail(`${g}.accounts`, "must be an array");
+  const seenAcct = new Set<string>();
+  const accts: GenesisAccount[] = accounts.map((a, i) => {
+    const p = `${g}.accounts[${i}]`;
+    if (!isPlainObject(a)) fail(p, "must be an object");
+    const bad = exactKeysProblem(
+      a,
+      Object.hasOwn(a, "name") ? ["name", "address", "balance"] : ["address", "balance"],
+      p,
+    );
+    if (bad) throw new GenesisError(bad);
+    if (!isAddress(a.address)) fail(`${p}.address`, "must be a cirrus address");
+    if (seenAcct.has(a.address)) fail(`${p}.address`, "duplicate account");
+    seenAcct.add(a.address);
+    const out: GenesisAccount = { address: a.address, balance: uintStr(a.balance, `${p}.balance`, false) };
+    const name = optName(a.name, `${p}.name`);
+    if (name !== undefined) out.name = name;
+    return out;
+  });
+  return {
+    chainId,
+    genesisTime,
+    validators: vals,
+    accounts: accts,
+    params: validateParams(json.params, `${g}.params`),
+  };
+}

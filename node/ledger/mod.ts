@@ -1,0 +1,11 @@
+/**
+ * The ledger: transactions, genesis, the pure state machine, blocks and the block store.
+ * @module
+ */
+export * from "./codec.ts";
+export * from "./tx.ts";
+export * from "./genesis.ts";
+export * from "./state.ts";
+export * from "./block.ts";
+export * from "./store.ts";
+export * from "./testing.ts";

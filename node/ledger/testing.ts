@@ -1,0 +1,61 @@
+/**
+ * Test and simulation fixtures: deterministic keys, a genesis with funded accounts, and helpers to
+ * build signed transfers and blocks. Not used by the node itself.
+ * @module
+ */
+import { addressOf, publicKeyOf, sha256, toHex } from "../crypto.ts";
+import { defaultParams, type Genesis } from "./genesis.ts";
+import { decodeSignedTx, type SignedTx, signTx, type Tx } from "./tx.ts";
+
+/** A key pair with its address. */
+export interface TestKey {
+  seed: Uint8Array;
+  pubKey: Uint8Array;
+  address: string;
+}
+
+/** A deterministic key derived from `label` (seed = sha256(label)). */
+export function testKey(label: string): TestKey {
+  const seed = sha256(new TextEncoder().encode(`cirrus-test-key/${label}`));
+  const pubKey = publicKeyOf(seed);
+  return { seed, pubKey, address: addressOf(pubKey) };
+}
+
+/** A genesis with `n` funded accounts (keys "user0".."user{n-1}") and one validator ("val0"). */
+export function testGenesis(
+  n = 4,
+  balance = "1000000",
+  chainId = "cirrus-test",
+): { genesis: Genesis; keys: TestKey[]; validator: TestKey } {
+  const keys = Array.from({ length: n }, (_, i) => testKey(`user${i}`));
+  const validator = testKey("val0");
+  const genesis: Genesis = {
+    chainId,
+    genesisTime: "2026-01-01T00:00:00Z",
+    validators: [{ name: "val0", address: validator.address, pubKey: toHex(validator.pubKey), power: "10" }],
+    accounts: keys.map((k, i) => ({ name: `user${i}`, address: k.address, balance })),
+    params: defaultParams(),
+  };
+  return { genesis, keys, validator };
+}
+
+/** Signs and decodes a `bank.send`; throws if decoding fails. */
+export async function makeSend(
+  from: TestKey,
+  to: string,
+  amount: string,
+  nonce: bigint,
+  opts: { fee?: bigint; chainId?: string } = {},
+): Promise<SignedTx> {
+  const tx: Tx = {
+    chainId: opts.chainId ?? "cirrus-test",
+    type: "bank.send",
+    from: from.address,
+    nonce,
+    fee: opts.fee ?? 1n,
+    body: { to, amount },
+  };
+  const r = decodeSignedTx(await signTx(tx, from.seed));
+  if (!r.ok) throw new Error(`makeSend: ${r.reason}`);
+  return r.stx;
+}

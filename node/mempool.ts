@@ -1,0 +1,103 @@
+/**
+ * The mempool: signature-checked transactions waiting for a block, in arrival order, with per-sender
+ * nonces contiguous from the committed state. Bounded in count and bytes.
+ * @module
+ */
+import type { SignedTx } from "./ledger/tx.ts";
+import { checkTx, type LedgerState } from "./ledger/state.ts";
+
+/** Limits of a mempool. */
+export interface MempoolLimits {
+  maxTxs: number;
+  maxBytes: number;
+}
+
+/** Result of adding a transaction. */
+export type AddResult = { ok: true; id: string } | { ok: false; reason: string; duplicate?: boolean };
+
+/** Pending transactions, in arrival order. */
+export class Mempool {
+  #txs = new Map<string, SignedTx>();
+  #pendingBySender = new Map<string, number>();
+  #bytes = 0;
+  readonly limits: MempoolLimits;
+
+  constructor(limits: MempoolLimits) {
+    this.limits = limits;
+  }
+
+  get size(): number {
+    return this.#txs.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  has(id: string): boolean {
+    return this.#txs.has(id);
+  }
+
+  /** The nonce the next transaction of `address` must carry. */
+  nextNonce(state: LedgerState, address: string): bigint {
+    const account = state.account(address);
+    return (account?.nonce ?? 0n) + BigInt(this.#pendingBySender.get(address) ?? 0);
+  }
+
+  /** Add a signature-checked transaction after a stateful check against `state` plus pending txs. */
+  add(stx: SignedTx, state: LedgerState): AddResult {
+    if (this.#txs.has(stx.id)) {
+      return { ok: false, reason: `tx ${stx.id} is already in the mempool`, duplicate: true };
+    }
+    if (this.#txs.size >= this.limits.maxTxs) {
+      return { ok: false, reason: `mempool is full (${this.limits.maxTxs} txs); retry later` };
+    }
+    if (this.#bytes + stx.bytes.length > this.limits.maxBytes) {
+      return { ok: false, reason: `mempool is full (${this.limits.maxBytes} bytes); retry later` };
+    }
+    const check = checkTx(state, stx, this.nextNonce(state, stx.tx.from));
+    if (!check.ok) return { ok: false, reason: check.reason };
+    this.#insert(stx);
+    return { ok: true, id: stx.id };
+  }
+
+  #insert(stx: SignedTx): void {
+    this.#txs.set(stx.id, stx);
+    this.#bytes += stx.bytes.length;
+    this.#pendingBySender.set(stx.tx.from, (this.#pendingBySender.get(stx.tx.from) ?? 0) + 1);
+  }
+
+  /** The oldest transactions that fit in a block. */
+  reap(maxTxs: number, maxBytes: number): SignedTx[] {
+    const out: SignedTx[] = [];
+    let bytes = 0;
+    for (const stx of this.#txs.values()) {
+      if (out.length >= maxTxs || bytes + stx.bytes.length > maxBytes) break;
+      out.push(stx);
+      bytes += stx.bytes.length;
+    }
+    return out;
+  }
+
+  /**
+   * After a block: drop the committed ids, then re-check what remains against the new state in
+   * arrival order (a tx whose nonce is now stale or that can no longer pay is dropped).
+   */
+  update(committed: Iterable<string>, state: LedgerState): { dropped: number } {
+    for (const id of committed) {
+      const stx = this.#txs.get(id);
+      if (stx) this.#txs.delete(id);
+    }
+    const remaining = [...this.#txs.values()];
+    this.#txs.clear();
+    this.#pendingBySender.clear();
+    this.#bytes = 0;
+    let dropped = 0;
+    for (const stx of remaining) {
+      const check = checkTx(state, stx, this.nextNonce(state, stx.tx.from));
+      if (check.ok) this.#insert(stx);
+      else dropped++;
+    }
+    return { dropped };
+  }
+}

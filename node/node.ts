@@ -1,0 +1,257 @@
+/**
+ * A cirrus node: chain + mempool + libp2p host + consensus driver + block sync (+ RPC, started by
+ * the caller). `startNode` composes them from a home directory or from explicit parts (tests).
+ * @module
+ */
+import { decode, encode } from "cborg";
+import { join } from "node:path";
+import { Chain, type CommittedBlock } from "./chain.ts";
+import { type LoadedHome, loadHome } from "./config.ts";
+import { type Clock, ConsensusDriver, type Logger, systemClock, topics } from "./consensus_driver.ts";
+import { Mempool } from "./mempool.ts";
+import { createP2P, type P2P, type Verdict } from "./p2p.ts";
+import { BlockSync } from "./sync.ts";
+import { decodeSignedTx, type SignedTx, verifyTxSignature } from "./ledger/tx.ts";
+
+/** Most txs in one gossip batch, and how long a tx waits for its batch. */
+const TX_BATCH_MAX = 512;
+const TX_BATCH_DELAY_MS = 20;
+
+/** Options of {@link startNode}. */
+export interface NodeOptions {
+  /** A loaded home (config, genesis, keys). */
+  home: LoadedHome;
+  validator: boolean;
+  transport?: "tcp" | "memory";
+  p2pListen?: string[];
+  bootstrap?: string[];
+  /** Directory of the node's data (default `<home>/data`). */
+  dataDir?: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Result of submitting a transaction. */
+export type SubmitResult = { ok: true; txId: string } | { ok: false; error: string; txId?: string };
+
+/** A running node. */
+export class CirrusNode {
+  readonly chain: Chain;
+  readonly mempool: Mempool;
+  readonly p2p: P2P;
+  readonly driver: ConsensusDriver;
+  readonly sync: BlockSync;
+  readonly home: LoadedHome;
+  readonly validator: boolean;
+  readonly log: Logger;
+  #txBatch: Uint8Array[] = [];
+  #txTimer: ReturnType<typeof setTimeout> | null = null;
+  #stopped = false;
+
+  private constructor(
+    parts: {
+      chain: Chain;
+      mempool: Mempool;
+      p2p: P2P;
+      driver: ConsensusDriver;
+      sync: BlockSync;
+      home: LoadedHome;
+      validator: boolean;
+      log: Logger;
+    },
+  ) {
+    this.chain = parts.chain;
+    this.mempool = parts.mempool;
+    this.p2p = parts.p2p;
+    this.driver = parts.driver;
+    this.sync = parts.sync;
+    this.home = parts.home;
+    this.validator = parts.validator;
+    this.log = parts.log;
+  }
+
+  /** Start a node from a home directory path. */
+  static async fromHome(
+    homeDir: string,
+    opts: Omit<NodeOptions, "home"> & { p2pListen?: string[]; bootstrap?: string[] },
+  ): Promise<CirrusNode> {
+    return await startNode({ ...opts, home: await loadHome(homeDir) });
+  }
+
+  get chainId(): string {
+    return this.chain.chainId;
+  }
+
+  /** Subscribe to committed blocks. */
+  onCommit(fn: (b: CommittedBlock) => void): () => void {
+    return this.chain.onCommit(fn);
+  }
+
+  /**
+   * Check and admit a signed tx (bytes from a client): decode, verify the signature, stateful check
+   * against state + mempool; gossip it on success.
+   */
+  async submitTx(bytes: Uint8Array): Promise<SubmitResult> {
+    const d = decodeSignedTx(bytes, { maxTxBytes: this.chain.genesis.params.ledger.maxTxBytes });
+    if (!d.ok) return { ok: false, error: d.reason };
+    const stx = d.stx;
+    if (stx.tx.chainId !== this.chainId) {
+      return {
+        ok: false,
+        txId: stx.id,
+        error: `wrong chain id "${stx.tx.chainId}", this chain is "${this.chainId}"`,
+      };
+    }
+    if (!await verifyTxSignature(stx)) return { ok: false, txId: stx.id, error: "bad signature" };
+    this.chain.markVerified(stx.id);
+    const r = this.mempool.add(stx, this.chain.state);
+    if (!r.ok) return { ok: false, txId: stx.id, error: r.reason };
+    this.#queueGossip(stx.bytes);
+    return { ok: true, txId: stx.id };
+  }
+
+  #queueGossip(bytes: Uint8Array): void {
+    this.#txBatch.push(bytes);
+    if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
+    else if (this.#txTimer === null) this.#txTimer = setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+  }
+
+  #flushTxs(): void {
+    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    this.#txTimer = null;
+    if (this.#txBatch.length === 0 || this.#stopped) return;
+    const batch = this.#txBatch;
+    this.#txBatch = [];
+    this.p2p.publish(topics(this.chainId).txs, encode(batch)).catch((e) =>
+      this.log("debug", "tx gossip failed", { error: String(e) })
+    );
+  }
+
+  /** Gossip validation of a tx batch: well-formed, right chain, valid signatures (else reject). */
+  async validateTxBatch(data: Uint8Array): Promise<Verdict> {
+    const stxs = this.#decodeBatch(data);
+    if (!stxs) return "reject";
+    const unverified = stxs.filter((s) => !this.mempool.has(s.id));
+    const ok = await Promise.all(unverified.map((s) => verifyTxSignature(s)));
+    if (ok.includes(false)) return "reject";
+    for (const s of unverified) this.chain.markVerified(s.id);
+    return "accept";
+  }
+
+  #decodeBatch(data: Uint8Array): SignedTx[] | null {
+    const p = this.chain.genesis.params.ledger;
+    try {
+      const arr = decode(data);
+      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return null;
+      const out: SignedTx[] = [];
+      for (const b of arr) {
+        if (!(b instanceof Uint8Array)) return null;
+        const d = decodeSignedTx(b, { maxTxBytes: p.maxTxBytes });
+        if (!d.ok || d.stx.tx.chainId !== this.chainId) return null;
+        out.push(d.stx);
+      }
+      return out;
+    } catch {
+      return null;
+    }
+  }
+
+  #onTxBatch(data: Uint8Array): void {
+    const stxs = this.#decodeBatch(data);
+    if (!stxs) return;
+    for (const s of stxs) this.mempool.add(s, this.chain.state);
+  }
+
+  /** Wire gossip handlers and start consensus and sync. */
+  async #start(): Promise<void> {
+    this.p2p.onMessage(
+      topics(this.chainId).txs,
+      (d) => this.validateTxBatch(d),
+      (d) => this.#onTxBatch(d),
+    );
+    await this.driver.start();
+    await this.sync.start();
+  }
+
+  /** Stop everything this node started (idempotent). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    this.sync.stop();
+    await this.driver.stop();
+    await this.p2p.stop();
+    await this.chain.close();
+  }
+
+  /** Static facts for `/status`. */
+  status() {
+    return {
+      chainId: this.chainId,
+      moniker: this.home.config.moniker,
+      height: this.chain.height,
+      hash: this.chain.lastBlockHash,
+      appHash: this.chain.state.appHash,
+      time: this.chain.lastBlockTime,
+      peers: this.p2p.peers().length,
+      peerId: this.p2p.peerId,
+      p2p: this.p2p.addrs(),
+      validator: this.validator ? this.home.validatorKey.address : null,
+      consensus: { height: this.driver.height, round: this.driver.round },
+      mempool: { txs: this.mempool.size, bytes: this.mempool.bytes },
+      minFee: this.chain.genesis.params.ledger.minFee,
+      denom: this.chain.genesis.params.ledger.denom,
+    };
+  }
+
+  /** @internal */
+  static async create(opts: NodeOptions): Promise<CirrusNode> {
+    const log = opts.logger ?? (() => {});
+    const clock = opts.clock ?? systemClock;
+    const home = opts.home;
+    const dataDir = opts.dataDir ?? join(home.home, "data");
+    await Deno.mkdir(dataDir, { recursive: true });
+    const chain = await Chain.open({ dir: join(dataDir, "ledger"), genesis: home.genesis });
+    const lp = home.genesis.params.ledger;
+    const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+    const t = topics(chain.chainId);
+    let p2p: P2P;
+    try {
+      p2p = await createP2P({
+        transport: opts.transport ?? "tcp",
+        listen: opts.p2pListen ?? [home.config.p2pListen],
+        bootstrap: opts.bootstrap ?? home.config.bootstrap,
+        privateKey: home.nodeKey.privKey,
+        topics: [t.txs, t.proposal, t.vote],
+        logger: log,
+      });
+    } catch (e) {
+      await chain.close();
+      throw e;
+    }
+    const driver = new ConsensusDriver({
+      chain,
+      p2p,
+      mempool,
+      validatorKey: opts.validator ? home.validatorKey : null,
+      walPath: join(dataDir, "cs.wal"),
+      signerStatePath: join(dataDir, "priv_validator_state.json"),
+      clock,
+      logger: log,
+    });
+    const sync = new BlockSync(chain, p2p, driver, clock, log);
+    const node = new CirrusNode({ chain, mempool, p2p, driver, sync, home, validator: opts.validator, log });
+    try {
+      await node.#start();
+    } catch (e) {
+      await node.stop();
+      throw e;
+    }
+    return node;
+  }
+}
+
+/** Start a node. */
+export function startNode(opts: NodeOptions): Promise<CirrusNode> {
+  return CirrusNode.create(opts);
+}

@@ -1,0 +1,75 @@
+/** Helpers for tests and in-process simulations of the p2p layer (memory transport). */
+import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
+
+let counter = 0;
+
+/** Poll `cond` every `everyMs` until it is true; throws after `timeoutMs`. Leaves no timer behind. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  label = "condition",
+  everyMs = 20,
+): Promise<number> {
+  const t0 = performance.now();
+  while (true) {
+    if (await cond()) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
+    }
+    await sleep(everyMs);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A unique in-process listen address. */
+export function memoryAddr(name = "node"): string {
+  return `/memory/${name}-${Deno.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Start `n` memory-transport hosts. `links` gives, for host i, the hosts it bootstraps to (default: a
+ * star on host 0). Hosts are pushed into `into` as they start, so a caller's finally can stop them
+ * even if a later one fails.
+ */
+export async function startHosts(
+  n: number,
+  topics: string[],
+  into: P2P[],
+  links: (i: number) => number[] = (i) => (i === 0 ? [] : [0]),
+  extra: Partial<P2POptions> = {},
+): Promise<P2P[]> {
+  const hosts: P2P[] = [];
+  for (let i = 0; i < n; i++) {
+    const bootstrap = links(i).map((j) => {
+      const h = hosts[j];
+      if (h === undefined) throw new Error(`host ${i} links to ${j}, which is not started yet`);
+      return h.addrs()[0]!;
+    });
+    const h = await createP2P({
+      transport: "memory",
+      listen: [memoryAddr(`h${i}`)],
+      topics,
+      bootstrap,
+      ...extra,
+    });
+    hosts.push(h);
+    into.push(h);
+  }
+  // bootstrap dials run in the background: wait until every link is up
+  await waitFor(
+    () => hosts.every((h, i) => links(i).every((j) => h.peers().includes(hosts[j]!.peerId))),
+    10_000,
+    "bootstrap links",
+    10,
+  );
+  return hosts;
+}
+
+/** Stop every host, never throwing (for finally blocks). */
+export async function stopAll(hosts: P2P[]): Promise<void> {
+  await Promise.allSettled(hosts.map((h) => h.stop()));
+  hosts.length = 0;
+}

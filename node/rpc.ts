@@ -1,0 +1,363 @@
+/**
+ * The node's RPC for the CLI: HTTP + JSON, bound to 127.0.0.1 unless told otherwise.
+ *
+ * - `GET  /status`
+ * - `POST /tx` `{"tx": HEX, "wait"?: bool, "timeoutMs"?: n}` -> `{txId, height?, ok?, reason?}`
+ * - `POST /txs` `{"txs": [HEX...]}` -> `{results: [{txId} | {error}]}` (batch submit, for load)
+ * - `GET  /query/account/ADDR`, `/query/block/HEIGHT|latest`, `/query/tx/ID`, `/query/txs?address=A`
+ * - `GET  /events` server-sent events: `block`, `tx` (filter with `?type=block&type=tx`)
+ *
+ * Every bad request gets a 4xx with `{error}` saying what is wrong; a handler bug gets a 500 with
+ * `{error}`; nothing crashes the node.
+ * @module
+ */
+import type { CirrusNode } from "./node.ts";
+import type { CommittedBlock } from "./chain.ts";
+import { fromHex, isAddress, toHex } from "./crypto.ts";
+import { decodeBlock, decodeCommit } from "./ledger/block.ts";
+import { blockHash } from "./ledger/mod.ts";
+import { decodeSignedTx } from "./ledger/tx.ts";
+
+const BODY_BYTES_MAX = 8 * 1024 * 1024;
+const WAIT_MS_DEFAULT = 30_000;
+const WAIT_MS_MAX = 120_000;
+const SSE_CLIENTS_MAX = 64;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body, (_k, v) => typeof v === "bigint" ? v.toString() : v), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+async function readJson(req: Request): Promise<Record<string, unknown>> {
+  const len = Number(req.headers.get("content-length") ?? 0);
+  if (len > BODY_BYTES_MAX) throw new HttpError(413, `body is ${len} bytes, the limit is ${BODY_BYTES_MAX}`);
+  const buf = new Uint8Array(await req.arrayBuffer());
+  if (buf.length > BODY_BYTES_MAX) throw new HttpError(413, `body larger than ${BODY_BYTES_MAX} bytes`);
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(buf));
+  } catch {
+    throw new HttpError(400, "body is not valid JSON");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new HttpError(400, "body must be a JSON object");
+  }
+  return v as Record<string, unknown>;
+}
+
+function hexArg(v: unknown, what: string): Uint8Array {
+  if (typeof v !== "string" || !/^([0-9a-f]{2})+$/i.test(v)) {
+    throw new HttpError(400, `${what} must be hex bytes`);
+  }
+  return fromHex(v.toLowerCase());
+}
+
+/** The RPC server of one node. */
+export class RpcServer {
+  #server: Deno.HttpServer | null = null;
+  #sse = new Set<(b: CommittedBlock) => void>();
+  #waiters = new Map<string, ((r: { height: number; ok: boolean; reason?: string }) => void)[]>();
+  #unsubscribe: (() => void) | null = null;
+  addr = "";
+
+  constructor(readonly node: CirrusNode) {}
+
+  /** Listen on `host:port` (port 0 picks a free one). */
+  start(listen: string): Promise<string> {
+    const m = /^(.+):(\d+)$/.exec(listen);
+    if (!m) throw new TypeError(`Cannot parse RPC address "${listen}": expected HOST:PORT`);
+    const hostname = m[1]!.replace(/^\[|\]$/g, "");
+    this.#unsubscribe = this.node.onCommit((b) => this.#onCommit(b));
+    return new Promise((resolve, reject) => {
+      try {
+        this.#server = Deno.serve({
+          hostname,
+          port: Number(m[2]),
+          onListen: (a) => {
+            this.addr = `http://${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`;
+            resolve(this.addr);
+          },
+          onError: (e) => json(500, { error: `internal error: ${(e as Error).message}` }),
+        }, (req) => this.#handle(req));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    for (const close of this.#sseClosers) close();
+    await this.#server?.shutdown();
+  }
+
+  #sseClosers = new Set<() => void>();
+
+  #onCommit(b: CommittedBlock): void {
+    for (const t of b.txs) {
+      const ws = this.#waiters.get(t.id);
+      if (ws) {
+        this.#waiters.delete(t.id);
+        for (const w of ws) {
+          w({ height: b.height, ok: t.ok, ...(t.reason !== undefined ? { reason: t.reason } : {}) });
+        }
+      }
+    }
+    for (const s of this.#sse) s(b);
+  }
+
+  async #handle(req: Request): Promise<Response> {
+    try {
+      return await this.#route(req);
+    } catch (e) {
+      if (e instanceof HttpError) return json(e.status, { error: e.message });
+      this.node.log("error", "rpc handler failed", { error: String((e as Error)?.stack ?? e) });
+      return json(500, { error: `internal error: ${(e as Error)?.message ?? e}` });
+    }
+  }
+
+  async #route(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    const parts = path.split("/").filter(Boolean);
+    if (req.method === "GET" && path === "/status") return json(200, this.node.status());
+    if (req.method === "POST" && path === "/tx") return await this.#postTx(req);
+    if (req.method === "POST" && path === "/txs") return await this.#postTxs(req);
+    if (req.method === "GET" && path === "/events") return this.#events(url);
+    if (req.method === "GET" && parts[0] === "query") return await this.#query(parts.slice(1), url);
+    if (["/status", "/tx", "/txs", "/events"].includes(path) || parts[0] === "query") {
+      throw new HttpError(405, `method ${req.method} is not allowed on ${path}`);
+    }
+    throw new HttpError(404, `no route ${req.method} ${path} (see GET /status, POST /tx, GET /query/...)`);
+  }
+
+  async #postTx(req: Request): Promise<Response> {
+    const body = await readJson(req);
+    const bytes = hexArg(body.tx, "tx");
+    const wait = body.wait === true;
+    const timeoutMs = Math.min(
+      typeof body.timeoutMs === "number" && body.timeoutMs > 0 ? body.timeoutMs : WAIT_MS_DEFAULT,
+      WAIT_MS_MAX,
+    );
+    let waiter: Promise<{ height: number; ok: boolean; reason?: string } | null> | null = null;
+    if (wait) {
+      // Register before submitting so that a fast commit cannot be missed.
+      const d = decodeSignedTx(bytes, { maxTxBytes: this.node.chain.genesis.params.ledger.maxTxBytes });
+      if (d.ok) waiter = this.#waitFor(d.stx.id, timeoutMs);
+    }
+    const r = await this.node.submitTx(bytes);
+    if (!r.ok) {
+      if (r.txId) this.#cancelWait(r.txId);
+      return json(400, { error: r.error, ...(r.txId ? { txId: r.txId } : {}) });
+    }
+    if (!waiter) return json(200, { txId: r.txId });
+    const res = await waiter;
+    if (!res) {
+      return json(504, { txId: r.txId, error: `tx not committed within ${timeoutMs} ms (it may still be)` });
+    }
+    return json(200, {
+      txId: r.txId,
+      height: res.height,
+      ok: res.ok,
+      ...(res.reason ? { reason: res.reason } : {}),
+    });
+  }
+
+  #waitFor(id: string, ms: number): Promise<{ height: number; ok: boolean; reason?: string } | null> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#cancelWait(id);
+        resolve(null);
+      }, ms);
+      const list = this.#waiters.get(id) ?? [];
+      list.push((r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+      this.#waiters.set(id, list);
+    });
+  }
+
+  #cancelWait(id: string): void {
+    this.#waiters.delete(id);
+  }
+
+  async #postTxs(req: Request): Promise<Response> {
+    const body = await readJson(req);
+    if (!Array.isArray(body.txs)) throw new HttpError(400, "txs must be an array of hex strings");
+    if (body.txs.length > 10_000) throw new HttpError(400, "txs: at most 10000 per request");
+    const results = [];
+    for (let i = 0; i < body.txs.length; i++) {
+      let bytes: Uint8Array;
+      try {
+        bytes = hexArg(body.txs[i], `txs[${i}]`);
+      } catch (e) {
+        results.push({ error: (e as Error).message });
+        continue;
+      }
+      const r = await this.node.submitTx(bytes);
+      results.push(r.ok ? { txId: r.txId } : { error: r.error, ...(r.txId ? { txId: r.txId } : {}) });
+    }
+    return json(200, { results });
+  }
+
+  async #query(parts: string[], url: URL): Promise<Response> {
+    const chain = this.node.chain;
+    const [kind, arg] = parts;
+    switch (kind) {
+      case "account": {
+        if (!arg || !isAddress(arg)) throw new HttpError(400, `"${arg ?? ""}" is not a cirrus address`);
+        const a = chain.state.account(arg);
+        if (!a) throw new HttpError(404, `account ${arg} not found (it has never received funds)`);
+        return json(200, {
+          address: a.address,
+          balance: a.balance.toString(),
+          nonce: a.nonce.toString(),
+          nextNonce: this.node.mempool.nextNonce(chain.state, arg).toString(),
+          denom: chain.genesis.params.ledger.denom,
+        });
+      }
+      case "block": {
+        const height = arg === "latest" || arg === undefined ? chain.height : Number(arg);
+        if (!Number.isSafeInteger(height) || height < 1) {
+          throw new HttpError(400, `block height must be a positive integer or "latest", got "${arg}"`);
+        }
+        if (height > chain.height) {
+          throw new HttpError(404, `block ${height} not found (latest is ${chain.height})`);
+        }
+        const bytes = await chain.store.getBlock(height);
+        if (!bytes) throw new HttpError(404, `block ${height} not found`);
+        const block = decodeBlock(bytes);
+        const commitBytes = await chain.store.getCommit(height);
+        const commit = commitBytes ? decodeCommit(commitBytes) : null;
+        const txs = [];
+        for (const t of block.txs) {
+          const d = decodeSignedTx(t, { maxTxBytes: Number.MAX_SAFE_INTEGER });
+          if (d.ok) txs.push(d.stx.id);
+        }
+        const h = block.header;
+        return json(200, {
+          height: h.height,
+          hash: blockHash(block),
+          time: h.time,
+          proposer: h.proposer,
+          prevHash: h.prevHash,
+          appHash: h.appHash,
+          txsHash: h.txsHash,
+          txs,
+          commit: commit
+            ? { round: commit.round, signatures: commit.signatures.map((s) => s.validator) }
+            : null,
+        });
+      }
+      case "tx": {
+        if (!arg || !/^[0-9a-f]{64}$/.test(arg)) {
+          throw new HttpError(400, `tx id must be 64 lowercase hex characters`);
+        }
+        const rec = await chain.store.getTx(arg);
+        if (!rec) {
+          if (this.node.mempool.has(arg)) return json(200, { txId: arg, pending: true });
+          throw new HttpError(404, `tx ${arg} not found`);
+        }
+        const bytes = await chain.store.getBlock(rec.height);
+        const block = bytes ? decodeBlock(bytes) : null;
+        const raw = block?.txs[rec.index];
+        const d = raw ? decodeSignedTx(raw, { maxTxBytes: Number.MAX_SAFE_INTEGER }) : null;
+        const tx = d?.ok ? d.stx.tx : null;
+        return json(200, {
+          txId: arg,
+          height: rec.height,
+          index: rec.index,
+          ok: rec.result?.ok ?? true,
+          ...(rec.result?.reason ? { reason: rec.result.reason } : {}),
+          ...(tx
+            ? {
+              type: tx.type,
+              from: tx.from,
+              nonce: tx.nonce.toString(),
+              fee: tx.fee.toString(),
+              body: tx.body,
+            }
+            : {}),
+          ...(raw ? { raw: toHex(raw) } : {}),
+        });
+      }
+      case "txs": {
+        const address = url.searchParams.get("address") ?? "";
+        if (!isAddress(address)) throw new HttpError(400, `address must be a cirrus address`);
+        const limit = Math.min(Number(url.searchParams.get("limit") ?? 100) || 100, 1000);
+        return json(200, { txs: await chain.store.txsByAddress(address, limit) });
+      }
+      default:
+        throw new HttpError(404, `unknown query "${kind ?? ""}" (account, block, tx, txs)`);
+    }
+  }
+
+  #events(url: URL): Response {
+    if (this.#sse.size >= SSE_CLIENTS_MAX) {
+      throw new HttpError(503, `too many event subscribers (${SSE_CLIENTS_MAX})`);
+    }
+    const types = new Set(url.searchParams.getAll("type"));
+    const want = (t: string) => types.size === 0 || types.has(t);
+    const enc = new TextEncoder();
+    let listener: ((b: CommittedBlock) => void) | null = null;
+    let ping: ReturnType<typeof setInterval> | null = null;
+    const cleanup = () => {
+      if (listener) this.#sse.delete(listener);
+      if (ping !== null) clearInterval(ping);
+      this.#sseClosers.delete(closeFn);
+    };
+    let closeFn = () => {};
+    const stream = new ReadableStream<Uint8Array>({
+      start: (ctrl) => {
+        const send = (event: string, data: unknown) => {
+          try {
+            ctrl.enqueue(enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+          } catch {
+            cleanup();
+          }
+        };
+        listener = (b) => {
+          if (want("block")) {
+            send("block", {
+              height: b.height,
+              hash: b.hash,
+              time: b.time,
+              proposer: b.proposer,
+              txs: b.txs.length,
+            });
+          }
+          if (want("tx")) { for (const t of b.txs) send("tx", { ...t, height: b.height }); }
+        };
+        this.#sse.add(listener);
+        ping = setInterval(() => {
+          try {
+            ctrl.enqueue(enc.encode(`: ping\n\n`));
+          } catch {
+            cleanup();
+          }
+        }, 15_000);
+        closeFn = () => {
+          cleanup();
+          try {
+            ctrl.close();
+          } catch { /* closed */ }
+        };
+        this.#sseClosers.add(closeFn);
+        ctrl.enqueue(enc.encode(`: cirrus events, height ${this.node.chain.height}\n\n`));
+      },
+      cancel: () => cleanup(),
+    });
+    return new Response(stream, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+    });
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * End to end with real processes: `cirrus devnet` starts 4 validator processes on loopback; the CLI
+ * (as a user runs it) sends a transfer, and every node shows the new balances.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { type Devnet, startDevnet } from "../../cli/devnet.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+let net: Devnet;
+let dir = "";
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(join(root, "cirrus"), {
+    args,
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+test.before(async () => {
+  dir = await Deno.makeTempDir({ prefix: "cirrus-devnet-" });
+  const basePort = 30000 + Math.floor(Math.random() * 300) * 100;
+  net = await startDevnet({ validators: 4, dir, accounts: 0, basePort, quiet: true, detach: true });
+});
+
+test.after(async () => {
+  await net?.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+});
+
+test("devnet.json lists chain id, CLI home, nodes and accounts", async () => {
+  const info = JSON.parse(await Deno.readTextFile(join(dir, "devnet.json")));
+  assert.is(info.chainId, "cirrus-devnet");
+  assert.is(info.nodes.length, 4);
+  for (const n of info.nodes) {
+    assert.match(n.rpc, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(n.p2p, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+$/);
+  }
+  assert.match(info.accounts.alice, /^cirrus1/);
+  assert.match(info.accounts.bob, /^cirrus1/);
+});
+
+test("status --output json has chainId, height, hash, peers", async () => {
+  const r = await cli("status", "--node", net.info.nodes[0]!.rpc, "--output", "json");
+  assert.is(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.is(s.chainId, "cirrus-devnet");
+  assert.ok(s.height >= 1);
+  assert.match(s.hash, /^[0-9a-f]{64}$/);
+  assert.ok(s.peers >= 1);
+});
+
+test("tx send commits and every node shows the new balances", async () => {
+  const { alice, bob } = net.info.accounts;
+  const before = JSON.parse(
+    (await cli("query", "account", bob!, "--node", net.info.nodes[0]!.rpc, "--output", "json")).stdout,
+  );
+  const r = await cli(
+    "tx",
+    "send",
+    "alice",
+    bob!,
+    "1000",
+    "--home",
+    net.info.home,
+    "--node",
+    net.info.nodes[0]!.rpc,
+    "--output",
+    "json",
+  );
+  assert.is(r.code, 0, r.stderr);
+  const sent = JSON.parse(r.stdout);
+  assert.match(sent.txId, /^[0-9a-f]{64}$/);
+  assert.type(sent.height, "number");
+  const expected = (BigInt(before.balance) + 1000n).toString();
+  for (const node of net.info.nodes) {
+    let acct: { balance: string; nonce: string } = { balance: "", nonce: "" };
+    for (let i = 0; i < 50; i++) {
+      const q = await cli("query", "account", bob!, "--node", node.rpc, "--output", "json");
+      acct = JSON.parse(q.stdout);
+      if (acct.balance === expected) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.is(acct.balance, expected, `${node.name} shows bob's new balance`);
+    const a = JSON.parse(
+      (await cli("query", "account", alice!, "--node", node.rpc, "--output", "json")).stdout,
+    );
+    assert.is(a.nonce, "1");
+  }
+  const b = JSON.parse(
+    (await cli("query", "block", String(sent.height), "--node", net.info.nodes[2]!.rpc, "--output", "json"))
+      .stdout,
+  );
+  assert.is(b.height, sent.height);
+  assert.ok(b.txs.includes(sent.txId));
+  const t = JSON.parse(
+    (await cli("query", "tx", sent.txId, "--node", net.info.nodes[3]!.rpc, "--output", "json")).stdout,
+  );
+  assert.is(t.height, sent.height);
+});
+
+test("errors are one line on stderr with a non-zero exit", async () => {
+  const cases = [
+    ["tx", "send", "alice", "notanaddress", "5", "--home", net.info.home, "--node", net.info.nodes[0]!.rpc],
+    [
+      "tx",
+      "send",
+      "nobody",
+      net.info.accounts.bob!,
+      "5",
+      "--home",
+      net.info.home,
+      "--node",
+      net.info.nodes[0]!.rpc,
+    ],
+    [
+      "tx",
+      "send",
+      "alice",
+      net.info.accounts.bob!,
+      "-5",
+      "--home",
+      net.info.home,
+      "--node",
+      net.info.nodes[0]!.rpc,
+    ],
+    [
+      "tx",
+      "send",
+      "alice",
+      net.info.accounts.bob!,
+      "99999999999999999999",
+      "--home",
+      net.info.home,
+      "--node",
+      net.info.nodes[0]!.rpc,
+    ],
+    ["query", "block", "999999", "--node", net.info.nodes[0]!.rpc],
+    ["status", "--node", "http://127.0.0.1:9"],
+  ];
+  for (const args of cases) {
+    const r = await cli(...args);
+    assert.is.not(r.code, 0, args.join(" "));
+    const lines = r.stderr.trim().split("\n");
+    assert.is(lines.length, 1, `one line for ${args.join(" ")}: ${r.stderr}`);
+    assert.match(lines[0]!, /^error: /);
+    assert.not.match(r.stderr, /\bat .*\.ts:\d+/);
+  }
+});
+
+test("keys add/list/show/export/import round trip with 0600 files", async () => {
+  const home = await Deno.makeTempDir({ prefix: "cirrus-keys-" });
+  try {
+    const add = JSON.parse((await cli("keys", "add", "carol", "--home", home, "--output", "json")).stdout);
+    assert.match(add.address, /^cirrus1[02-9ac-hj-np-z]{38}$/);
+    const st = await Deno.stat(join(home, "keys", "carol.json"));
+    assert.is(st.mode! & 0o777, 0o600);
+    const show = await cli("keys", "show", "carol", "--address", "--home", home);
+    assert.is(show.stdout.trim(), add.address);
+    const exp = await cli("keys", "export", "carol", "--home", home);
+    await Deno.writeTextFile(join(home, "carol.key"), exp.stdout);
+    const imp = JSON.parse(
+      (await cli("keys", "import", "carol2", join(home, "carol.key"), "--home", home, "--output", "json"))
+        .stdout,
+    );
+    assert.is(imp.address, add.address);
+    const list = JSON.parse((await cli("keys", "list", "--home", home, "--output", "json")).stdout);
+    assert.equal(list.keys.map((k: { name: string }) => k.name), ["carol", "carol2"]);
+    const dup = await cli("keys", "add", "carol", "--home", home);
+    assert.is(dup.code, 1);
+    assert.match(dup.stderr, /already exists/);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+test.run();

@@ -1,0 +1,191 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { encode } from "cborg";
+import { sha256, toHex } from "../../node/crypto.ts";
+import type { Commit } from "../../consensus/types.ts";
+import {
+  type Block,
+  blockHash,
+  commitHash,
+  decodeBlock,
+  decodeCommit,
+  defaultParams,
+  encodeBlock,
+  encodeCommit,
+  encodeHeader,
+  GenesisError,
+  LedgerDecodeError,
+  makeSend,
+  testGenesis,
+  testKey,
+  txsHash,
+  validateGenesis,
+} from "../../node/ledger/mod.ts";
+
+const { genesis, keys, validator } = testGenesis(3);
+
+test("defaultParams are the devnet values", () => {
+  const p = defaultParams();
+  assert.is(p.consensus.timeoutProposeMs, 300);
+  assert.is(p.consensus.maxBlockBytes, 4 * 1024 * 1024);
+  assert.is(p.ledger.minFee, "1");
+  assert.is(p.ledger.maxTxBytes, 16384);
+  assert.is(p.ledger.mempoolMaxTxs, 50_000);
+});
+
+test("validateGenesis accepts a good genesis (JSON round trip) and fills missing params with defaults", () => {
+  const json = JSON.parse(JSON.stringify(genesis));
+  assert.equal(validateGenesis(json), genesis);
+  delete json.params;
+  assert.equal(validateGenesis(json).params, defaultParams());
+  json.params = { ledger: { minFee: "10" } };
+  assert.is(validateGenesis(json).params.ledger.minFee, "10");
+  assert.is(validateGenesis(json).params.consensus.maxBlockTxs, 5000);
+});
+
+// deno-lint-ignore no-explicit-any
+function genesisError(mutate: (g: Record<string, any>) => void): string {
+  const json = JSON.parse(JSON.stringify(genesis));
+  mutate(json);
+  try {
+    validateGenesis(json);
+  } catch (e) {
+    assert.instance(e, GenesisError);
+    return (e as Error).message;
+  }
+  throw new Error("validateGenesis accepted a bad genesis");
+}
+
+test("validateGenesis names the path of each problem", () => {
+  assert.match(genesisError((g) => (g.accounts[1].balance = "-1")), /^genesis\.accounts\[1\]\.balance: /);
+  assert.match(genesisError((g) => (g.accounts[0].address = "nope")), /^genesis\.accounts\[0\]\.address: /);
+  assert.match(genesisError((g) => g.accounts.push(g.accounts[0])), /accounts\[3\]\.address: duplicate/);
+  assert.match(
+    genesisError((g) => (g.validators[0].power = "0")),
+    /^genesis\.validators\[0\]\.power: must be positive/,
+  );
+  assert.match(
+    genesisError((g) => (g.validators[0].address = keys[0]!.address)),
+    /validators\[0\]\.address: does not match pubKey/,
+  );
+  assert.match(
+    genesisError((g) => (g.validators[0].pubKey = "00".repeat(32))),
+    /validators\[0\]\.pubKey: not a valid/,
+  );
+  assert.match(genesisError((g) => (g.validators = [])), /^genesis\.validators: /);
+  assert.match(genesisError((g) => (g.chainId = "Bad Chain")), /^genesis\.chainId: /);
+  assert.match(genesisError((g) => (g.genesisTime = "yesterday")), /^genesis\.genesisTime: /);
+  assert.match(
+    genesisError((g) => (g.params.consensus.maxBlockTxs = 1.5)),
+    /^genesis\.params\.consensus\.maxBlockTxs: /,
+  );
+  assert.match(genesisError((g) => (g.params.ledger.denom = "uatom")), /^genesis\.params\.ledger\.denom: /);
+  assert.match(
+    genesisError((g) => (g.params.ledger.typo = 1)),
+    /^genesis\.params\.ledger\.typo: unknown field/,
+  );
+  assert.match(genesisError((g) => (g.extra = 1)), /^genesis\.extra: unknown field/);
+});
+
+async function sampleBlock(height: number, prev: Block | null): Promise<Block> {
+  const txs = [
+    (await makeSend(keys[0]!, keys[1]!.address, "5", BigInt(height - 1))).bytes,
+    (await makeSend(keys[1]!, keys[2]!.address, "7", BigInt(height - 1))).bytes,
+  ];
+  const lastCommit: Commit | null = prev === null ? null : {
+    height: height - 1,
+    round: 0,
+    blockHash: blockHash(prev),
+    signatures: [{ validator: validator.address, signature: new Uint8Array(64).fill(height) }],
+  };
+  return {
+    header: {
+      chainId: "cirrus-test",
+      height,
+      time: 1_700_000_000_000 + height,
+      prevHash: prev === null ? "" : blockHash(prev),
+      appHash: toHex(sha256(new Uint8Array([height]))),
+      txsHash: txsHash(txs),
+      proposer: validator.address,
+      lastCommitHash: commitHash(lastCommit),
+    },
+    txs,
+    lastCommit,
+  };
+}
+
+test("blocks round-trip through encodeBlock/decodeBlock; hashes are stable and header-only", async () => {
+  const b1 = await sampleBlock(1, null);
+  const b2 = await sampleBlock(2, b1);
+  for (const b of [b1, b2]) {
+    const d = decodeBlock(encodeBlock(b));
+    assert.equal(d, b);
+    assert.is(blockHash(d), blockHash(b));
+    assert.is(blockHash(b), blockHash(b.header));
+  }
+  assert.is.not(blockHash(b1), blockHash(b2));
+  assert.is(blockHash(b1), toHex(sha256(encode(["cirrus/header/1", JSON.parse(JSON.stringify(b1.header))]))));
+  assert.ok(encodeHeader(b1.header).length > 0);
+  assert.is(txsHash([]), toHex(sha256(new Uint8Array(0))));
+  const c = b2.lastCommit!;
+  assert.equal(decodeCommit(encodeCommit(c)), c);
+  assert.is(commitHash(null), "");
+});
+
+function decodeError(bytes: Uint8Array, opts = {}): string {
+  try {
+    decodeBlock(bytes, opts);
+  } catch (e) {
+    assert.instance(e, LedgerDecodeError);
+    return (e as LedgerDecodeError).reason;
+  }
+  throw new Error("decodeBlock accepted bad bytes");
+}
+
+test("decodeBlock rejects malformed, oversized, inconsistent and wrongly typed blocks with a reason", async () => {
+  const b1 = await sampleBlock(1, null);
+  const b2 = await sampleBlock(2, b1);
+  assert.match(decodeError(new Uint8Array([0x9f, 0x01])), /malformed CBOR/);
+  assert.match(decodeError(encodeBlock(b1), { maxBlockBytes: 100 }), /^block too large/);
+  assert.match(decodeError(encodeBlock({ ...b1, txs: [b1.txs[0]!] })), /txsHash: does not match/);
+  assert.match(decodeError(encodeBlock({ ...b2, lastCommit: null })), /block\.lastCommit: must be a map/);
+  assert.match(decodeError(encodeBlock({ ...b1, lastCommit: b2.lastCommit })), /must be null at height 1/);
+  assert.match(
+    decodeError(encodeBlock({ ...b2, header: { ...b2.header, lastCommitHash: "ab".repeat(32) } })),
+    /lastCommitHash: does not match/,
+  );
+  assert.match(
+    decodeError(encodeBlock({ ...b2, header: { ...b2.header, prevHash: "AB".repeat(32) } })),
+    /prevHash: must be 64/,
+  );
+  assert.match(
+    decodeError(encodeBlock({ ...b1, header: { ...b1.header, height: 0 } })),
+    /header\.height: must be an integer >= 1/,
+  );
+  assert.match(
+    decodeError(encodeBlock({ ...b1, header: { ...b1.header, proposer: "x" } })),
+    /header\.proposer/,
+  );
+  assert.match(decodeError(encode({ header: {}, txs: [], lastCommit: null })), /header\.chainId: missing/);
+  assert.match(
+    decodeError(encode({ header: 1, txs: [], lastCommit: null, x: 1 })),
+    /block\.x: unknown field/,
+  );
+  assert.match(decodeError(encodeBlock(b1), { maxBlockTxs: 1 }), /2 txs > 1/);
+  const badSig = {
+    ...b2.lastCommit!,
+    signatures: [{ validator: testKey("v").address, signature: new Uint8Array(3) }],
+  };
+  assert.match(
+    decodeError(
+      encodeBlock({
+        ...b2,
+        lastCommit: badSig,
+        header: { ...b2.header, lastCommitHash: commitHash(badSig) },
+      }),
+    ),
+    /signatures\[0\]\.signature: must be 64 bytes/,
+  );
+});
+
+test.run();
