@@ -17,7 +17,7 @@ import {
   Store,
   txsHash,
 } from "./ledger/mod.ts";
-import { decodeSignedTx, verifyTxSignature } from "./ledger/tx.ts";
+import { decodeSignedTx, txId, verifyTxSignature } from "./ledger/tx.ts";
 import type { Commit, Hex, Validator } from "../consensus/types.ts";
 import { ValidatorSet, voteSignBytes } from "../consensus/mod.ts";
 
@@ -86,6 +86,8 @@ export class Chain {
   /** The validator set (with proposer priorities) for height `height + 1`. */
   validators: ValidatorSet;
   readonly #verified = new VerifiedCache(200_000);
+  /** Decoded txs known by id (the mempool), so a block's txs are not decoded again. */
+  txLookup: ((id: string) => SignedTx | undefined) | null = null;
   readonly #listeners: ((b: CommittedBlock) => void)[] = [];
   readonly #pubKeys: Map<string, Uint8Array>;
 
@@ -155,6 +157,11 @@ export class Chain {
     const maxTxBytes = this.genesis.params.ledger.maxTxBytes;
     const stxs: SignedTx[] = [];
     for (let i = 0; i < txs.length; i++) {
+      const known = this.txLookup?.(txId(txs[i]!));
+      if (known) {
+        stxs.push(known);
+        continue;
+      }
       const d = decodeSignedTx(txs[i]!, { maxTxBytes });
       if (!d.ok) return { ok: false, reason: `tx ${i}: ${d.reason}` };
       stxs.push(d.stx);

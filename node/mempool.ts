@@ -38,6 +38,11 @@ export class Mempool {
     return this.#txs.has(id);
   }
 
+  /** A pending tx by id. */
+  get(id: string): SignedTx | undefined {
+    return this.#txs.get(id);
+  }
+
   /** The nonce the next transaction of `address` must carry. */
   nextNonce(state: LedgerState, address: string): bigint {
     const account = state.account(address);

@@ -45,6 +45,8 @@ export class CirrusNode {
   readonly validator: boolean;
   readonly log: Logger;
   #txBatch: Uint8Array[] = [];
+  /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
+  #decoded = new WeakMap<Uint8Array, SignedTx[]>();
   #txTimer: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
 
@@ -131,6 +133,7 @@ export class CirrusNode {
   async validateTxBatch(data: Uint8Array): Promise<Verdict> {
     const stxs = this.#decodeBatch(data);
     if (!stxs) return "reject";
+    this.#decoded.set(data, stxs);
     const unverified = stxs.filter((s) => !this.mempool.has(s.id));
     const ok = await Promise.all(unverified.map((s) => verifyTxSignature(s)));
     if (ok.includes(false)) return "reject";
@@ -157,7 +160,7 @@ export class CirrusNode {
   }
 
   #onTxBatch(data: Uint8Array): void {
-    const stxs = this.#decodeBatch(data);
+    const stxs = this.#decoded.get(data) ?? this.#decodeBatch(data);
     if (!stxs) return;
     for (const s of stxs) this.mempool.add(s, this.chain.state);
   }
@@ -214,6 +217,7 @@ export class CirrusNode {
     const chain = await Chain.open({ dir: join(dataDir, "ledger"), genesis: home.genesis });
     const lp = home.genesis.params.ledger;
     const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+    chain.txLookup = (id) => mempool.get(id);
     const t = topics(chain.chainId);
     let p2p: P2P;
     try {

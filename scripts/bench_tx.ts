@@ -143,6 +143,12 @@ try {
     const perTick = Math.max(1, Math.round(rate * tickMs / 1000));
     const submittedAt = new Map<string, number>();
     let rejected = 0;
+    const reasons = new Map<string, number>();
+    const reject = (why: string, n = 1) => {
+      rejected += n;
+      const key = why.replace(/[0-9a-f]{64}|cirrus1\w+|\d+/g, "#");
+      reasons.set(key, (reasons.get(key) ?? 0) + n);
+    };
     const cpu0 = net.procs.map((p) => procStat(p.pid).cpuTicks);
     const blocks0 = blockTimes.length;
     const t0 = performance.now();
@@ -163,13 +169,11 @@ try {
             .then((r) => r.json())
             .then((r: { results: { txId?: string; error?: string }[] }) => {
               for (const x of r.results) {
-                if (x.error) rejected++;
+                if (x.error) reject(x.error);
                 else if (x.txId) submittedAt.set(x.txId, at);
               }
             })
-            .catch(() => {
-              rejected += txs.length;
-            }),
+            .catch((e) => reject(`http: ${(e as Error).message}`, txs.length)),
         );
       }
       const next = t0 + (tick + 1) * tickMs;
@@ -218,6 +222,10 @@ try {
       `stage ${rate} tx/s: committed ${r.committed}/${r.offered} (${r.rejected} rejected) -> ${r.txPerSec} tx/s, ` +
         `p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.blocksPerSec} blocks/s, nodes' CPU ${r.cpuPct}% of 1 core`,
     );
+    if (reasons.size > 0) {
+      const top = [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${v} x "${k}"`);
+      console.log(`stage ${rate}: rejections: ${top.join("; ")}`);
+    }
     if (r.committed < r.offered * 0.5 || r.p50Ms > 5000) {
       console.log(`stage ${rate}: the chain no longer keeps up; stopping the ramp`);
       break;

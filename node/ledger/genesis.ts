@@ -74,12 +74,12 @@ export class GenesisError extends Error {
 export function defaultParams(): Params {
   return {
     consensus: {
-      timeoutProposeMs: 300,
-      timeoutPrevoteMs: 200,
-      timeoutPrecommitMs: 200,
-      timeoutDeltaMs: 100,
+      timeoutProposeMs: 1000,
+      timeoutPrevoteMs: 500,
+      timeoutPrecommitMs: 500,
+      timeoutDeltaMs: 250,
       timeoutCommitMs: 50,
-      maxBlockTxs: 5000,
+      maxBlockTxs: 2000,
       maxBlockBytes: 4 * 1024 * 1024,
     },
     ledger: {

@@ -26,7 +26,7 @@ const { genesis, keys, validator } = testGenesis(3);
 
 test("defaultParams are the devnet values", () => {
   const p = defaultParams();
-  assert.is(p.consensus.timeoutProposeMs, 300);
+  assert.is(p.consensus.timeoutProposeMs, 1000);
   assert.is(p.consensus.maxBlockBytes, 4 * 1024 * 1024);
   assert.is(p.ledger.minFee, "1");
   assert.is(p.ledger.maxTxBytes, 16384);
@@ -40,7 +40,7 @@ test("validateGenesis accepts a good genesis (JSON round trip) and fills missing
   assert.equal(validateGenesis(json).params, defaultParams());
   json.params = { ledger: { minFee: "10" } };
   assert.is(validateGenesis(json).params.ledger.minFee, "10");
-  assert.is(validateGenesis(json).params.consensus.maxBlockTxs, 5000);
+  assert.is(validateGenesis(json).params.consensus.maxBlockTxs, 2000);
 });
 
 // deno-lint-ignore no-explicit-any
