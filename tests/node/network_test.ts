@@ -5,7 +5,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { blockHash, decodeBlock } from "../../node/ledger/mod.ts";
+import { decodeCommit, encodeCommit } from "../../node/ledger/block.ts";
 import { sleep, TestNet } from "../helpers/network.ts";
+import { Chain } from "../../node/chain.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 
 async function blockHashes(net: TestNet, i: number, upTo: number): Promise<string[]> {
@@ -99,6 +101,43 @@ test("a validator restarted from its store and WAL continues without signing twi
     assert.equal(await blockHashes(net, 1, target), ref, "the restarted node agrees");
     // No duplicate-vote evidence was observed by anyone (no double-sign).
     for (const n of net.nodes) assert.is(n!.driver.evidenceCount, 0);
+  } finally {
+    await net.cleanup();
+  }
+});
+
+test("a validator that joins late catches up through block sync; forged commits are refused", async () => {
+  const net = await TestNet.create({ validators: 4 });
+  try {
+    for (const i of [0, 1, 2]) await net.start(i);
+    await net.waitHeight(25, 90_000, [0, 1, 2]);
+    // Forged: block 1 with its commit's signatures moved to another round -> signatures invalid.
+    const blockBytes = (await net.nodes[0]!.chain.store.getBlock(1))!;
+    const commit = decodeCommit((await net.nodes[0]!.chain.store.getCommit(1))!);
+    const forged = encodeCommit({ ...commit, round: commit.round + 1 });
+    const scratch = await Chain.open({ dir: `${net.dir}/scratch`, genesis: net.genesis });
+    try {
+      const v = await scratch.validateBlock(blockBytes, { hash: commit.blockHash });
+      assert.ok(v.ok, "block 1 itself is valid");
+      const why = await scratch.verifyCommit(decodeCommit(forged), 1, commit.blockHash);
+      assert.match(why ?? "", /signature/, "a commit whose signatures do not match is refused");
+      assert.is(await scratch.verifyCommit(commit, 1, commit.blockHash), null, "the real commit verifies");
+      const thin = { ...commit, signatures: commit.signatures.slice(0, 2) };
+      assert.match(
+        await scratch.verifyCommit(thin, 1, commit.blockHash) ?? "",
+        /power/,
+        "2 of 4 is not a commit",
+      );
+    } finally {
+      await scratch.close();
+    }
+    const late = await net.start(3);
+    const target = net.nodes[0]!.chain.height;
+    await net.waitHeight(target, 60_000, [3]);
+    assert.ok(late.sync.applied > 0, "blocks arrived through block sync");
+    assert.equal(await blockHashes(net, 3, target), await blockHashes(net, 0, target));
+    // And it votes again: the network goes on with all four.
+    await net.waitHeight(target + 3, 60_000);
   } finally {
     await net.cleanup();
   }
