@@ -39,7 +39,14 @@ export interface DevnetInfo {
 export interface Devnet {
   info: DevnetInfo;
   procs: Deno.ChildProcess[];
+  /** Stop every process (SIGTERM, then SIGKILL after 5 s). */
   stop(): Promise<void>;
+  /** Send a signal to node i (default SIGKILL) and wait for it to exit. */
+  kill(i: number, signal?: Deno.Signal): Promise<void>;
+  /** Stop node i gracefully and start it again from its home. */
+  restart(i: number): Promise<Deno.ChildProcess>;
+  /** Start node i again (after kill) from its home; its log is appended to. */
+  respawn(i: number): Promise<Deno.ChildProcess>;
 }
 
 export const DEVNET_CHAIN_ID = "cirrus-devnet";
@@ -151,12 +158,16 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const config = new URL("../deno.json", import.meta.url).pathname;
   const procs: Deno.ChildProcess[] = [];
   const nodes: DevnetInfo["nodes"] = [];
-  for (let i = 0; i < n; i++) {
-    const p2p = `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`;
+  const spawnNode = async (i: number, append: boolean): Promise<Deno.ChildProcess> => {
     const bootstrap = peerIds.flatMap((id, j) =>
       j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${o.basePort + 10 * j}/p2p/${id}`]
     );
-    const log = await Deno.open(join(homes[i]!, "node.log"), { create: true, write: true, truncate: true });
+    const log = await Deno.open(join(homes[i]!, "node.log"), {
+      create: true,
+      write: true,
+      append,
+      truncate: !append,
+    });
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -171,7 +182,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         "--validator",
         ...bootstrap,
       ],
-      stdout: log.writable ? "piped" : "null",
+      stdout: "piped",
       stderr: "piped",
       stdin: "null",
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
@@ -187,6 +198,11 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         log.close();
       } catch { /* closed */ }
     });
+    return child;
+  };
+  for (let i = 0; i < n; i++) {
+    const p2p = `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`;
+    const child = await spawnNode(i, false);
     procs.push(child);
     const h = await loadHome(homes[i]!);
     nodes.push({
@@ -232,7 +248,26 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     await stop();
     throw new UserError(`${(e as Error).message}; see the logs in ${dir}/node*/node.log`);
   }
-  return { info, procs, stop };
+  const kill = async (i: number, signal: Deno.Signal = "SIGKILL") => {
+    try {
+      procs[i]!.kill(signal);
+    } catch { /* gone */ }
+    await procs[i]!.status;
+  };
+  const restart = async (i: number) => {
+    await kill(i, "SIGTERM");
+    const child = await spawnNode(i, true);
+    procs[i] = child;
+    nodes[i]!.pid = child.pid;
+    return child;
+  };
+  const respawn = async (i: number) => {
+    const child = await spawnNode(i, true);
+    procs[i] = child;
+    nodes[i]!.pid = child.pid;
+    return child;
+  };
+  return { info, procs, stop, kill, restart, respawn };
 }
 
 /** `cirrus devnet`: start, print, run until a signal, stop. */
