@@ -172,6 +172,8 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       args: [
         "run",
         "-A",
+        // For profiling: CIRRUS_INSPECT_NODE=i opens the V8 inspector of node i on 127.0.0.1:9229.
+        ...(Deno.env.get("CIRRUS_INSPECT_NODE") === String(i) ? ["--inspect=127.0.0.1:9229"] : []),
         "--config",
         config,
         main,

@@ -257,8 +257,17 @@ export async function verify(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Arra
 /** The account address of a 32-byte public key: bech32("cirrus", first 20 bytes of sha256(pubKey)). */
 export function addressOf(pubKey: Uint8Array): string {
   if (!(pubKey instanceof Uint8Array) || pubKey.length !== 32) throw new Error("public key must be 32 bytes");
-  return bech32.encode(ADDRESS_PREFIX, bech32.toWords(sha256(pubKey).subarray(0, 20)));
+  const id = toHex(pubKey);
+  let address = addressesByKey.get(id);
+  if (address === undefined) {
+    address = bech32.encode(ADDRESS_PREFIX, bech32.toWords(sha256(pubKey).subarray(0, 20)));
+    addressesByKey.set(id, address);
+  }
+  return address;
 }
+
+/** Addresses of recently seen public keys (hex). */
+const addressesByKey = new BoundedCache<string>(65_536);
 
 /** The 20 address bytes of a canonical (lower-case, prefix "cirrus") address. Throws otherwise. */
 export function decodeAddress(s: string): Uint8Array {
@@ -277,13 +286,21 @@ export function decodeAddress(s: string): Uint8Array {
   return bytes;
 }
 
+/** Addresses already checked (bech32 decoding is a hot spot of tx checks). */
+const knownAddresses = new BoundedCache<boolean>(65_536);
+
 /** True when `s` is a canonical cirrus address. */
 export function isAddress(s: unknown): s is string {
-  if (typeof s !== "string") return false;
+  if (typeof s !== "string" || s.length > 90) return false;
+  const known = knownAddresses.get(s);
+  if (known !== undefined) return known;
+  let ok: boolean;
   try {
     decodeAddress(s);
-    return true;
+    ok = true;
   } catch {
-    return false;
+    ok = false;
   }
+  knownAddresses.set(s, ok);
+  return ok;
 }

@@ -152,7 +152,7 @@ try {
     const cpu0 = net.procs.map((p) => procStat(p.pid).cpuTicks);
     const blocks0 = blockTimes.length;
     const t0 = performance.now();
-    const inflight: Promise<void>[] = [];
+    const chains: Promise<void>[] = [];
     for (let sent = 0, tick = 0; sent < total; tick++) {
       const slice = order.slice(sent, sent + perTick);
       sent += slice.length;
@@ -164,7 +164,9 @@ try {
       }
       for (const [node, txs] of byNode) {
         const at = performance.now();
-        inflight.push(
+        // One request at a time per node, as a client sending its accounts' nonces in order would.
+        const prev = chains[node] ?? Promise.resolve();
+        chains[node] = prev.then(() =>
           fetch(`${rpcs[node]}/txs`, { method: "POST", body: JSON.stringify({ txs }) })
             .then((r) => r.json())
             .then((r: { results: { txId?: string; error?: string }[] }) => {
@@ -173,14 +175,14 @@ try {
                 else if (x.txId) submittedAt.set(x.txId, at);
               }
             })
-            .catch((e) => reject(`http: ${(e as Error).message}`, txs.length)),
+            .catch((e) => reject(`http: ${(e as Error).message}`, txs.length))
         );
       }
       const next = t0 + (tick + 1) * tickMs;
       const wait = next - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
-    await Promise.all(inflight);
+    await Promise.all(chains);
     const offeredEnd = performance.now();
     // Drain: wait until everything accepted is committed, or 15 s.
     const drainDeadline = performance.now() + 15_000;
