@@ -6,8 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../node/crypto.ts";
-import { signTx } from "../node/ledger/tx.ts";
-import { emit, globals, parseAmount, rpc, UserError } from "./util.ts";
+import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -166,27 +165,10 @@ export function buildProgram(): Command {
       const g = globals(cmd);
       if (!isAddress(to)) throw new UserError(`"${to}" is not a cirrus address (cirrus1...)`);
       const value = parseAmount(amount);
-      const key = await new Keystore(g.home).get(from);
-      const status = await rpc<{ chainId: string; minFee: string }>(g, "/status");
-      const fee = o.fee !== undefined
-        ? (/^\d+$/.test(o.fee) ? BigInt(o.fee) : parseAmount(o.fee, "fee"))
-        : BigInt(status.minFee);
-      const acct = await rpc<{ nextNonce: string }>(g, `/query/account/${key.address}`).catch((e) => {
-        throw new UserError(`cannot send from ${from} (${key.address}): ${(e as Error).message}`);
+      const r = await sendTx(g, from, "bank.send", { to, amount: value.toString() }, {
+        wait: o.wait,
+        ...(o.fee !== undefined ? { fee: o.fee } : {}),
       });
-      const bytes = await signTx({
-        chainId: status.chainId,
-        type: "bank.send",
-        from: key.address,
-        nonce: BigInt(acct.nextNonce),
-        fee,
-        body: { to, amount: value.toString() },
-      }, key.privKey);
-      const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-      const r = await rpc<{ txId: string; height?: number; ok?: boolean; reason?: string }>(g, "/tx", {
-        body: { tx: hex, wait: o.wait },
-      });
-      if (r.ok === false) throw new UserError(`tx ${r.txId} failed in block ${r.height}: ${r.reason}`);
       emit(
         g,
         { txId: r.txId, height: r.height ?? null },

@@ -4,6 +4,9 @@
  */
 import type { Command } from "commander";
 import { defaultHome } from "../node/config.ts";
+import { Keystore } from "../node/keystore.ts";
+import { signTx } from "../node/ledger/tx.ts";
+import { toHex } from "../node/crypto.ts";
 
 /** An error shown to the user as one line, without a stack trace. */
 export class UserError extends Error {
@@ -80,4 +83,45 @@ export function parseAmount(s: string, what = "amount"): bigint {
   const v = BigInt(s);
   if (v <= 0n) throw new UserError(`${what} must be greater than 0`);
   return v;
+}
+
+/** What a committed (or accepted) tx returned. */
+export interface SentTx {
+  txId: string;
+  height?: number;
+  ok?: boolean;
+  reason?: string;
+  events?: { type: string; attrs: Record<string, string> }[];
+  from: string;
+}
+
+/**
+ * Sign a tx of `type` with key `keyName` from the keystore (nonce from the node, fee = the chain's
+ * minimum unless given) and post it; with `wait`, return once it is in a block. A tx that the block
+ * rejected is an error with the chain's reason.
+ */
+export async function sendTx(
+  g: GlobalOptions,
+  keyName: string,
+  type: string,
+  body: Record<string, unknown>,
+  opts: { wait?: boolean; fee?: string } = {},
+): Promise<SentTx> {
+  const key = await new Keystore(g.home).get(keyName);
+  const status = await rpc<{ chainId: string; minFee: string }>(g, "/status");
+  const fee = opts.fee !== undefined ? parseAmount(opts.fee, "fee") : BigInt(status.minFee);
+  const acct = await rpc<{ nextNonce: string }>(g, `/query/account/${key.address}`).catch((e) => {
+    throw new UserError(`cannot send from ${keyName} (${key.address}): ${(e as Error).message}`);
+  });
+  const bytes = await signTx({
+    chainId: status.chainId,
+    type,
+    from: key.address,
+    nonce: BigInt(acct.nextNonce),
+    fee,
+    body,
+  }, key.privKey);
+  const r = await rpc<SentTx>(g, "/tx", { body: { tx: toHex(bytes), wait: opts.wait !== false } });
+  if (r.ok === false) throw new UserError(`${type} failed in block ${r.height}: ${r.reason}`);
+  return { ...r, from: key.address };
 }

@@ -39,7 +39,14 @@ export interface CommittedBlock {
   hash: Hex;
   time: number;
   proposer: string;
-  txs: { id: string; ok: boolean; reason?: string; from: string; type: string }[];
+  txs: {
+    id: string;
+    ok: boolean;
+    reason?: string;
+    from: string;
+    type: string;
+    events: { type: string; attrs: Record<string, string> }[];
+  }[];
   appHash: Hex;
 }
 
@@ -301,6 +308,7 @@ export class Chain {
         ...(r.reason !== undefined ? { reason: r.reason } : {}),
         from: vb.stxs[i]!.tx.from,
         type: vb.stxs[i]!.tx.type,
+        events: r.events,
       })),
     };
     for (const fn of [...this.#listeners]) {

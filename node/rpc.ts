@@ -17,11 +17,20 @@ import { fromHex, isAddress, toHex } from "./crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx } from "./ledger/tx.ts";
+import * as market from "../auction/market/mod.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
 const WAIT_MS_MAX = 120_000;
 const SSE_CLIENTS_MAX = 64;
+
+/** What a committed tx produced, for `POST /tx` with wait. */
+interface TxOutcome {
+  height: number;
+  ok: boolean;
+  reason?: string;
+  events: { type: string; attrs: Record<string, string> }[];
+}
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -64,7 +73,7 @@ function hexArg(v: unknown, what: string): Uint8Array {
 export class RpcServer {
   #server: Deno.HttpServer | null = null;
   #sse = new Set<(b: CommittedBlock) => void>();
-  #waiters = new Map<string, ((r: { height: number; ok: boolean; reason?: string }) => void)[]>();
+  #waiters = new Map<string, ((r: TxOutcome) => void)[]>();
   #unsubscribe: (() => void) | null = null;
   addr = "";
 
@@ -107,7 +116,12 @@ export class RpcServer {
       if (ws) {
         this.#waiters.delete(t.id);
         for (const w of ws) {
-          w({ height: b.height, ok: t.ok, ...(t.reason !== undefined ? { reason: t.reason } : {}) });
+          w({
+            height: b.height,
+            ok: t.ok,
+            ...(t.reason !== undefined ? { reason: t.reason } : {}),
+            events: t.events,
+          });
         }
       }
     }
@@ -147,7 +161,7 @@ export class RpcServer {
       typeof body.timeoutMs === "number" && body.timeoutMs > 0 ? body.timeoutMs : WAIT_MS_DEFAULT,
       WAIT_MS_MAX,
     );
-    let waiter: Promise<{ height: number; ok: boolean; reason?: string } | null> | null = null;
+    let waiter: Promise<TxOutcome | null> | null = null;
     if (wait) {
       // Register before submitting so that a fast commit cannot be missed.
       const d = decodeSignedTx(bytes, { maxTxBytes: this.node.chain.genesis.params.ledger.maxTxBytes });
@@ -171,7 +185,7 @@ export class RpcServer {
     });
   }
 
-  #waitFor(id: string, ms: number): Promise<{ height: number; ok: boolean; reason?: string } | null> {
+  #waitFor(id: string, ms: number): Promise<TxOutcome | null> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.#cancelWait(id);
@@ -296,9 +310,116 @@ export class RpcServer {
         const limit = Math.min(Number(url.searchParams.get("limit") ?? 100) || 100, 1000);
         return json(200, { txs: await chain.store.txsByAddress(address, limit) });
       }
+      case "params":
+        return json(200, chain.genesis.params);
+      case "deployments":
+      case "orders":
+      case "bids":
+      case "leases":
+      case "providers":
+      case "provider":
+      case "deployment":
+      case "order":
+      case "bid":
+      case "lease":
+      case "escrow":
+        return json(200, this.#market(kind, parts.slice(1), url));
       default:
-        throw new HttpError(404, `unknown query "${kind ?? ""}" (account, block, tx, txs)`);
+        throw new HttpError(
+          404,
+          `unknown query "${
+            kind ?? ""
+          }" (account, block, tx, txs, params, deployments, deployment, orders, ` +
+            `order, bids, bid, leases, lease, providers, provider, escrow)`,
+        );
     }
+  }
+
+  /** Marketplace queries over the committed state (escrow settled lazily at the current height). */
+  #market(kind: string, args: string[], url: URL): unknown {
+    const view = this.node.chain.state;
+    const q = (
+      name: string,
+      check?: (v: string) => boolean,
+      what = "a cirrus address",
+    ): string | undefined => {
+      const v = url.searchParams.get(name);
+      if (v === null || v === "") return undefined;
+      if (check && !check(v)) throw new HttpError(400, `${name}: "${v}" is not ${what}`);
+      return v;
+    };
+    const owner = q("owner", isAddress);
+    const provider = q("provider", isAddress);
+    const stateOf = <T extends string>(allowed: readonly T[]): T | undefined =>
+      q("state", (v) => (allowed as readonly string[]).includes(v), `one of ${allowed.join(", ")}`) as
+        | T
+        | undefined;
+    const id = url.searchParams.get("id") ?? args.join("/");
+    const dseqOf = (v: string | undefined): number => {
+      const n = Number(v);
+      if (!v || !Number.isSafeInteger(n) || n < 0) {
+        throw new HttpError(400, `dseq must be a non-negative integer`);
+      }
+      return n;
+    };
+    const found = <T>(v: T | null, what: string): T => {
+      if (v === null || v === undefined) throw new HttpError(404, `${what} not found`);
+      return v;
+    };
+    switch (kind) {
+      case "deployments":
+        return {
+          deployments: market.listDeployments(view, { owner, state: stateOf(["active", "closed"] as const) }),
+        };
+      case "orders":
+        return {
+          orders: market.listOrders(view, { owner, state: stateOf(["open", "active", "closed"] as const) }),
+        };
+      case "bids":
+        return {
+          bids: market.listBids(view, {
+            owner,
+            provider,
+            state: stateOf(["open", "active", "lost", "closed"] as const),
+          }),
+        };
+      case "leases":
+        return {
+          leases: market.listLeases(view, {
+            owner,
+            provider,
+            state: stateOf(["active", "insufficient_funds", "closed"] as const),
+          }),
+        };
+      case "providers":
+        return { providers: market.listProviders(view) };
+      case "provider": {
+        const addr = args[0] ?? "";
+        if (!isAddress(addr)) throw new HttpError(400, `"${addr}" is not a cirrus address`);
+        return found(market.getProvider(view, addr), `provider ${addr}`);
+      }
+      case "deployment": {
+        const [o, d] = [args[0] ?? "", args[1]];
+        if (!isAddress(o)) {
+          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/deployment/OWNER/DSEQ)`);
+        }
+        return found(market.getDeployment(view, o, dseqOf(d)), `deployment ${o}/${d}`);
+      }
+      case "escrow": {
+        const [o, d] = [args[0] ?? "", args[1]];
+        if (!isAddress(o)) {
+          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/escrow/OWNER/DSEQ)`);
+        }
+        return found(market.escrowStatus(view, o, dseqOf(d)), `escrow of deployment ${o}/${d}`);
+      }
+      case "order":
+        return found(market.getOrder(view, id), `order ${id}`);
+      case "bid":
+        return found(market.getBid(view, id), `bid ${id}`);
+      case "lease":
+        return found(market.getLease(view, id), `lease ${id}`);
+    }
+    throw new HttpError(404, `unknown query ${kind}`);
   }
 
   #events(url: URL): Response {
