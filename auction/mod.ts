@@ -3,3 +3,4 @@
  * @module
  */
 export * from "./sdl/mod.ts";
+export * from "./market/mod.ts";

@@ -5,6 +5,7 @@
  */
 import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../crypto.ts";
 import { exactKeysProblem, isPlainObject, parseUint } from "./codec.ts";
+import { defaultMarketParams, type MarketParams } from "../../auction/market/types.ts";
 
 /** Consensus timing and block limits. */
 export interface ConsensusParams {
@@ -32,6 +33,8 @@ export interface LedgerParams {
 export interface Params {
   consensus: ConsensusParams;
   ledger: LedgerParams;
+  /** Marketplace params (auction/market): denoms, bid window, bid limits, minimum deposits. */
+  market: MarketParams;
 }
 
 /** A genesis validator; `address` must equal addressOf(pubKey). */
@@ -89,6 +92,7 @@ export function defaultParams(): Params {
       mempoolMaxTxs: 50_000,
       mempoolMaxBytes: 64 * 1024 * 1024,
     },
+    market: defaultMarketParams(),
   };
 }
 
@@ -131,7 +135,7 @@ function validateParams(v: unknown, path: string): Params {
   if (v === undefined) return out;
   if (!isPlainObject(v)) fail(path, "must be an object");
   for (const k of Object.keys(v)) {
-    if (k !== "consensus" && k !== "ledger") fail(`${path}.${k}`, "unknown field");
+    if (k !== "consensus" && k !== "ledger" && k !== "market") fail(`${path}.${k}`, "unknown field");
   }
   if (v.consensus !== undefined) {
     const c = v.consensus;
@@ -168,8 +172,50 @@ function validateParams(v: unknown, path: string): Params {
       }
     }
   }
+  if (v.market !== undefined) out.market = validateMarketParams(v.market, `${path}.market`, out.ledger.denom);
   if (out.ledger.maxTxBytes > out.consensus.maxBlockBytes) {
     fail(`${path}.ledger.maxTxBytes`, "must not exceed params.consensus.maxBlockBytes");
+  }
+  return out;
+}
+
+const MARKET_LIMITS = {
+  bidWindowBlocks: [1, 100_000],
+  bidsPerOrderMax: [1, 1000],
+  groupsPerDeploymentMax: [1, 20],
+} as const;
+
+function validateMarketParams(m: unknown, path: string, baseDenom: string): MarketParams {
+  const out = defaultMarketParams();
+  if (!isPlainObject(m)) fail(path, "must be an object");
+  for (const k of Object.keys(m)) {
+    const p = `${path}.${k}`;
+    switch (k) {
+      case "denoms": {
+        const d = m.denoms;
+        if (
+          !Array.isArray(d) || d.length === 0 || d.length > 16 ||
+          !d.every((x) => typeof x === "string" && /^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/.test(x)) ||
+          new Set(d).size !== d.length
+        ) {
+          fail(p, "must be a non-empty array of distinct denoms");
+        }
+        if (!(d as string[]).includes(baseDenom)) fail(p, `must include the base denom ${baseDenom}`);
+        out.denoms = [...(d as string[])];
+        break;
+      }
+      case "minDeposit":
+      case "bidDeposit":
+        out[k] = uintStr(m[k], p, false);
+        break;
+      case "bidWindowBlocks":
+      case "bidsPerOrderMax":
+      case "groupsPerDeploymentMax":
+        out[k] = intIn(m[k], p, MARKET_LIMITS[k][0], MARKET_LIMITS[k][1]);
+        break;
+      default:
+        fail(p, "unknown field");
+    }
   }
   return out;
 }

@@ -9,3 +9,4 @@ export * from "./state.ts";
 export * from "./block.ts";
 export * from "./store.ts";
 export * from "./testing.ts";
+export * from "./market_adapter.ts";

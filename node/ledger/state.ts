@@ -300,6 +300,40 @@ export interface BlockExecution {
   writes: Map<string, Uint8Array | null>;
   results: TxResult[];
   appHash: Hex;
+  /** Events of the block hooks' beginBlock steps (before the txs), in hook registration order. */
+  beginEvents: TxEvent[];
+  /** Events of the block hooks' endBlock steps (after the txs). */
+  endEvents: TxEvent[];
+}
+
+/**
+ * A per-block step of a module (e.g. the marketplace: escrow exhaustion at the start, bid windows
+ * closing at the end). Runs inside {@link executeBlock} on the block overlay with the same context a tx
+ * handler gets (`emit` goes to the block's begin/end events). Must be deterministic and cost what the
+ * block's own work costs (read an index keyed by height, never scan the state). A hook that throws
+ * fails the whole block (a bug: the node halts loudly rather than diverge).
+ */
+export interface BlockHook {
+  beginBlock?(ctx: ApplyContext): void;
+  endBlock?(ctx: ApplyContext): void;
+}
+
+const blockHooks: BlockHook[] = [];
+
+/** Registers a block hook; hooks run in registration order. */
+export function registerBlockHook(hook: BlockHook): void {
+  blockHooks.push(hook);
+}
+
+/** Counts funds a module holds outside accounts (escrow, deposits) for {@link totalSupply}. */
+export type SupplyCounter = (state: LedgerState) => bigint;
+
+const supplyCounters = new Map<string, SupplyCounter>();
+
+/** Registers a supply counter under a unique name. */
+export function registerSupplyCounter(name: string, counter: SupplyCounter): void {
+  if (supplyCounters.has(name)) throw new Error(`supply counter ${name} already registered`);
+  supplyCounters.set(name, counter);
 }
 
 /** Result of {@link checkTx}. */
@@ -430,6 +464,10 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
     throw new Error(`executeBlock: height ${block.height} does not follow ${state.height}`);
   }
   const blockView = new Overlay(state);
+  const info = { chainId: state.chainId, height: block.height, time: block.time, proposer: block.proposer };
+  const beginEvents: TxEvent[] = [];
+  const beginCtx = makeContext(blockView, info, beginEvents);
+  for (const hook of blockHooks) hook.beginBlock?.(beginCtx);
   const results: TxResult[] = [];
   for (const stx of block.txs) {
     const txView = new Overlay(blockView);
@@ -442,13 +480,26 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
       results.push({ id: stx.id, ok: false, reason, events: [] });
     }
   }
+  const endEvents: TxEvent[] = [];
+  const endCtx = makeContext(blockView, info, endEvents);
+  for (const hook of blockHooks) hook.endBlock?.(endCtx);
   const writes = blockView.writes;
-  return { writes, results, appHash: chainAppHash(state.appHash, block.height, writes) };
+  return {
+    writes,
+    results,
+    appHash: chainAppHash(state.appHash, block.height, writes),
+    beginEvents,
+    endEvents,
+  };
 }
 
-/** Sum of all account balances (O(state); for tests and invariant checks). */
+/**
+ * All ucrs in existence by scanning: account balances plus what modules hold (marketplace escrow and
+ * deposits, via registered supply counters). O(state); for tests and invariant checks.
+ */
 export function totalSupply(state: LedgerState): bigint {
   let sum = 0n;
   for (const [k, v] of state.entries("acct/")) sum += decodeAccount(k.slice(5), v).balance;
+  for (const count of supplyCounters.values()) sum += count(state);
   return sum;
 }

@@ -1,0 +1,292 @@
+/**
+ * Marketplace data model: the store interface the state machine runs on, params, stored records,
+ * ids and the JSON-friendly shapes the queries return.
+ *
+ * The state machine never sees the ledger: it runs on a {@link MarketStore} (a key-value view with
+ * account debits/credits and an event sink) that the node adapts from its tx context.
+ * @module
+ */
+import type { Group } from "../sdl/types.ts";
+
+/** Thrown by the state machine to reject a tx; `reason` is shown to the sender. Nothing is kept. */
+export class MarketError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = "MarketError";
+  }
+}
+
+/** A read view of the state: exact gets plus sorted prefix listing (queries only). */
+export interface MarketReader {
+  get(key: string): Uint8Array | undefined;
+}
+
+/** A read view that can list keys under a prefix, sorted (for queries; never used by txs or blocks). */
+export interface MarketView extends MarketReader {
+  keys(prefix: string): string[];
+  /** Height of the view (committed state); queries settle escrow at this height when none is given. */
+  readonly height?: number;
+}
+
+/**
+ * What the state machine runs on: a read/write view of one tx (or of a block's begin/end step), the
+ * base-denom account balances and an event sink. Writes are kept only if the caller commits them.
+ */
+export interface MarketStore extends MarketReader {
+  /** Height of the block being executed. */
+  readonly height: number;
+  /** The denom accounts hold (deposits must be in it). */
+  readonly baseDenom: string;
+  set(key: string, value: Uint8Array): void;
+  delete(key: string): void;
+  /** Spendable balance of `address` in the base denom (0 when the account does not exist). */
+  balance(address: string): bigint;
+  /** Takes `amount` from an account into marketplace custody; throws {@link MarketError} if short. */
+  debit(address: string, amount: bigint): void;
+  /** Pays `amount` out of marketplace custody into an account (created when new). */
+  credit(address: string, amount: bigint): void;
+  emit(type: string, attrs: Record<string, string>): void;
+}
+
+/** Marketplace params (genesis `params.market`). */
+export interface MarketParams {
+  /** Denoms the marketplace accepts for prices and deposits (devnet: ["ucrs"]). */
+  denoms: string[];
+  /** Blocks an order stays open for bids (devnet 2); an order without bids reopens for as long again. */
+  bidWindowBlocks: number;
+  /** Max bids per order (closed bids count too). */
+  bidsPerOrderMax: number;
+  /** Minimum deployment.create deposit, integer base units ("5000000" = 5 CRS). */
+  minDeposit: string;
+  /** Default and minimum bid deposit, integer base units. */
+  bidDeposit: string;
+  /** Max groups (orders) per deployment. */
+  groupsPerDeploymentMax: number;
+}
+
+/** The devnet defaults. */
+export function defaultMarketParams(): MarketParams {
+  return {
+    denoms: ["ucrs"],
+    bidWindowBlocks: 2,
+    bidsPerOrderMax: 20,
+    minDeposit: "5000000",
+    bidDeposit: "500000",
+    groupsPerDeploymentMax: 20,
+  };
+}
+
+export type DeploymentState = "active" | "closed";
+export type GroupState = "open" | "insufficient_funds" | "closed";
+export type OrderState = "open" | "active" | "closed";
+export type BidState = "open" | "active" | "lost" | "closed";
+export type LeaseState = "active" | "insufficient_funds" | "closed";
+
+/** Why a lease / deployment closed. */
+export type CloseReason =
+  | "owner" // the tenant closed it
+  | "provider" // the provider closed it (lease.close or bid.close of the active bid)
+  | "deployment_closed" // the deployment was closed
+  | "insufficient_funds" // escrow could not pay the next block
+  | "groups_closed"; // (deployment) its last open group closed
+
+/** A `{denom, amount}` price as it appears in txs and queries (amount: decimal string). */
+export interface DecCoin {
+  denom: string;
+  amount: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// stored records (canonical CBOR; amounts as decimal strings; prices as scaled integers, see decimal.ts)
+
+/** `mkt/provider/<address>` */
+export interface ProviderRecord {
+  hostUri: string[];
+  attributes: { key: string; value: string }[];
+  info: { email?: string; website?: string };
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A group inside a deployment record. */
+export interface GroupRecord {
+  gseq: number;
+  state: GroupState;
+  /** The canonical group spec, exactly as sent in deployment.create. */
+  spec: Group;
+  /** oseq of the group's current (latest) order. */
+  oseq: number;
+}
+
+/** `mkt/deployment/<owner>/<dseq>` */
+export interface DeploymentRecord {
+  state: DeploymentState;
+  manifestHash: string;
+  denom: string;
+  createdAt: number;
+  updatedAt: number;
+  closedAt?: number;
+  reason?: CloseReason;
+  groups: GroupRecord[];
+}
+
+/** `mkt/order/<owner>/<dseq>/<gseq>/<oseq>` */
+export interface OrderRecord {
+  state: OrderState;
+  denom: string;
+  /** Max price per block of the whole group (sum of unit price x count), scaled by 10^18. */
+  maxPrice: string;
+  createdAt: number;
+  /** The bid window ends at the end of this height. */
+  closesAt: number;
+  closedAt?: number;
+  /** Providers that bid, in arrival order (bounded by bidsPerOrderMax). */
+  bids: string[];
+}
+
+/** `mkt/bid/<owner>/<dseq>/<gseq>/<oseq>/<provider>` */
+export interface BidRecord {
+  state: BidState;
+  denom: string;
+  /** scaled by 10^18 */
+  price: string;
+  /** integer base units held while the bid is open or active */
+  deposit: string;
+  depositDenom: string;
+  createdAt: number;
+  closedAt?: number;
+}
+
+/** `mkt/lease/<owner>/<dseq>/<gseq>/<oseq>/<provider>` */
+export interface LeaseRecord {
+  state: LeaseState;
+  denom: string;
+  /** scaled by 10^18 */
+  price: string;
+  createdAt: number;
+  closedAt?: number;
+  reason?: CloseReason;
+  /** integer base units paid to the provider so far (as of the escrow's settledAt) */
+  paid: string;
+}
+
+/** `mkt/escrow/<owner>/<dseq>` */
+export interface EscrowRecord {
+  state: "open" | "closed";
+  denom: string;
+  /** integer base units left, as of `settledAt` */
+  balance: string;
+  deposited: string;
+  transferred: string;
+  refunded: string;
+  settledAt: number;
+  /** First height at which the escrow cannot pay its leases; null = none (no leases, or beyond 2^53). */
+  exhaustAt: number | null;
+  /** Active lease ids (at most one per group). */
+  leases: string[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// query output (JSON-friendly)
+
+export interface ProviderInfo {
+  owner: string;
+  hostUri: string[];
+  attributes: { key: string; value: string }[];
+  info: { email?: string; website?: string };
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface LeaseInfo {
+  id: string;
+  owner: string;
+  dseq: number;
+  gseq: number;
+  oseq: number;
+  provider: string;
+  price: DecCoin;
+  state: LeaseState;
+  reason?: CloseReason;
+  createdAt: number;
+  closedAt?: number;
+  /** Paid to the provider so far (settled at the query height), integer base units. */
+  paid: string;
+}
+
+export interface BidInfo {
+  id: string;
+  owner: string;
+  dseq: number;
+  gseq: number;
+  oseq: number;
+  provider: string;
+  price: DecCoin;
+  deposit: DecCoin;
+  state: BidState;
+  createdAt: number;
+  closedAt?: number;
+}
+
+export interface OrderInfo {
+  id: string;
+  owner: string;
+  dseq: number;
+  gseq: number;
+  oseq: number;
+  state: OrderState;
+  /** Max price per block for the whole group. */
+  maxPrice: DecCoin;
+  createdAt: number;
+  closesAt: number;
+  closedAt?: number;
+  /** The group spec the order is for (as sent in deployment.create). */
+  group: Group;
+  bids: number;
+}
+
+export interface EscrowStatus {
+  owner: string;
+  dseq: number;
+  state: "open" | "closed";
+  denom: string;
+  /** Settled balance at `height`, integer base units. */
+  balance: string;
+  deposited: string;
+  /** Paid to providers so far (settled at `height`). */
+  transferred: string;
+  refunded: string;
+  height: number;
+  /** Sum of the active leases' prices per block. */
+  ratePerBlock: string;
+  exhaustAt: number | null;
+  /** Blocks after `height` that the escrow still pays in full; null = unbounded (no active leases). */
+  blocksRemaining: number | null;
+}
+
+export interface GroupInfo {
+  gseq: number;
+  name: string;
+  state: GroupState;
+  spec: Group;
+}
+
+export interface DeploymentInfo {
+  id: string;
+  owner: string;
+  dseq: number;
+  state: DeploymentState;
+  reason?: CloseReason;
+  manifestHash: string;
+  createdAt: number;
+  updatedAt: number;
+  closedAt?: number;
+  groups: GroupInfo[];
+  escrow: EscrowStatus | null;
+}
+
+export interface DeploymentDetail extends DeploymentInfo {
+  orders: OrderInfo[];
+  bids: BidInfo[];
+  leases: LeaseInfo[];
+}

@@ -1,0 +1,456 @@
+/**
+ * Stateless validation of marketplace tx bodies (run at decode time and again at execution), the
+ * on-chain re-validation of the group spec that `parseSdl` produces, and id parsing.
+ * Every function returns a reason naming the bad path (`body.groups[0].units[1].cpu: ...`) or null.
+ * @module
+ */
+import * as L from "../sdl/limits.ts";
+import type { Group } from "../sdl/types.ts";
+import { parseScaled, parseUintAmount } from "./decimal.ts";
+
+type Obj = Record<string, unknown>;
+
+const DENOM_RE = /^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/;
+const ADDRESS_RE = /^[a-z][a-z0-9]{0,20}1[02-9ac-hj-np-z]{6,90}$/;
+const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
+const HEX64_RE = /^[0-9a-f]{64}$/;
+const STORAGE_CLASSES = ["default", "beta1", "beta2", "beta3", "ram"];
+const ENDPOINT_KINDS = ["shared_http", "random_port", "leased_ip"];
+
+/** Max host URIs of a provider. */
+export const MAX_HOST_URIS = 8;
+/** Max attributes of a provider or placement. */
+export const MAX_ATTRIBUTES = 64;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function keysProblem(o: Obj, required: string[], optional: string[], path: string): string | null {
+  for (const k of required) if (!Object.hasOwn(o, k)) return `${path}.${k}: missing`;
+  for (const k of Object.keys(o)) {
+    if (!required.includes(k) && !optional.includes(k)) return `${path}.${k}: unknown field`;
+  }
+  return null;
+}
+
+function str(v: unknown, path: string, min: number, max: number): string | null {
+  if (typeof v !== "string" || v.length < min || v.length > max) {
+    return `${path}: must be a string of ${min}-${max} characters`;
+  }
+  return null;
+}
+
+function int(v: unknown, path: string, min: number, max: number): string | null {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    return `${path}: must be an integer in [${min}, ${max}]`;
+  }
+  return null;
+}
+
+/** True for a plausible bech32 address (lower-case hrp, separator, data). */
+export function isMarketAddress(v: unknown): v is string {
+  return typeof v === "string" && ADDRESS_RE.test(v);
+}
+
+/** Reason when `v` is not a valid denom. */
+export function denomProblem(v: unknown, path: string): string | null {
+  return typeof v === "string" && DENOM_RE.test(v) ? null : `${path}: invalid denom`;
+}
+
+/** Reason when `v` is not `{denom, amount}` with a positive canonical decimal amount (a price). */
+export function priceProblem(v: unknown, path: string): string | null {
+  if (!isObj(v)) return `${path}: must be {denom, amount}`;
+  const k = keysProblem(v, ["denom", "amount"], [], path);
+  if (k) return k;
+  const d = denomProblem(v.denom, `${path}.denom`);
+  if (d) return d;
+  const a = parseScaled(v.amount);
+  if (a === null) {
+    return `${path}.amount: must be a canonical decimal string with at most 18 decimals ("100", "0.5")`;
+  }
+  if (a === 0n) return `${path}.amount: must be positive`;
+  return null;
+}
+
+/** Reason when `v` is not `{denom, amount}` with a positive integer amount (a deposit). */
+export function coinProblem(v: unknown, path: string): string | null {
+  if (!isObj(v)) return `${path}: must be {denom, amount}`;
+  const k = keysProblem(v, ["denom", "amount"], [], path);
+  if (k) return k;
+  const d = denomProblem(v.denom, `${path}.denom`);
+  if (d) return d;
+  const a = parseUintAmount(v.amount);
+  if (a === null) return `${path}.amount: must be a non-negative integer string`;
+  if (a === 0n) return `${path}.amount: must be positive`;
+  return null;
+}
+
+function attributesProblem(v: unknown, path: string): string | null {
+  if (!Array.isArray(v) || v.length > MAX_ATTRIBUTES) {
+    return `${path}: must be an array of at most ${MAX_ATTRIBUTES} {key, value}`;
+  }
+  const seen = new Set<string>();
+  for (let i = 0; i < v.length; i++) {
+    const p = `${path}[${i}]`;
+    const a = v[i];
+    if (!isObj(a)) return `${p}: must be {key, value}`;
+    const k = keysProblem(a, ["key", "value"], [], p);
+    if (k) return k;
+    if (typeof a.key !== "string" || !ATTR_KEY_RE.test(a.key)) {
+      return `${p}.key: must be 1-128 characters [A-Za-z0-9_/.-] starting with a letter`;
+    }
+    const s = str(a.value, `${p}.value`, 0, 256);
+    if (s) return s;
+    if (seen.has(a.key)) return `${p}.key: duplicate attribute ${a.key}`;
+    seen.add(a.key);
+  }
+  return null;
+}
+
+function stringList(v: unknown, path: string, max: number, maxLen: number): string | null {
+  if (!Array.isArray(v) || v.length > max) return `${path}: must be an array of at most ${max} strings`;
+  for (let i = 0; i < v.length; i++) {
+    const s = str(v[i], `${path}[${i}]`, 1, maxLen);
+    if (s) return s;
+  }
+  return null;
+}
+
+function unitProblem(u: unknown, path: string, index: number): string | null {
+  if (!isObj(u)) return `${path}: must be a resource unit`;
+  const k = keysProblem(
+    u,
+    [
+      "id",
+      "cpu",
+      "memory",
+      "storage",
+      "storageBytes",
+      "gpu",
+      "count",
+      "price",
+      "services",
+      "profile",
+      "endpoints",
+    ],
+    [],
+    path,
+  );
+  if (k) return k;
+  if (u.id !== index + 1) return `${path}.id: must be ${index + 1} (units are numbered from 1 in order)`;
+  const checks = [
+    int(u.cpu, `${path}.cpu`, L.MIN_UNIT_CPU, L.MAX_UNIT_CPU),
+    int(u.memory, `${path}.memory`, L.MIN_UNIT_MEMORY, L.MAX_UNIT_MEMORY),
+    int(u.count, `${path}.count`, L.MIN_UNIT_COUNT, L.MAX_UNIT_COUNT),
+    priceProblem(u.price, `${path}.price`),
+    stringList(u.services, `${path}.services`, 64, 63),
+    str(u.profile, `${path}.profile`, 1, 128),
+  ];
+  for (const c of checks) if (c) return c;
+  if ((u.services as string[]).length === 0) return `${path}.services: must not be empty`;
+  if (!Array.isArray(u.storage) || u.storage.length > 16) return `${path}.storage: at most 16 volumes`;
+  let total = 0;
+  const names = new Set<string>();
+  for (let i = 0; i < u.storage.length; i++) {
+    const vp = `${path}.storage[${i}]`;
+    const v = u.storage[i];
+    if (!isObj(v)) return `${vp}: must be a volume`;
+    const vk = keysProblem(v, ["name", "size", "persistent"], ["class"], vp);
+    if (vk) return vk;
+    const n = str(v.name, `${vp}.name`, 1, 128) ??
+      int(v.size, `${vp}.size`, L.MIN_UNIT_STORAGE, L.MAX_UNIT_STORAGE);
+    if (n) return n;
+    if (typeof v.persistent !== "boolean") return `${vp}.persistent: must be a boolean`;
+    if (v.class !== undefined && !STORAGE_CLASSES.includes(v.class as string)) {
+      return `${vp}.class: must be one of ${STORAGE_CLASSES.join(", ")}`;
+    }
+    if (names.has(v.name as string)) return `${vp}.name: duplicate volume`;
+    names.add(v.name as string);
+    total += v.size as number;
+  }
+  if (u.storageBytes !== total) {
+    return `${path}.storageBytes: must equal the sum of the volume sizes (${total})`;
+  }
+  const gp = `${path}.gpu`;
+  const g = u.gpu;
+  if (!isObj(g)) return `${gp}: must be {units, attributes}`;
+  const gk = keysProblem(g, ["units", "attributes"], [], gp) ??
+    int(g.units, `${gp}.units`, 0, L.MAX_UNIT_GPU);
+  if (gk) return gk;
+  if (!Array.isArray(g.attributes) || g.attributes.length > 16) return `${gp}.attributes: at most 16`;
+  if (g.units === 0 && g.attributes.length > 0) return `${gp}.attributes: must be empty when units is 0`;
+  for (let i = 0; i < g.attributes.length; i++) {
+    const ap = `${gp}.attributes[${i}]`;
+    const a = g.attributes[i];
+    if (!isObj(a)) return `${ap}: must be a gpu attribute`;
+    const ak = keysProblem(a, ["vendor", "model"], ["ram", "interface"], ap);
+    if (ak) return ak;
+    if (a.vendor !== "nvidia" && a.vendor !== "amd") return `${ap}.vendor: must be nvidia or amd`;
+    if (typeof a.model !== "string" || !/^(\*|[a-z0-9][a-z0-9._-]{0,63})$/.test(a.model)) {
+      return `${ap}.model: invalid model`;
+    }
+    if (a.ram !== undefined && (typeof a.ram !== "string" || !/^[0-9]{1,6}[KMGTP]i$/.test(a.ram))) {
+      return `${ap}.ram: invalid size`;
+    }
+    if (a.interface !== undefined && a.interface !== "pcie" && a.interface !== "sxm") {
+      return `${ap}.interface: must be pcie or sxm`;
+    }
+  }
+  if (!Array.isArray(u.endpoints) || u.endpoints.length > 256) return `${path}.endpoints: at most 256`;
+  for (let i = 0; i < u.endpoints.length; i++) {
+    const ep = `${path}.endpoints[${i}]`;
+    const e = u.endpoints[i];
+    if (!isObj(e)) return `${ep}: must be {kind, sequenceNumber}`;
+    const ek = keysProblem(e, ["kind", "sequenceNumber"], [], ep) ??
+      int(e.sequenceNumber, `${ep}.sequenceNumber`, 0, 1_000_000);
+    if (ek) return ek;
+    if (!ENDPOINT_KINDS.includes(e.kind as string)) {
+      return `${ep}.kind: must be one of ${ENDPOINT_KINDS.join(", ")}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Re-validates a group spec as `parseSdl` produces it: exact shape, Akash's unit and group bounds,
+ * prices. `signedBy` must be empty (there is no audit module to attest providers).
+ */
+export function groupProblem(g: unknown, path: string): string | null {
+  if (!isObj(g)) return `${path}: must be a group`;
+  const k = keysProblem(g, ["name", "requirements", "units"], [], path);
+  if (k) return k;
+  const n = str(g.name, `${path}.name`, 1, 128);
+  if (n) return n;
+  const rp = `${path}.requirements`;
+  const r = g.requirements;
+  if (!isObj(r)) return `${rp}: must be {attributes, signedBy}`;
+  const rk = keysProblem(r, ["attributes", "signedBy"], [], rp) ??
+    attributesProblem(r.attributes, `${rp}.attributes`);
+  if (rk) return rk;
+  const sp = `${rp}.signedBy`;
+  const sb = r.signedBy;
+  if (!isObj(sb)) return `${sp}: must be {allOf, anyOf}`;
+  const sk = keysProblem(sb, ["allOf", "anyOf"], [], sp) ?? stringList(sb.allOf, `${sp}.allOf`, 16, 128) ??
+    stringList(sb.anyOf, `${sp}.anyOf`, 16, 128);
+  if (sk) return sk;
+  if ((sb.allOf as string[]).length + (sb.anyOf as string[]).length > 0) {
+    return `${sp}: auditor attestations are not supported on this chain (no audit module); remove signedBy`;
+  }
+  const units = g.units;
+  if (!Array.isArray(units) || units.length === 0 || units.length > L.MAX_GROUP_UNITS) {
+    return `${path}.units: must be an array of 1-${L.MAX_GROUP_UNITS} resource units`;
+  }
+  let denom: string | undefined;
+  let cpu = 0, mem = 0, gpu = 0, storage = 0;
+  for (let i = 0; i < units.length; i++) {
+    const up = `${path}.units[${i}]`;
+    const bad = unitProblem(units[i], up, i);
+    if (bad) return bad;
+    const u = units[i] as Group["units"][number];
+    if (denom !== undefined && u.price.denom !== denom) {
+      return `${up}.price.denom: all prices of a deployment must use one denom (${denom})`;
+    }
+    denom = u.price.denom;
+    cpu += u.cpu * u.count;
+    mem += u.memory * u.count;
+    gpu += u.gpu.units * u.count;
+    storage += u.storageBytes * u.count;
+  }
+  const totals: [string, number, number][] = [
+    ["cpu", cpu, L.MAX_GROUP_CPU],
+    ["gpu", gpu, L.MAX_GROUP_GPU],
+    ["memory", mem, L.MAX_GROUP_MEMORY],
+    ["storage", storage, L.MAX_GROUP_STORAGE],
+  ];
+  for (const [what, total, max] of totals) {
+    if (total > max) return `${path}: group total ${what} ${total} exceeds ${max}`;
+  }
+  return null;
+}
+
+/** Reason when `v` is not a valid groups array (1-20 groups, unique names, one denom). */
+export function groupsProblem(v: unknown, path: string): string | null {
+  if (!Array.isArray(v) || v.length === 0 || v.length > L.MAX_GROUP_COUNT) {
+    return `${path}: must be an array of 1-${L.MAX_GROUP_COUNT} groups`;
+  }
+  const names = new Set<string>();
+  let denom: string | undefined;
+  for (let i = 0; i < v.length; i++) {
+    const bad = groupProblem(v[i], `${path}[${i}]`);
+    if (bad) return bad;
+    const g = v[i] as Group;
+    if (names.has(g.name)) return `${path}[${i}].name: duplicate group ${g.name}`;
+    names.add(g.name);
+    const d = g.units[0]!.price.denom;
+    if (denom !== undefined && d !== denom) {
+      return `${path}[${i}]: all prices of a deployment must use one denom (${denom})`;
+    }
+    denom = d;
+  }
+  return null;
+}
+
+/** Max price per block of a whole group: sum over units of price x count (scaled by 10^18). */
+export function groupMaxPrice(g: Group): bigint {
+  let sum = 0n;
+  for (const u of g.units) sum += parseScaled(u.price.amount)! * BigInt(u.count);
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ids
+
+/** An order id: `owner/dseq/gseq/oseq`. */
+export interface OrderId {
+  owner: string;
+  dseq: number;
+  gseq: number;
+  oseq: number;
+}
+
+/** A bid or lease id: `owner/dseq/gseq/oseq/provider`. */
+export interface BidId extends OrderId {
+  provider: string;
+}
+
+const SEQ_RE = /^[1-9][0-9]{0,15}$/;
+
+function seq(s: string | undefined): number | null {
+  if (s === undefined || !SEQ_RE.test(s)) return null;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Parses `owner/dseq/gseq/oseq`; null when malformed. */
+export function parseOrderId(s: unknown): OrderId | null {
+  if (typeof s !== "string" || s.length > 256) return null;
+  const p = s.split("/");
+  if (p.length !== 4 || !isMarketAddress(p[0])) return null;
+  const [dseq, gseq, oseq] = [seq(p[1]), seq(p[2]), seq(p[3])];
+  if (dseq === null || gseq === null || oseq === null) return null;
+  return { owner: p[0], dseq, gseq, oseq };
+}
+
+/** Parses `owner/dseq/gseq/oseq/provider`; null when malformed. */
+export function parseBidId(s: unknown): BidId | null {
+  if (typeof s !== "string" || s.length > 512) return null;
+  const i = s.lastIndexOf("/");
+  const o = parseOrderId(s.slice(0, i));
+  const provider = s.slice(i + 1);
+  if (i < 0 || !o || !isMarketAddress(provider)) return null;
+  return { ...o, provider };
+}
+
+/** `owner/dseq` */
+export const deploymentIdOf = (owner: string, dseq: number): string => `${owner}/${dseq}`;
+/** `owner/dseq/gseq/oseq` */
+export const orderIdOf = (o: OrderId): string => `${o.owner}/${o.dseq}/${o.gseq}/${o.oseq}`;
+/** `owner/dseq/gseq/oseq/provider` */
+export const bidIdOf = (b: BidId): string => `${orderIdOf(b)}/${b.provider}`;
+
+// ---------------------------------------------------------------------------------------------------
+// tx bodies
+
+function providerBodyProblem(body: Obj): string | null {
+  const k = keysProblem(body, ["hostUri", "attributes"], ["info"], "body");
+  if (k) return k;
+  const h = body.hostUri;
+  if (!Array.isArray(h) || h.length === 0 || h.length > MAX_HOST_URIS) {
+    return `body.hostUri: must be an array of 1-${MAX_HOST_URIS} multiaddrs`;
+  }
+  for (let i = 0; i < h.length; i++) {
+    const u = h[i];
+    if (typeof u !== "string" || u.length > 512 || !/^(\/[\x21-\x2e\x30-\x7e]+)+$/.test(u)) {
+      return `body.hostUri[${i}]: must be a multiaddr like /ip4/1.2.3.4/tcp/4001/p2p/<peer id> (at most 512 characters)`;
+    }
+  }
+  const a = attributesProblem(body.attributes, "body.attributes");
+  if (a) return a;
+  if (body.info !== undefined) {
+    const info = body.info;
+    if (!isObj(info)) return "body.info: must be {email?, website?}";
+    const ik = keysProblem(info, [], ["email", "website"], "body.info");
+    if (ik) return ik;
+    for (const f of ["email", "website"] as const) {
+      if (info[f] !== undefined) {
+        const s = str(info[f], `body.info.${f}`, 1, 256);
+        if (s) return s;
+      }
+    }
+  }
+  return null;
+}
+
+const dseqProblem = (v: unknown) => int(v, "body.dseq", 1, Number.MAX_SAFE_INTEGER);
+const hashProblem = (v: unknown, path: string) =>
+  typeof v === "string" && HEX64_RE.test(v) ? null : `${path}: must be 64 lower-case hex characters (sha256)`;
+
+/** Stateless validators of each marketplace tx type's body. */
+export const bodyValidators: Record<string, (body: Obj) => string | null> = {
+  "provider.create": providerBodyProblem,
+  "provider.update": providerBodyProblem,
+  "deployment.create"(body) {
+    const k = keysProblem(body, ["groups", "manifestHash", "deposit"], ["dseq"], "body");
+    if (k) return k;
+    if (body.dseq !== undefined) {
+      const d = dseqProblem(body.dseq);
+      if (d) return d;
+    }
+    return hashProblem(body.manifestHash, "body.manifestHash") ?? coinProblem(body.deposit, "body.deposit") ??
+      groupsProblem(body.groups, "body.groups");
+  },
+  "deployment.update"(body) {
+    const k = keysProblem(body, ["dseq", "manifestHash"], ["groups"], "body");
+    if (k) return k;
+    return dseqProblem(body.dseq) ?? hashProblem(body.manifestHash, "body.manifestHash") ??
+      (body.groups === undefined ? null : groupsProblem(body.groups, "body.groups"));
+  },
+  "deployment.deposit"(body) {
+    const k = keysProblem(body, ["dseq", "amount"], [], "body");
+    if (k) return k;
+    const a = parseUintAmount(body.amount);
+    return dseqProblem(body.dseq) ??
+      (a === null
+        ? "body.amount: must be a non-negative integer string"
+        : a === 0n
+        ? "body.amount: must be positive"
+        : null);
+  },
+  "deployment.close"(body) {
+    return keysProblem(body, ["dseq"], [], "body") ?? dseqProblem(body.dseq);
+  },
+  "bid.create"(body) {
+    const k = keysProblem(body, ["order", "price"], ["deposit"], "body");
+    if (k) return k;
+    if (!parseOrderId(body.order)) return "body.order: must be an order id owner/dseq/gseq/oseq";
+    return priceProblem(body.price, "body.price") ??
+      (body.deposit === undefined ? null : coinProblem(body.deposit, "body.deposit"));
+  },
+  "bid.close"(body) {
+    const k = keysProblem(body, ["bid"], [], "body");
+    if (k) return k;
+    return parseBidId(body.bid) ? null : "body.bid: must be a bid id owner/dseq/gseq/oseq/provider";
+  },
+  "lease.create"(body) {
+    const k = keysProblem(body, ["bid"], [], "body");
+    if (k) return k;
+    return parseBidId(body.bid) ? null : "body.bid: must be a bid id owner/dseq/gseq/oseq/provider";
+  },
+  "lease.close"(body) {
+    const k = keysProblem(body, ["lease"], [], "body");
+    if (k) return k;
+    return parseBidId(body.lease) ? null : "body.lease: must be a lease id owner/dseq/gseq/oseq/provider";
+  },
+};
+
+/** Names of the marketplace tx types. */
+export const MARKET_TX_TYPES: readonly string[] = Object.keys(bodyValidators);
+
+/**
+ * The groups of a `parseSdl` result as plain data for a `deployment.create` body (drops undefined
+ * optional fields, which canonical CBOR cannot carry).
+ */
+export function groupsForTx(groups: readonly Group[]): Group[] {
+  return JSON.parse(JSON.stringify(groups)) as Group[];
+}
