@@ -11,6 +11,7 @@ import { initHome, loadHome, writeGenesis } from "../node/config.ts";
 import { Keystore } from "../node/keystore.ts";
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../node/crypto.ts";
+import { signTx } from "../node/ledger/tx.ts";
 import { UserError } from "./util.ts";
 
 /** Options of a devnet. */
@@ -23,6 +24,8 @@ export interface DevnetOptions {
   quiet?: boolean;
   /** Resolve once the network is up instead of waiting for a signal (tests, benchmarks). */
   detach?: boolean;
+  /** Provider accounts to fund and register (default 2: provider1, provider2). */
+  providers?: number;
   /** Extra genesis parameter overrides. */
   consensusParams?: Partial<Genesis["params"]["consensus"]>;
 }
@@ -33,6 +36,8 @@ export interface DevnetInfo {
   home: string;
   nodes: { name: string; rpc: string; p2p: string; home: string; pid: number; validator: string }[];
   accounts: Record<string, string>;
+  /** Provider accounts, registered with `provider.create` right after start. */
+  providers: { name: string; address: string; attributes: Record<string, string> }[];
 }
 
 /** A running devnet. */
@@ -116,6 +121,8 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const ks = new Keystore(cliHome);
   const accounts: Record<string, string> = {};
   for (const name of ["alice", "bob"]) accounts[name] = (await ks.add(name)).address;
+  const providerNames = Array.from({ length: o.providers ?? 2 }, (_, i) => `provider${i + 1}`);
+  for (const name of providerNames) accounts[name] = (await ks.add(name)).address;
   const bench: { name: string; address: string; privKey: string }[] = [];
   for (let i = 0; i < o.accounts; i++) {
     const k = await ks.add(`bench${i}`);
@@ -216,8 +223,12 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       validator: h.validatorKey.address,
     });
   }
-  const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts };
-  await Deno.writeTextFile(join(dir, "devnet.json"), JSON.stringify(info, null, 2) + "\n");
+  const providers = providerNames.map((name, i) => ({
+    name,
+    address: accounts[name]!,
+    attributes: { host: "akash", tier: "community", region: i % 2 === 0 ? "us-west" : "eu-central" },
+  }));
+  const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts, providers };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -246,10 +257,36 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       }
       return true;
     });
+    // Register the provider accounts (their hosts: the node they talk to).
+    for (const [i, p] of providers.entries()) {
+      const node = nodes[i % nodes.length]!;
+      const key = await ks.get(p.name);
+      const bytes = await signTx({
+        chainId: DEVNET_CHAIN_ID,
+        type: "provider.create",
+        from: p.address,
+        nonce: 0n,
+        fee: 1n,
+        body: {
+          hostUri: [node.p2p],
+          attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
+          info: { website: "https://cirrus.invalid/devnet" },
+        },
+      }, key.privKey);
+      const res = await fetch(`${node.rpc}/tx`, {
+        method: "POST",
+        body: JSON.stringify({ tx: toHex(bytes), wait: true }),
+      });
+      const r = await res.json() as { ok?: boolean; error?: string; reason?: string };
+      if (!res.ok || r.ok === false) {
+        throw new UserError(`devnet: provider.create for ${p.name}: ${r.error ?? r.reason}`);
+      }
+    }
   } catch (e) {
     await stop();
     throw new UserError(`${(e as Error).message}; see the logs in ${dir}/node*/node.log`);
   }
+  await Deno.writeTextFile(join(dir, "devnet.json"), JSON.stringify(info, null, 2) + "\n");
   const kill = async (i: number, signal: Deno.Signal = "SIGKILL") => {
     try {
       procs[i]!.kill(signal);
@@ -280,6 +317,9 @@ export async function runDevnet(o: DevnetOptions): Promise<void> {
   console.log(`devnet: ${info.nodes.length} validators are committing blocks (chain ${info.chainId})`);
   for (const node of info.nodes) console.log(`  ${node.name}  rpc ${node.rpc}  p2p ${node.p2p}`);
   console.log(`  keys:   ${Object.entries(info.accounts).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  if (info.providers.length > 0) {
+    console.log(`  providers: ${info.providers.map((p) => `${p.name} (${p.attributes.region})`).join(", ")}`);
+  }
   console.log(
     `  info:   ${rel(join(resolve(o.dir), "devnet.json"))}   logs: ${rel(resolve(o.dir))}/node*/node.log`,
   );

@@ -9,6 +9,7 @@ import { isAddress } from "../node/crypto.ts";
 import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
+import { addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
 /** Exit with a code after the output was printed (no error line). */
@@ -128,6 +129,7 @@ export function buildProgram(): Command {
   program.command("devnet").description("run a local network of validator processes (Ctrl-C stops it)")
     .option("--validators <n>", "number of validators", "4")
     .option("--dir <dir>", "directory for the network (wiped at each start)", ".devnet")
+    .option("--providers <n>", "provider accounts to fund and register (provider1..)", "2")
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
     .action(async (o) => {
@@ -139,7 +141,11 @@ export function buildProgram(): Command {
       if (!Number.isInteger(accounts) || accounts < 0 || accounts > 10_000) {
         throw new UserError(`--accounts must be 0..10000`);
       }
-      await runDevnet({ validators: n, dir: o.dir, accounts, basePort: Number(o.basePort) });
+      const providers = Number(o.providers);
+      if (!Number.isInteger(providers) || providers < 0 || providers > 32) {
+        throw new UserError(`--providers must be 0..32`);
+      }
+      await runDevnet({ validators: n, dir: o.dir, accounts, providers, basePort: Number(o.basePort) });
     });
 
   // ---- status / tx / query ----
@@ -208,7 +214,11 @@ export function buildProgram(): Command {
       if (!r.valid) throw new ExitCode(1);
     });
 
+  addMarketCommands(program, deployment);
+  addEventsCommand(program);
+
   const query = program.command("query").description("read the chain");
+  addMarketQueries(query);
   query.command("account <address>").description("balance and nonce of an account").action(
     async (addr, _o, cmd) => {
       const g = globals(cmd);

@@ -5,7 +5,11 @@
  * - `POST /tx` `{"tx": HEX, "wait"?: bool, "timeoutMs"?: n}` -> `{txId, height?, ok?, reason?}`
  * - `POST /txs` `{"txs": [HEX...]}` -> `{results: [{txId} | {error}]}` (batch submit, for load)
  * - `GET  /query/account/ADDR`, `/query/block/HEIGHT|latest`, `/query/tx/ID`, `/query/txs?address=A`
- * - `GET  /events` server-sent events: `block`, `tx` (filter with `?type=block&type=tx`)
+ * - `GET  /events` server-sent events: `block`, `tx`, `event` (marketplace and bank events; filter with
+ *   `?type=block&type=event`)
+ * - `GET  /query/params`, `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
+ *   `/query/deployment/OWNER/DSEQ`, `/query/escrow/OWNER/DSEQ`, `/query/provider/ADDR`, `/query/providers`,
+ *   `/query/order|bid|lease?id=ID`
  *
  * Every bad request gets a 4xx with `{error}` saying what is wrong; a handler bug gets a 500 with
  * `{error}`; nothing crashes the node.
@@ -182,6 +186,7 @@ export class RpcServer {
       height: res.height,
       ok: res.ok,
       ...(res.reason ? { reason: res.reason } : {}),
+      events: res.events,
     });
   }
 
@@ -456,7 +461,19 @@ export class RpcServer {
               txs: b.txs.length,
             });
           }
-          if (want("tx")) { for (const t of b.txs) send("tx", { ...t, height: b.height }); }
+          if (want("tx")) {
+            for (const t of b.txs) {
+              send("tx", { id: t.id, ok: t.ok, reason: t.reason, from: t.from, type: t.type, height: b.height });
+            }
+          }
+          if (want("event")) {
+            // Marketplace and bank events, in block order: those of each tx, then the block's own.
+            for (const t of b.txs) {
+              if (!t.ok) continue;
+              for (const e of t.events) send("event", { height: b.height, txId: t.id, type: e.type, attrs: e.attrs });
+            }
+            for (const e of b.events) send("event", { height: b.height, type: e.type, attrs: e.attrs });
+          }
         };
         this.#sse.add(listener);
         ping = setInterval(() => {

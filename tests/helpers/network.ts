@@ -9,6 +9,7 @@ import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
 import { CirrusNode } from "../../node/node.ts";
+import { signTx } from "../../node/ledger/tx.ts";
 
 /** A funded test account. */
 export interface TestAccount {
@@ -130,6 +131,66 @@ export class TestNet {
     }
     const hs = idx.map((i) => `node${i}=${this.nodes[i]?.chain.height}`).join(" ");
     throw new Error(`height ${height} not reached within ${timeoutMs} ms: ${hs}`);
+  }
+}
+
+/** The outcome of a tx sent with {@link sendAndWait}. */
+export interface TxOutcome {
+  txId: string;
+  height: number;
+  ok: boolean;
+  reason?: string;
+  events: { type: string; attrs: Record<string, string> }[];
+}
+
+/**
+ * Sign a tx with `account` (nonce from node i's mempool view), submit it to node i and wait for its
+ * block (bounded). Throws when the node refuses it.
+ */
+export async function sendAndWait(
+  net: TestNet,
+  i: number,
+  account: TestAccount,
+  type: string,
+  body: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<TxOutcome> {
+  const node = net.nodes[i]!;
+  const bytes = await signTx({
+    chainId: net.genesis.chainId,
+    type,
+    from: account.address,
+    nonce: node.mempool.nextNonce(node.chain.state, account.address),
+    fee: 1n,
+    body,
+  }, account.privKey);
+  let resolve!: (o: TxOutcome) => void;
+  const done = new Promise<TxOutcome>((r) => resolve = r);
+  let id = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const off = node.onCommit((b) => {
+    const t = b.txs.find((x) => x.id === id);
+    if (t) {
+      resolve({
+        txId: t.id,
+        height: b.height,
+        ok: t.ok,
+        ...(t.reason ? { reason: t.reason } : {}),
+        events: t.events,
+      });
+    }
+  });
+  try {
+    const r = await node.submitTx(bytes);
+    if (!r.ok) throw new Error(`${type} refused: ${r.error}`);
+    id = r.txId;
+    const expired = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`${type} not committed in ${timeoutMs} ms`)), timeoutMs);
+    });
+    return await Promise.race([done, expired]);
+  } finally {
+    clearTimeout(timer);
+    off();
   }
 }
 

@@ -1,0 +1,555 @@
+/**
+ * Marketplace commands: deployments, bids, leases, providers, marketplace queries and events.
+ * Same conventions as every command: `--node`, `--home`, `--output`, one-line errors.
+ * @module
+ */
+import type { Command } from "commander";
+import YAML from "yaml";
+import { parseSdl } from "../auction/sdl/mod.ts";
+import { groupsForTx } from "../auction/market/mod.ts";
+import { Keystore } from "../node/keystore.ts";
+import { isAddress } from "../node/crypto.ts";
+import {
+  emit,
+  type GlobalOptions,
+  globals,
+  parseAmount,
+  rpc,
+  sendTx,
+  type SentTx,
+  UserError,
+} from "./util.ts";
+
+/** A marketplace event as streamed by `GET /events?type=event`. */
+export interface MarketEvent {
+  height: number;
+  txId?: string;
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/** Subscribe to the node's event stream; `close()` ends it. */
+export async function subscribeEvents(
+  g: GlobalOptions,
+  types: string[],
+  onEvent: (kind: string, data: unknown) => void,
+): Promise<{ close(): void; done: Promise<void> }> {
+  const ctrl = new AbortController();
+  let res: Response;
+  try {
+    res = await fetch(`${g.node}/events?${types.map((t) => `type=${t}`).join("&")}`, { signal: ctrl.signal });
+  } catch {
+    throw new UserError(`node ${g.node} not reachable (is a node running? set --node URL)`);
+  }
+  if (!res.ok || !res.body) {
+    throw new UserError(`node ${g.node} refused the event stream (HTTP ${res.status})`);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const done = (async () => {
+    let buf = "";
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const kind = /^event: (\S+)$/m.exec(chunk)?.[1];
+          const data = /^data: (.*)$/m.exec(chunk)?.[1];
+          if (kind && data) {
+            try {
+              onEvent(kind, JSON.parse(data));
+            } catch { /* a bad frame is skipped */ }
+          }
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return {
+    close: () => {
+      ctrl.abort();
+      reader.cancel().catch(() => {});
+    },
+    done,
+  };
+}
+
+/** The key to sign with: `--from`, else `$CIRRUS_FROM`, else the only key in the keystore. */
+async function fromKey(g: GlobalOptions, from: string | undefined): Promise<string> {
+  if (from) return from;
+  const env = Deno.env.get("CIRRUS_FROM");
+  if (env) return env;
+  const keys = await new Keystore(g.home).list();
+  if (keys.length === 1) return keys[0]!.name;
+  throw new UserError(
+    keys.length === 0
+      ? `no keys in ${g.home}/keys: create one with \`cirrus keys add NAME\` or pass --home`
+      : `several keys in ${g.home}/keys (${keys.map((k) => k.name).join(", ")}): choose one with --from NAME`,
+  );
+}
+
+async function readSdl(file: string) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+  const r = parseSdl(text);
+  if (!r.ok) throw new UserError(`${file}: ${r.error}`);
+  return r;
+}
+
+function dseqArg(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) {
+    throw new UserError(`DSEQ must be a non-negative integer, got "${s}"`);
+  }
+  return n;
+}
+
+function eventsOf(r: SentTx, type: string): Record<string, string>[] {
+  return (r.events ?? []).filter((e) => e.type === type).map((e) => e.attrs);
+}
+
+function price(denom: string | undefined, amount: string | undefined): string {
+  return `${amount} ${denom ?? ""}`.trim();
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+/** The provider file of `provider create|update`: YAML with host multiaddrs, attributes, info. */
+async function readProviderFile(file: string): Promise<Record<string, unknown>> {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(await Deno.readTextFile(file));
+  } catch (e) {
+    throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (typeof doc !== "object" || doc === null) throw new UserError(`${file}: expected a YAML mapping`);
+  const d = doc as Record<string, unknown>;
+  const hosts = d.hostUri ?? d.host ?? d.hosts;
+  const hostUri = typeof hosts === "string" ? [hosts] : hosts;
+  if (!Array.isArray(hostUri) || hostUri.some((h) => typeof h !== "string")) {
+    throw new UserError(
+      `${file}: host must be a multiaddr or a list of multiaddrs (e.g. /ip4/1.2.3.4/tcp/26656/p2p/...)`,
+    );
+  }
+  let attributes = d.attributes ?? [];
+  if (attributes && !Array.isArray(attributes) && typeof attributes === "object") {
+    attributes = Object.entries(attributes as Record<string, unknown>).map(([key, value]) => ({
+      key,
+      value: String(value),
+    }));
+  }
+  if (!Array.isArray(attributes)) {
+    throw new UserError(`${file}: attributes must be a list of {key, value} or a mapping`);
+  }
+  const body: Record<string, unknown> = {
+    hostUri,
+    attributes: (attributes as { key: unknown; value: unknown }[]).map((a) => ({
+      key: String(a.key),
+      value: String(a.value),
+    })),
+  };
+  if (d.info && typeof d.info === "object") {
+    const info = d.info as Record<string, unknown>;
+    body.info = Object.fromEntries(
+      Object.entries(info).filter(([k, v]) => (k === "email" || k === "website") && typeof v === "string"),
+    );
+  }
+  return body;
+}
+
+/** Options of {@link createDeployment}. */
+export interface CreateDeploymentOptions {
+  file: string;
+  deposit: string;
+  from?: string;
+  dseq?: number;
+  wait: boolean;
+  timeoutMs: number;
+  /** Progress lines (text mode). */
+  progress?: (line: string) => void;
+}
+
+/** The result of `deployment create`. */
+export interface CreatedDeployment {
+  dseq: number;
+  txId: string;
+  height: number;
+  owner: string;
+  orders: string[];
+  lease?: { id: string; provider: string; price: { denom: string; amount: string } };
+}
+
+/** Create a deployment; with `wait`, follow the auction until a lease is created (or time out). */
+export async function createDeployment(
+  g: GlobalOptions,
+  o: CreateDeploymentOptions,
+): Promise<CreatedDeployment> {
+  const sdl = await readSdl(o.file);
+  const deposit = parseAmount(o.deposit, "--deposit");
+  const keyName = await fromKey(g, o.from);
+  const say = o.progress ?? (() => {});
+  // Subscribe before sending, so no event can be missed.
+  const seen: MarketEvent[] = [];
+  let wake: (() => void) | null = null;
+  const sub = o.wait
+    ? await subscribeEvents(g, ["event"], (kind, data) => {
+      if (kind === "event") {
+        seen.push(data as MarketEvent);
+        wake?.();
+      }
+    })
+    : null;
+  try {
+    const body: Record<string, unknown> = {
+      groups: groupsForTx(sdl.groups),
+      manifestHash: sdl.manifestHash,
+      deposit: { denom: "ucrs", amount: deposit.toString() },
+    };
+    if (o.dseq !== undefined) body.dseq = o.dseq;
+    const r = await sendTx(g, keyName, "deployment.create", body);
+    const created = eventsOf(r, "deployment.created")[0];
+    const orders = eventsOf(r, "order.opened");
+    const out: CreatedDeployment = {
+      dseq: Number(created?.dseq ?? o.dseq ?? r.height),
+      txId: r.txId,
+      height: r.height!,
+      owner: r.from,
+      orders: orders.map((x) => x.order!),
+    };
+    say(`deployment ${out.dseq} created in block ${out.height} (tx ${out.txId.slice(0, 16)}...)`);
+    for (const ord of orders) {
+      say(
+        `  order ${ord.order} open for bids until block ${ord.closesAt}, max ${
+          price(ord.denom, ord.maxPrice)
+        }/block`,
+      );
+    }
+    if (!sub) return out;
+    const deadline = Date.now() + o.timeoutMs;
+    const wanted = new Set(out.orders);
+    const leases = new Map<string, Record<string, string>>();
+    let cursor = 0;
+    while (leases.size < wanted.size) {
+      while (cursor < seen.length) {
+        const e = seen[cursor++]!;
+        const a = e.attrs;
+        if (e.type === "bid.placed" && wanted.has(a.order ?? "")) {
+          say(`  bid from ${a.provider} at ${price(a.denom, a.price)}/block (block ${e.height})`);
+        } else if (
+          e.type === "lease.created" && wanted.has(a.lease?.split("/").slice(0, 4).join("/") ?? "")
+        ) {
+          leases.set(a.lease!, a);
+          say(
+            `  lease ${a.lease} won by ${a.provider} at ${price(a.denom, a.price)}/block (block ${e.height})`,
+          );
+        } else if (e.type === "order.reopened" && wanted.has(a.order ?? "")) {
+          say(`  no bids yet: order ${a.order} reopened until block ${a.closesAt}`);
+        }
+      }
+      if (leases.size >= wanted.size) break;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new UserError(
+          `no lease for deployment ${out.dseq} within ${o.timeoutMs / 1000}s; its orders stay open ` +
+            `(see: cirrus query orders --owner ${out.owner}); close it with: cirrus deployment close ${out.dseq}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.min(left, 500));
+      });
+      wake = null;
+    }
+    const first = [...leases.values()][0];
+    if (first) {
+      out.lease = {
+        id: first.lease!,
+        provider: first.provider!,
+        price: { denom: first.denom!, amount: first.price! },
+      };
+    }
+    return out;
+  } finally {
+    sub?.close();
+  }
+}
+
+/** Register the marketplace commands on the program. */
+export function addMarketCommands(program: Command, deployment: Command): void {
+  deployment.command("create <file>").description("create a deployment from an SDL file and open its orders")
+    .requiredOption("--deposit <amount>", "escrow deposit in ucrs (at least the chain's minDeposit)")
+    .option("--from <name>", "key to sign with (default: $CIRRUS_FROM or the only key)")
+    .option("--dseq <n>", "deployment sequence (default: the block height)")
+    .option("--wait", "follow the auction until a lease is created")
+    .option("--timeout <seconds>", "with --wait: give up after this long", "60")
+    .action(async (file: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await createDeployment(g, {
+        file,
+        deposit: o.deposit,
+        from: o.from,
+        ...(o.dseq !== undefined ? { dseq: dseqArg(o.dseq) } : {}),
+        wait: o.wait === true,
+        timeoutMs: Number(o.timeout) * 1000,
+        ...(g.output === "text" ? { progress: (l: string) => console.log(l) } : {}),
+      });
+      if (g.output === "json") emit(g, r, () => "");
+      else if (!o.wait) {
+        console.log(`watch it with: cirrus deployment status ${r.dseq} --from ${o.from ?? "<key>"}`);
+      }
+    });
+
+  deployment.command("status <dseq>").description(
+    "a deployment with its groups, orders, bids, leases and escrow",
+  )
+    .option("--from <name>", "owner key (default: $CIRRUS_FROM or the only key)")
+    .option("--owner <address>", "owner address (instead of a key)")
+    .action(async (dseq: string, o, cmd) => {
+      const g = globals(cmd);
+      const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
+      if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
+      const d = await rpc<Record<string, unknown>>(g, `/query/deployment/${owner}/${dseqArg(dseq)}`);
+      emit(g, d, () => {
+        const lines = [`deployment ${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ""}`];
+        const esc = d.escrow as Record<string, string> | undefined;
+        if (esc) {
+          lines.push(
+            `  escrow: ${esc.balance} ${esc.denom}, ${esc.ratePerBlock}/block, ${
+              esc.blocksRemaining ?? "-"
+            } blocks left`,
+          );
+        }
+        for (const x of (d.orders as Record<string, unknown>[] | undefined) ?? []) {
+          lines.push(`  order ${x.id}: ${x.state}`);
+        }
+        for (const x of (d.bids as Record<string, unknown>[] | undefined) ?? []) {
+          const p = x.price as { denom: string; amount: string };
+          lines.push(`  bid   ${x.id}: ${x.state} at ${p.amount} ${p.denom}`);
+        }
+        for (const x of (d.leases as Record<string, unknown>[] | undefined) ?? []) {
+          const p = x.price as { denom: string; amount: string };
+          lines.push(
+            `  lease ${x.id}: ${x.state}${
+              x.reason ? ` (${x.reason})` : ""
+            } at ${p.amount} ${p.denom}, paid ${x.paid}`,
+          );
+        }
+        return lines.join("\n");
+      });
+    });
+
+  deployment.command("update <dseq> <file>").description("new manifest (same resources) for a deployment")
+    .option("--from <name>", "owner key")
+    .action(async (dseq: string, file: string, o, cmd) => {
+      const g = globals(cmd);
+      const sdl = await readSdl(file);
+      const r = await sendTx(g, await fromKey(g, o.from), "deployment.update", {
+        dseq: dseqArg(dseq),
+        manifestHash: sdl.manifestHash,
+        groups: groupsForTx(sdl.groups),
+      });
+      emit(
+        g,
+        { dseq: dseqArg(dseq), txId: r.txId, height: r.height, manifestHash: sdl.manifestHash },
+        () => `deployment ${dseq} updated in block ${r.height}: manifest ${sdl.manifestHash}`,
+      );
+    });
+
+  deployment.command("deposit <dseq> <amount>").description("add ucrs to a deployment's escrow")
+    .option("--from <name>", "owner key")
+    .action(async (dseq: string, amount: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await sendTx(g, await fromKey(g, o.from), "deployment.deposit", {
+        dseq: dseqArg(dseq),
+        amount: parseAmount(amount).toString(),
+      });
+      emit(
+        g,
+        { dseq: dseqArg(dseq), txId: r.txId, height: r.height },
+        () => `deposited ${amount} ucrs in block ${r.height}`,
+      );
+    });
+
+  deployment.command("close <dseq>").description("close a deployment: its leases end, the escrow is refunded")
+    .option("--from <name>", "owner key")
+    .action(async (dseq: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await sendTx(g, await fromKey(g, o.from), "deployment.close", { dseq: dseqArg(dseq) });
+      const closed = eventsOf(r, "deployment.closed")[0];
+      emit(
+        g,
+        { dseq: dseqArg(dseq), txId: r.txId, height: r.height, refund: closed?.refund ?? "0" },
+        () =>
+          `deployment ${dseq} closed in block ${r.height}; refunded ${closed?.refund ?? 0} ${
+            closed?.denom ?? "ucrs"
+          }`,
+      );
+    });
+
+  const bid = program.command("bid").description("bids on orders (as a provider)");
+  bid.command("create <order>").description("bid on an order (owner/dseq/gseq/oseq)")
+    .requiredOption("--price <amount>", "price per block (ucrs; decimals allowed)")
+    .option("--deposit <amount>", "bid deposit in ucrs (default: the chain's bidDeposit)")
+    .option("--from <name>", "provider key")
+    .action(async (order: string, o, cmd) => {
+      const g = globals(cmd);
+      if (!/^\d+(\.\d+)?$/.test(o.price)) {
+        throw new UserError(`--price must be a non-negative decimal, got "${o.price}"`);
+      }
+      const body: Record<string, unknown> = { order, price: { denom: "ucrs", amount: o.price } };
+      if (o.deposit !== undefined) {
+        body.deposit = { denom: "ucrs", amount: parseAmount(o.deposit).toString() };
+      }
+      const r = await sendTx(g, await fromKey(g, o.from), "bid.create", body);
+      const placed = eventsOf(r, "bid.placed")[0];
+      emit(
+        g,
+        { bid: placed?.bid, txId: r.txId, height: r.height },
+        () => `bid ${placed?.bid} placed in block ${r.height}`,
+      );
+    });
+  bid.command("close <bid>").description("withdraw a bid (or end its lease, as the provider)")
+    .option("--from <name>", "provider key")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await sendTx(g, await fromKey(g, o.from), "bid.close", { bid: id });
+      emit(g, { bid: id, txId: r.txId, height: r.height }, () => `bid ${id} closed in block ${r.height}`);
+    });
+
+  const lease = program.command("lease").description("leases");
+  lease.command("create <bid>").description("accept a bid before the window ends (as the tenant)")
+    .option("--from <name>", "owner key")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await sendTx(g, await fromKey(g, o.from), "lease.create", { bid: id });
+      const created = eventsOf(r, "lease.created")[0];
+      emit(
+        g,
+        { lease: created?.lease ?? id, provider: created?.provider, txId: r.txId, height: r.height },
+        () => `lease ${created?.lease ?? id} created in block ${r.height}`,
+      );
+    });
+  lease.command("close <lease>").description("end a lease (tenant or provider)")
+    .option("--from <name>", "key of the tenant or the provider")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await sendTx(g, await fromKey(g, o.from), "lease.close", { lease: id });
+      emit(g, { lease: id, txId: r.txId, height: r.height }, () => `lease ${id} closed in block ${r.height}`);
+    });
+
+  const provider = program.command("provider").description("register as a provider");
+  for (const verb of ["create", "update"] as const) {
+    provider.command(`${verb} <file>`)
+      .description(
+        `${verb === "create" ? "register" : "update"} this key as a provider (YAML: host, attributes, info)`,
+      )
+      .option("--from <name>", "provider key")
+      .action(async (file: string, o, cmd) => {
+        const g = globals(cmd);
+        const body = await readProviderFile(file);
+        const r = await sendTx(g, await fromKey(g, o.from), `provider.${verb}`, body);
+        emit(
+          g,
+          { provider: r.from, txId: r.txId, height: r.height },
+          () => `provider ${r.from} ${verb}d in block ${r.height}`,
+        );
+      });
+  }
+}
+
+/** Register the marketplace queries on `query`. */
+export function addMarketQueries(query: Command): void {
+  const list = (kind: "deployments" | "orders" | "bids" | "leases") =>
+    query.command(kind).description(`list ${kind}`)
+      .option("--owner <address>", "only those of this owner")
+      .option("--provider <address>", "only those of this provider (bids, leases)")
+      .option("--state <state>", "only those in this state")
+      .action(async (o, cmd) => {
+        const g = globals(cmd);
+        const params = new URLSearchParams();
+        for (const k of ["owner", "provider", "state"] as const) if (o[k]) params.set(k, o[k]);
+        const r = await rpc<Record<string, Record<string, unknown>[]>>(g, `/query/${kind}?${params}`);
+        const rows = r[kind] ?? [];
+        emit(g, r, () => {
+          if (rows.length === 0) return `no ${kind}`;
+          return rows.map((x) => {
+            const p = x.price as { denom: string; amount: string } | undefined;
+            const extra = p
+              ? ` ${p.amount} ${p.denom}`
+              : x.maxPrice
+              ? ` max ${JSON.stringify(x.maxPrice)}`
+              : "";
+            return `${x.id}\t${x.state}${extra}${x.reason ? ` (${x.reason})` : ""}`;
+          }).join("\n");
+        });
+      });
+  for (const k of ["deployments", "orders", "bids", "leases"] as const) list(k);
+
+  query.command("provider <address>").description("a provider's registration").action(
+    async (addr, _o, cmd) => {
+      const g = globals(cmd);
+      if (!isAddress(addr)) throw new UserError(`"${addr}" is not a cirrus address`);
+      const p = await rpc<Record<string, unknown>>(g, `/query/provider/${addr}`);
+      emit(g, p, () => YAML.stringify(p).trimEnd());
+    },
+  );
+  query.command("providers").description("all providers").action(async (_o, cmd) => {
+    const g = globals(cmd);
+    const p = await rpc<{ providers: Record<string, unknown>[] }>(g, `/query/providers`);
+    emit(
+      g,
+      p,
+      () =>
+        p.providers.map((x) => `${x.owner}\t${(x.hostUri as string[]).join(",")}`).join("\n") ||
+        "no providers",
+    );
+  });
+  query.command("escrow <dseq>").description("a deployment's escrow: balance and blocks remaining")
+    .option("--owner <address>", "owner address (default: the --from key's)")
+    .option("--from <name>", "owner key")
+    .action(async (dseq: string, o, cmd) => {
+      const g = globals(cmd);
+      const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
+      if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
+      const e = await rpc<Record<string, unknown>>(g, `/query/escrow/${owner}/${dseqArg(dseq)}`);
+      emit(
+        g,
+        e,
+        () =>
+          `escrow of ${owner}/${dseq}: ${e.balance} ${e.denom} (${e.state}), ${e.ratePerBlock}/block, ` +
+          `${e.blocksRemaining ?? "-"} blocks remaining`,
+      );
+    });
+}
+
+/** `cirrus events [--type T ...]`: stream marketplace events until Ctrl-C. */
+export function addEventsCommand(program: Command): void {
+  program.command("events").description(
+    "stream marketplace events (order opened, bid placed, lease created, ...)",
+  )
+    .option("--type <type>", "only this event type, e.g. lease.created (repeatable)", collect, [])
+    .action(async (o, cmd) => {
+      const g = globals(cmd);
+      const only = new Set<string>(o.type);
+      const sub = await subscribeEvents(g, ["event"], (_kind, data) => {
+        const e = data as MarketEvent;
+        if (only.size > 0 && !only.has(e.type)) return;
+        if (g.output === "json") console.log(JSON.stringify(e));
+        else {
+          console.log(
+            `${e.height}\t${e.type}\t${Object.entries(e.attrs).map(([k, v]) => `${k}=${v}`).join(" ")}`,
+          );
+        }
+      });
+      Deno.addSignalListener("SIGINT", () => sub.close());
+      await sub.done;
+    });
+}
