@@ -28,6 +28,8 @@ export interface DevnetOptions {
   providers?: number;
   /** Extra genesis parameter overrides. */
   consensusParams?: Partial<Genesis["params"]["consensus"]>;
+  /** Marketplace parameter overrides (e.g. a longer bid window for hand-driven auctions). */
+  marketParams?: Partial<NonNullable<Genesis["params"]["market"]>>;
 }
 
 /** The file `DIR/devnet.json`. */
@@ -143,6 +145,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   }
   const params = defaultParams();
   Object.assign(params.consensus, o.consensusParams ?? {});
+  if (params.market) Object.assign(params.market, o.marketParams ?? {});
   const genesis: Genesis = {
     chainId: DEVNET_CHAIN_ID,
     genesisTime: new Date().toISOString(),

@@ -29,7 +29,16 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 test.before(async () => {
   dir = await Deno.makeTempDir({ prefix: "cirrus-devnet-" });
   const basePort = 30000 + Math.floor(Math.random() * 300) * 100;
-  net = await startDevnet({ validators: 4, dir, accounts: 0, basePort, quiet: true, detach: true });
+  // A bid window of 10 blocks (~2 s) lets two CLI processes bid in the same window.
+  net = await startDevnet({
+    validators: 4,
+    dir,
+    accounts: 0,
+    basePort,
+    quiet: true,
+    detach: true,
+    marketParams: { bidWindowBlocks: 10 },
+  });
 });
 
 test.after(async () => {
@@ -181,6 +190,83 @@ test("keys add/list/show/export/import round trip with 0600 files", async () => 
   } finally {
     await Deno.remove(home, { recursive: true });
   }
+});
+
+test("marketplace by CLI: a corpus SDL, two bids, the cheaper wins, escrow falls, close refunds", async () => {
+  const node = net.info.nodes[0]!.rpc;
+  const common = ["--home", net.info.home, "--node", node, "--output", "json"];
+  const sdlText =
+    (await Deno.readTextFile(new URL("../../../shared/sdl-corpus/CodiMD.yaml", import.meta.url)))
+      .replace(/\bua[ck]t\b/g, "ucrs");
+  const sdlFile = join(dir, "codimd.yaml");
+  await Deno.writeTextFile(sdlFile, sdlText);
+  const v = await cli("deployment", "validate", sdlFile, "--output", "json");
+  assert.is(v.code, 0, v.stdout + v.stderr);
+  const created = await cli(
+    "deployment",
+    "create",
+    sdlFile,
+    "--deposit",
+    "50000000",
+    "--from",
+    "alice",
+    ...common,
+  );
+  assert.is(created.code, 0, created.stderr);
+  const dep = JSON.parse(created.stdout);
+  assert.type(dep.dseq, "number");
+  assert.match(dep.txId, /^[0-9a-f]{64}$/);
+  assert.is(dep.orders.length, 1);
+  const order = dep.orders[0];
+  const [b1, b2] = await Promise.all([
+    cli("bid", "create", order, "--price", "150", "--from", "provider1", ...common),
+    cli("bid", "create", order, "--price", "120", "--from", "provider2", ...common),
+  ]);
+  assert.is(b1.code, 0, b1.stderr);
+  assert.is(b2.code, 0, b2.stderr);
+  const bidHeight = Math.max(JSON.parse(b1.stdout).height, JSON.parse(b2.stdout).height);
+  let leases: { id: string; provider: string; price: { denom: string; amount: string }; state: string }[] =
+    [];
+  for (let i = 0; i < 100 && leases.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    leases = JSON.parse((await cli("query", "leases", "--owner", net.info.accounts.alice!, ...common)).stdout)
+      .leases;
+  }
+  assert.is(leases.length, 1, "one lease");
+  assert.is(leases[0]!.provider, net.info.accounts.provider2, "the cheaper provider won");
+  assert.equal(leases[0]!.price, { denom: "ucrs", amount: "120" });
+  assert.is(leases[0]!.state, "active");
+  const lease = JSON.parse(
+    (await cli("query", "leases", "--provider", net.info.accounts.provider2!, ...common)).stdout,
+  );
+  assert.ok(lease.leases[0].createdAt <= bidHeight + 10 + 1, "within bidWindowBlocks + 1 blocks");
+  // Escrow falls by the price each block.
+  const e1 = JSON.parse(
+    (await cli("query", "escrow", String(dep.dseq), "--from", "alice", ...common)).stdout,
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  const e2 = JSON.parse(
+    (await cli("query", "escrow", String(dep.dseq), "--from", "alice", ...common)).stdout,
+  );
+  assert.ok(e2.height > e1.height);
+  assert.is(BigInt(e1.balance) - BigInt(e2.balance), 120n * BigInt(e2.height - e1.height));
+  assert.ok(typeof e2.blocksRemaining === "number" && e2.blocksRemaining > 0);
+  // Close: the rest comes back.
+  const before = JSON.parse((await cli("query", "account", net.info.accounts.alice!, ...common)).stdout);
+  const closed = await cli("deployment", "close", String(dep.dseq), "--from", "alice", ...common);
+  assert.is(closed.code, 0, closed.stderr);
+  const refund = BigInt(JSON.parse(closed.stdout).refund);
+  assert.ok(refund > 0n && refund < 50_000_000n);
+  const after = JSON.parse((await cli("query", "account", net.info.accounts.alice!, ...common)).stdout);
+  assert.is(BigInt(after.balance) - BigInt(before.balance), refund - 1n, "refund minus the close tx fee");
+  const status = JSON.parse(
+    (await cli("deployment", "status", String(dep.dseq), "--from", "alice", ...common)).stdout,
+  );
+  assert.is(status.state, "closed");
+  // Someone else's deployment cannot be closed.
+  const other = await cli("deployment", "close", String(dep.dseq), "--from", "bob", ...common);
+  assert.is(other.code, 1);
+  assert.match(other.stderr, /not found/);
 });
 
 test("a validator killed with SIGKILL restarts from its store and WAL, catches up and never double-signs", async () => {
