@@ -11,3 +11,4 @@ export * as consensus from "./consensus/mod.ts";
 export * as ledger from "./node/ledger/mod.ts";
 export * as node from "./node/mod.ts";
 export * as auction from "./auction/mod.ts";
+export * as provider from "./provider/mod.ts";

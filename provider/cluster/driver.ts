@@ -1,0 +1,235 @@
+/**
+ * The cluster driver interface (kubernetes, podman, sim), the host-port allocator the drivers own,
+ * and the reconcile step the provider runs on start and on every block.
+ */
+import type { ManifestGroup } from "../../auction/sdl/types.ts";
+import { globalPortKeys, type LeaseId, leaseKey, type Resources } from "./objects.ts";
+
+export interface Capacity {
+  total: Resources;
+  /** what this provider's leases (or, for kubernetes, every pod) have requested */
+  used: Resources;
+  free: Resources;
+}
+
+export interface ServiceStatus {
+  name: string;
+  image: string;
+  /** replicas running and ready */
+  ready: number;
+  /** replicas wanted (the manifest's count) */
+  total: number;
+  /** `http://HOST:PORT` of each global tcp expose */
+  uris: string[];
+  /** `running`, `pending`, `missing`, `failed: image not found`, `crashloop: exited with code 1`, ... */
+  state: string;
+  message?: string;
+}
+
+export interface LeaseStatus {
+  leaseId: string;
+  namespace: string;
+  services: ServiceStatus[];
+}
+
+export interface LogOptions {
+  /** only this service's containers (default: all) */
+  service?: string;
+  /** last N lines of each container */
+  tail?: number;
+  /** keep streaming until `signal` aborts (or the containers end) */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+export type DriverKind = "kubernetes" | "podman" | "sim";
+
+export interface ClusterDriver {
+  readonly kind: DriverKind;
+  /** total / used / free of what this driver can run */
+  probeCapacity(): Promise<Capacity>;
+  /** Create the lease's workload, or replace it (roll to the new manifest version). */
+  deploy(lease: LeaseId, group: ManifestGroup): Promise<void>;
+  /** Remove everything of the lease (no error when there is nothing). */
+  teardown(leaseId: string): Promise<void>;
+  /** Per service: replicas, uris, state. Throws `NotFoundError` for an unknown lease. */
+  status(leaseId: string): Promise<LeaseStatus>;
+  /** Log lines (without the newline), oldest first. */
+  logs(leaseId: string, opts?: LogOptions): AsyncIterable<string>;
+  /** Lease ids (`leaseKey`) that have a workload here. */
+  list(): Promise<string[]>;
+  /**
+   * Lease ids the driver keeps anything for (state files, host ports), workload or not; a superset
+   * of `list()`. Reconcile tears down those without an active lease. Default: `list()`.
+   */
+  known?(): Promise<string[]>;
+  /** Release resources held by the driver object itself (not the workloads). */
+  close?(): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(what: string) {
+    super(`not found: ${what}`);
+    this.name = "NotFoundError";
+  }
+}
+
+export const DEFAULT_HOST_PORT_RANGE = { min: 30000, max: 32767 } as const;
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * Host ports for global exposes, from a range. Deterministic: a port's first choice is
+ * `min + fnv1a(leaseId|key) mod size`, then the next free one (wrapping). Collision-free across
+ * leases; a lease keeps its ports when it is redeployed. `isFree` may veto ports that something
+ * else on the host holds. The state is a plain object, to be saved by the driver.
+ */
+export class HostPortAllocator {
+  readonly min: number;
+  readonly max: number;
+  /** leaseId -> key -> port */
+  private byLease = new Map<string, Map<string, number>>();
+  private used = new Map<number, string>();
+
+  constructor(
+    range: { min: number; max: number } = DEFAULT_HOST_PORT_RANGE,
+    state?: Record<string, Record<string, number>>,
+  ) {
+    if (!(range.min >= 1 && range.max <= 65535 && range.min <= range.max)) {
+      throw new Error("bad host port range");
+    }
+    this.min = range.min;
+    this.max = range.max;
+    for (const [lease, ports] of Object.entries(state ?? {})) {
+      for (const [key, port] of Object.entries(ports)) this.claim(lease, key, port);
+    }
+  }
+
+  private claim(lease: string, key: string, port: number): void {
+    let m = this.byLease.get(lease);
+    if (!m) this.byLease.set(lease, m = new Map());
+    m.set(key, port);
+    this.used.set(port, lease);
+  }
+
+  /** The ports of a lease for `keys`: existing ones kept, new ones allocated; others released. */
+  allocate(
+    leaseId: string,
+    keys: string[],
+    isFree: (port: number) => boolean = () => true,
+  ): Map<string, number> {
+    const prev = this.byLease.get(leaseId) ?? new Map<string, number>();
+    const out = new Map<string, number>();
+    for (const k of keys) {
+      const p = prev.get(k);
+      if (p !== undefined && p >= this.min && p <= this.max) out.set(k, p);
+    }
+    const taken = new Set<number>(out.values());
+    const size = this.max - this.min + 1;
+    for (const k of keys) {
+      if (out.has(k)) continue;
+      const start = fnv1a(`${leaseId}|${k}`) % size;
+      let found: number | undefined;
+      for (let i = 0; i < size; i++) {
+        const port = this.min + ((start + i) % size);
+        const owner = this.used.get(port);
+        if (!taken.has(port) && (owner === undefined || owner === leaseId) && isFree(port)) {
+          found = port;
+          break;
+        }
+      }
+      if (found === undefined) throw new Error(`no free host port in ${this.min}-${this.max}`);
+      out.set(k, found);
+      taken.add(found);
+    }
+    this.release(leaseId);
+    for (const [k, p] of out) this.claim(leaseId, k, p);
+    return out;
+  }
+
+  /** The ports a lease holds now (empty map when none). */
+  get(leaseId: string): Map<string, number> {
+    return new Map(this.byLease.get(leaseId) ?? []);
+  }
+
+  release(leaseId: string): void {
+    const m = this.byLease.get(leaseId);
+    if (!m) return;
+    for (const p of m.values()) if (this.used.get(p) === leaseId) this.used.delete(p);
+    this.byLease.delete(leaseId);
+  }
+
+  toJSON(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [lease, m] of [...this.byLease].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      out[lease] = Object.fromEntries(m);
+    }
+    return out;
+  }
+}
+
+/** The host ports a lease's group needs, from an allocator. */
+export function allocateGroupPorts(
+  alloc: HostPortAllocator,
+  lease: LeaseId,
+  group: ManifestGroup,
+  isFree?: (port: number) => boolean,
+): Map<string, number> {
+  return alloc.allocate(leaseKey(lease), globalPortKeys(group), isFree);
+}
+
+export interface ActiveLease {
+  lease: LeaseId;
+  /** the stored manifest group; undefined when the provider has not received the manifest yet */
+  group?: ManifestGroup;
+}
+
+export interface ReconcileResult {
+  removed: string[];
+  redeployed: string[];
+  errors: { leaseId: string; error: string }[];
+}
+
+/**
+ * Make the cluster match the chain: workloads without an active lease are torn down; active leases
+ * with a stored manifest but no workload are deployed again. Run it on start. On each block, tear
+ * down the leases that closed in it (or run this again: cheap for sim, a few listing calls for the
+ * others), so a closed lease loses its workload within one block. One lease's failure does not stop
+ * the rest.
+ */
+export async function reconcile(
+  driver: ClusterDriver,
+  active: Iterable<ActiveLease>,
+): Promise<ReconcileResult> {
+  const want = new Map<string, ActiveLease>();
+  for (const a of active) want.set(leaseKey(a.lease), a);
+  const have = new Set(await driver.list());
+  const known = new Set([...have, ...(driver.known ? await driver.known() : [])]);
+  const res: ReconcileResult = { removed: [], redeployed: [], errors: [] };
+  for (const id of [...known].sort()) {
+    if (want.has(id)) continue;
+    try {
+      await driver.teardown(id);
+      res.removed.push(id);
+    } catch (e) {
+      res.errors.push({ leaseId: id, error: (e as Error).message });
+    }
+  }
+  for (const [id, a] of [...want].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    if (have.has(id) || !a.group) continue;
+    try {
+      await driver.deploy(a.lease, a.group);
+      res.redeployed.push(id);
+    } catch (e) {
+      res.errors.push({ leaseId: id, error: (e as Error).message });
+    }
+  }
+  return res;
+}

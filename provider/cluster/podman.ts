@@ -1,0 +1,675 @@
+/**
+ * `podman` driver: the lease's Kubernetes objects (objects.ts) written as YAML, one file per service,
+ * run with `podman kube play` and removed with `podman kube down`; status from `podman pod inspect`
+ * and `podman container inspect`; logs from `podman logs`.
+ *
+ * Every podman call gets `CONTAINERS_CONF` (default: $CONTAINERS_CONF, else the project's
+ * scripts/podman/containers.conf; see scripts/install-podman.sh).
+ *
+ * State dir: `ports.json` (host-port allocator), `leases/<namespace>/lease.json` (lease id, the
+ * manifest group, per-service errors) and `leases/<namespace>/<service>.yaml` (what was played).
+ *
+ * Podman adaptations of the same objects: podman has no namespaces, so a Deployment is played as
+ * `<namespace>-<service>` (its pods: `<namespace>-<service>-pod-<i>`); Services are written but podman
+ * ignores them (the container's `hostPort` is what it publishes). Podman runs every replica of a
+ * Deployment as its own pod on one host, where two pods cannot hold one host port: a service with
+ * a global expose and count > 1 becomes `<ns>-<service>` (1 replica, with the host ports) and
+ * `<ns>-<service>-r` (count - 1 replicas, no host ports). A redeploy is `kube down` + `kube play`
+ * per service (a short gap, not a rolling update).
+ */
+import { stringify } from "yaml";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ManifestGroup } from "../../auction/sdl/types.ts";
+import {
+  allocateGroupPorts,
+  type Capacity,
+  type ClusterDriver,
+  DEFAULT_HOST_PORT_RANGE,
+  HostPortAllocator,
+  type LeaseStatus,
+  type LogOptions,
+  NotFoundError,
+  type ServiceStatus,
+} from "./driver.ts";
+import {
+  dnsLabel,
+  groupResources,
+  hostPortKey,
+  type KubeObject,
+  LABEL_MANAGED,
+  LABEL_NAMESPACE,
+  LABEL_PREFIX,
+  LABEL_SERVICE,
+  type LeaseId,
+  leaseKey,
+  leaseNamespace,
+  leaseObjects,
+  type Resources,
+  servicePorts,
+} from "./objects.ts";
+
+/** The project's containers.conf (scripts/podman/containers.conf). */
+export const PROJECT_CONTAINERS_CONF = fileURLToPath(
+  new URL("../../scripts/podman/containers.conf", import.meta.url),
+);
+export const BUSYBOX_IMAGE = "localhost/busybox:latest";
+
+export interface PodmanOptions {
+  /** path of the containers.conf to use (default: $CONTAINERS_CONF, else PROJECT_CONTAINERS_CONF) */
+  containersConf?: string;
+  /** podman binary (default "podman") */
+  podman?: string;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** CIRRUS_PODMAN_TRACE=1 prints every podman call and its duration on stderr. */
+const TRACE = (() => {
+  try {
+    return Deno.env.get("CIRRUS_PODMAN_TRACE") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+function containersConf(o: PodmanOptions): string {
+  return o.containersConf ?? Deno.env.get("CONTAINERS_CONF") ?? PROJECT_CONTAINERS_CONF;
+}
+
+/** Run podman with CONTAINERS_CONF set. Never throws for a non-zero exit (see `code`). */
+export async function runPodman(o: PodmanOptions, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(o.podman ?? "podman", {
+      args,
+      env: { CONTAINERS_CONF: containersConf(o) },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    return { code: 127, stdout: "", stderr: `cannot run podman: ${(e as Error).message}` };
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, timeoutMs);
+  const t0 = performance.now();
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    clearTimeout(timer);
+    if (TRACE) console.error(`podman ${args.join(" ")}: ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+}
+
+/** Whether podman runs here (`podman info` with CONTAINERS_CONF); the reason when it does not. */
+export async function podmanAvailable(
+  o: PodmanOptions = {},
+): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+  const r = await runPodman(o, ["info", "--format", "{{.Version.Version}}"], 60_000);
+  if (r.code === 127) return { ok: false, reason: "podman is not installed (run scripts/install-podman.sh)" };
+  if (r.code !== 0) {
+    const why = r.stderr.trim().split("\n").pop() ?? `exit ${r.code}`;
+    return { ok: false, reason: `podman info failed: ${why}` };
+  }
+  return { ok: true, version: r.stdout.trim() };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Build `localhost/busybox:latest` from Debian's busybox-static when it is missing: a root with
+ * bin/busybox and a link per applet, tarred, `podman import`ed with PATH=/bin. Idempotent.
+ * Returns true when it built the image, false when it was already there.
+ */
+export async function ensureBusyboxImage(
+  o: PodmanOptions & { image?: string; busybox?: string } = {},
+): Promise<boolean> {
+  const image = o.image ?? BUSYBOX_IMAGE;
+  if ((await runPodman(o, ["image", "exists", image])).code === 0) return false;
+  let busybox = o.busybox;
+  if (!busybox) {
+    for (const p of ["/bin/busybox", "/usr/bin/busybox"]) if (await exists(p)) busybox = p;
+  }
+  if (!busybox) {
+    throw new Error("busybox not found: install Debian's busybox-static (scripts/install-podman.sh)");
+  }
+  const tmp = await Deno.makeTempDir({ prefix: "cirrus-busybox-" });
+  try {
+    const root = join(tmp, "root");
+    for (const d of ["bin", "tmp", "www", "etc"]) await Deno.mkdir(join(root, d), { recursive: true });
+    await Deno.chmod(join(root, "tmp"), 0o1777);
+    await Deno.copyFile(busybox, join(root, "bin", "busybox"));
+    await Deno.chmod(join(root, "bin", "busybox"), 0o755);
+    await Deno.writeTextFile(
+      join(root, "etc", "passwd"),
+      "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+    );
+    await Deno.writeTextFile(join(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
+    const list = await new Deno.Command(busybox, { args: ["--list"], stdout: "piped", stderr: "null" })
+      .output();
+    for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
+      if (!/^[\w.[-]+$/.test(applet) || applet === "busybox") continue;
+      await Deno.symlink("busybox", join(root, "bin", applet)).catch(() => {});
+    }
+    const tar = join(tmp, "busybox.tar");
+    const t = await new Deno.Command("tar", { args: ["-C", root, "-cf", tar, "."], stderr: "piped" })
+      .output();
+    if (t.code !== 0) throw new Error(`tar failed: ${new TextDecoder().decode(t.stderr)}`);
+    const r = await runPodman(o, [
+      "import",
+      "--quiet",
+      "--change",
+      "ENV PATH=/bin",
+      "--change",
+      'CMD ["/bin/sh"]',
+      tar,
+      image,
+    ]);
+    if (r.code !== 0) throw new Error(`podman import failed: ${r.stderr.trim()}`);
+    return true;
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+export interface PodmanDriverOptions extends PodmanOptions {
+  /** where YAML files and driver state live */
+  stateDir: string;
+  hostPortRange?: { min: number; max: number };
+  /** host in status uris (default 127.0.0.1) */
+  publicHost?: string;
+  /** override the probed total capacity */
+  capacity?: Resources;
+  /** build localhost/busybox:latest on first deploy (default true) */
+  buildExampleImage?: boolean;
+  /** timeout of one `kube play` (default 180 s) */
+  playTimeoutMs?: number;
+  /** seconds a container gets between SIGTERM and SIGKILL on teardown/redeploy (default 1) */
+  stopTimeoutSeconds?: number;
+}
+
+interface LeaseState {
+  leaseId: string;
+  lease: { owner: string; dseq: string; gseq: number; oseq: number; provider: string };
+  group: ManifestGroup;
+  /** service -> failure recorded at deploy (`failed: image not found`, ...) */
+  errors: Record<string, { state: string; message: string }>;
+  /** YAML files played, relative to the lease dir */
+  files: string[];
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** A `kube play` failure as a status state. */
+export function classifyPlayError(stderr: string, image: string): { state: string; message: string } {
+  const lines = stderr.trim().split("\n").filter((l) => l.trim() !== "");
+  const last = lines.filter((l) => !/level=warning/.test(l)).pop() ?? lines.pop() ?? "kube play failed";
+  const message = last.replace(/^Error:\s*/, "").slice(0, 500);
+  if (
+    /initializing source|pinging container registry|manifest unknown|image not known|unable to pull|pull access denied|repository .* not found|no such image|short-name/i
+      .test(stderr)
+  ) {
+    return { state: "failed: image not found", message: `${image}: ${message}` };
+  }
+  if (/address already in use/i.test(stderr)) return { state: "failed: host port in use", message };
+  return { state: "failed: could not start", message };
+}
+
+function canBind(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "0.0.0.0", port, transport: "tcp" }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class PodmanDriver implements ClusterDriver {
+  readonly kind = "podman" as const;
+  private ports: HostPortAllocator | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private imageChecked = false;
+  readonly publicHost: string;
+
+  constructor(readonly opts: PodmanDriverOptions) {
+    this.publicHost = opts.publicHost ?? "127.0.0.1";
+  }
+
+  /** Serialize deploys/teardowns (they share the allocator and the state files). */
+  private locked<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(f, f);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private leaseDir(ns: string): string {
+    return join(this.opts.stateDir, "leases", ns);
+  }
+
+  private async allocator(): Promise<HostPortAllocator> {
+    if (this.ports) return this.ports;
+    let state: Record<string, Record<string, number>> | undefined;
+    try {
+      state = JSON.parse(await Deno.readTextFile(join(this.opts.stateDir, "ports.json")));
+    } catch { /* none yet */ }
+    this.ports = new HostPortAllocator(this.opts.hostPortRange ?? DEFAULT_HOST_PORT_RANGE, state);
+    return this.ports;
+  }
+
+  private async savePorts(): Promise<void> {
+    const p = join(this.opts.stateDir, "ports.json");
+    await Deno.mkdir(dirname(p), { recursive: true });
+    await Deno.writeTextFile(p + ".tmp", JSON.stringify(this.ports!.toJSON(), null, 1));
+    await Deno.rename(p + ".tmp", p);
+  }
+
+  private async readState(ns: string): Promise<LeaseState | undefined> {
+    try {
+      return JSON.parse(await Deno.readTextFile(join(this.leaseDir(ns), "lease.json")));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeState(ns: string, s: LeaseState): Promise<void> {
+    const dir = this.leaseDir(ns);
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(join(dir, "lease.json.tmp"), JSON.stringify(s, null, 1));
+    await Deno.rename(join(dir, "lease.json.tmp"), join(dir, "lease.json"));
+  }
+
+  private podman(args: string[], timeoutMs?: number): Promise<RunResult> {
+    return runPodman(this.opts, args, timeoutMs);
+  }
+
+  async probeCapacity(): Promise<Capacity> {
+    let total: Resources;
+    if (this.opts.capacity) total = { ...this.opts.capacity };
+    else {
+      const r = await this.podman(["info", "--format", "json"]);
+      if (r.code !== 0) throw new Error(`podman info failed: ${r.stderr.trim()}`);
+      const info: Json = JSON.parse(r.stdout);
+      total = {
+        cpu: Number(info.host?.cpus ?? 0) * 1000,
+        memory: Number(info.host?.memTotal ?? 0),
+        storage: Math.max(
+          0,
+          Number(info.store?.graphRootAllocated ?? 0) - Number(info.store?.graphRootUsed ?? 0),
+        ),
+        gpu: 0,
+      };
+    }
+    const used: Resources = { cpu: 0, memory: 0, storage: 0, gpu: 0 };
+    for (const id of await this.stateLeases()) {
+      const s = await this.readState(leaseNamespace(id));
+      if (!s) continue;
+      const g = groupResources(s.group);
+      used.cpu += g.cpu;
+      used.memory += g.memory;
+      used.storage += g.storage;
+      used.gpu += g.gpu;
+    }
+    return {
+      total,
+      used,
+      free: {
+        cpu: total.cpu - used.cpu,
+        memory: total.memory - used.memory,
+        storage: total.storage - used.storage,
+        gpu: total.gpu - used.gpu,
+      },
+    };
+  }
+
+  /** The podman form of a service's objects (see the module doc). */
+  private podmanDocs(ns: string, svcName: string, objects: KubeObject[]): KubeObject[] {
+    const name = dnsLabel(svcName);
+    const nsObj = objects.find((o) => o.kind === "Namespace")!;
+    const mine = objects.filter((o) => o.kind !== "Namespace" && o.metadata.labels?.[LABEL_SERVICE] === name);
+    const out: KubeObject[] = [nsObj];
+    for (const o of mine) {
+      if (o.kind !== "Deployment") {
+        out.push(o);
+        continue;
+      }
+      const d: KubeObject = structuredClone(o);
+      d.metadata.name = `${ns}-${name}`;
+      const containers: Json[] = d.spec.template.spec.containers;
+      const hasHostPort = containers.some((c) => (c.ports ?? []).some((p: Json) => p.hostPort !== undefined));
+      const replicas: number = d.spec.replicas;
+      if (hasHostPort && replicas > 1) {
+        d.spec.replicas = 1;
+        const rest: KubeObject = structuredClone(d);
+        rest.metadata.name = `${ns}-${name}-r`;
+        rest.spec.replicas = replicas - 1;
+        for (const c of rest.spec.template.spec.containers) {
+          for (const p of c.ports ?? []) delete p.hostPort;
+        }
+        out.push(d, rest);
+      } else out.push(d);
+    }
+    return out;
+  }
+
+  deploy(lease: LeaseId, group: ManifestGroup): Promise<void> {
+    return this.locked(async () => {
+      if (this.opts.buildExampleImage !== false && !this.imageChecked) {
+        if (group.services.some((s) => s.image === BUSYBOX_IMAGE)) {
+          await ensureBusyboxImage(this.opts);
+          this.imageChecked = true;
+        }
+      }
+      const id = leaseKey(lease);
+      const ns = leaseNamespace(lease);
+      const dir = this.leaseDir(ns);
+      await Deno.mkdir(dir, { recursive: true });
+      const alloc = await this.allocator();
+      const old = await this.readState(ns);
+      const oldPorts = alloc.get(id);
+      const ports = allocateGroupPorts(
+        alloc,
+        lease,
+        group,
+        (p) => [...oldPorts.values()].includes(p) || canBind(p),
+      );
+      await this.savePorts();
+      const { objects } = leaseObjects(lease, group, { hostPorts: ports });
+      const state: LeaseState = {
+        leaseId: id,
+        lease: {
+          owner: lease.owner,
+          dseq: String(lease.dseq),
+          gseq: lease.gseq,
+          oseq: lease.oseq,
+          provider: lease.provider,
+        },
+        group,
+        errors: {},
+        files: [],
+      };
+      // Roll: take the old version down (all of it: services may have been renamed or removed).
+      await this.removePods(ns);
+      if (old) { for (const f of old.files) await this.kubeDown(join(dir, f)); }
+      await this.writeState(ns, state);
+      for (const svc of group.services) {
+        const file = `${dnsLabel(svc.name)}.yaml`;
+        const path = join(dir, file);
+        const docs = this.podmanDocs(ns, svc.name, objects);
+        await Deno.writeTextFile(path, docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
+        state.files.push(file);
+        await this.writeState(ns, state);
+        const r = await this.podman(["kube", "play", "--replace", path], this.opts.playTimeoutMs ?? 180_000);
+        if (r.code !== 0) {
+          state.errors[svc.name] = classifyPlayError(r.stderr, svc.image);
+          // a failed play can leave half a pod (infra without the app container): remove it
+          await this.kubeDown(path);
+        }
+      }
+      await this.writeState(ns, state);
+    });
+  }
+
+  private async kubeDown(path: string): Promise<void> {
+    if (!(await exists(path))) return;
+    await this.podman(["kube", "down", path]);
+  }
+
+  /**
+   * Remove every pod labelled with the namespace: SIGTERM, SIGKILL after `stopTimeoutSeconds`
+   * (`kube down` has no timeout and takes ~3.5 s for a PID 1 that ignores SIGTERM, like busybox httpd).
+   */
+  private async removePods(ns: string): Promise<void> {
+    const r = await this.podman(["pod", "ps", "-q", "--filter", `label=${LABEL_NAMESPACE}=${ns}`]);
+    const ids = r.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (ids.length === 0) return;
+    // stop first: `pod rm -f` alone takes ~3 s more after the containers are dead
+    await this.podman(["pod", "stop", "-t", String(this.opts.stopTimeoutSeconds ?? 1), ...ids]);
+    await this.podman(["pod", "rm", "-f", ...ids]);
+  }
+
+  teardown(leaseId: string): Promise<void> {
+    return this.locked(async () => {
+      const ns = leaseNamespace(leaseId);
+      const dir = this.leaseDir(ns);
+      const s = await this.readState(ns);
+      await this.removePods(ns);
+      for (const f of s?.files ?? []) await this.kubeDown(join(dir, f));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      const alloc = await this.allocator();
+      alloc.release(leaseId);
+      await this.savePorts();
+    });
+  }
+
+  private async stateLeases(): Promise<string[]> {
+    const out: string[] = [];
+    try {
+      for await (const e of Deno.readDir(join(this.opts.stateDir, "leases"))) {
+        if (!e.isDirectory) continue;
+        const s = await this.readState(e.name);
+        if (s) out.push(s.leaseId);
+      }
+    } catch { /* no state dir yet */ }
+    return out;
+  }
+
+  /** Pods of cirrus leases: id, name, labels. */
+  private async pods(
+    filter: string[] = [],
+  ): Promise<{ Id: string; Name: string; Labels: Record<string, string> }[]> {
+    const args = ["pod", "ps", "--format", "json", "--filter", `label=${LABEL_MANAGED}=true`];
+    for (const f of filter) args.push("--filter", `label=${f}`);
+    const r = await this.podman(args);
+    if (r.code !== 0) throw new Error(`podman pod ps failed: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout || "[]") ?? [];
+  }
+
+  /**
+   * Leases with pods (any state), and leases whose every service failed at deploy (their workload is
+   * that failure). A lease with state but no pod (pods removed, host rebooted) is not listed: for
+   * reconcile its workload is missing.
+   */
+  async list(): Promise<string[]> {
+    const ids = new Set<string>();
+    const byNs = new Map<string, string>();
+    for (const id of await this.stateLeases()) {
+      byNs.set(leaseNamespace(id), id);
+      const s = await this.readState(leaseNamespace(id));
+      if (s && s.group.services.length > 0 && s.group.services.every((svc) => s.errors[svc.name])) {
+        ids.add(id);
+      }
+    }
+    for (const p of await this.pods()) {
+      const l = p.Labels ?? {};
+      const known = byNs.get(l[LABEL_NAMESPACE] ?? "");
+      if (known) {
+        ids.add(known);
+        continue;
+      }
+      // pods without state (state dir lost): the lease id from their labels when they hold it whole
+      const id = [
+        l[`${LABEL_PREFIX}/owner`],
+        l[`${LABEL_PREFIX}/dseq`],
+        l[`${LABEL_PREFIX}/gseq`],
+        l[`${LABEL_PREFIX}/oseq`],
+        l[
+          `${LABEL_PREFIX}/provider`
+        ],
+      ].join("/");
+      try {
+        if (leaseNamespace(id) === l[LABEL_NAMESPACE]) ids.add(id);
+      } catch { /* hashed labels: cannot name it */ }
+    }
+    return [...ids].sort();
+  }
+
+  /** Leases with pods or state files. */
+  async known(): Promise<string[]> {
+    return [...new Set([...(await this.list()), ...(await this.stateLeases())])].sort();
+  }
+
+  async status(leaseId: string): Promise<LeaseStatus> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const ports = (await this.allocator()).get(leaseId);
+    // pods -> pod inspect (containers) -> container inspect (exit codes, restarts)
+    const pods = await this.pods([`${LABEL_NAMESPACE}=${ns}`]);
+    const podInfo: Json[] = [];
+    for (const p of pods) {
+      const r = await this.podman(["pod", "inspect", p.Id]);
+      if (r.code !== 0) continue; // went away meanwhile
+      const j = JSON.parse(r.stdout);
+      podInfo.push(Array.isArray(j) ? j[0] : j);
+    }
+    const ctrIds: string[] = [];
+    for (const p of podInfo) {
+      for (const c of p.Containers ?? []) if (c.Id !== p.InfraContainerID) ctrIds.push(c.Id);
+    }
+    const ctrs = new Map<string, Json>();
+    if (ctrIds.length > 0) {
+      const r = await this.podman(["container", "inspect", ...ctrIds]);
+      if (r.code === 0) { for (const c of JSON.parse(r.stdout) as Json[]) ctrs.set(c.Id, c); }
+    }
+    const now = Date.now();
+    const services: ServiceStatus[] = s.group.services.map((svc) => {
+      const name = dnsLabel(svc.name);
+      const uris = servicePorts(svc).filter((p) => p.global && p.proto === "tcp").flatMap((p) => {
+        const port = ports.get(hostPortKey(svc.name, p.port, p.proto));
+        return port === undefined ? [] : [`http://${this.publicHost}:${port}`];
+      });
+      const base = { name: svc.name, image: svc.image, total: svc.count, uris };
+      const err = s.errors[svc.name];
+      if (err) return { ...base, ready: 0, state: err.state, message: err.message };
+      const mine = podInfo.filter((p) => p.Labels?.[LABEL_SERVICE] === name);
+      if (mine.length === 0) return { ...base, ready: 0, state: "missing", message: "no pod" };
+      let ready = 0;
+      let crash: { code: number; restarts: number; error: string } | undefined;
+      for (const p of mine) {
+        const cs = (p.Containers ?? []).filter((c: Json) => c.Id !== p.InfraContainerID).map((c: Json) =>
+          ctrs.get(c.Id)
+        )
+          .filter(Boolean);
+        let podReady = cs.length > 0;
+        for (const c of cs) {
+          const st = c.State ?? {};
+          const code = Number(st.ExitCode ?? 0);
+          const restarts = Number(c.RestartCount ?? 0);
+          const startedAgo = now - Date.parse(st.StartedAt ?? "");
+          const crashing = code !== 0 && (!st.Running || (restarts > 0 && !(startedAgo > 10_000)));
+          if (crashing) crash ??= { code, restarts, error: String(st.Error ?? "") };
+          if (!st.Running || crashing) podReady = false;
+        }
+        if (podReady) ready++;
+      }
+      if (crash) {
+        return {
+          ...base,
+          ready,
+          state: `crashloop: exited with code ${crash.code}`,
+          message: `restarts: ${crash.restarts}${crash.error ? `; ${crash.error}` : ""}`,
+        };
+      }
+      return { ...base, ready, state: ready >= svc.count ? "running" : "pending" };
+    });
+    return { leaseId, namespace: ns, services };
+  }
+
+  async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const filter = ["ps", "-a", "--format", "{{.Names}}", "--filter", `label=${LABEL_NAMESPACE}=${ns}`];
+    if (opts.service) filter.push("--filter", `label=${LABEL_SERVICE}=${dnsLabel(opts.service)}`);
+    const r = await this.podman(filter);
+    const names = r.stdout.split("\n").map((x) => x.trim()).filter(Boolean).sort();
+    if (names.length === 0) return;
+    const args = ["logs"];
+    if (names.length > 1) args.push("--names");
+    if (opts.tail !== undefined) args.push("--tail", String(opts.tail));
+    if (opts.follow) args.push("--follow");
+    args.push(...names);
+    yield* processLines(this.opts, args, opts.signal);
+  }
+}
+
+/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
+async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
+  if (signal?.aborted) return;
+  const child = new Deno.Command(o.podman ?? "podman", {
+    args,
+    env: { CONTAINERS_CONF: containersConf(o) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const queue: (string | null)[] = [];
+  let wake: (() => void) | undefined;
+  const push = (v: string | null) => {
+    queue.push(v);
+    wake?.();
+  };
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    let buf = "";
+    try {
+      for await (const chunk of stream) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      }
+    } catch { /* killed */ }
+    if (buf) push(buf);
+    push(null);
+  };
+  const kill = () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+  };
+  signal?.addEventListener("abort", kill, { once: true });
+  const pumps = [pump(child.stdout), pump(child.stderr)];
+  let open = 2;
+  try {
+    while (open > 0) {
+      if (queue.length === 0) {
+        await new Promise<void>((res) => {
+          wake = res;
+          if (signal?.aborted) res();
+        });
+        wake = undefined;
+        if (signal?.aborted) break;
+        continue;
+      }
+      const v = queue.shift()!;
+      if (v === null) open--;
+      else yield v;
+    }
+  } finally {
+    signal?.removeEventListener("abort", kill);
+    kill();
+    await Promise.all(pumps);
+    await child.status;
+  }
+}
