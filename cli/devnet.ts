@@ -8,7 +8,8 @@ import { join, resolve } from "node:path";
 import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { initHome, loadHome, writeGenesis } from "../node/config.ts";
-import { Keystore } from "../node/keystore.ts";
+import { keyFileFromSeed, Keystore } from "../node/keystore.ts";
+import { ensureBusyboxImage, podmanAvailable } from "../provider/cluster/podman.ts";
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../node/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
@@ -26,6 +27,10 @@ export interface DevnetOptions {
   detach?: boolean;
   /** Provider accounts to fund and register (default 2: provider1, provider2). */
   providers?: number;
+  /** Run a provider node per provider account (default true); false: accounts only (hand-driven auctions). */
+  providerNodes?: boolean;
+  /** Cluster driver of the provider nodes (default: podman when it works here, else sim). */
+  driver?: "podman" | "sim";
   /** Extra genesis parameter overrides. */
   consensusParams?: Partial<Genesis["params"]["consensus"]>;
   /** Marketplace parameter overrides (e.g. a longer bid window for hand-driven auctions). */
@@ -38,8 +43,17 @@ export interface DevnetInfo {
   home: string;
   nodes: { name: string; rpc: string; p2p: string; home: string; pid: number; validator: string }[];
   accounts: Record<string, string>;
-  /** Provider accounts, registered with `provider.create` right after start. */
-  providers: { name: string; address: string; attributes: Record<string, string> }[];
+  /** Provider accounts (and, when provider nodes run, their node: rpc, p2p, home, pid, driver). */
+  providers: {
+    name: string;
+    address: string;
+    attributes: Record<string, string>;
+    rpc?: string;
+    p2p?: string;
+    home?: string;
+    pid?: number;
+    driver?: string;
+  }[];
 }
 
 /** A running devnet. */
@@ -90,6 +104,49 @@ async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null>)
   throw new UserError(`devnet: ${what} did not happen within ${ms / 1000}s${last ? ` (${last})` : ""}`);
 }
 
+/** Attributes of devnet provider j. */
+function providerAttributes(j: number): Record<string, string> {
+  return { host: "akash", tier: "community", region: j % 2 === 0 ? "us-west" : "eu-central" };
+}
+
+/** The provider config of devnet provider j (prices differ so that auctions have a clear winner). */
+function providerYaml(name: string, j: number, driver: string): string {
+  const factor = 1 + j * 0.5;
+  const price = (x: number) => JSON.stringify(String(Number((x * factor).toPrecision(6))));
+  return [
+    `# devnet provider ${name}`,
+    `key: ${name}`,
+    `cluster:`,
+    `  driver: ${driver}`,
+    `  hostPorts: [${31000 + 1000 * j}, ${31999 + 1000 * j}]`,
+    `  publicHost: 127.0.0.1`,
+    driver === "sim" ? `capacity: {cpu: "8", memory: 16Gi, storage: 200Gi}` : `capacity: probe`,
+    `capacityCap: {cpu: "4", memory: 8Gi, storage: 50Gi}`,
+    `attributes: ${JSON.stringify(providerAttributes(j))}`,
+    `pricing:`,
+    `  cpu: ${price(0.05)}`,
+    `  memory: ${price(0.0001)}`,
+    `  storage: {default: ${price(0.00005)}}`,
+    `  gpu: {default: ${price(100)}}`,
+    ``,
+  ].join("\n");
+}
+
+/** podman when it works on this machine (building the example image), else sim; says which. */
+async function pickDriver(say: (s: string) => void): Promise<"podman" | "sim"> {
+  const p = await podmanAvailable();
+  if (p.ok) {
+    await ensureBusyboxImage();
+    say(`devnet: providers run containers with podman ${p.version} (image localhost/busybox:latest ready)`);
+    return "podman";
+  }
+  say(
+    `devnet: podman is not usable here (${p.reason}); providers use the sim driver (capacity only, no containers).`,
+  );
+  say(`devnet: to run real containers: scripts/install-podman.sh`);
+  return "sim";
+}
+
 /** Create the homes, genesis and keys, start the processes, wait until blocks are committed. */
 export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const say = (s: string) => {
@@ -99,7 +156,9 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   const n = o.validators;
-  for (let i = 0; i < n; i++) {
+  const providerCount = o.providers ?? 2;
+  const providerNodes = o.providerNodes !== false ? providerCount : 0;
+  for (let i = 0; i < n + providerNodes; i++) {
     for (const port of [o.basePort + 10 * i, o.basePort + 10 * i + 1]) {
       if (!portFree(port)) {
         throw new UserError(`devnet: port ${port} is in use (another devnet running? use --base-port)`);
@@ -123,7 +182,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const ks = new Keystore(cliHome);
   const accounts: Record<string, string> = {};
   for (const name of ["alice", "bob"]) accounts[name] = (await ks.add(name)).address;
-  const providerNames = Array.from({ length: o.providers ?? 2 }, (_, i) => `provider${i + 1}`);
+  const providerNames = Array.from({ length: providerCount }, (_, i) => `provider${i + 1}`);
   for (const name of providerNames) accounts[name] = (await ks.add(name)).address;
   const bench: { name: string; address: string; privKey: string }[] = [];
   for (let i = 0; i < o.accounts; i++) {
@@ -163,15 +222,38 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     peerIds.push(await peerIdOf(home));
   }
   if (bench.length > 0) await Deno.writeTextFile(join(dir, "bench_keys.json"), JSON.stringify(bench));
+  // Provider nodes: full nodes (not validators) with the provider role and their own key.
+  const driver = providerNodes > 0 ? (o.driver ?? await pickDriver(say)) : "sim";
+  for (let j = 0; j < providerNodes; j++) {
+    const name = providerNames[j]!;
+    const i = n + j;
+    const home = join(dir, name);
+    await initHome({
+      home,
+      moniker: name,
+      chainId: DEVNET_CHAIN_ID,
+      p2pListen: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}`,
+      rpcListen: `127.0.0.1:${o.basePort + 10 * i + 1}`,
+    });
+    await writeGenesis(home, genesis);
+    await new Keystore(home).save(keyFileFromSeed(name, (await ks.get(name)).privKey));
+    await Deno.writeTextFile(join(home, "provider.yaml"), providerYaml(name, j, driver));
+    homes.push(home);
+    peerIds.push(await peerIdOf(home));
+  }
   // Processes: each bootstraps from all the others.
   const main = new URL("./main.ts", import.meta.url).pathname;
   const config = new URL("../deno.json", import.meta.url).pathname;
   const procs: Deno.ChildProcess[] = [];
   const nodes: DevnetInfo["nodes"] = [];
   const spawnNode = async (i: number, append: boolean): Promise<Deno.ChildProcess> => {
-    const bootstrap = peerIds.flatMap((id, j) =>
+    // Everyone bootstraps from the validators (and validators from each other).
+    const bootstrap = peerIds.slice(0, n).flatMap((id, j) =>
       j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${o.basePort + 10 * j}/p2p/${id}`]
     );
+    const role = i < n
+      ? ["--validator"]
+      : ["--provider", "--provider-config", join(homes[i]!, "provider.yaml")];
     const log = await Deno.open(join(homes[i]!, "node.log"), {
       create: true,
       write: true,
@@ -191,7 +273,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         "start",
         "--home",
         homes[i]!,
-        "--validator",
+        ...role,
         ...bootstrap,
       ],
       stdout: "piped",
@@ -226,11 +308,23 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       validator: h.validatorKey.address,
     });
   }
-  const providers = providerNames.map((name, i) => ({
+  const providers: DevnetInfo["providers"] = providerNames.map((name, j) => ({
     name,
     address: accounts[name]!,
-    attributes: { host: "akash", tier: "community", region: i % 2 === 0 ? "us-west" : "eu-central" },
+    attributes: providerAttributes(j),
   }));
+  for (let j = 0; j < providerNodes; j++) {
+    const i = n + j;
+    const child = await spawnNode(i, false);
+    procs.push(child);
+    Object.assign(providers[j]!, {
+      rpc: `http://127.0.0.1:${o.basePort + 10 * i + 1}`,
+      p2p: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`,
+      home: homes[i]!,
+      pid: child.pid,
+      driver,
+    });
+  }
   const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts, providers };
   let stopped = false;
   const stop = async () => {
@@ -260,8 +354,19 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       }
       return true;
     });
-    // Register the provider accounts (their hosts: the node they talk to).
-    for (const [i, p] of providers.entries()) {
+    // Provider nodes register themselves; wait for them. Without provider nodes, register the accounts
+    // (their host: a validator) for hand-driven auctions.
+    if (providerNodes > 0) {
+      say(`devnet: waiting for ${providerNodes} provider nodes (${driver} driver) to register ...`);
+      await waitFor("every provider node registering on chain", 90_000, async () => {
+        const r = await (await fetch(`${nodes[0]!.rpc}/query/providers`)).json() as {
+          providers: { owner: string }[];
+        };
+        const have = new Set(r.providers.map((p) => p.owner));
+        return providers.slice(0, providerNodes).every((p) => have.has(p.address)) ? true : null;
+      });
+    }
+    for (const [i, p] of (providerNodes > 0 ? [] : providers).entries()) {
       const node = nodes[i % nodes.length]!;
       const key = await ks.get(p.name);
       const bytes = await signTx({
@@ -320,8 +425,11 @@ export async function runDevnet(o: DevnetOptions): Promise<void> {
   console.log(`devnet: ${info.nodes.length} validators are committing blocks (chain ${info.chainId})`);
   for (const node of info.nodes) console.log(`  ${node.name}  rpc ${node.rpc}  p2p ${node.p2p}`);
   console.log(`  keys:   ${Object.entries(info.accounts).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  if (info.providers.length > 0) {
-    console.log(`  providers: ${info.providers.map((p) => `${p.name} (${p.attributes.region})`).join(", ")}`);
+  for (const p of info.providers) {
+    console.log(
+      `  ${p.name}  ${p.address} (${p.attributes.region})` +
+        (p.driver ? `  provider node, ${p.driver} driver, rpc ${p.rpc}` : "  account only"),
+    );
   }
   console.log(
     `  info:   ${rel(join(resolve(o.dir), "devnet.json"))}   logs: ${rel(resolve(o.dir))}/node*/node.log`,

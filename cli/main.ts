@@ -10,6 +10,7 @@ import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
+import { addLeaseCommands } from "./lease.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
 /** Exit with a code after the output was printed (no error line). */
@@ -113,9 +114,17 @@ export function buildProgram(): Command {
     .option("--rpc-listen <host:port>", "RPC listen address (default: from config, 127.0.0.1)")
     .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable; default: from config)", collect, [])
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--provider", "run the provider role: bid on orders, run leased workloads")
+    .option(
+      "--provider-config <file>",
+      "provider config (YAML: cluster driver, capacity, attributes, pricing, key)",
+    )
     .action(async (o, cmd) => {
       const g = globals(cmd);
+      if (o.provider && !o.providerConfig) throw new UserError(`--provider needs --provider-config FILE`);
+      if (!o.provider && o.providerConfig) throw new UserError(`--provider-config needs --provider`);
       await runNode({
+        ...(o.provider ? { providerConfig: o.providerConfig } : {}),
         home: g.home,
         validator: o.validator === true,
         ...(o.p2pListen ? { p2pListen: o.p2pListen } : {}),
@@ -129,7 +138,15 @@ export function buildProgram(): Command {
   program.command("devnet").description("run a local network of validator processes (Ctrl-C stops it)")
     .option("--validators <n>", "number of validators", "4")
     .option("--dir <dir>", "directory for the network (wiped at each start)", ".devnet")
-    .option("--providers <n>", "provider accounts to fund and register (provider1..)", "2")
+    .option("--providers <n>", "provider nodes (provider1..), each with its own funded key", "2")
+    .option(
+      "--no-provider-nodes",
+      "only fund and register the provider accounts (bid by hand with `bid create`)",
+    )
+    .addOption(
+      new Option("--driver <driver>", "cluster driver of the provider nodes (default: podman if usable)")
+        .choices(["podman", "sim"]),
+    )
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
     .action(async (o) => {
@@ -145,7 +162,15 @@ export function buildProgram(): Command {
       if (!Number.isInteger(providers) || providers < 0 || providers > 32) {
         throw new UserError(`--providers must be 0..32`);
       }
-      await runDevnet({ validators: n, dir: o.dir, accounts, providers, basePort: Number(o.basePort) });
+      await runDevnet({
+        validators: n,
+        dir: o.dir,
+        accounts,
+        providers,
+        providerNodes: o.providerNodes !== false,
+        ...(o.driver ? { driver: o.driver } : {}),
+        basePort: Number(o.basePort),
+      });
     });
 
   // ---- status / tx / query ----
@@ -215,6 +240,7 @@ export function buildProgram(): Command {
     });
 
   addMarketCommands(program, deployment);
+  addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
 
   const query = program.command("query").description("read the chain");

@@ -9,6 +9,7 @@ import { parseSdl } from "../auction/sdl/mod.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import { Keystore } from "../node/keystore.ts";
 import { isAddress } from "../node/crypto.ts";
+import { sendManifest, waitReady } from "./lease.ts";
 import {
   emit,
   type GlobalOptions,
@@ -173,6 +174,8 @@ export interface CreateDeploymentOptions {
   dseq?: number;
   wait: boolean;
   timeoutMs: number;
+  /** With wait: send the manifest to the winner and wait until the services are ready (default true). */
+  sendManifest?: boolean;
   /** Progress lines (text mode). */
   progress?: (line: string) => void;
 }
@@ -185,6 +188,8 @@ export interface CreatedDeployment {
   owner: string;
   orders: string[];
   lease?: { id: string; provider: string; price: { denom: string; amount: string } };
+  /** With --wait and a manifest sent: each service and its URIs. */
+  services?: { name: string; uris: string[] }[];
 }
 
 /** Create a deployment; with `wait`, follow the auction until a lease is created (or time out). */
@@ -276,6 +281,29 @@ export async function createDeployment(
         price: { denom: first.denom!, amount: first.price! },
       };
     }
+    if (o.sendManifest === false || leases.size === 0) return out;
+    // The manifest goes to the winners; then wait until the workload answers.
+    const sent = await sendManifest(g, {
+      keyName,
+      dseq: out.dseq,
+      manifest: sdl.manifest,
+      manifestHash: sdl.manifestHash,
+      leaseIds: [...leases.keys()],
+    });
+    for (const s of sent) say(`  manifest accepted by ${s.provider}`);
+    out.services = [];
+    for (const id of leases.keys()) {
+      const left = Math.max(5_000, deadline - Date.now());
+      const services = await waitReady(g, keyName, id, left);
+      for (const svc of services) {
+        say(
+          `  service ${svc.name} ready (${svc.ready}/${svc.total})${
+            svc.uris.length ? `: ${svc.uris.join(" ")}` : ""
+          }`,
+        );
+        out.services.push({ name: svc.name, uris: svc.uris });
+      }
+    }
     return out;
   } finally {
     sub?.close();
@@ -290,6 +318,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
     .option("--dseq <n>", "deployment sequence (default: the block height)")
     .option("--wait", "follow the auction until a lease is created")
     .option("--timeout <seconds>", "with --wait: give up after this long", "60")
+    .option("--no-manifest", "with --wait: stop at the lease, do not send the manifest")
     .action(async (file: string, o, cmd) => {
       const g = globals(cmd);
       const r = await createDeployment(g, {
@@ -298,6 +327,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
         from: o.from,
         ...(o.dseq !== undefined ? { dseq: dseqArg(o.dseq) } : {}),
         wait: o.wait === true,
+        sendManifest: o.manifest !== false,
         timeoutMs: Number(o.timeout) * 1000,
         ...(g.output === "text" ? { progress: (l: string) => console.log(l) } : {}),
       });

@@ -6,6 +6,7 @@ import { loadHome } from "../node/config.ts";
 import { CirrusNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
 import type { Logger } from "../node/consensus_driver.ts";
+import { startProviderRole } from "./provider_role.ts";
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
@@ -37,6 +38,8 @@ export interface RunNodeOptions {
   rpcListen?: string;
   bootstrap: string[];
   logLevel: string;
+  /** Provider role: path of the provider config (YAML). */
+  providerConfig?: string;
 }
 
 /** Start a node from its home and run until a signal. */
@@ -51,6 +54,15 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     bootstrap: o.bootstrap.length > 0 ? o.bootstrap : home.config.bootstrap,
     logger: log,
   });
+  let provider: Awaited<ReturnType<typeof startProviderRole>> | null = null;
+  if (o.providerConfig) {
+    try {
+      provider = await startProviderRole(node, o.home, o.providerConfig, log);
+    } catch (e) {
+      await node.stop();
+      throw e;
+    }
+  }
   const rpc = new RpcServer(node);
   let rpcAddr: string;
   try {
@@ -81,6 +93,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     Deno.addSignalListener("SIGTERM", stop);
   });
   log("info", "stopping");
+  await provider?.stop();
   await rpc.stop();
   await node.stop();
   Deno.exit(0);

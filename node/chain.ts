@@ -17,7 +17,7 @@ import {
   Store,
   txsHash,
 } from "./ledger/mod.ts";
-import { decodeSignedTx, txId, verifyTxSignature } from "./ledger/tx.ts";
+import { decodeSignedTx, txAddresses, txId, verifyTxSignature } from "./ledger/tx.ts";
 import type { Commit, Hex, Validator } from "../consensus/types.ts";
 import { ValidatorSet, voteSignBytes } from "../consensus/mod.ts";
 
@@ -48,6 +48,8 @@ export interface CommittedBlock {
     events: { type: string; attrs: Record<string, string> }[];
   }[];
   appHash: Hex;
+  /** Events of the block itself (not of a tx): orders closing, leases created at window end, escrow exhaustion. */
+  events: { type: string; attrs: Record<string, string> }[];
 }
 
 /** Bounded set of tx ids whose signatures were already verified (gossip, RPC, earlier blocks). */
@@ -275,12 +277,7 @@ export class Chain {
   async commit(vb: ValidatedBlock, commit: Commit): Promise<CommittedBlock> {
     const height = vb.block.header.height;
     if (height !== this.height + 1) throw new Error(`commit of height ${height} at height ${this.height}`);
-    const txIndex = vb.stxs.map((s, index) => {
-      const addrs = new Set<string>([s.tx.from]);
-      const to = (s.tx.body as { to?: unknown }).to;
-      if (typeof to === "string") addrs.add(to);
-      return { id: s.id, height, index, addresses: [...addrs] };
-    });
+    const txIndex = vb.stxs.map((s, index) => ({ id: s.id, height, index, addresses: txAddresses(s) }));
     await this.store.commitBlock({
       block: vb.bytes,
       blockHash: vb.hash,
@@ -310,6 +307,7 @@ export class Chain {
         type: vb.stxs[i]!.tx.type,
         events: r.events,
       })),
+      events: [...vb.exec.beginEvents, ...vb.exec.endEvents],
     };
     for (const fn of [...this.#listeners]) {
       try {

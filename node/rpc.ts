@@ -463,14 +463,23 @@ export class RpcServer {
           }
           if (want("tx")) {
             for (const t of b.txs) {
-              send("tx", { id: t.id, ok: t.ok, reason: t.reason, from: t.from, type: t.type, height: b.height });
+              send("tx", {
+                id: t.id,
+                ok: t.ok,
+                reason: t.reason,
+                from: t.from,
+                type: t.type,
+                height: b.height,
+              });
             }
           }
           if (want("event")) {
             // Marketplace and bank events, in block order: those of each tx, then the block's own.
             for (const t of b.txs) {
               if (!t.ok) continue;
-              for (const e of t.events) send("event", { height: b.height, txId: t.id, type: e.type, attrs: e.attrs });
+              for (const e of t.events) {
+                send("event", { height: b.height, txId: t.id, type: e.type, attrs: e.attrs });
+              }
             }
             for (const e of b.events) send("event", { height: b.height, type: e.type, attrs: e.attrs });
           }

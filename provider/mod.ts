@@ -18,3 +18,9 @@ export {
   runPodman,
 } from "./cluster/podman.ts";
 export { KubernetesDriver, type KubernetesDriverOptions, parseQuantity } from "./cluster/kubernetes.ts";
+export * from "./protocol.ts";
+export * from "./manifest_check.ts";
+export * from "./config.ts";
+export * from "./inventory.ts";
+export * from "./pricing.ts";
+export * from "./bid_engine.ts";

@@ -36,6 +36,7 @@ const net = await startDevnet({
   validators,
   dir,
   accounts: accountCount,
+  providers: 0,
   basePort: Number(values["base-port"]),
   quiet: true,
   detach: true,

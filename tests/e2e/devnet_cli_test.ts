@@ -38,6 +38,7 @@ test.before(async () => {
     quiet: true,
     detach: true,
     marketParams: { bidWindowBlocks: 10 },
+    providerNodes: false, // the providers bid by hand here
   });
 });
 

@@ -89,7 +89,7 @@ spec:
             - sh
             - -c
           args:
-            - mkdir -p /www && echo hello from cirrus > /www/index.html && exec busybox httpd -f -p 8080 -h /www
+            - mkdir -p /www && echo hello from cirrus > /www/index.html && echo hello from cirrus, serving /www on port 8080 && exec busybox httpd -f -v -p 8080 -h /www
           ports:
             - containerPort: 8080
               protocol: TCP

@@ -132,7 +132,7 @@ test("hello example: valid, one group, one unit of 100m cpu / 64Mi / 128Mi at 10
   const svc = r.manifest[0]?.services[0];
   assert.is(svc?.image, "localhost/busybox:latest");
   assert.equal(svc?.command, ["sh", "-c"]);
-  assert.match(svc?.args[0] ?? "", "busybox httpd -f -p 8080 -h /www");
+  assert.match(svc?.args[0] ?? "", "busybox httpd -f -v -p 8080 -h /www");
   assert.equal(svc?.expose.map((x) => [x.port, x.externalPort, x.global]), [[8080, 80, true]]);
 });
 

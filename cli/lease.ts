@@ -1,0 +1,317 @@
+/**
+ * Tenant access to providers over libp2p: send the manifest (`/cirrus/manifest/1`), read a lease's
+ * status, logs and events (`/cirrus/lease/1`). Every request is signed by the tenant's key and fresh
+ * (timestamp + nonce), so only the deployment's owner gets answers and nothing can be replayed.
+ * @module
+ */
+import type { Command } from "commander";
+import { createP2P, type P2P } from "../node/p2p.ts";
+import { Keystore } from "../node/keystore.ts";
+import { toHex } from "../node/crypto.ts";
+import { parseSdl } from "../auction/sdl/mod.ts";
+import type { Manifest } from "../auction/sdl/types.ts";
+import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol.ts";
+import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
+import { emit, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
+
+/** A lease as the RPC lists it. */
+interface LeaseRow {
+  id: string;
+  owner: string;
+  dseq: number;
+  provider: string;
+  state: string;
+  price: { denom: string; amount: string };
+}
+
+/** One service's status as a provider reports it. */
+export interface ServiceView {
+  name: string;
+  image?: string;
+  ready: number;
+  total: number;
+  uris: string[];
+  state?: string;
+  message?: string;
+}
+
+function nonce(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** A short-lived libp2p host of the CLI, dialing providers. */
+async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
+  const p2p = await createP2P({ transport: "tcp", listen: ["/ip4/127.0.0.1/tcp/0"], topics: [] });
+  try {
+    return await fn(p2p);
+  } finally {
+    await p2p.stop();
+  }
+}
+
+/** Dial the provider of a lease: its on-chain hostUri; returns its peer id. */
+async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promise<string> {
+  const info = await rpc<{ hostUri: string[] }>(g, `/query/provider/${provider}`);
+  let lastError = "no host address";
+  for (const addr of info.hostUri) {
+    const peer = /\/p2p\/([^/]+)$/.exec(addr)?.[1];
+    if (!peer) continue;
+    try {
+      await p2p.dial(addr);
+      return peer;
+    } catch (e) {
+      lastError = (e as Error).message;
+    }
+  }
+  throw new UserError(`cannot reach provider ${provider} at ${info.hostUri.join(", ")}: ${lastError}`);
+}
+
+async function chainId(g: GlobalOptions): Promise<string> {
+  return (await rpc<{ chainId: string }>(g, "/status")).chainId;
+}
+
+function failure(provider: string, r: { ok: boolean; code?: string; error?: string }): UserError {
+  return new UserError(
+    `provider ${provider} refused: ${r.error ?? "unknown error"}${r.code ? ` (${r.code})` : ""}`,
+  );
+}
+
+/** Send the deployment's manifest to the providers of its active leases. */
+export async function sendManifest(
+  g: GlobalOptions,
+  o: { keyName: string; dseq: number; manifest: Manifest; manifestHash: string; leaseIds?: string[] },
+): Promise<{ lease: string; provider: string; services: ServiceView[] }[]> {
+  const key = await new Keystore(g.home).get(o.keyName);
+  const dep = await rpc<{ manifestHash: string; updatedAt?: number; createdAt: number; leases: LeaseRow[] }>(
+    g,
+    `/query/deployment/${key.address}/${o.dseq}`,
+  );
+  if (dep.manifestHash !== o.manifestHash) {
+    throw new UserError(
+      `the manifest's hash ${o.manifestHash.slice(0, 16)}... differs from deployment ${o.dseq}'s on-chain ` +
+        `${dep.manifestHash.slice(0, 16)}...: run \`cirrus deployment update ${o.dseq} FILE\` first`,
+    );
+  }
+  const leases = dep.leases.filter((l) => l.state === "active" && (!o.leaseIds || o.leaseIds.includes(l.id)));
+  if (leases.length === 0) throw new UserError(`deployment ${o.dseq} has no active lease yet`);
+  const id = await chainId(g);
+  const version = dep.updatedAt ?? dep.createdAt;
+  return await withHost(async (p2p) => {
+    const out = [];
+    for (const lease of leases) {
+      const peer = await dialProvider(g, p2p, lease.provider);
+      const req = await signManifestRequest({
+        chainId: id,
+        leaseId: lease.id,
+        manifest: o.manifest,
+        manifestHash: o.manifestHash,
+        version,
+        timestamp: Date.now(),
+        nonce: nonce(),
+      }, key.privKey);
+      const res = decodeResponse(await p2p.request(peer, MANIFEST_PROTOCOL, req, { timeoutMs: 120_000 }));
+      if (!res.ok) throw failure(lease.provider, res);
+      const status = (res as { status?: { services?: ServiceView[] } }).status;
+      out.push({ lease: lease.id, provider: lease.provider, services: status?.services ?? [] });
+    }
+    return out;
+  });
+}
+
+/** Ask a lease's provider (signed by the tenant). */
+export async function leaseRequest<T>(
+  g: GlobalOptions,
+  keyName: string,
+  leaseId: string,
+  op: "status" | "logs" | "events",
+  extra: { service?: string; tail?: number } = {},
+): Promise<T> {
+  const provider = leaseId.split("/")[4];
+  if (!provider || leaseId.split("/").length !== 5) {
+    throw new UserError(`lease id must be owner/dseq/gseq/oseq/provider, got "${leaseId}"`);
+  }
+  const key = await new Keystore(g.home).get(keyName);
+  const id = await chainId(g);
+  return await withHost(async (p2p) => {
+    const peer = await dialProvider(g, p2p, provider);
+    const req = await signLeaseRequest({
+      chainId: id,
+      leaseId,
+      op,
+      ...extra,
+      timestamp: Date.now(),
+      nonce: nonce(),
+    }, key.privKey);
+    const res = decodeResponse(await p2p.request(peer, LEASE_PROTOCOL, req, { timeoutMs: 30_000 }));
+    if (!res.ok) throw failure(provider, res);
+    return res as T;
+  });
+}
+
+/** Poll a lease's status until every service is ready (bounded). */
+export async function waitReady(
+  g: GlobalOptions,
+  keyName: string,
+  leaseId: string,
+  timeoutMs: number,
+): Promise<ServiceView[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ServiceView[] = [];
+  while (Date.now() < deadline) {
+    const s = await leaseRequest<{ services: ServiceView[] }>(g, keyName, leaseId, "status");
+    last = s.services;
+    if (last.length > 0 && last.every((x) => x.ready >= x.total && x.total > 0)) return last;
+    const failed = last.find((x) => x.state?.startsWith("failed") || x.state?.startsWith("crashloop"));
+    if (failed) {
+      throw new UserError(
+        `service ${failed.name}: ${failed.state}${failed.message ? ` (${failed.message})` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const why = last.map((x) => `${x.name} ${x.ready}/${x.total} ${x.state ?? ""}`).join(", ") || "no status";
+  throw new UserError(`lease ${leaseId} not ready within ${timeoutMs / 1000}s: ${why}`);
+}
+
+/** Resolve the tenant key name (same rule as the marketplace commands). */
+export async function tenantKey(g: GlobalOptions, from: string | undefined): Promise<string> {
+  if (from) return from;
+  const env = Deno.env.get("CIRRUS_FROM");
+  if (env) return env;
+  const keys = await new Keystore(g.home).list();
+  if (keys.length === 1) return keys[0]!.name;
+  throw new UserError(`choose the tenant key with --from NAME`);
+}
+
+/** Register `lease send-manifest|status|logs|events`. */
+export function addLeaseCommands(lease: Command): void {
+  lease.command("send-manifest <dseq> <file>").description("send the deployment's manifest to its providers")
+    .option("--from <name>", "the tenant key")
+    .action(async (dseq: string, file: string, o, cmd) => {
+      const g = globals(cmd);
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (e) {
+        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
+      }
+      const sdl = parseSdl(text);
+      if (!sdl.ok) throw new UserError(`${file}: ${sdl.error}`);
+      if (!/^\d+$/.test(dseq)) throw new UserError(`DSEQ must be a non-negative integer, got "${dseq}"`);
+      const sent = await sendManifest(g, {
+        keyName: await tenantKey(g, o.from),
+        dseq: Number(dseq),
+        manifest: sdl.manifest,
+        manifestHash: sdl.manifestHash,
+      });
+      emit(
+        g,
+        { leases: sent },
+        () => sent.map((s) => `manifest accepted by ${s.provider} for lease ${s.lease}`).join("\n"),
+      );
+    });
+
+  lease.command("status <lease>").description("per service: image, replicas ready/total, URIs")
+    .option("--from <name>", "the tenant key")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const s = await leaseRequest<{ services: ServiceView[]; message?: string }>(
+        g,
+        await tenantKey(g, o.from),
+        id,
+        "status",
+      );
+      emit(
+        g,
+        { services: s.services.map((x) => ({ ...x })), ...(s.message ? { message: s.message } : {}) },
+        () =>
+          s.services.length === 0
+            ? `lease ${id}: ${s.message ?? "no workload"}`
+            : s.services.map((x) =>
+              `${x.name}\t${x.image ?? ""}\t${x.ready}/${x.total} ready\t${x.state ?? ""}\t${
+                x.uris.join(" ")
+              }`
+            ).join("\n"),
+      );
+    });
+
+  lease.command("logs <lease>").description("the containers' output")
+    .option("--from <name>", "the tenant key")
+    .option("--service <name>", "only this service")
+    .option("--tail <n>", "last N lines", "100")
+    .option("--follow", "keep streaming until Ctrl-C")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const tail = Number(o.tail);
+      if (!Number.isInteger(tail) || tail < 0) throw new UserError(`--tail must be a non-negative integer`);
+      const keyName = await tenantKey(g, o.from);
+      const extra = { ...(o.service ? { service: o.service } : {}), tail };
+      if (!o.follow) {
+        const r = await leaseRequest<{ lines: string[] }>(g, keyName, id, "logs", extra);
+        if (g.output === "json") emit(g, { lines: r.lines }, () => "");
+        else for (const l of r.lines) console.log(l);
+        return;
+      }
+      await followLogs(g, keyName, id, extra);
+    });
+
+  lease.command("events <lease>").description("what the provider did with the lease")
+    .option("--from <name>", "the tenant key")
+    .action(async (id: string, o, cmd) => {
+      const g = globals(cmd);
+      const r = await leaseRequest<
+        { events: { height: number; time: string; type: string; message: string }[] }
+      >(
+        g,
+        await tenantKey(g, o.from),
+        id,
+        "events",
+      );
+      emit(
+        g,
+        r,
+        () =>
+          r.events.map((e) => `${e.time}\t${e.height}\t${e.type}\t${e.message}`).join("\n") || "no events",
+      );
+    });
+}
+
+async function followLogs(
+  g: GlobalOptions,
+  keyName: string,
+  leaseId: string,
+  extra: { service?: string; tail?: number },
+): Promise<void> {
+  const provider = leaseId.split("/")[4] ?? "";
+  const key = await new Keystore(g.home).get(keyName);
+  const id = await chainId(g);
+  await withHost(async (p2p) => {
+    const peer = await dialProvider(g, p2p, provider);
+    const req = await signLeaseRequest({
+      chainId: id,
+      leaseId,
+      op: "logs",
+      ...extra,
+      follow: true,
+      timestamp: Date.now(),
+      nonce: nonce(),
+    }, key.privKey);
+    const ac = new AbortController();
+    Deno.addSignalListener("SIGINT", () => ac.abort());
+    try {
+      // Every frame is a response: {ok: true, line} per log line, or {ok: false, error}.
+      for await (
+        const frame of p2p.openStream(peer, `${LEASE_PROTOCOL}/logs`, req, {
+          signal: ac.signal,
+          timeoutMs: 30_000,
+        })
+      ) {
+        const r = decodeResponse(frame) as { ok: boolean; line?: string; code?: string; error?: string };
+        if (!r.ok) throw failure(provider, r);
+        if (typeof r.line === "string") console.log(r.line);
+      }
+    } catch (e) {
+      if (!ac.signal.aborted) throw e;
+    }
+  });
+}

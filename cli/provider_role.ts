@@ -1,0 +1,142 @@
+/**
+ * `node start --provider --provider-config FILE`: composes the provider role (provider/) on a running
+ * node, handing it a chain client (committed state and events, tx submission, stream protocols).
+ * node/ never imports provider/; this file is the only place where the two meet.
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+import type { CirrusNode } from "../node/node.ts";
+import { Keystore } from "../node/keystore.ts";
+import { signTx } from "../node/ledger/tx.ts";
+import type { Logger } from "../node/consensus_driver.ts";
+import { type ChainClient, ProviderService } from "../provider/service.ts";
+import { parseProviderConfig, type ProviderConfig } from "../provider/config.ts";
+import { BidEngine } from "../provider/bid_engine.ts";
+import { capacityFromConfig, Inventory, type InventoryCapacity } from "../provider/inventory.ts";
+import type { ClusterDriver } from "../provider/cluster/driver.ts";
+import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
+import { KubernetesDriver } from "../provider/cluster/kubernetes.ts";
+import { SimDriver } from "../provider/cluster/sim.ts";
+import { UserError } from "./util.ts";
+
+/** A chain client over an in-process node, signing with the provider's key. */
+export function nodeChainClient(
+  node: CirrusNode,
+  key: { address: string; privKey: Uint8Array },
+): ChainClient {
+  // Txs of one sender are signed one at a time so that nonces follow each other.
+  let signing: Promise<unknown> = Promise.resolve();
+  return {
+    chainId: node.chainId,
+    view: () => node.chain.state,
+    height: () => node.chain.height,
+    onCommit: (fn) => node.onCommit((b) => fn({ height: b.height, txs: b.txs, events: b.events })),
+    submit: (type, body) => {
+      const run = async () => {
+        const bytes = await signTx({
+          chainId: node.chainId,
+          type,
+          from: key.address,
+          nonce: node.mempool.nextNonce(node.chain.state, key.address),
+          fee: BigInt(node.chain.genesis.params.ledger.minFee),
+          body,
+        }, key.privKey);
+        const r = await node.submitTx(bytes);
+        return r.ok ? { ok: true as const, txId: r.txId } : { ok: false as const, error: r.error };
+      };
+      const p = signing.then(run, run);
+      signing = p;
+      return p;
+    },
+    addrs: () => node.p2p.addrs(),
+    handle: (protocol, handler) => node.p2p.handle(protocol, handler),
+    handleStream: (protocol, handler) => node.p2p.handleStream(protocol, handler),
+  };
+}
+
+/** Build the cluster driver a config asks for. */
+export async function makeDriver(cfg: ProviderConfig, stateDir: string, log: Logger): Promise<ClusterDriver> {
+  const c = cfg.cluster;
+  const hostPortRange = { min: c.hostPorts[0], max: c.hostPorts[1] };
+  switch (c.driver) {
+    case "podman": {
+      const p = await podmanAvailable();
+      if (!p.ok) {
+        throw new UserError(
+          `podman driver: podman does not work here (${p.reason}); run scripts/install-podman.sh`,
+        );
+      }
+      if (await ensureBusyboxImage()) log("info", "built the local example image localhost/busybox:latest");
+      return new PodmanDriver({
+        stateDir: join(stateDir, "podman"),
+        hostPortRange,
+        publicHost: c.publicHost,
+      });
+    }
+    case "kubernetes":
+      return new KubernetesDriver(
+        {
+          ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}),
+          ...(c.context ? { context: c.context } : {}),
+          hostPortRange,
+          publicHost: c.publicHost,
+        } as ConstructorParameters<typeof KubernetesDriver>[0],
+      );
+    case "sim":
+      if (cfg.capacity === "probe") {
+        throw new UserError(`sim driver: give capacity in the config (it cannot be probed)`);
+      }
+      return new SimDriver({ capacity: cfg.capacity as never });
+  }
+}
+
+/** Start the provider role on a node. */
+export async function startProviderRole(
+  node: CirrusNode,
+  home: string,
+  configPath: string,
+  log: Logger,
+): Promise<{ service: ProviderService; driver: ClusterDriver; stop(): Promise<void> }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(configPath);
+  } catch (e) {
+    throw new UserError(`Cannot read provider config ${configPath}: ${(e as Error).message}`);
+  }
+  const cfg = parseProviderConfig(text, dirname(resolve(configPath)));
+  const key = await new Keystore(home).get(cfg.key);
+  const stateDir = join(home, "provider");
+  const driver = await makeDriver(cfg, stateDir, log);
+  const capacity = await resolveCapacity(cfg, driver);
+  const engine = new BidEngine(cfg, new Inventory(capacity));
+  const service = new ProviderService({
+    chain: nodeChainClient(node, key),
+    driver,
+    config: cfg,
+    address: key.address,
+    stateDir,
+    logger: (level, msg, fields) => log(level, `provider: ${msg}`, fields),
+  }, engine);
+  await service.start();
+  log("info", "provider role started", {
+    address: key.address,
+    driver: driver.kind,
+    cpu: capacity.cpu,
+    memory: capacity.memory,
+  });
+  return {
+    service,
+    driver,
+    stop: async () => {
+      await service.stop();
+      await driver.close?.();
+    },
+  };
+}
+
+/** The capacity to offer: configured, or probed from the driver (free resources); capped by `capacityCap`. */
+async function resolveCapacity(cfg: ProviderConfig, driver: ClusterDriver): Promise<InventoryCapacity> {
+  if (cfg.capacity !== "probe") return capacityFromConfig(cfg);
+  const probed = await driver.probeCapacity();
+  return capacityFromConfig(cfg, probed.free);
+}

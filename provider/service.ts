@@ -1,0 +1,546 @@
+/**
+ * The provider role: turns idle capacity into leases. It watches committed blocks through a chain
+ * client, bids on orders it can serve (bid engine), accepts tenants' manifests over
+ * `/cirrus/manifest/1`, runs them through a cluster driver, answers tenants' status / logs / events
+ * over `/cirrus/lease/1`, tears workloads down when leases end, and reconciles on start.
+ *
+ * The service knows no node internals: the CLI hands it a {@link ChainClient}.
+ * @module
+ */
+import { join } from "node:path";
+import type { ClusterDriver } from "./cluster/driver.ts";
+import { NotFoundError, reconcile } from "./cluster/driver.ts";
+import { type LeaseId, leaseKey, parseLeaseKey } from "./cluster/objects.ts";
+import type { ManifestGroup } from "../auction/sdl/types.ts";
+import {
+  type DeploymentDetail,
+  getDeployment,
+  getLease,
+  getOrder,
+  getProvider,
+  type LeaseInfo,
+  listLeases,
+  listOrders,
+  type MarketView,
+  type OrderInfo,
+} from "../auction/market/mod.ts";
+import type { Group } from "../auction/sdl/types.ts";
+import { BidEngine } from "./bid_engine.ts";
+import { advertisedAttributes, type ProviderConfig } from "./config.ts";
+import { scriptPrice } from "./pricing.ts";
+import {
+  decodeLeaseRequest,
+  decodeManifestRequest,
+  encodeResponse,
+  FreshnessGuard,
+  ManifestVersions,
+  verifyLeaseRequest,
+  verifyManifestRequest,
+} from "./protocol.ts";
+import { checkManifestAgainstLease } from "./manifest_check.ts";
+
+/** Stream protocol ids. */
+export const MANIFEST_PROTOCOL = "/cirrus/manifest/1";
+export const LEASE_PROTOCOL = "/cirrus/lease/1";
+
+/** A committed block as the chain client reports it. */
+export interface ChainBlock {
+  height: number;
+  txs: { id: string; ok: boolean; type: string; from: string; events: ChainEvent[] }[];
+  /** Events of the block itself (window ends, escrow exhaustion). */
+  events: ChainEvent[];
+}
+
+/** One event. */
+export interface ChainEvent {
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/** What the provider needs from a node: committed state and events, tx submission, streams. */
+export interface ChainClient {
+  chainId: string;
+  /** The committed state (market queries run on it). */
+  view(): MarketView;
+  height(): number;
+  onCommit(fn: (b: ChainBlock) => void): () => void;
+  /** Sign with the provider key and submit; resolves when the node accepted it (not committed). */
+  submit(
+    type: string,
+    body: Record<string, unknown>,
+  ): Promise<{ ok: true; txId: string } | { ok: false; error: string }>;
+  /** This node's p2p addresses (hostUri). */
+  addrs(): string[];
+  handle(protocol: string, handler: (req: Uint8Array, from: string) => Promise<Uint8Array>): Promise<void>;
+  handleStream(
+    protocol: string,
+    handler: (
+      req: Uint8Array,
+      from: string,
+      send: (frame: Uint8Array) => Promise<void>,
+      signal: AbortSignal,
+    ) => Promise<void>,
+  ): Promise<void>;
+}
+
+/** A logger. */
+export type ProviderLogger = (
+  level: "debug" | "info" | "warn" | "error",
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+/** Options of the provider service. */
+export interface ProviderServiceOptions {
+  chain: ChainClient;
+  driver: ClusterDriver;
+  config: ProviderConfig;
+  /** The provider's account address (the bidding key). */
+  address: string;
+  /** Where manifests are kept (to redeploy after a restart). */
+  stateDir: string;
+  logger?: ProviderLogger;
+  now?: () => number;
+}
+
+interface StoredManifest {
+  leaseId: string;
+  group: ManifestGroup;
+  manifestHash: string;
+  version: number;
+}
+
+const LEASE_EVENTS_MAX = 200;
+
+/** The provider role of a node. */
+export class ProviderService {
+  readonly #o: ProviderServiceOptions;
+  readonly #log: ProviderLogger;
+  readonly #engine: BidEngine;
+  readonly #fresh = new FreshnessGuard({});
+  readonly #versions = new ManifestVersions();
+  readonly #events = new Map<string, { height: number; time: string; type: string; message: string }[]>();
+  #queue: Promise<void> = Promise.resolve();
+  #unsubscribe: (() => void) | null = null;
+  #stopped = false;
+  /** Bids placed, by order id (so a reopened order is not bid twice). */
+  #bidOn = new Set<string>();
+  /** Counters for status/tests. */
+  readonly stats = { bids: 0, skipped: 0, deployed: 0, tornDown: 0, manifestsRejected: 0 };
+
+  constructor(opts: ProviderServiceOptions, engine: BidEngine) {
+    this.#o = opts;
+    this.#log = opts.logger ?? (() => {});
+    this.#engine = engine;
+  }
+
+  get address(): string {
+    return this.#o.address;
+  }
+
+  /** Register (or update) on chain, reconcile workloads with leases, start serving and bidding. */
+  async start(): Promise<void> {
+    await Deno.mkdir(join(this.#o.stateDir, "manifests"), { recursive: true });
+    await this.#ensureRegistered();
+    await this.#reconcile();
+    await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
+    await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
+    await this.#o.chain.handleStream(
+      `${LEASE_PROTOCOL}/logs`,
+      (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
+    );
+    this.#unsubscribe = this.#o.chain.onCommit((b) => this.#serial(() => this.#onBlock(b)));
+    // Orders that opened before we started.
+    this.#serial(() => this.#bidOnOpenOrders());
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    await this.#queue.catch(() => {});
+  }
+
+  #serial(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((e) =>
+      this.#log("error", "provider task failed", { error: String((e as Error)?.stack ?? e) })
+    );
+  }
+
+  // ---- registration ----
+
+  async #ensureRegistered(): Promise<void> {
+    const cfg = this.#o.config;
+    const hostUri = this.#o.chain.addrs();
+    const attributes = advertisedAttributes(cfg).sort((a, b) => a.key.localeCompare(b.key));
+    const current = getProvider(this.#o.chain.view(), this.#o.address);
+    const same = current && JSON.stringify(current.hostUri) === JSON.stringify(hostUri) &&
+      JSON.stringify([...current.attributes].sort((a, b) => a.key.localeCompare(b.key))) ===
+        JSON.stringify(attributes);
+    if (same) return;
+    const type = current ? "provider.update" : "provider.create";
+    const r = await this.#o.chain.submit(type, { hostUri, attributes });
+    if (!r.ok) throw new Error(`${type} failed: ${r.error}`);
+    this.#log("info", `${type} sent`, { hostUri: hostUri.join(","), txId: r.txId });
+    // Wait (bounded) until it is committed, so bids are valid.
+    for (let i = 0; i < 200 && !this.#stopped; i++) {
+      if (getProvider(this.#o.chain.view(), this.#o.address)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  // ---- reconcile ----
+
+  async #reconcile(): Promise<void> {
+    const view = this.#o.chain.view();
+    const active = listLeases(view, { provider: this.#o.address, state: "active" });
+    const wanted = [];
+    for (const l of active) {
+      const stored = await this.#loadManifest(l.id);
+      wanted.push({ lease: parseLeaseKey(l.id), ...(stored ? { group: stored.group } : {}) });
+      // The leased resources count against capacity again.
+      const orderId = l.id.split("/").slice(0, 4).join("/");
+      const order = getOrder(view, orderId);
+      if (order) this.#engine.restoreLease(orderId, order.group as Group, this.#o.chain.height());
+    }
+    const r = await reconcile(this.#o.driver, wanted);
+    for (const id of r.removed) await this.#dropManifest(id);
+    this.#log("info", "reconciled workloads with leases", {
+      active: active.length,
+      removed: r.removed.length,
+      redeployed: r.redeployed.length,
+      errors: r.errors.length,
+    });
+  }
+
+  // ---- bidding ----
+
+  async #bidOnOpenOrders(): Promise<void> {
+    const view = this.#o.chain.view();
+    for (const o of listOrders(view, { state: "open" })) {
+      await this.#consider(o.id, this.#o.chain.height());
+    }
+  }
+
+  async #consider(orderId: string, height: number): Promise<void> {
+    if (this.#bidOn.has(orderId)) return;
+    const view = this.#o.chain.view();
+    const order = getOrder(view, orderId);
+    if (!order || order.state !== "open") return;
+    const provider = getProvider(view, this.#o.address);
+    if (!provider) return;
+    const who = { address: this.#o.address, attributes: provider.attributes };
+    // Cheap filters first: the pricing script only runs for orders we could serve.
+    const problem = this.#engine.check(order as OrderInfo, order.group as Group, who);
+    if (problem) {
+      this.stats.skipped++;
+      this.#log("info", "not bidding", { order: orderId, reason: problem });
+      return;
+    }
+    let script: bigint | undefined;
+    if (this.#o.config.pricing.script) {
+      try {
+        script = await scriptPrice(this.#o.config.pricing.script, order, {
+          timeoutMs: this.#o.config.pricing.scriptTimeoutMs,
+        });
+      } catch (e) {
+        this.#log("warn", "pricing script failed; not bidding", {
+          order: orderId,
+          error: (e as Error).message,
+        });
+        this.stats.skipped++;
+        return;
+      }
+    }
+    const d = this.#engine.evaluate(order as OrderInfo, order.group as Group, who, height, script);
+    if (d.action === "skip") {
+      this.stats.skipped++;
+      this.#log("info", "not bidding", { order: orderId, reason: d.reason });
+      return;
+    }
+    this.#bidOn.add(orderId);
+    const body: Record<string, unknown> = { order: orderId, price: d.price };
+    if (d.deposit) body.deposit = d.deposit;
+    const r = await this.#o.chain.submit("bid.create", body);
+    if (!r.ok) {
+      this.#bidOn.delete(orderId);
+      this.#engine.onBidState(orderId, "closed");
+      this.#log("warn", "bid refused", { order: orderId, error: r.error });
+      return;
+    }
+    this.stats.bids++;
+    this.#log("info", "bid", { order: orderId, price: `${d.price.amount} ${d.price.denom}`, txId: r.txId });
+  }
+
+  async #onBlock(b: ChainBlock): Promise<void> {
+    if (this.#stopped) return;
+    const me = this.#o.address;
+    const all: ChainEvent[] = [...b.txs.filter((t) => t.ok).flatMap((t) => t.events), ...b.events];
+    for (const e of all) {
+      const a = e.attrs;
+      switch (e.type) {
+        case "order.opened":
+        case "order.reopened":
+          if (a.order) await this.#consider(a.order, b.height);
+          break;
+        case "bid.lost":
+        case "bid.closed":
+          if (a.provider === me && a.order) {
+            this.#engine.onBidState(a.order, e.type === "bid.lost" ? "lost" : "closed");
+            this.#bidOn.delete(a.order);
+          }
+          break;
+        case "lease.created":
+          if (a.provider === me && a.lease) {
+            const orderId = a.lease.split("/").slice(0, 4).join("/");
+            if (this.#engine.onBidState(orderId, "active") === "unknown") {
+              // The reservation expired before the lease came: count the lease again, or give it up.
+              const order = getOrder(this.#o.chain.view(), orderId);
+              const adopted = order
+                ? this.#engine.adoptLease(orderId, order.group as Group, b.height)
+                : { error: "no order" };
+              if ("error" in adopted) {
+                this.#log("warn", "lease won without capacity; closing it", {
+                  lease: a.lease,
+                  reason: adopted.error,
+                });
+                await this.#o.chain.submit("lease.close", { lease: a.lease });
+                break;
+              }
+            }
+            this.#note(
+              a.lease,
+              b.height,
+              "lease.created",
+              `lease won at ${a.price} ${a.denom}/block; waiting for the manifest`,
+            );
+          }
+          break;
+        case "lease.closed":
+          if (a.provider === me && a.lease) {
+            const order = a.lease.split("/").slice(0, 4).join("/");
+            this.#engine.onLeaseClosed(order);
+            this.#bidOn.delete(order);
+            this.#note(
+              a.lease,
+              b.height,
+              "lease.closed",
+              `lease closed (${a.reason}); removing the workload`,
+            );
+            await this.#teardown(a.lease);
+          }
+          break;
+      }
+    }
+    this.#engine.tick(b.height);
+  }
+
+  async #teardown(leaseId: string): Promise<void> {
+    try {
+      await this.#o.driver.teardown(leaseId);
+      this.stats.tornDown++;
+    } catch (e) {
+      this.#log("error", "teardown failed", { lease: leaseId, error: (e as Error).message });
+    }
+    await this.#dropManifest(leaseId);
+    this.#versions.forget?.(leaseId.split("/").slice(0, 2).join("/"));
+  }
+
+  // ---- manifests ----
+
+  #manifestPath(leaseId: string): string {
+    return join(this.#o.stateDir, "manifests", `${encodeURIComponent(leaseId)}.json`);
+  }
+
+  async #loadManifest(leaseId: string): Promise<StoredManifest | null> {
+    try {
+      return JSON.parse(await Deno.readTextFile(this.#manifestPath(leaseId)));
+    } catch {
+      return null;
+    }
+  }
+
+  async #dropManifest(leaseId: string): Promise<void> {
+    await Deno.remove(this.#manifestPath(leaseId)).catch(() => {});
+  }
+
+  async #onManifest(req: Uint8Array, _from: string): Promise<Uint8Array> {
+    const fail = (code: string, error: string) => {
+      this.stats.manifestsRejected++;
+      return encodeResponse({ ok: false, code, error } as never);
+    };
+    let signed;
+    try {
+      signed = decodeManifestRequest(req);
+    } catch (e) {
+      return fail("bad_request", `malformed manifest request: ${(e as Error).message}`);
+    }
+    const v = await verifyManifestRequest(signed);
+    if (!v.ok) return fail("forbidden", v.reason);
+    const r = signed.request;
+    if (r.chainId !== this.#o.chain.chainId) return fail("bad_request", `wrong chain id ${r.chainId}`);
+    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    if (stale) return fail("forbidden", stale);
+    const view = this.#o.chain.view();
+    const lease = getLease(view, r.leaseId);
+    if (!lease) return fail("not_found", `lease ${r.leaseId} not found on chain`);
+    const deployment = getDeployment(view, lease.owner, lease.dseq);
+    if (!deployment) return fail("not_found", `deployment ${lease.owner}/${lease.dseq} not found on chain`);
+    const check = checkManifestAgainstLease({
+      manifest: r.manifest,
+      manifestHash: r.manifestHash,
+      signer: v.signer,
+      lease: lease as LeaseInfo,
+      deployment: deployment as DeploymentDetail,
+      provider: this.#o.address,
+    });
+    if (!check.ok) return fail(check.code, check.error);
+    const depKey = `${lease.owner}/${lease.dseq}`;
+    const ver = this.#versions.check(depKey, r.version, r.manifestHash);
+    if (ver) return fail("conflict", ver);
+    const lid: LeaseId = parseLeaseKey(r.leaseId);
+    try {
+      await this.#o.driver.deploy(lid, check.group);
+    } catch (e) {
+      return fail("internal", `deploy failed: ${(e as Error).message}`);
+    }
+    this.#versions.accept(depKey, r.version, r.manifestHash);
+    const stored: StoredManifest = {
+      leaseId: r.leaseId,
+      group: check.group,
+      manifestHash: r.manifestHash,
+      version: r.version,
+    };
+    await Deno.writeTextFile(this.#manifestPath(r.leaseId), JSON.stringify(stored));
+    this.stats.deployed++;
+    this.#note(
+      r.leaseId,
+      this.#o.chain.height(),
+      "manifest.accepted",
+      `manifest ${r.manifestHash.slice(0, 12)} deployed`,
+    );
+    this.#log("info", "manifest deployed", { lease: r.leaseId, version: r.version });
+    let status = null;
+    try {
+      status = await this.#o.driver.status(leaseKey(lid));
+    } catch { /* not yet */ }
+    return encodeResponse({ ok: true, status } as never);
+  }
+
+  // ---- tenant access ----
+
+  async #authorize(req: Uint8Array): Promise<
+    | { ok: true; lease: LeaseInfo; op: string; service?: string; tail?: number; follow?: boolean }
+    | { ok: false; code: string; error: string }
+  > {
+    let signed;
+    try {
+      signed = decodeLeaseRequest(req);
+    } catch (e) {
+      return { ok: false, code: "bad_request", error: `malformed lease request: ${(e as Error).message}` };
+    }
+    const v = await verifyLeaseRequest(signed);
+    if (!v.ok) return { ok: false, code: "forbidden", error: v.reason };
+    const r = signed.request;
+    if (r.chainId !== this.#o.chain.chainId) {
+      return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
+    }
+    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    if (stale) return { ok: false, code: "forbidden", error: stale };
+    const lease = getLease(this.#o.chain.view(), r.leaseId);
+    if (!lease || lease.provider !== this.#o.address) {
+      return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
+    }
+    if (v.signer !== lease.owner) {
+      return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
+    }
+    return {
+      ok: true,
+      lease: lease as LeaseInfo,
+      op: r.op,
+      ...(r.service !== undefined ? { service: r.service } : {}),
+      ...(r.tail !== undefined ? { tail: r.tail } : {}),
+      ...(r.follow !== undefined ? { follow: r.follow } : {}),
+    };
+  }
+
+  async #onLeaseRequest(req: Uint8Array, _from: string): Promise<Uint8Array> {
+    const a = await this.#authorize(req);
+    if (!a.ok) return encodeResponse({ ok: false, code: a.code, error: a.error } as never);
+    const id = a.lease.id;
+    if (a.op === "status") {
+      try {
+        const s = await this.#o.driver.status(id);
+        return encodeResponse({ ok: true, lease: a.lease, services: s.services } as never);
+      } catch (e) {
+        if (e instanceof NotFoundError) {
+          return encodeResponse({
+            ok: true,
+            lease: a.lease,
+            services: [],
+            message: a.lease.state === "active"
+              ? "no workload yet: send the manifest"
+              : `lease is ${a.lease.state}`,
+          } as never);
+        }
+        throw e;
+      }
+    }
+    if (a.op === "events") {
+      return encodeResponse({ ok: true, events: this.#events.get(id) ?? [] } as never);
+    }
+    if (a.op === "logs") {
+      const lines: string[] = [];
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 5000);
+      try {
+        for await (
+          const line of this.#o.driver.logs(id, {
+            ...(a.service ? { service: a.service } : {}),
+            tail: Math.min(a.tail ?? 100, 10_000),
+            signal: ac.signal,
+          })
+        ) {
+          lines.push(line);
+          if (lines.length >= 10_000) break;
+        }
+      } catch (e) {
+        if (e instanceof NotFoundError) return encodeResponse({ ok: true, lines: [] } as never);
+        if (!ac.signal.aborted) throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      return encodeResponse({ ok: true, lines } as never);
+    }
+    return encodeResponse({ ok: false, code: "bad_request", error: `unknown op ${a.op}` } as never);
+  }
+
+  async #onLogStream(
+    req: Uint8Array,
+    _from: string,
+    send: (frame: Uint8Array) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const a = await this.#authorize(req);
+    if (!a.ok) {
+      await send(encodeResponse({ ok: false, code: a.code, error: a.error } as never));
+      return;
+    }
+    for await (
+      const line of this.#o.driver.logs(a.lease.id, {
+        ...(a.service ? { service: a.service } : {}),
+        tail: Math.min(a.tail ?? 100, 10_000),
+        follow: true,
+        signal,
+      })
+    ) {
+      await send(encodeResponse({ ok: true, line } as never));
+    }
+  }
+
+  #note(leaseId: string, height: number, type: string, message: string): void {
+    const list = this.#events.get(leaseId) ?? [];
+    list.push({ height, time: new Date((this.#o.now ?? Date.now)()).toISOString(), type, message });
+    if (list.length > LEASE_EVENTS_MAX) list.shift();
+    this.#events.set(leaseId, list);
+  }
+}

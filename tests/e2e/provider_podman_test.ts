@@ -1,0 +1,126 @@
+/**
+ * End to end with real processes and real containers: a devnet (4 validators, 2 provider nodes with
+ * the podman driver); the tenant deploys examples/hello.yaml with the CLI; the container answers HTTP
+ * 200; logs reach the tenant; another key is forbidden; lease close removes the pod and settles escrow.
+ * Without podman on the machine the tests are reported as skipped, with the reason.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { type Devnet, startDevnet } from "../../cli/devnet.ts";
+import { podmanAvailable, runPodman } from "../../provider/cluster/podman.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+const podman = await podmanAvailable();
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(join(root, "cirrus"), {
+    args,
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+if (!podman.ok) {
+  console.log(
+    `SKIP provider e2e: podman is not usable here (${podman.reason}); run scripts/install-podman.sh`,
+  );
+  test.skip("deploy hello with podman: HTTP 200, logs, forbidden, close removes the pod", () => {});
+} else {
+  let net: Devnet | null = null;
+  let dir = "";
+  test.before(async () => {
+    dir = await Deno.makeTempDir({ prefix: "cirrus-provider-e2e-" });
+    const basePort = 30000 + Math.floor(Math.random() * 300) * 100;
+    net = await startDevnet({
+      validators: 4,
+      dir,
+      accounts: 0,
+      providers: 2,
+      driver: "podman",
+      basePort,
+      quiet: true,
+    });
+  });
+  test.after(async () => {
+    await net?.stop();
+    // Leftover pods of this devnet's leases (a failed run): remove them.
+    for (const p of net?.info.providers ?? []) {
+      if (p.home) await Deno.remove(join(p.home, "provider"), { recursive: true }).catch(() => {});
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
+
+  test("deploy hello with podman: HTTP 200, logs, forbidden, close removes the pod", async () => {
+    const info = net!.info;
+    const common = ["--home", info.home, "--node", info.nodes[0]!.rpc];
+    const created = await cli(
+      "deployment",
+      "create",
+      "examples/hello.yaml",
+      "--deposit",
+      "5000000",
+      "--from",
+      "alice",
+      "--wait",
+      "--output",
+      "json",
+      ...common,
+    );
+    assert.is(created.code, 0, created.stderr);
+    const r = JSON.parse(created.stdout);
+    assert.type(r.dseq, "number");
+    assert.match(r.lease.id, /^cirrus1\w+\/\d+\/1\/1\/cirrus1\w+$/);
+    assert.is(r.lease.provider, info.providers[0]!.address, "provider1 (the cheaper) won");
+    const uri = r.services[0].uris[0];
+    assert.match(uri, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(uri);
+    assert.is(res.status, 200);
+    assert.match(await res.text(), /hello from cirrus/);
+
+    const status = JSON.parse(
+      (await cli("lease", "status", r.lease.id, "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.equal(
+      status.services.map((s: { name: string; ready: number; total: number }) => [s.name, s.ready, s.total]),
+      [["web", 1, 1]],
+    );
+    assert.equal(status.services[0].uris, [uri]);
+
+    const logs = await cli("lease", "logs", r.lease.id, "--from", "alice", ...common);
+    assert.is(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /hello from cirrus, serving/);
+
+    const forbidden = await cli("lease", "status", r.lease.id, "--from", "bob", ...common);
+    assert.is(forbidden.code, 1);
+    assert.match(forbidden.stderr, /forbidden/);
+
+    const ns = (await runPodman({}, ["pod", "ps", "--format", "{{.Name}}"], 30_000)).stdout;
+    assert.ok(ns.trim().length > 0, "a pod runs");
+    const closed = await cli("lease", "close", r.lease.id, "--from", "alice", ...common);
+    assert.is(closed.code, 0, closed.stderr);
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      gone = !(await fetch(uri).then((x) => x.body?.cancel().then(() => true)).catch(() => false));
+    }
+    assert.ok(gone, "the container stopped answering after lease close");
+    const escrow = JSON.parse(
+      (await cli("query", "escrow", String(r.dseq), "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.is.not(escrow.state, "open", "escrow settled and closed");
+    const lease = JSON.parse(
+      (await cli("query", "leases", "--owner", info.accounts.alice!, "--output", "json", ...common)).stdout,
+    );
+    assert.is(lease.leases[0].state, "closed");
+  });
+}
+
+test.run();
