@@ -158,6 +158,15 @@ export class ProviderService {
     this.#stopped = true;
     this.#unsubscribe?.();
     await this.#queue.catch(() => {});
+    await Promise.allSettled([...this.#pending]);
+  }
+
+  /** Work that runs beside the block queue (teardowns); awaited by stop(). */
+  #pending = new Set<Promise<void>>();
+  #background(p: Promise<void>): void {
+    this.#pending.add(p);
+    p.catch((e) => this.#log("error", "background task failed", { error: String(e) }))
+      .finally(() => this.#pending.delete(p));
   }
 
   #serial(task: () => Promise<void>): void {
@@ -225,9 +234,15 @@ export class ProviderService {
     if (this.#bidOn.has(orderId)) return;
     const view = this.#o.chain.view();
     const order = getOrder(view, orderId);
-    if (!order || order.state !== "open") return;
+    if (!order || order.state !== "open") {
+      this.#log("debug", "order no longer open", { order: orderId, state: order?.state ?? "unknown" });
+      return;
+    }
     const provider = getProvider(view, this.#o.address);
-    if (!provider) return;
+    if (!provider) {
+      this.#log("warn", "not registered as a provider yet; not bidding", { order: orderId });
+      return;
+    }
     const who = { address: this.#o.address, attributes: provider.attributes };
     // Cheap filters first: the pricing script only runs for orders we could serve.
     const problem = this.#engine.check(order as OrderInfo, order.group as Group, who);
@@ -326,7 +341,8 @@ export class ProviderService {
               "lease.closed",
               `lease closed (${a.reason}); removing the workload`,
             );
-            await this.#teardown(a.lease);
+            // Teardown starts now but does not hold up bidding on the next orders (a pod stop takes ~1 s).
+            this.#background(this.#teardown(a.lease));
           }
           break;
       }

@@ -82,6 +82,13 @@ try {
         `provider ${provider.at(-1)} ms: manifest -> ready -> 200)`,
     );
     await sendTx(g, "alice", "deployment.close", { dseq: r.dseq });
+    // Let the provider finish the teardown before the next run, so runs do not overlap.
+    for (let k = 0; k < 200; k++) {
+      const up = await fetch(uri).then((x) => x.body?.cancel().then(() => true)).catch(() => false);
+      if (!up) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
   }
   const out = { medianMs: median(total), chainMs: median(chain), providerMs: median(provider) };
   console.log(
