@@ -9,7 +9,7 @@ import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { initHome, loadHome, writeGenesis } from "../node/config.ts";
 import { keyFileFromSeed, Keystore } from "../node/keystore.ts";
-import { ensureBusyboxImage, podmanAvailable } from "../provider/cluster/podman.ts";
+import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../node/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
@@ -344,6 +344,12 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     }, 5000);
     await Promise.all(procs.map((p) => p.status));
     clearTimeout(killer);
+    // The containers of a devnet's leases go with it.
+    for (const p of providers) {
+      if (p.driver !== "podman" || !p.home) continue;
+      const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman") });
+      for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
+    }
   };
   try {
     say(`devnet: starting ${n} validators in ${dir} ...`);
@@ -443,6 +449,17 @@ export async function runDevnet(o: DevnetOptions): Promise<void> {
   console.log(
     `  ./cirrus query account ${info.accounts.bob} --node ${info.nodes[1]?.rpc ?? info.nodes[0]!.rpc}`,
   );
+  if (info.providers.some((p) => p.driver)) {
+    const hasPods = info.providers.some((p) => p.driver === "podman");
+    console.log(
+      `\ndeploy the example (${hasPods ? "a real container with podman" : "sim driver: no container runs"}):`,
+    );
+    console.log(
+      `  ./cirrus deployment create examples/hello.yaml --deposit 5000000 --from alice --wait ` +
+        `--home ${rel(info.home)} --node ${info.nodes[0]!.rpc}`,
+    );
+    if (hasPods) console.log(`  then: curl <the URL it prints>`);
+  }
   console.log(`\nCtrl-C stops the network.`);
   const exits = net.procs.map((p, i) => p.status.then((s) => ({ i, s })));
   let done = false;
