@@ -62,7 +62,7 @@ export interface Devnet {
   procs: Deno.ChildProcess[];
   /** Stop every process (SIGTERM, then SIGKILL after 5 s). */
   stop(): Promise<void>;
-  /** Send a signal to node i (default SIGKILL) and wait for it to exit. */
+  /** Send a signal to process i (default SIGKILL) and wait for it to exit (validators first, then providers). */
   kill(i: number, signal?: Deno.Signal): Promise<void>;
   /** Stop node i gracefully and start it again from its home. */
   restart(i: number): Promise<Deno.ChildProcess>;
@@ -407,18 +407,16 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     } catch { /* gone */ }
     await procs[i]!.status;
   };
-  const restart = async (i: number) => {
-    await kill(i, "SIGTERM");
-    const child = await spawnNode(i, true);
-    procs[i] = child;
-    nodes[i]!.pid = child.pid;
-    return child;
-  };
   const respawn = async (i: number) => {
     const child = await spawnNode(i, true);
     procs[i] = child;
-    nodes[i]!.pid = child.pid;
+    const entry = i < n ? nodes[i] : providers[i - n];
+    if (entry) entry.pid = child.pid;
     return child;
+  };
+  const restart = async (i: number) => {
+    await kill(i, "SIGTERM");
+    return await respawn(i);
   };
   return { info, procs, stop, kill, restart, respawn };
 }

@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { type Devnet, startDevnet } from "../../cli/devnet.ts";
 import { podmanAvailable, runPodman } from "../../provider/cluster/podman.ts";
+import { leaseNamespace } from "../../provider/cluster/objects.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const podman = await podmanAvailable();
@@ -104,6 +105,61 @@ if (!podman.ok) {
 
     const ns = (await runPodman({}, ["pod", "ps", "--format", "{{.Name}}"], 30_000)).stdout;
     assert.ok(ns.trim().length > 0, "a pod runs");
+
+    // deployment update + send-manifest rolls the workload to the new version.
+    const v2 = join(dir, "hello-v2.yaml");
+    await Deno.writeTextFile(
+      v2,
+      (await Deno.readTextFile(join(root, "examples", "hello.yaml"))).replace(
+        "echo hello from cirrus >",
+        "echo hello v2 >",
+      ),
+    );
+    const upd = await cli("deployment", "update", String(r.dseq), v2, "--from", "alice", ...common);
+    assert.is(upd.code, 0, upd.stderr);
+    const sent = await cli("lease", "send-manifest", String(r.dseq), v2, "--from", "alice", ...common);
+    assert.is(sent.code, 0, sent.stderr);
+    const body = async () => await fetch(uri).then((x) => x.text()).catch(() => "");
+    let text = "";
+    for (let i = 0; i < 100 && !text.includes("hello v2"); i++) {
+      text = await body();
+      if (!text.includes("hello v2")) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(text, /hello v2/, "the new version serves on the same URL");
+    // The old manifest is refused now (its hash is no longer the chain's).
+    const old = await cli(
+      "lease",
+      "send-manifest",
+      String(r.dseq),
+      "examples/hello.yaml",
+      "--from",
+      "alice",
+      ...common,
+    );
+    assert.is(old.code, 1);
+    assert.match(old.stderr, /differs from/);
+
+    // The provider restarts after its pod was lost: reconcile redeploys it from the stored manifest.
+    const providerProc = info.nodes.length; // provider1 is the first process after the validators
+    await net!.kill(providerProc, "SIGKILL");
+    // Remove only this lease's pods (by their namespace label), as a crash or an operator might.
+    const pods = (await runPodman({}, [
+      "pod",
+      "ps",
+      "-q",
+      "--filter",
+      `label=cirrus.network/namespace=${leaseNamespace(r.lease.id)}`,
+    ], 30_000)).stdout.trim().split(/\s+/).filter(Boolean);
+    assert.ok(pods.length > 0, "found the lease's pod");
+    await runPodman({}, ["pod", "rm", "-f", ...pods], 60_000);
+    assert.is(await body(), "", "the workload is gone");
+    await net!.respawn(providerProc);
+    text = "";
+    for (let i = 0; i < 300 && !text.includes("hello v2"); i++) {
+      text = await body();
+      if (!text.includes("hello v2")) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(text, /hello v2/, "reconcile redeployed the active lease's workload");
     const closed = await cli("lease", "close", r.lease.id, "--from", "alice", ...common);
     assert.is(closed.code, 0, closed.stderr);
     let gone = false;
