@@ -377,7 +377,7 @@ export class ConsensusDriver {
   async #commit(vb: ValidatedBlock, commit: Commit): Promise<void> {
     const chain = this.#o.chain;
     const event = await chain.commit(vb, commit);
-    this.#o.mempool.update(event.txs.map((t) => t.id), chain.state);
+    this.#o.mempool.update(event.txs.map((t) => t.id), chain.state, new Set(event.txs.map((t) => t.from)));
     await this.#wal.reset();
     this.#cs = null;
     // The next height starts from the queue (never recursively inside this task), after

@@ -85,20 +85,23 @@ export class Mempool {
   }
 
   /**
-   * After a block: drop the committed ids, then re-check what remains against the new state in
-   * arrival order (a tx whose nonce is now stale or that can no longer pay is dropped).
+   * After a block: drop the committed ids, then re-check, in arrival order, the pending txs of the
+   * senders the block touched (`senders`: their nonce or balance moved; a tx whose nonce is now stale
+   * or that can no longer pay is dropped). Other senders' txs stay valid: a block only ever debits the
+   * accounts that signed its txs. Without `senders`, everything is re-checked.
    */
-  update(committed: Iterable<string>, state: LedgerState): { dropped: number } {
-    for (const id of committed) {
-      const stx = this.#txs.get(id);
-      if (stx) this.#txs.delete(id);
-    }
+  update(committed: Iterable<string>, state: LedgerState, senders?: ReadonlySet<string>): { dropped: number } {
+    for (const id of committed) this.#txs.delete(id);
     const remaining = [...this.#txs.values()];
     this.#txs.clear();
     this.#pendingBySender.clear();
     this.#bytes = 0;
     let dropped = 0;
     for (const stx of remaining) {
+      if (senders && !senders.has(stx.tx.from)) {
+        this.#insert(stx);
+        continue;
+      }
       const check = checkTx(state, stx, this.nextNonce(state, stx.tx.from));
       if (check.ok) this.#insert(stx);
       else dropped++;
