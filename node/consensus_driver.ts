@@ -114,6 +114,8 @@ export class ConsensusDriver {
   #pendingGetValue: { height: number; round: number } | null = null;
   #resend = 0;
   #lastProgress = 0;
+  /** Heights decided after round 0 (a timeout or a missing proposal cost a round). */
+  laterRounds = 0;
   /** Duplicate-vote evidence seen (conflicting signed votes of one validator). */
   evidenceCount = 0;
   /** Heights seen in messages from peers, above ours: a hint for block sync. */
@@ -360,6 +362,10 @@ export class ConsensusDriver {
           });
           this.#onBehind?.(out.height);
           return;
+        }
+        if (out.round > 0) {
+          this.laterRounds++;
+          this.#log("info", "decided in a later round", { height: out.height, round: out.round });
         }
         await this.#commit(vb.value, out.commit);
         return;
