@@ -90,7 +90,11 @@ export class Mempool {
    * or that can no longer pay is dropped). Other senders' txs stay valid: a block only ever debits the
    * accounts that signed its txs. Without `senders`, everything is re-checked.
    */
-  update(committed: Iterable<string>, state: LedgerState, senders?: ReadonlySet<string>): { dropped: number } {
+  update(
+    committed: Iterable<string>,
+    state: LedgerState,
+    senders?: ReadonlySet<string>,
+  ): { dropped: number } {
     for (const id of committed) this.#txs.delete(id);
     const remaining = [...this.#txs.values()];
     this.#txs.clear();

@@ -200,7 +200,11 @@ export class CirrusNode {
       peerId: this.p2p.peerId,
       p2p: this.p2p.addrs(),
       validator: this.validator ? this.home.validatorKey.address : null,
-      consensus: { height: this.driver.height, round: this.driver.round, laterRounds: this.driver.laterRounds },
+      consensus: {
+        height: this.driver.height,
+        round: this.driver.round,
+        laterRounds: this.driver.laterRounds,
+      },
       mempool: { txs: this.mempool.size, bytes: this.mempool.bytes },
       minFee: this.chain.genesis.params.ledger.minFee,
       denom: this.chain.genesis.params.ledger.denom,
