@@ -19,6 +19,25 @@ import { KubernetesDriver } from "../provider/cluster/kubernetes.ts";
 import { SimDriver } from "../provider/cluster/sim.ts";
 import { UserError } from "./util.ts";
 
+type UnaryHandler = Parameters<ChainClient["handle"]>[1];
+type StreamHandler = Parameters<ChainClient["handleStream"]>[1];
+
+/**
+ * The protocol handlers of each node's provider service. libp2p keeps one handler per protocol for
+ * the life of the host, so the node's p2p host gets a dispatcher once and a provider service that is
+ * stopped (and maybe started again) on the same node swaps its handlers here.
+ */
+const nodeRoutes = new WeakMap<
+  CirrusNode,
+  { unary: Map<string, UnaryHandler>; stream: Map<string, StreamHandler>; registered: Set<string> }
+>();
+
+function routesOf(node: CirrusNode) {
+  let r = nodeRoutes.get(node);
+  if (!r) nodeRoutes.set(node, r = { unary: new Map(), stream: new Map(), registered: new Set() });
+  return r;
+}
+
 /** A chain client over an in-process node, signing with the provider's key. */
 export function nodeChainClient(
   node: CirrusNode,
@@ -26,6 +45,19 @@ export function nodeChainClient(
 ): ChainClient {
   // Txs of one sender are signed one at a time so that nonces follow each other.
   let signing: Promise<unknown> = Promise.resolve();
+  const routes = routesOf(node);
+  const mine = new Map<string, UnaryHandler | StreamHandler>();
+  const unavailable = (protocol: string) => new Error(`${protocol}: the provider service is not running`);
+  const register = async (protocol: string, install: () => Promise<void>) => {
+    if (routes.registered.has(protocol)) return;
+    routes.registered.add(protocol);
+    try {
+      await install();
+    } catch (e) {
+      routes.registered.delete(protocol);
+      throw e;
+    }
+  };
   return {
     chainId: node.chainId,
     view: () => node.chain.state,
@@ -49,8 +81,33 @@ export function nodeChainClient(
       return p;
     },
     addrs: () => node.p2p.addrs(),
-    handle: (protocol, handler) => node.p2p.handle(protocol, handler),
-    handleStream: (protocol, handler) => node.p2p.handleStream(protocol, handler),
+    handle: async (protocol, handler) => {
+      routes.unary.set(protocol, handler);
+      mine.set(protocol, handler);
+      await register(protocol, () =>
+        node.p2p.handle(protocol, (req, from) => {
+          const h = routes.unary.get(protocol);
+          if (!h) throw unavailable(protocol);
+          return h(req, from);
+        }));
+    },
+    handleStream: async (protocol, handler) => {
+      routes.stream.set(protocol, handler);
+      mine.set(protocol, handler);
+      await register(protocol, () =>
+        node.p2p.handleStream(protocol, (req, from, send, signal) => {
+          const h = routes.stream.get(protocol);
+          if (!h) throw unavailable(protocol);
+          return h(req, from, send, signal);
+        }));
+    },
+    unhandle: (protocol) => {
+      const h = mine.get(protocol);
+      mine.delete(protocol);
+      if (h === undefined) return;
+      if (routes.unary.get(protocol) === h) routes.unary.delete(protocol);
+      if (routes.stream.get(protocol) === h) routes.stream.delete(protocol);
+    },
   };
 }
 
@@ -82,11 +139,23 @@ export async function makeDriver(cfg: ProviderConfig, stateDir: string, log: Log
           publicHost: c.publicHost,
         } as ConstructorParameters<typeof KubernetesDriver>[0],
       );
-    case "sim":
+    case "sim": {
       if (cfg.capacity === "probe") {
         throw new UserError(`sim driver: give capacity in the config (it cannot be probed)`);
       }
-      return new SimDriver({ capacity: cfg.capacity as never });
+      // The sim driver counts one storage pool and gpus as a number: sum the config's (capped) capacity.
+      const cap = capacityFromConfig(cfg);
+      return new SimDriver({
+        capacity: {
+          cpu: cap.cpu,
+          memory: cap.memory,
+          storage: Object.values(cap.storage).reduce((a, b) => a + b, 0),
+          gpu: cap.gpus.reduce((a, g) => a + g.count, 0),
+        },
+        hostPortRange,
+        publicHost: c.publicHost,
+      });
+    }
   }
 }
 

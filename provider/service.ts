@@ -81,6 +81,8 @@ export interface ChainClient {
       signal: AbortSignal,
     ) => Promise<void>,
   ): Promise<void>;
+  /** Stop serving a protocol registered by this client (so a stopped service answers nothing). */
+  unhandle?(protocol: string): void;
 }
 
 /** A logger. */
@@ -141,15 +143,31 @@ export class ProviderService {
   /** Register (or update) on chain, reconcile workloads with leases, start serving and bidding. */
   async start(): Promise<void> {
     await Deno.mkdir(join(this.#o.stateDir, "manifests"), { recursive: true });
-    await this.#ensureRegistered();
-    await this.#reconcile();
-    await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
-    await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
-    await this.#o.chain.handleStream(
-      `${LEASE_PROTOCOL}/logs`,
-      (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
+    // Listen from the start: blocks committed while registering, reconciling and registering the
+    // handlers wait in the queue (a lease closed meanwhile must still lose its workload); those the
+    // reconcile already saw are skipped.
+    let resume!: () => void;
+    this.#queue = new Promise<void>((r) => (resume = r));
+    let seen = Infinity;
+    this.#unsubscribe = this.#o.chain.onCommit((b) =>
+      this.#serial(() => (b.height > seen ? this.#onBlock(b) : Promise.resolve()))
     );
-    this.#unsubscribe = this.#o.chain.onCommit((b) => this.#serial(() => this.#onBlock(b)));
+    try {
+      await this.#ensureRegistered();
+      seen = await this.#reconcile();
+      await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
+      await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
+      await this.#o.chain.handleStream(
+        `${LEASE_PROTOCOL}/logs`,
+        (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
+      );
+    } catch (e) {
+      this.#stopped = true;
+      this.#unsubscribe();
+      throw e;
+    } finally {
+      resume();
+    }
     // Orders that opened before we started.
     this.#serial(() => this.#bidOnOpenOrders());
   }
@@ -157,6 +175,9 @@ export class ProviderService {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
+    for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`]) {
+      this.#o.chain.unhandle?.(p);
+    }
     await this.#queue.catch(() => {});
     await Promise.allSettled([...this.#pending]);
   }
@@ -199,8 +220,10 @@ export class ProviderService {
 
   // ---- reconcile ----
 
-  async #reconcile(): Promise<void> {
+  /** Returns the height of the state it reconciled with. */
+  async #reconcile(): Promise<number> {
     const view = this.#o.chain.view();
+    const height = this.#o.chain.height();
     const active = listLeases(view, { provider: this.#o.address, state: "active" });
     const wanted = [];
     for (const l of active) {
@@ -209,7 +232,7 @@ export class ProviderService {
       // The leased resources count against capacity again.
       const orderId = l.id.split("/").slice(0, 4).join("/");
       const order = getOrder(view, orderId);
-      if (order) this.#engine.restoreLease(orderId, order.group as Group, this.#o.chain.height());
+      if (order) this.#engine.restoreLease(orderId, order.group as Group, height);
     }
     const r = await reconcile(this.#o.driver, wanted);
     for (const id of r.removed) await this.#dropManifest(id);
@@ -219,6 +242,7 @@ export class ProviderService {
       redeployed: r.redeployed.length,
       errors: r.errors.length,
     });
+    return height;
   }
 
   // ---- bidding ----
