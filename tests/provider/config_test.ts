@@ -278,4 +278,14 @@ test("loadProviderConfig reads a file; relative paths resolve against its direct
   }
 });
 
+test("examples/provider.yaml parses with the documented values", async () => {
+  const url = new URL("../../examples/provider.yaml", import.meta.url);
+  const cfg = parseProviderConfig(await Deno.readTextFile(url), new URL(".", url).pathname);
+  assert.is(cfg.key, "provider");
+  assert.is(cfg.cluster.driver, "podman");
+  assert.equal(cfg.cluster.hostPorts, [31000, 31999]);
+  assert.is(cfg.capacity, "probe");
+  assert.equal(cfg.attributes, { region: "us-west", host: "akash", tier: "community" });
+});
+
 test.run();
