@@ -160,4 +160,39 @@ test("status has the shape scripts rely on", async () => {
   assert.type(s.body.peers, "number");
 });
 
+test("GET /events streams the block, the tx and its events", async () => {
+  const res = await fetch(`${url}/events?type=block&type=tx&type=event`);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const [a, b] = net.accounts;
+  const nonce = net.nodes[0]!.mempool.nextNonce(net.nodes[0]!.chain.state, a!.address);
+  const sent = await submit(await signTx(tx({ nonce }, { amount: "7" }), a!.privKey));
+  assert.is(sent.status, 200, JSON.stringify(sent.body));
+  const seen = new Set<string>();
+  let buf = "";
+  const deadline = Date.now() + 20_000;
+  try {
+    while (Date.now() < deadline && !(seen.has("tx") && seen.has("transfer") && seen.has("block"))) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      for (let i; (i = buf.indexOf("\n\n")) >= 0;) {
+        const chunk = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const kind = /^event: (\w+)/m.exec(chunk)?.[1];
+        const data = JSON.parse(/^data: (.*)$/m.exec(chunk)?.[1] ?? "null");
+        if (kind === "block") seen.add("block");
+        if (kind === "tx" && data.id === sent.body.txId) seen.add("tx");
+        if (kind === "event" && data.txId === sent.body.txId && data.type === "transfer") {
+          assert.is(data.attrs.amount, "7");
+          assert.is(data.attrs.to, b!.address);
+          seen.add("transfer");
+        }
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+  assert.equal([...seen].sort(), ["block", "transfer", "tx"]);
+});
+
 test.run();
