@@ -6,25 +6,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { type Devnet, startDevnet } from "../../cli/devnet.ts";
+import { cli } from "../helpers/cli.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
 let net: Devnet;
 let dir = "";
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(join(root, "cirrus"), {
-    args,
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 test.before(async () => {
   dir = await Deno.makeTempDir({ prefix: "cirrus-devnet-" });

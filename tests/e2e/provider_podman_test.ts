@@ -8,26 +8,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { type Devnet, startDevnet } from "../../cli/devnet.ts";
+import { cli, root } from "../helpers/cli.ts";
 import { podmanAvailable, runPodman } from "../../provider/cluster/podman.ts";
 import { leaseNamespace } from "../../provider/cluster/objects.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
 const podman = await podmanAvailable();
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(join(root, "cirrus"), {
-    args,
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 if (!podman.ok) {
   console.log(

@@ -336,13 +336,21 @@ test("malformed bodies are refused at decode time with the path of the problem",
     await reason("deployment.create", deploymentBody([big])),
     "body.groups[0].units[0].cpu: must be an integer in [10, 384000]",
   );
-  const signed = {
+  const signed = (allOf: string[], anyOf: string[]) => ({
     ...g,
-    requirements: { ...g.requirements, signedBy: { allOf: [], anyOf: [alice.address] } },
-  };
-  assert.match(
-    await reason("deployment.create", deploymentBody([signed])),
-    /signedBy: auditor attestations are not supported/,
+    requirements: { ...g.requirements, signedBy: { allOf, anyOf } },
+  });
+  assert.is(
+    await reason("deployment.create", deploymentBody([signed([], [alice.address, alice.address])])),
+    `body.groups[0].requirements.signedBy.anyOf[1]: duplicate auditor ${alice.address}`,
+  );
+  assert.is(
+    await reason("deployment.create", deploymentBody([signed(["not an address"], [])])),
+    "body.groups[0].requirements.signedBy.allOf[0]: must be a bech32 address of at most 128 characters (e.g. akash1...)",
+  );
+  assert.is(
+    await reason("deployment.create", deploymentBody([signed(Array(17).fill(alice.address), [])])),
+    "body.groups[0].requirements.signedBy.allOf: must be an array of at most 16 auditor addresses",
   );
   const badSum = { ...g, units: [{ ...g.units[0]!, storageBytes: 1 }] };
   assert.match(

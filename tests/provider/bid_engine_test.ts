@@ -3,7 +3,7 @@
  * storage class, persistent storage, denom, max price), capacity (a second order is skipped until the
  * first is released; leases never exceed capacity), exact scale prices, pricing scripts (price, exit
  * code, timeout, garbage, oversized output), reservation expiry, and agreement with the chain's
- * placementProblem.
+ * placementProblem and signedByProblem (auditor attestations read from a state view).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,7 +16,14 @@ import {
   parseScaled,
   PRICE_SCALE,
 } from "../../auction/market/mod.ts";
-import { placementProblem } from "../../auction/market/mod.ts";
+import { encode } from "cborg";
+import {
+  type AttestationRecord,
+  marketKeys,
+  type MarketReader,
+  placementProblem,
+  signedByProblem,
+} from "../../auction/market/mod.ts";
 import {
   advertisedAttributes,
   type BidDecision,
@@ -265,7 +272,7 @@ const TABLE: [string, Spec, Partial<OrderInfo>, RegExp | "bid"][] = [
     "signedBy cannot be met",
     { signedBy: { anyOf: ["cirrus1auditor"] } },
     {},
-    /requires signedBy auditors \(cirrus1auditor\)/,
+    /^provider cirrus1prov lacks attestations from auditor cirrus1auditor for any attribute$/,
   ],
   ["denom not accepted", { denom: "uatom" }, {}, /denom uatom not accepted \(this provider bids in ucrs\)/],
   ["order not open", {}, { state: "active" }, /is not open \(state active\)/],
@@ -610,6 +617,84 @@ test("pricing script: garbage, negative, oversized output and missing scripts ar
 
 test.after(async () => {
   await Deno.remove(dir, { recursive: true });
+});
+
+/** A state view holding the given attestations: `[provider, auditor, {key: value}]`. */
+function attestations(list: [string, string, Record<string, string>][]): MarketReader {
+  const m = new Map<string, Uint8Array>();
+  for (const [provider, auditor, attrs] of list) {
+    const rec: AttestationRecord = {
+      attributes: Object.entries(attrs).map(([key, value]) => ({ key, value })),
+      height: 1,
+    };
+    m.set(marketKeys.audit(provider, auditor), encode(rec));
+  }
+  return { get: (k) => m.get(k) };
+}
+
+test("signedBy: bids only with the auditors' attestations, skips with the chain's reason", () => {
+  const a1 = "akash1365yvmc4s7awdyj3n2sav7xfx76adc6dnmlx63", a2 = "cirrus1auditor2";
+  const cases: [string, unknown, [string, string, Record<string, string>][], RegExp | "bid"][] = [
+    [
+      "anyOf: no attestation view given",
+      { anyOf: [a1] },
+      [],
+      /lacks attestations from auditor akash1365\S+ for region=us-west$/,
+    ],
+    ["anyOf: signed by the auditor", { anyOf: [a1] }, [["cirrus1prov", a1, { region: "us-west" }]], "bid"],
+    [
+      "anyOf: one of two is enough",
+      { anyOf: [a2, a1] },
+      [["cirrus1prov", a1, { region: "us-west", x: "y" }]],
+      "bid",
+    ],
+    [
+      "anyOf: another provider's attestation does not count",
+      { anyOf: [a1] },
+      [["cirrus1other", a1, { region: "us-west" }]],
+      /^provider cirrus1prov lacks attestations from auditor akash1365\S+ for region=us-west$/,
+    ],
+    [
+      "allOf: both signed",
+      { allOf: [a1, a2] },
+      [["cirrus1prov", a1, { region: "us-west" }], ["cirrus1prov", a2, { region: "us-west" }]],
+      "bid",
+    ],
+    [
+      "allOf: one auditor missing",
+      { allOf: [a1, a2] },
+      [["cirrus1prov", a1, { region: "us-west" }]],
+      /^provider cirrus1prov lacks attestations from auditor cirrus1auditor2 for region=us-west$/,
+    ],
+    [
+      "allOf: attested value differs",
+      { allOf: [a1] },
+      [["cirrus1prov", a1, { region: "eu" }]],
+      /^provider cirrus1prov lacks attestations from auditor akash1365\S+ for region=us-west$/,
+    ],
+  ];
+  for (const [name, signedBy, list, want] of cases) {
+    const { e, prov } = engine();
+    const view = attestations(list);
+    const who = name.includes("no attestation view") ? prov : { ...prov, attestations: view };
+    const g = group({ attributes: { region: "us-west" }, signedBy });
+    const o = order(g);
+    const d = e.evaluate(o, g, who, 5);
+    // the engine and the chain's rule agree
+    const chain = signedByProblem(view, prov.address, g.requirements);
+    if (want === "bid") {
+      assert.is(d.action, "bid", `${name}: ${JSON.stringify(d)}`);
+      assert.is(chain, null, name);
+    } else {
+      assert.is(d.action, "skip", name);
+      if (d.action === "skip") {
+        assert.match(d.reason, want, name);
+        assert.is(e.check(o, g, who), d.reason, `${name}: check gives the same reason`);
+        if (who !== prov) assert.is(d.reason, chain, `${name}: same reason as the chain`);
+      }
+      assert.is(e.inventory.list().length, 0, `${name}: nothing reserved on skip`);
+    }
+  }
 });
 
 test.run();
