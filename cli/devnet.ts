@@ -181,7 +181,8 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const cliHome = join(dir, "cli");
   const ks = new Keystore(cliHome);
   const accounts: Record<string, string> = {};
-  for (const name of ["alice", "bob"]) accounts[name] = (await ks.add(name)).address;
+  // `auditor` attests the providers' attributes (for placements with signedBy, as Akash's audit).
+  for (const name of ["alice", "bob", "auditor"]) accounts[name] = (await ks.add(name)).address;
   const providerNames = Array.from({ length: providerCount }, (_, i) => `provider${i + 1}`);
   for (const name of providerNames) accounts[name] = (await ks.add(name)).address;
   const bench: { name: string; address: string; privKey: string }[] = [];
@@ -394,6 +395,29 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       const r = await res.json() as { ok?: boolean; error?: string; reason?: string };
       if (!res.ok || r.ok === false) {
         throw new UserError(`devnet: provider.create for ${p.name}: ${r.error ?? r.reason}`);
+      }
+    }
+    // The auditor attests every provider's attributes.
+    const auditorKey = await ks.get("auditor");
+    for (const [i, p] of providers.entries()) {
+      const bytes = await signTx({
+        chainId: DEVNET_CHAIN_ID,
+        type: "audit.attest",
+        from: auditorKey.address,
+        nonce: BigInt(i),
+        fee: 1n,
+        body: {
+          provider: p.address,
+          attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
+        },
+      }, auditorKey.privKey);
+      const res = await fetch(`${nodes[0]!.rpc}/tx`, {
+        method: "POST",
+        body: JSON.stringify({ tx: toHex(bytes), wait: true }),
+      });
+      const r = await res.json() as { ok?: boolean; error?: string; reason?: string };
+      if (!res.ok || r.ok === false) {
+        throw new UserError(`devnet: audit.attest of ${p.name}: ${r.error ?? r.reason}`);
       }
     }
   } catch (e) {

@@ -9,7 +9,7 @@ import { isAddress } from "../node/crypto.ts";
 import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
-import { addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
+import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
@@ -242,6 +242,7 @@ export function buildProgram(): Command {
   addMarketCommands(program, deployment);
   addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
+  addAuditCommands(program);
 
   const query = program.command("query").description("read the chain");
   addMarketQueries(query);

@@ -495,6 +495,49 @@ export function addMarketCommands(program: Command, deployment: Command): void {
   }
 }
 
+/** `audit attest|revoke`: attest a provider's attributes (as an auditor), as Akash's audit module. */
+export function addAuditCommands(program: Command): void {
+  const audit = program.command("audit").description(
+    "attest providers' attributes (placements with signedBy need them)",
+  );
+  audit.command("attest <provider>").description("sign a provider's attributes as this key (the auditor)")
+    .requiredOption("--attr <key=value>", "an attribute to attest (repeatable)", collect, [])
+    .option("--from <name>", "auditor key")
+    .action(async (provider: string, o, cmd) => {
+      const g = globals(cmd);
+      if (!isAddress(provider)) throw new UserError(`"${provider}" is not a cirrus address`);
+      const attributes = (o.attr as string[]).map((kv) => {
+        const i = kv.indexOf("=");
+        if (i <= 0) throw new UserError(`--attr must be key=value, got "${kv}"`);
+        return { key: kv.slice(0, i), value: kv.slice(i + 1) };
+      });
+      const r = await sendTx(g, await fromKey(g, o.from), "audit.attest", { provider, attributes });
+      emit(
+        g,
+        { provider, auditor: r.from, txId: r.txId, height: r.height },
+        () =>
+          `${r.from} attested ${
+            attributes.map((a) => `${a.key}=${a.value}`).join(", ")
+          } of ${provider} in block ${r.height}`,
+      );
+    });
+  audit.command("revoke <provider>").description("withdraw this key's attestation (all, or some keys)")
+    .option("--key <key>", "only this attribute (repeatable)", collect, [])
+    .option("--from <name>", "auditor key")
+    .action(async (provider: string, o, cmd) => {
+      const g = globals(cmd);
+      if (!isAddress(provider)) throw new UserError(`"${provider}" is not a cirrus address`);
+      const body: Record<string, unknown> = { provider };
+      if ((o.key as string[]).length > 0) body.keys = o.key;
+      const r = await sendTx(g, await fromKey(g, o.from), "audit.revoke", body);
+      emit(
+        g,
+        { provider, auditor: r.from, txId: r.txId, height: r.height },
+        () => `${r.from} revoked its attestation of ${provider} in block ${r.height}`,
+      );
+    });
+}
+
 /** Register the marketplace queries on `query`. */
 export function addMarketQueries(query: Command): void {
   const list = (kind: "deployments" | "orders" | "bids" | "leases") =>
@@ -542,6 +585,28 @@ export function addMarketQueries(query: Command): void {
         "no providers",
     );
   });
+  query.command("audits").description("auditors' attestations of providers")
+    .option("--provider <address>", "only of this provider")
+    .option("--auditor <address>", "only by this auditor")
+    .action(async (o, cmd) => {
+      const g = globals(cmd);
+      const params = new URLSearchParams();
+      for (const k of ["provider", "auditor"] as const) if (o[k]) params.set(k, o[k]);
+      const r = await rpc<
+        { audits: { provider: string; auditor: string; attributes: { key: string; value: string }[] }[] }
+      >(
+        g,
+        `/query/audits?${params}`,
+      );
+      emit(
+        g,
+        r,
+        () =>
+          r.audits.map((a) =>
+            `${a.provider}\tby ${a.auditor}\t${a.attributes.map((x) => `${x.key}=${x.value}`).join(", ")}`
+          ).join("\n") || "no attestations",
+      );
+    });
   query.command("escrow <dseq>").description("a deployment's escrow: balance and blocks remaining")
     .option("--owner <address>", "owner address (default: the --from key's)")
     .option("--from <name>", "owner key")

@@ -9,7 +9,7 @@
  *   `?type=block&type=event`)
  * - `GET  /query/params`, `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
  *   `/query/deployment/OWNER/DSEQ`, `/query/escrow/OWNER/DSEQ`, `/query/provider/ADDR`, `/query/providers`,
- *   `/query/order|bid|lease?id=ID`
+ *   `/query/order|bid|lease?id=ID`, `/query/audits?provider=&auditor=`
  *
  * Every bad request gets a 4xx with `{error}` saying what is wrong; a handler bug gets a 500 with
  * `{error}`; nothing crashes the node.
@@ -328,6 +328,7 @@ export class RpcServer {
       case "bid":
       case "lease":
       case "escrow":
+      case "audits":
         return json(200, this.#market(kind, parts.slice(1), url));
       default:
         throw new HttpError(
@@ -335,7 +336,7 @@ export class RpcServer {
           `unknown query "${
             kind ?? ""
           }" (account, block, tx, txs, params, deployments, deployment, orders, ` +
-            `order, bids, bid, leases, lease, providers, provider, escrow)`,
+            `order, bids, bid, leases, lease, providers, provider, escrow, audits)`,
         );
     }
   }
@@ -398,6 +399,8 @@ export class RpcServer {
         };
       case "providers":
         return { providers: market.listProviders(view) };
+      case "audits":
+        return { audits: market.listAttestations(view, { provider, auditor: q("auditor") }) };
       case "provider": {
         const addr = args[0] ?? "";
         if (!isAddress(addr)) throw new HttpError(400, `"${addr}" is not a cirrus address`);

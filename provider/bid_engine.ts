@@ -5,7 +5,8 @@
  * {@link BidEngine.check}: run it only for orders that pass) and reports bid/lease changes and heights.
  *
  * Filters, in order (each skip says why): order not open or already bid on; denom not accepted;
- * signedBy (this chain has no audit module, so a provider can meet no auditor requirement); gpu
+ * signedBy (the chain's own rule `signedByProblem`, imported, over the attestations the caller
+ * passes in {@link ProviderIdentity.attestations}: none given means none held); gpu
  * vendor/model/ram/interface not among the configured gpus; storage class not offered / persistent
  * storage without a persistent class; the chain's own placement rule (`placementProblem`, imported:
  * attributes and advertised gpu capabilities, so a bid is never sent where the chain would reject it);
@@ -15,9 +16,15 @@
  * Everything is tracked by order id (`owner/dseq/gseq/oseq`); bid ids (`.../provider`) are accepted too.
  * @module
  */
-import { placementProblem } from "../auction/market/keeper.ts";
+import { placementProblem, signedByProblem } from "../auction/market/keeper.ts";
 import { formatScaled, parseScaled } from "../auction/market/decimal.ts";
-import type { DecCoin, MarketParams, OrderInfo, ProviderRecord } from "../auction/market/types.ts";
+import type {
+  DecCoin,
+  MarketParams,
+  MarketReader,
+  OrderInfo,
+  ProviderRecord,
+} from "../auction/market/types.ts";
 import type { Group } from "../auction/sdl/types.ts";
 import type { PricingConfig, ProviderConfig } from "./config.ts";
 import { gpuCandidates, gpuLabel, Inventory, type InventoryCapacity, type Reservation } from "./inventory.ts";
@@ -46,7 +53,14 @@ export interface ProviderIdentity {
   address: string;
   /** the attributes registered on chain (what the chain's placement check reads) */
   attributes: { key: string; value: string }[];
+  /**
+   * A read of the committed state (e.g. the chain view) where the chain keeps auditor attestations
+   * (`mkt/audit/<provider>/<auditor>`); only read for groups with `signedBy`. Absent: no attestations.
+   */
+  attestations?: MarketReader;
 }
+
+const NO_STATE: MarketReader = { get: () => undefined };
 
 interface Tracked {
   group: Group;
@@ -139,11 +153,8 @@ export class BidEngine {
     if (mp && this.#opts.bidDeposit !== undefined && BigInt(this.#opts.bidDeposit) < BigInt(mp.bidDeposit)) {
       return `configured bidDeposit ${this.#opts.bidDeposit} is below the chain's bid deposit ${mp.bidDeposit}`;
     }
-    const sb = group.requirements.signedBy;
-    if (sb.allOf.length + sb.anyOf.length > 0) {
-      return `group ${group.name} requires signedBy auditors (${[...sb.allOf, ...sb.anyOf].join(", ")}); ` +
-        `this provider has no attestations (the chain has no audit module)`;
-    }
+    const signed = signedByProblem(provider.attestations ?? NO_STATE, provider.address, group.requirements);
+    if (signed) return signed;
     const gpus = this.inventory.capacity.gpus;
     const offered = this.#opts.storageClasses.filter((c) => c !== "ram");
     for (const u of group.units) {

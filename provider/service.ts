@@ -267,7 +267,7 @@ export class ProviderService {
       this.#log("warn", "not registered as a provider yet; not bidding", { order: orderId });
       return;
     }
-    const who = { address: this.#o.address, attributes: provider.attributes };
+    const who = { address: this.#o.address, attributes: provider.attributes, attestations: view };
     // Cheap filters first: the pricing script only runs for orders we could serve.
     const problem = this.#engine.check(order as OrderInfo, order.group as Group, who);
     if (problem) {

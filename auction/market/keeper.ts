@@ -9,6 +9,7 @@
  * - `mkt/order/<owner>/<dseq>/<gseq>/<oseq>`       OrderRecord (bidders in arrival order)
  * - `mkt/bid/<order id>/<provider>`                BidRecord (deposit held while open/active)
  * - `mkt/lease/<order id>/<provider>`              LeaseRecord
+ * - `mkt/audit/<provider>/<auditor>`               AttestationRecord (attributes the auditor signed)
  * - `mkt/idx/orderclose/<H>`                       [order id...] whose bid window ends at H
  * - `mkt/idx/exhaust/<H>`                          ["owner/dseq"...] whose escrow runs out at H
  *
@@ -24,9 +25,10 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import type { Group } from "../sdl/types.ts";
+import type { Attribute, Group, SignedBy } from "../sdl/types.ts";
 import { formatScaled, owedAfter, parseScaled, parseUintAmount } from "./decimal.ts";
 import {
+  type AttestationRecord,
   type BidRecord,
   type CloseReason,
   type DeploymentRecord,
@@ -59,6 +61,7 @@ export const marketKeys = {
   order: (id: OrderId): string => `mkt/order/${orderIdOf(id)}`,
   bid: (id: BidId): string => `mkt/bid/${bidIdOf(id)}`,
   lease: (id: BidId): string => `mkt/lease/${bidIdOf(id)}`,
+  audit: (provider: string, auditor: string): string => `mkt/audit/${provider}/${auditor}`,
   orderClose: (h: number): string => `mkt/idx/orderclose/${h}`,
   exhaust: (h: number): string => `mkt/idx/exhaust/${h}`,
 };
@@ -434,6 +437,51 @@ export function placementProblem(addr: string, p: ProviderRecord, group: Group):
   return null;
 }
 
+/** The attributes `auditor` has attested for `provider`, or undefined (no attestation). */
+export function attestationOf(
+  view: MarketReader,
+  provider: string,
+  auditor: string,
+): AttestationRecord["attributes"] | undefined {
+  return readRecord<AttestationRecord>(view, K.audit(provider, auditor))?.attributes;
+}
+
+/**
+ * Akash's signedBy rule. With R = `requirements.attributes` and S = `requirements.signedBy`, provider
+ * `addr` satisfies S when every auditor of `allOf` and at least one auditor of `anyOf` (an empty list
+ * imposes nothing) has attested `addr` for every attribute of R with the same key and value; when R is
+ * empty, any attestation by the auditor counts. Returns why not, or null. Pure: reads only
+ * `mkt/audit/<addr>/<auditor>` through `view`.
+ */
+export function signedByProblem(
+  view: MarketReader,
+  addr: string,
+  requirements: { attributes: readonly Attribute[]; signedBy: SignedBy },
+): string | null {
+  const want = requirements.attributes;
+  /** The required attributes `auditor` has not attested as "k=v" (["any attribute"] when R is empty). */
+  const missing = (auditor: string): string[] => {
+    const have = attestationOf(view, addr, auditor);
+    if (want.length === 0) return have && have.length > 0 ? [] : ["any attribute"];
+    const m = new Map((have ?? []).map((a) => [a.key, a.value]));
+    return want.filter((a) => m.get(a.key) !== a.value).map((a) => `${a.key}=${a.value}`);
+  };
+  for (const auditor of new Set(requirements.signedBy.allOf)) {
+    const m = missing(auditor);
+    if (m.length > 0) {
+      return `provider ${addr} lacks attestations from auditor ${auditor} for ${m.join(", ")}`;
+    }
+  }
+  const anyOf = [...new Set(requirements.signedBy.anyOf)];
+  if (anyOf.length > 0 && !anyOf.some((a) => missing(a).length === 0)) {
+    const all = want.length === 0 ? "any attribute" : want.map((a) => `${a.key}=${a.value}`).join(", ");
+    return anyOf.length === 1
+      ? `provider ${addr} lacks attestations from auditor ${anyOf[0]} for ${all}`
+      : `provider ${addr} lacks attestations from any of auditors ${anyOf.join(", ")} for ${all}`;
+  }
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // tx handlers
 
@@ -644,7 +692,8 @@ const handlers: Record<string, Handler> = {
     const dep = must<DeploymentRecord>(s, K.deployment(oid.owner, oid.dseq), "deployment");
     const group = dep.groups.find((g) => g.gseq === oid.gseq);
     if (!group) throw new Error(`corrupt marketplace state: group of ${oidStr} missing`);
-    const bad = placementProblem(from, prov!, group.spec);
+    const bad = placementProblem(from, prov!, group.spec) ??
+      signedByProblem(s, from, group.spec.requirements);
     if (bad) fail(bad);
     const deposit = (body.deposit as { denom: string; amount: string } | undefined) ??
       { denom: s.baseDenom, amount: p.bidDeposit };
@@ -706,6 +755,43 @@ const handlers: Record<string, Handler> = {
     if (lease!.state !== "active") fail(`lease ${bidIdOf(id)} is not active (state ${lease!.state})`);
     closeLease(s, id, from === id.owner ? "owner" : "provider");
   },
+  "audit.attest"(s, _p, from, body) {
+    const provider = body.provider as string;
+    if (!s.get(K.provider(provider))) fail(`provider ${provider} is not registered`);
+    const attributes = [...(body.attributes as AttestationRecord["attributes"])]
+      .map((a) => ({ key: a.key, value: a.value }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const rec: AttestationRecord = { attributes, height: s.height };
+    write(s, K.audit(provider, from), rec);
+    s.emit("audit.attested", {
+      provider,
+      auditor: from,
+      attributes: attributes.map((a) => `${a.key}=${a.value}`).join(","),
+    });
+  },
+  "audit.revoke"(s, _p, from, body) {
+    const provider = body.provider as string;
+    const key = K.audit(provider, from);
+    const rec = readRecord<AttestationRecord>(s, key);
+    if (!rec) fail(`auditor ${from} has no attestation of provider ${provider}`);
+    const keys = body.keys as string[] | undefined;
+    let rest: AttestationRecord["attributes"] = [];
+    if (keys) {
+      const attested = new Set(rec!.attributes.map((a) => a.key));
+      const absent = keys.find((k) => !attested.has(k));
+      if (absent !== undefined) fail(`auditor ${from} has not attested ${absent} of provider ${provider}`);
+      rest = rec!.attributes.filter((a) => !keys.includes(a.key));
+    }
+    if (rest.length === 0) s.delete(key);
+    else write(s, key, { attributes: rest, height: s.height });
+    const removed = keys ?? rec!.attributes.map((a) => a.key);
+    s.emit("audit.revoked", {
+      provider,
+      auditor: from,
+      keys: removed.join(","),
+      remaining: String(rest.length),
+    });
+  },
 };
 
 /**
@@ -731,6 +817,9 @@ export function marketTxAddresses(type: string, body: Body): string[] {
   if (type === "bid.create") {
     const o = parseOrderId(body.order);
     return o ? [o.owner] : [];
+  }
+  if (type === "audit.attest" || type === "audit.revoke") {
+    return typeof body.provider === "string" ? [body.provider] : [];
   }
   const id = parseBidId(body.bid ?? body.lease);
   return id && ["bid.close", "lease.create", "lease.close"].includes(type) ? [id.owner, id.provider] : [];

@@ -12,6 +12,11 @@
  * - `bid.create` `{order: "owner/dseq/gseq/oseq", price: {denom, amount}, deposit?: {denom, amount}}`
  * - `bid.close` `{bid: id}` ; `lease.create` `{bid: id}` ; `lease.close` `{lease: id}`
  *   (bid and lease ids: `owner/dseq/gseq/oseq/provider`)
+ * - `audit.attest` `{provider, attributes: {key, value}[] (1-64, unique keys)}`: the sender (any
+ *   account) signs those attributes of a registered provider, replacing its earlier attestation of it
+ * - `audit.revoke` `{provider, keys?: string[]}`: withdraws the sender's attestation (all, or the keys)
+ *
+ * A group's `signedBy` is met as Akash meets it: see {@link signedByProblem}.
  * @module
  */
 export * from "./types.ts";
@@ -19,6 +24,7 @@ export * from "./decimal.ts";
 export * from "./validate.ts";
 export {
   applyMarketTx,
+  attestationOf,
   exhaustionHeight,
   marketBeginBlock,
   marketEndBlock,
@@ -27,5 +33,6 @@ export {
   marketTxAddresses,
   placementProblem,
   readRecord,
+  signedByProblem,
 } from "./keeper.ts";
 export * from "./query.ts";

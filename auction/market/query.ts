@@ -9,6 +9,8 @@
 import { formatScaled, owedAfter } from "./decimal.ts";
 import { escrowRates, exhaustionHeight, marketKeys as K, readRecord } from "./keeper.ts";
 import type {
+  AttestationInfo,
+  AttestationRecord,
   BidInfo,
   BidRecord,
   BidState,
@@ -307,4 +309,32 @@ export function getDeployment(
     leaseInfo(view, parseBidId(k.slice(10))!, readRecord<LeaseRecord>(view, k)!, h, esc)
   ).sort(bySeq);
   return { ...deploymentInfo(view, owner, dseq, d, h), orders, bids, leases };
+}
+
+/**
+ * Auditor attestations, optionally of one provider and/or by one auditor; sorted by provider, then
+ * auditor. Each: `{provider, auditor, attributes: [{key, value}] (sorted by key), height}`.
+ */
+export function listAttestations(
+  view: MarketView,
+  filter: { provider?: string; auditor?: string } = {},
+): AttestationInfo[] {
+  const out: AttestationInfo[] = [];
+  for (const k of view.keys(filter.provider ? `mkt/audit/${filter.provider}/` : "mkt/audit/")) {
+    const [provider, auditor] = k.slice("mkt/audit/".length).split("/") as [string, string];
+    if (filter.auditor && auditor !== filter.auditor) continue;
+    const r = readRecord<AttestationRecord>(view, k)!;
+    out.push({ provider, auditor, attributes: r.attributes, height: r.height });
+  }
+  return out.sort((a, b) =>
+    a.provider < b.provider
+      ? -1
+      : a.provider > b.provider
+      ? 1
+      : a.auditor < b.auditor
+      ? -1
+      : a.auditor > b.auditor
+      ? 1
+      : 0
+  );
 }

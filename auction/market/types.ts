@@ -108,6 +108,17 @@ export interface ProviderRecord {
   updatedAt: number;
 }
 
+/**
+ * `mkt/audit/<provider>/<auditor>`: the attributes of `provider` that `auditor` has signed (attested),
+ * as of the last `audit.attest` (which replaces the whole set) or `audit.revoke` (which removes keys).
+ */
+export interface AttestationRecord {
+  /** sorted by key, unique keys, 1..64 */
+  attributes: { key: string; value: string }[];
+  /** height of the last change */
+  height: number;
+}
+
 /** A group inside a deployment record. */
 export interface GroupRecord {
   gseq: number;
@@ -196,6 +207,15 @@ export interface ProviderInfo {
   info: { email?: string; website?: string };
   createdAt: number;
   updatedAt: number;
+}
+
+/** One auditor's attestation of one provider (query output). */
+export interface AttestationInfo {
+  provider: string;
+  auditor: string;
+  attributes: { key: string; value: string }[];
+  /** height of the last change */
+  height: number;
 }
 
 export interface LeaseInfo {

@@ -212,9 +212,32 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
   return null;
 }
 
+/** Max auditors in each of `signedBy.allOf` / `signedBy.anyOf`. */
+export const MAX_AUDITORS = 16;
+
+/**
+ * Reason when `v` is not a list of at most {@link MAX_AUDITORS} distinct auditor addresses (bech32,
+ * any prefix: Akash files name `akash1...` auditors; at most 128 characters).
+ */
+function auditorsProblem(v: unknown, path: string): string | null {
+  if (!Array.isArray(v) || v.length > MAX_AUDITORS) {
+    return `${path}: must be an array of at most ${MAX_AUDITORS} auditor addresses`;
+  }
+  const seen = new Set<string>();
+  for (let i = 0; i < v.length; i++) {
+    const a = v[i];
+    if (typeof a !== "string" || a.length > 128 || !isMarketAddress(a)) {
+      return `${path}[${i}]: must be a bech32 address of at most 128 characters (e.g. akash1...)`;
+    }
+    if (seen.has(a)) return `${path}[${i}]: duplicate auditor ${a}`;
+    seen.add(a);
+  }
+  return null;
+}
+
 /**
  * Re-validates a group spec as `parseSdl` produces it: exact shape, Akash's unit and group bounds,
- * prices. `signedBy` must be empty (there is no audit module to attest providers).
+ * prices, `signedBy` auditors (distinct bech32 addresses; see {@link groupsForTx}, which dedupes).
  */
 export function groupProblem(g: unknown, path: string): string | null {
   if (!isObj(g)) return `${path}: must be a group`;
@@ -231,12 +254,9 @@ export function groupProblem(g: unknown, path: string): string | null {
   const sp = `${rp}.signedBy`;
   const sb = r.signedBy;
   if (!isObj(sb)) return `${sp}: must be {allOf, anyOf}`;
-  const sk = keysProblem(sb, ["allOf", "anyOf"], [], sp) ?? stringList(sb.allOf, `${sp}.allOf`, 16, 128) ??
-    stringList(sb.anyOf, `${sp}.anyOf`, 16, 128);
+  const sk = keysProblem(sb, ["allOf", "anyOf"], [], sp) ?? auditorsProblem(sb.allOf, `${sp}.allOf`) ??
+    auditorsProblem(sb.anyOf, `${sp}.anyOf`);
   if (sk) return sk;
-  if ((sb.allOf as string[]).length + (sb.anyOf as string[]).length > 0) {
-    return `${sp}: auditor attestations are not supported on this chain (no audit module); remove signedBy`;
-  }
   const units = g.units;
   if (!Array.isArray(units) || units.length === 0 || units.length > L.MAX_GROUP_UNITS) {
     return `${path}.units: must be an array of 1-${L.MAX_GROUP_UNITS} resource units`;
@@ -442,6 +462,35 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
     if (k) return k;
     return parseBidId(body.lease) ? null : "body.lease: must be a lease id owner/dseq/gseq/oseq/provider";
   },
+  "audit.attest"(body) {
+    const k = keysProblem(body, ["provider", "attributes"], [], "body");
+    if (k) return k;
+    if (!isMarketAddress(body.provider)) return "body.provider: must be a bech32 address";
+    if (Array.isArray(body.attributes) && body.attributes.length === 0) {
+      return "body.attributes: must not be empty (use audit.revoke to withdraw an attestation)";
+    }
+    return attributesProblem(body.attributes, "body.attributes");
+  },
+  "audit.revoke"(body) {
+    const k = keysProblem(body, ["provider"], ["keys"], "body");
+    if (k) return k;
+    if (!isMarketAddress(body.provider)) return "body.provider: must be a bech32 address";
+    if (body.keys === undefined) return null;
+    const keys = body.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_ATTRIBUTES) {
+      return `body.keys: must be an array of 1-${MAX_ATTRIBUTES} attribute keys (omit it to revoke all)`;
+    }
+    const seen = new Set<string>();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      if (typeof key !== "string" || !ATTR_KEY_RE.test(key)) {
+        return `body.keys[${i}]: must be 1-128 characters [A-Za-z0-9_/.-] starting with a letter`;
+      }
+      if (seen.has(key)) return `body.keys[${i}]: duplicate key ${key}`;
+      seen.add(key);
+    }
+    return null;
+  },
 };
 
 /** Names of the marketplace tx types. */
@@ -449,8 +498,16 @@ export const MARKET_TX_TYPES: readonly string[] = Object.keys(bodyValidators);
 
 /**
  * The groups of a `parseSdl` result as plain data for a `deployment.create` body (drops undefined
- * optional fields, which canonical CBOR cannot carry).
+ * optional fields, which canonical CBOR cannot carry; removes repeated `signedBy` auditors, which the
+ * chain refuses).
  */
 export function groupsForTx(groups: readonly Group[]): Group[] {
-  return JSON.parse(JSON.stringify(groups)) as Group[];
+  const out = JSON.parse(JSON.stringify(groups)) as Group[];
+  for (const g of out) {
+    const sb = g.requirements?.signedBy;
+    if (!sb) continue;
+    if (Array.isArray(sb.allOf)) sb.allOf = [...new Set(sb.allOf)];
+    if (Array.isArray(sb.anyOf)) sb.anyOf = [...new Set(sb.anyOf)];
+  }
+  return out;
 }

@@ -62,6 +62,8 @@ test("two providers bid; every node leases to the cheaper one and closes it when
     });
     assert.ok(created.ok, created.reason);
     const order = created.events.find((e) => e.type === "order.opened")!.attrs.order!;
+    // Bids go to nodes 1 and 2: let them commit the deployment's block first.
+    await net.waitHeight(created.height, 30_000);
     const before = net.nodes.map((n) => [p1, p2].map((p) => n!.chain.state.account(p!.address)!.balance));
     // Both bids go in together (same window), to different nodes.
     const [b1, b2] = await Promise.all([
