@@ -241,6 +241,7 @@ export async function createDeployment(
     const deadline = Date.now() + o.timeoutMs;
     const wanted = new Set(out.orders);
     const leases = new Map<string, Record<string, string>>();
+    const reopened = new Set<string>();
     let cursor = 0;
     while (leases.size < wanted.size) {
       while (cursor < seen.length) {
@@ -255,8 +256,13 @@ export async function createDeployment(
           say(
             `  lease ${a.lease} won by ${a.provider} at ${price(a.denom, a.price)}/block (block ${e.height})`,
           );
-        } else if (e.type === "order.reopened" && wanted.has(a.order ?? "")) {
-          say(`  no bids yet: order ${a.order} reopened until block ${a.closesAt}`);
+        } else if (e.type === "order.reopened" && wanted.has(a.order ?? "") && !reopened.has(a.order!)) {
+          reopened.add(a.order!);
+          say(
+            `  no bids yet: order ${a.order} stays open (a new bid window every ${
+              Number(a.closesAt) - e.height
+            } blocks)`,
+          );
         }
       }
       if (leases.size >= wanted.size) break;
