@@ -258,11 +258,7 @@ export async function createDeployment(
           );
         } else if (e.type === "order.reopened" && wanted.has(a.order ?? "") && !reopened.has(a.order!)) {
           reopened.add(a.order!);
-          say(
-            `  no bids yet: order ${a.order} stays open (a new bid window every ${
-              Number(a.closesAt) - e.height
-            } blocks)`,
-          );
+          say(`  no bids yet: order ${a.order} stays open; the next bid opens a new bid window`);
         }
       }
       if (leases.size >= wanted.size) break;

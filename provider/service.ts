@@ -313,6 +313,7 @@ export class ProviderService {
   async #onBlock(b: ChainBlock): Promise<void> {
     if (this.#stopped) return;
     const me = this.#o.address;
+    let freed = false;
     const all: ChainEvent[] = [...b.txs.filter((t) => t.ok).flatMap((t) => t.events), ...b.events];
     for (const e of all) {
       const a = e.attrs;
@@ -326,6 +327,7 @@ export class ProviderService {
           if (a.provider === me && a.order) {
             this.#engine.onBidState(a.order, e.type === "bid.lost" ? "lost" : "closed");
             this.#bidOn.delete(a.order);
+            freed = true;
           }
           break;
         case "lease.created":
@@ -367,11 +369,14 @@ export class ProviderService {
             );
             // Teardown starts now but does not hold up bidding on the next orders (a pod stop takes ~1 s).
             this.#background(this.#teardown(a.lease));
+            freed = true;
           }
           break;
       }
     }
-    this.#engine.tick(b.height);
+    const expired = this.#engine.tick(b.height);
+    // Capacity came back: orders that wait for bids (their window ended without any) get another look.
+    if (freed || (Array.isArray(expired) && expired.length > 0)) await this.#bidOnOpenOrders();
   }
 
   async #teardown(leaseId: string): Promise<void> {

@@ -255,7 +255,9 @@ function refundBid(s: MarketStore, id: BidId, bid: BidRecord, state: "lost" | "c
 function closeOrder(s: MarketStore, oid: OrderId, at: number): void {
   const order = must<OrderRecord>(s, K.order(oid), "order");
   if (order.state === "closed") return;
-  if (order.state === "open") idxRemove(s, K.orderClose(order.closesAt), orderIdOf(oid));
+  if (order.state === "open" && order.closesAt > 0) {
+    idxRemove(s, K.orderClose(order.closesAt), orderIdOf(oid));
+  }
   for (const p of order.bids) {
     const bid = must<BidRecord>(s, K.bid({ ...oid, provider: p }), "bid");
     if (bid.state === "open") refundBid(s, { ...oid, provider: p }, bid, "closed", at);
@@ -361,7 +363,7 @@ function createLease(s: MarketStore, bidId: BidId): void {
   touch(s, bidId.owner, bidId.dseq);
   const order = must<OrderRecord>(s, K.order(bidId), "order");
   if (order.state !== "open") fail(`order ${orderIdOf(bidId)} is not open (state ${order.state})`);
-  idxRemove(s, K.orderClose(order.closesAt), orderIdOf(bidId));
+  if (order.closesAt > 0) idxRemove(s, K.orderClose(order.closesAt), orderIdOf(bidId));
   write(s, K.order(bidId), { ...order, state: "active" });
   for (const p of order.bids) {
     const id = { ...bidId, provider: p };
@@ -715,7 +717,14 @@ const handlers: Record<string, Handler> = {
       createdAt: s.height,
     };
     write(s, K.bid(id), bid);
-    write(s, K.order(oid), { ...order!, bids: [...order!.bids, from] });
+    // An order whose window ended without bids waits (no index entry, no work per block); the first
+    // bid after that starts a new window.
+    let closesAt = order!.closesAt;
+    if (closesAt === 0) {
+      closesAt = s.height + p.bidWindowBlocks;
+      idxAdd(s, K.orderClose(closesAt), oidStr);
+    }
+    write(s, K.order(oid), { ...order!, bids: [...order!.bids, from], closesAt });
     s.emit("bid.placed", {
       bid: bidIdOf(id),
       order: oidStr,
@@ -724,6 +733,7 @@ const handlers: Record<string, Handler> = {
       price: formatScaled(amount),
       denom: price.denom,
       deposit: dec(dAmount),
+      closesAt: String(closesAt),
     });
   },
   "bid.close"(s, _p, from, body) {
@@ -862,10 +872,10 @@ export function marketEndBlock(s: MarketStore, p: MarketParams): void {
       if (bid.state === "open") open.push({ provider, bid });
     }
     if (open.length === 0) {
-      const closesAt = h + p.bidWindowBlocks;
-      write(s, K.order(oid), { ...order, closesAt });
-      idxAdd(s, K.orderClose(closesAt), oidStr);
-      s.emit("order.reopened", { order: oidStr, closesAt: String(closesAt) });
+      // No bids: the order stays open and waits for one (closesAt 0); it costs nothing per block
+      // until the next bid starts a new window (see bid.create).
+      write(s, K.order(oid), { ...order, closesAt: 0 });
+      s.emit("order.reopened", { order: oidStr, closesAt: "0" });
       continue;
     }
     open.sort((a, b) => {

@@ -148,7 +148,10 @@ export interface OrderRecord {
   /** Max price per block of the whole group (sum of unit price x count), scaled by 10^18. */
   maxPrice: string;
   createdAt: number;
-  /** The bid window ends at the end of this height. */
+  /**
+   * The bid window ends at the end of this height; 0 = a window ended without bids and the order
+   * waits for the next bid, which starts a new window.
+   */
   closesAt: number;
   closedAt?: number;
   /** Providers that bid, in arrival order (bounded by bidsPerOrderMax). */

@@ -176,22 +176,28 @@ test("full lifecycle: deployment -> orders -> bids -> window close -> lease -> p
   assert.is(c.state.keys("mkt/idx/").length, 0, "no index entries left");
 });
 
-test("an order without bids stays open for another window, then leases", async () => {
-  const { c, alice, p0 } = await withProviders();
+test("an order without bids waits at no cost per block; the next bid opens a new window, then it leases", async () => {
+  const { c, alice, p0, p1 } = await withProviders();
   await c.ok(alice, "deployment.create", deploymentBody(groupsOf(sdl())));
   const order = `${alice.address}/2/1/1`;
   c.block(); // 3
   const ex4 = c.block(); // 4: window ends without bids
-  assert.equal(ex4.endEvents.map((e) => [e.type, e.attrs.closesAt]), [["order.reopened", "6"]]);
-  assert.equal(listOrders(c.state).map((o) => [o.state, o.closesAt]), [["open", 6]]);
-  c.block(); // 5
-  const ex6 = await c.ok(p0, "bid.create", { order, price: { denom: "ucrs", amount: "1000" } }); // 6
+  assert.equal(ex4.endEvents.map((e) => [e.type, e.attrs.closesAt]), [["order.reopened", "0"]]);
+  assert.equal(listOrders(c.state).map((o) => [o.state, o.closesAt]), [["open", 0]]);
+  assert.is(c.state.keys("mkt/idx/orderclose/").length, 0, "a waiting order has no window to close");
+  for (let i = 0; i < 5; i++) assert.is(c.block().writes.size, 0, "idle blocks write nothing"); // 5..9
+  const ex10 = await c.ok(p0, "bid.create", { order, price: { denom: "ucrs", amount: "1000" } }); // 10
+  const placed = eventsOf(ex10).find((e) => e.type === "bid.placed")!;
+  assert.is(placed.attrs.closesAt, "12", "the first bid starts a window of bidWindowBlocks");
+  assert.equal(listOrders(c.state).map((o) => [o.state, o.closesAt]), [["open", 12]]);
+  await c.ok(p1, "bid.create", { order, price: { denom: "ucrs", amount: "900" } }); // 11: same window
+  const ex12 = c.block(); // 12
+  assert.equal(ex12.endEvents.map((e) => e.type), ["bid.lost", "lease.created"]);
   assert.equal(
-    ex6.endEvents.map((e) => e.type),
-    ["lease.created"],
-    "a bid in the window's last block counts",
+    listLeases(c.state).map((l) => [l.provider, l.createdAt]),
+    [[p1.address, 12]],
+    "the cheaper bid wins",
   );
-  assert.equal(listLeases(c.state).map((l) => [l.provider, l.createdAt]), [[p0.address, 6]]);
 });
 
 test("lease.create lets the tenant pick a bid before the window ends; the others lose", async () => {

@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { defaultMarketParams, listOrders } from "../../auction/market/mod.ts";
 import { defaultParams, GenesisError, testGenesis, validateGenesis } from "../../node/ledger/mod.ts";
-import { deploymentBody, groupsOf, sdl, TestChain } from "./helpers.ts";
+import { deploymentBody, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
 
 test("defaults: denoms [ucrs], window 2, 20 bids per order, min deposit 5 CRS, bid deposit 0.5 CRS", () => {
   assert.equal(defaultParams().market, {
@@ -46,7 +46,12 @@ test("the chain uses its genesis params: a 4-block bid window", async () => {
   await c.ok(c.keys[0]!, "deployment.create", deploymentBody(groupsOf(sdl())));
   assert.equal(listOrders(c.state).map((o) => o.closesAt), [5]);
   c.advanceTo(5);
-  assert.equal(listOrders(c.state).map((o) => o.closesAt), [9]);
+  assert.equal(listOrders(c.state).map((o) => o.closesAt), [0], "no bids: the order waits");
+  const order = listOrders(c.state)[0]!.id;
+  await c.ok(c.keys[1]!, "provider.create", providerBody());
+  await c.ok(c.keys[1]!, "bid.create", { order, price: { denom: "ucrs", amount: "1" } });
+  const h = c.state.height;
+  assert.equal(listOrders(c.state).map((o) => o.closesAt), [h + 4], "a bid opens a 4-block window");
 });
 
 test.run();

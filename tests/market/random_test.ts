@@ -49,6 +49,14 @@ function checkInvariants(s: LedgerState) {
     assert.equal(active, [l.provider], `one active bid for ${l.id}`);
   }
   for (const o of listOrders(s, { state: "open" })) {
+    if (o.closesAt === 0) {
+      // Waiting for a bid: no window, no index entry, and no open bid (a bid would have started one).
+      const bids = listBids(s, { owner: o.owner }).filter((b) =>
+        b.id.startsWith(`${o.id}/`) && b.state === "open"
+      );
+      assert.equal(bids, [], `waiting order ${o.id} has no open bid`);
+      continue;
+    }
     assert.ok(o.closesAt >= s.height + 1, `open order ${o.id} is in a future window`);
     const idx = readRecord<string[]>(s, `mkt/idx/orderclose/${o.closesAt}`) ?? [];
     assert.ok(idx.includes(o.id), `open order ${o.id} is indexed`);
