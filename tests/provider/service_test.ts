@@ -451,6 +451,20 @@ test("manifest over /cirrus/manifest/1 deploys; lease/1 status is the owner's on
     const again = await tenant.send(pa!.address, LEASE_PROTOCOL, ownerStatus);
     assert.not.ok(again.ok);
     assert.match(again.error!, /replayed/);
+    // Garbage bytes on both streams: a clear bad_request, and the provider keeps serving.
+    for (const proto of [MANIFEST_PROTOCOL, LEASE_PROTOCOL]) {
+      for (
+        const junk of [new Uint8Array([0xde, 0xad, 0xbe, 0xef]), crypto.getRandomValues(new Uint8Array(700))]
+      ) {
+        const bad = await tenant.send(pa!.address, proto, junk);
+        assert.not.ok(bad.ok, `${proto} refuses garbage`);
+        assert.is(bad.code, "bad_request", `${proto}: ${bad.error}`);
+        assert.match(bad.error!, /malformed/);
+      }
+    }
+    assert.ok(
+      (await tenant.send(pa!.address, LEASE_PROTOCOL, await tenant.leaseRequest(owner!, leaseId))).ok,
+    );
     // The lease's event log says what happened.
     const ev = await tenant.send(
       pa!.address,
