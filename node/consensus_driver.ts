@@ -80,6 +80,8 @@ export function topics(chainId: string) {
 }
 
 const FUTURE_BUFFER_MAX = 2_000;
+/** Bytes of next-height messages kept at most (a few full proposals). */
+const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 const VOTES_PER_MESSAGE_MAX = 64;
 const BLOCK_STORE_MAX = 16;
 
@@ -108,6 +110,7 @@ export class ConsensusDriver {
   #ownProposal: Uint8Array | null = null;
   #ownVotes: Uint8Array[] = [];
   #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
+  #futureBytes = 0;
   #wal!: Wal;
   #signer!: SignerState;
   #replaying = false;
@@ -273,6 +276,7 @@ export class ConsensusDriver {
     // Messages that arrived early for this height.
     const future = this.#future;
     this.#future = [];
+    this.#futureBytes = 0;
     for (const m of future) {
       if (m.kind === "proposal") await this.#onProposalMessage(m.data);
       else await this.#onVoteMessage(m.data);
@@ -577,6 +581,15 @@ export class ConsensusDriver {
     return current ? "accept" : "ignore";
   }
 
+  /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
+  #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
+    if (
+      this.#future.length >= FUTURE_BUFFER_MAX || this.#futureBytes + data.length > FUTURE_BUFFER_BYTES_MAX
+    ) return;
+    this.#future.push({ kind, data });
+    this.#futureBytes += data.length;
+  }
+
   async #onProposalMessage(data: Uint8Array): Promise<void> {
     let sp: SignedProposal, blockBytes: Uint8Array;
     try {
@@ -588,7 +601,7 @@ export class ConsensusDriver {
     }
     const p = sp.proposal;
     if (p.height === this.#height + 1 || (p.height === this.#height && !this.#cs)) {
-      if (this.#future.length < FUTURE_BUFFER_MAX) this.#future.push({ kind: "proposal", data });
+      this.#buffer("proposal", data);
       return;
     }
     if (p.height !== this.#height || !this.#cs) return;
@@ -619,9 +632,7 @@ export class ConsensusDriver {
     for (const signed of votes) {
       const h = signed.vote.height;
       if (h === this.#height + 1 || (h === this.#height && !this.#cs)) {
-        if (this.#future.length < FUTURE_BUFFER_MAX) {
-          this.#future.push({ kind: "vote", data: encode([[encodeSignedVote(signed)], 0]) });
-        }
+        this.#buffer("vote", encode([[encodeSignedVote(signed)], 0]));
         continue;
       }
       if (h !== this.#height || !this.#cs) continue;
