@@ -5,13 +5,12 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { initHome, loadHome, writeGenesis } from "../node/config.ts";
 import { keyFileFromSeed, Keystore } from "../node/keystore.ts";
 import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../node/crypto.ts";
+import { peerIdFromSeed } from "../node/p2p.ts";
 import { signTx } from "../node/ledger/tx.ts";
 import { UserError } from "./util.ts";
 
@@ -85,8 +84,7 @@ function portFree(port: number): boolean {
 
 async function peerIdOf(home: string): Promise<string> {
   const loaded = await loadHome(home);
-  const key = await generateKeyPairFromSeed("Ed25519", loaded.nodeKey.privKey);
-  return peerIdFromPrivateKey(key).toString();
+  return await peerIdFromSeed(loaded.nodeKey.privKey);
 }
 
 async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null>): Promise<T> {
@@ -102,6 +100,37 @@ async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null>)
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new UserError(`devnet: ${what} did not happen within ${ms / 1000}s${last ? ` (${last})` : ""}`);
+}
+
+/**
+ * Spawn a process whose stdout and stderr go to a log file (appended to, or truncated); stdin closed.
+ * The devnet's nodes and the fault tests' nodes start this way.
+ */
+export async function spawnToLog(
+  command: string,
+  args: string[],
+  logPath: string,
+  append: boolean,
+): Promise<Deno.ChildProcess> {
+  const log = await Deno.open(logPath, { create: true, write: true, append, truncate: !append });
+  const child = new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+  }).spawn();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    try {
+      for await (const chunk of s) await log.write(chunk);
+    } catch { /* closed */ }
+  };
+  void Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => {
+    try {
+      log.close();
+    } catch { /* closed */ }
+  });
+  return child;
 }
 
 /** Attributes of devnet provider j. */
@@ -255,14 +284,9 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     const role = i < n
       ? ["--validator"]
       : ["--provider", "--provider-config", join(homes[i]!, "provider.yaml")];
-    const log = await Deno.open(join(homes[i]!, "node.log"), {
-      create: true,
-      write: true,
-      append,
-      truncate: !append,
-    });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
+    return await spawnToLog(
+      Deno.execPath(),
+      [
         "run",
         "-A",
         // For profiling: CIRRUS_INSPECT_NODE=i opens the V8 inspector of node i on 127.0.0.1:9229.
@@ -277,23 +301,9 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         ...role,
         ...bootstrap,
       ],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    }).spawn();
-    // Copy the node's output to its log file.
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of s) await log.write(chunk);
-      } catch { /* closed */ }
-    };
-    void Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => {
-      try {
-        log.close();
-      } catch { /* closed */ }
-    });
-    return child;
+      join(homes[i]!, "node.log"),
+      append,
+    );
   };
   for (let i = 0; i < n; i++) {
     const p2p = `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`;

@@ -12,14 +12,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 import { createLab, type Lab, leftovers, netnsAvailable, run, stopProcess } from "../helpers/netns.ts";
 import { root } from "../helpers/cli.ts";
+import { spawnToLog } from "../../cli/devnet.ts";
+import { peerIdFromSeed } from "../../node/p2p.ts";
 
 const N = 4;
 const CHAIN_ID = "cirrus-netns";
@@ -157,9 +157,9 @@ if (!avail.ok) {
       if (j === i) continue;
       bootstrap.push("--bootstrap", `/ip4/${lh[j]!.ip}/tcp/${P2P_PORT}/p2p/${peerIds[j]}`);
     }
-    const log = await Deno.open(join(homes[i]!, "node.log"), { create: true, write: true, append: true });
-    const child = new Deno.Command("ip", {
-      args: [
+    return await spawnToLog(
+      "ip",
+      [
         ...lab!.execPrefix(i).slice(1),
         Deno.execPath(),
         "run",
@@ -178,22 +178,9 @@ if (!avail.ok) {
         `${lh[i]!.ip}:${RPC_PORT}`,
         ...bootstrap,
       ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    }).spawn();
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of s) await log.write(chunk);
-      } catch { /* closed */ }
-    };
-    void Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => {
-      try {
-        log.close();
-      } catch { /* closed */ }
-    });
-    return child;
+      join(homes[i]!, "node.log"),
+      true,
+    );
   };
   const peerIds: string[] = [];
 
@@ -246,8 +233,7 @@ if (!avail.ok) {
           pubKey: toHex(h.validatorKey.pubKey),
           power: "10",
         });
-        const key = await generateKeyPairFromSeed("Ed25519", h.nodeKey.privKey);
-        peerIds.push(peerIdFromPrivateKey(key).toString());
+        peerIds.push(await peerIdFromSeed(h.nodeKey.privKey));
       }
       const params = defaultParams();
       // Short timeouts: quick round changes while a partition stalls consensus.

@@ -3,12 +3,11 @@
  * the memory transport (or TCP on loopback), in a temporary directory removed at the end.
  */
 import { join } from "node:path";
-import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
 import { CirrusNode } from "../../node/node.ts";
+import { peerIdFromSeed } from "../../node/p2p.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 
 /** A funded test account. */
@@ -60,8 +59,7 @@ export class TestNet {
         pubKey: toHex(h.validatorKey.pubKey),
         power: "10",
       });
-      const key = await generateKeyPairFromSeed("Ed25519", h.nodeKey.privKey);
-      const peerId = peerIdFromPrivateKey(key).toString();
+      const peerId = await peerIdFromSeed(h.nodeKey.privKey);
       this.homes.push(home);
       this.addrs.push(
         this.opts.transport === "tcp" ? "" : `/memory/cirrus-${tag}-${i}/p2p/${peerId}`,
