@@ -21,6 +21,7 @@ export interface TestNetOptions {
   validators: number;
   accounts?: number;
   consensus?: Partial<Genesis["params"]["consensus"]>;
+  market?: Partial<NonNullable<Genesis["params"]["market"]>>;
   transport?: "memory" | "tcp";
 }
 
@@ -78,6 +79,7 @@ export class TestNet {
       timeoutDeltaMs: 100,
       timeoutCommitMs: 0,
     }, this.opts.consensus ?? {});
+    if (params.market) Object.assign(params.market, this.opts.market ?? {});
     this.genesis = {
       chainId: "cirrus-test",
       genesisTime: new Date(0).toISOString(),

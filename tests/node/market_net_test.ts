@@ -40,7 +40,8 @@ deployment:
 `;
 
 test("two providers bid; every node leases to the cheaper one and closes it when escrow runs out", async () => {
-  const net = await TestNet.create({ validators: 4, accounts: 4 });
+  // A 6-block window: the two bids, sent together to two nodes, surely land in the same window.
+  const net = await TestNet.create({ validators: 4, accounts: 4, market: { bidWindowBlocks: 6 } });
   try {
     await net.startAll();
     await net.waitHeight(1, 30_000);
