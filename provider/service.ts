@@ -229,6 +229,8 @@ export class ProviderService {
     for (const l of active) {
       const stored = await this.#loadManifest(l.id);
       wanted.push({ lease: parseLeaseKey(l.id), ...(stored ? { group: stored.group } : {}) });
+      // The accepted manifest version survives a restart: an older one sent again is still a replay.
+      if (stored) this.#versions.accept(`${l.owner}/${l.dseq}`, stored.version, stored.manifestHash);
       // The leased resources count against capacity again.
       const orderId = l.id.split("/").slice(0, 4).join("/");
       const order = getOrder(view, orderId);

@@ -690,6 +690,14 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     );
     assert.ok(status.ok, JSON.stringify(status));
     assert.is(status.services![0]!.ready, 1);
+    // The accepted manifest version survived the restart: an older version is refused as a replay.
+    const older = await tenant.send(
+      pa!.address,
+      MANIFEST_PROTOCOL,
+      await tenant.manifestRequest(owner!, keepLease, keep, { version: keep.height - 1 }),
+    );
+    assert.not.ok(older.ok, "an older manifest version after a restart");
+    assert.match(older.error!, /replayed manifest/);
   } finally {
     await cleanup(net, [p, p2], [tenant], dirs);
   }
