@@ -11,8 +11,7 @@ import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/c
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../node/crypto.ts";
 import { peerIdFromSeed } from "../node/p2p.ts";
-import { signTx } from "../node/ledger/tx.ts";
-import { UserError } from "./util.ts";
+import { sendTx, UserError } from "./util.ts";
 
 /** Options of a devnet. */
 export interface DevnetOptions {
@@ -385,50 +384,18 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     }
     for (const [i, p] of (providerNodes > 0 ? [] : providers).entries()) {
       const node = nodes[i % nodes.length]!;
-      const key = await ks.get(p.name);
-      const bytes = await signTx({
-        chainId: DEVNET_CHAIN_ID,
-        type: "provider.create",
-        from: p.address,
-        nonce: 0n,
-        fee: 1n,
-        body: {
-          hostUri: [node.p2p],
-          attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
-          info: { website: "https://cirrus.invalid/devnet" },
-        },
-      }, key.privKey);
-      const res = await fetch(`${node.rpc}/tx`, {
-        method: "POST",
-        body: JSON.stringify({ tx: toHex(bytes), wait: true }),
+      await sendTx({ node: node.rpc, home: cliHome, output: "text" }, p.name, "provider.create", {
+        hostUri: [node.p2p],
+        attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
+        info: { website: "https://cirrus.invalid/devnet" },
       });
-      const r = await res.json() as { ok?: boolean; error?: string; reason?: string };
-      if (!res.ok || r.ok === false) {
-        throw new UserError(`devnet: provider.create for ${p.name}: ${r.error ?? r.reason}`);
-      }
     }
     // The auditor attests every provider's attributes.
-    const auditorKey = await ks.get("auditor");
-    for (const [i, p] of providers.entries()) {
-      const bytes = await signTx({
-        chainId: DEVNET_CHAIN_ID,
-        type: "audit.attest",
-        from: auditorKey.address,
-        nonce: BigInt(i),
-        fee: 1n,
-        body: {
-          provider: p.address,
-          attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
-        },
-      }, auditorKey.privKey);
-      const res = await fetch(`${nodes[0]!.rpc}/tx`, {
-        method: "POST",
-        body: JSON.stringify({ tx: toHex(bytes), wait: true }),
+    for (const p of providers) {
+      await sendTx({ node: nodes[0]!.rpc, home: cliHome, output: "text" }, "auditor", "audit.attest", {
+        provider: p.address,
+        attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
       });
-      const r = await res.json() as { ok?: boolean; error?: string; reason?: string };
-      if (!res.ok || r.ok === false) {
-        throw new UserError(`devnet: audit.attest of ${p.name}: ${r.error ?? r.reason}`);
-      }
     }
   } catch (e) {
     await stop();

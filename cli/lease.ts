@@ -12,7 +12,7 @@ import { parseSdl } from "../auction/sdl/mod.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
-import { emit, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
+import { emit, fromKey, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
 
 /** A lease as the RPC lists it. */
 interface LeaseRow {
@@ -173,16 +173,6 @@ export async function waitReady(
   throw new UserError(`lease ${leaseId} not ready within ${timeoutMs / 1000}s: ${why}`);
 }
 
-/** Resolve the tenant key name (same rule as the marketplace commands). */
-export async function tenantKey(g: GlobalOptions, from: string | undefined): Promise<string> {
-  if (from) return from;
-  const env = Deno.env.get("CIRRUS_FROM");
-  if (env) return env;
-  const keys = await new Keystore(g.home).list();
-  if (keys.length === 1) return keys[0]!.name;
-  throw new UserError(`choose the tenant key with --from NAME`);
-}
-
 /** Register `lease send-manifest|status|logs|events`. */
 export function addLeaseCommands(lease: Command): void {
   lease.command("send-manifest <dseq> <file>").description("send the deployment's manifest to its providers")
@@ -199,7 +189,7 @@ export function addLeaseCommands(lease: Command): void {
       if (!sdl.ok) throw new UserError(`${file}: ${sdl.error}`);
       if (!/^\d+$/.test(dseq)) throw new UserError(`DSEQ must be a non-negative integer, got "${dseq}"`);
       const sent = await sendManifest(g, {
-        keyName: await tenantKey(g, o.from),
+        keyName: await fromKey(g, o.from),
         dseq: Number(dseq),
         manifest: sdl.manifest,
         manifestHash: sdl.manifestHash,
@@ -217,7 +207,7 @@ export function addLeaseCommands(lease: Command): void {
       const g = globals(cmd);
       const s = await leaseRequest<{ services: ServiceView[]; message?: string }>(
         g,
-        await tenantKey(g, o.from),
+        await fromKey(g, o.from),
         id,
         "status",
       );
@@ -244,7 +234,7 @@ export function addLeaseCommands(lease: Command): void {
       const g = globals(cmd);
       const tail = Number(o.tail);
       if (!Number.isInteger(tail) || tail < 0) throw new UserError(`--tail must be a non-negative integer`);
-      const keyName = await tenantKey(g, o.from);
+      const keyName = await fromKey(g, o.from);
       const extra = { ...(o.service ? { service: o.service } : {}), tail };
       if (!o.follow) {
         const r = await leaseRequest<{ lines: string[] }>(g, keyName, id, "logs", extra);
@@ -263,7 +253,7 @@ export function addLeaseCommands(lease: Command): void {
         { events: { height: number; time: string; type: string; message: string }[] }
       >(
         g,
-        await tenantKey(g, o.from),
+        await fromKey(g, o.from),
         id,
         "events",
       );

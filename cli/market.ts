@@ -12,6 +12,7 @@ import { isAddress } from "../node/crypto.ts";
 import { sendManifest, waitReady } from "./lease.ts";
 import {
   emit,
+  fromKey,
   type GlobalOptions,
   globals,
   parseAmount,
@@ -75,20 +76,6 @@ export async function subscribeEvents(
     },
     done,
   };
-}
-
-/** The key to sign with: `--from`, else `$CIRRUS_FROM`, else the only key in the keystore. */
-async function fromKey(g: GlobalOptions, from: string | undefined): Promise<string> {
-  if (from) return from;
-  const env = Deno.env.get("CIRRUS_FROM");
-  if (env) return env;
-  const keys = await new Keystore(g.home).list();
-  if (keys.length === 1) return keys[0]!.name;
-  throw new UserError(
-    keys.length === 0
-      ? `no keys in ${g.home}/keys: create one with \`cirrus keys add NAME\` or pass --home`
-      : `several keys in ${g.home}/keys (${keys.map((k) => k.name).join(", ")}): choose one with --from NAME`,
-  );
 }
 
 async function readSdl(file: string) {

@@ -98,7 +98,6 @@ export class Chain {
   /** Decoded txs known by id (the mempool), so a block's txs are not decoded again. */
   txLookup: ((id: string) => SignedTx | undefined) | null = null;
   readonly #listeners: ((b: CommittedBlock) => void)[] = [];
-  readonly #pubKeys: Map<string, Uint8Array>;
 
   private constructor(genesis: Genesis, store: Store, state: LedgerState, height: number) {
     this.genesis = genesis;
@@ -110,7 +109,6 @@ export class Chain {
     let set = new ValidatorSet(genesisValidators(genesis));
     set = set.advance(height);
     this.validators = set;
-    this.#pubKeys = new Map(genesisValidators(genesis).map((v) => [v.address, v.pubKey]));
   }
 
   /** Open (or create) the store and load the committed state. */
@@ -154,9 +152,17 @@ export class Chain {
     };
   }
 
-  /** Mark a tx id as signature-verified (so a block holding it is not verified again). */
-  markVerified(id: string): void {
-    this.#verified.add(id);
+  /**
+   * Check the signatures of decoded txs, skipping those already verified on this node (by the RPC, by
+   * gossip, or in an earlier proposal); remembers the good ones. Returns the first bad tx, or null.
+   */
+  async verifySignatures(stxs: readonly SignedTx[]): Promise<SignedTx | null> {
+    const pending = stxs.filter((s) => !this.#verified.has(s.id));
+    const results = await Promise.all(pending.map((s) => verifyTxSignature(s)));
+    const bad = results.indexOf(false);
+    if (bad >= 0) return pending[bad]!;
+    for (const s of pending) this.#verified.add(s.id);
+    return null;
   }
 
   /** Decode and signature-check signed txs (verified ones are skipped). */
@@ -175,12 +181,8 @@ export class Chain {
       if (!d.ok) return { ok: false, reason: `tx ${i}: ${d.reason}` };
       stxs.push(d.stx);
     }
-    const pending = stxs.filter((s) => !this.#verified.has(s.id));
-    const results = await Promise.all(pending.map((s) => verifyTxSignature(s)));
-    for (let i = 0; i < pending.length; i++) {
-      if (!results[i]) return { ok: false, reason: `tx ${pending[i]!.id}: bad signature` };
-      this.#verified.add(pending[i]!.id);
-    }
+    const bad = await this.verifySignatures(stxs);
+    if (bad) return { ok: false, reason: `tx ${bad.id}: bad signature` };
     return { ok: true, stxs };
   }
 
@@ -195,8 +197,7 @@ export class Chain {
       if (seen.has(s.validator)) return `commit has two signatures of ${s.validator}`;
       seen.add(s.validator);
       const v = this.validators.get(s.validator);
-      const pub = this.#pubKeys.get(s.validator);
-      if (!v || !pub) return `commit signed by ${s.validator}, not a validator`;
+      if (!v) return `commit signed by ${s.validator}, not a validator`;
       power += v.power;
       const bytes = voteSignBytes({
         chainId: this.chainId,
@@ -206,7 +207,7 @@ export class Chain {
         blockHash: hash,
         validator: s.validator,
       });
-      checks.push(verify(pub, bytes, s.signature));
+      checks.push(verify(v.pubKey, bytes, s.signature));
     }
     if (!this.validators.hasTwoThirds(power)) {
       return `commit has ${power} of ${this.validators.totalPower} power`;

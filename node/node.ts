@@ -11,7 +11,7 @@ import { type Clock, ConsensusDriver, type Logger, systemClock, topics } from ".
 import { Mempool } from "./mempool.ts";
 import { createP2P, type P2P, type Verdict } from "./p2p.ts";
 import { BlockSync } from "./sync.ts";
-import { decodeSignedTx, type SignedTx, verifyTxSignature } from "./ledger/tx.ts";
+import { decodeSignedTx, type SignedTx } from "./ledger/tx.ts";
 
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
 const TX_BATCH_MAX = 512;
@@ -104,8 +104,7 @@ export class CirrusNode {
         error: `wrong chain id "${stx.tx.chainId}", this chain is "${this.chainId}"`,
       };
     }
-    if (!await verifyTxSignature(stx)) return { ok: false, txId: stx.id, error: "bad signature" };
-    this.chain.markVerified(stx.id);
+    if (await this.chain.verifySignatures([stx])) return { ok: false, txId: stx.id, error: "bad signature" };
     const r = this.mempool.add(stx, this.chain.state);
     if (!r.ok) return { ok: false, txId: stx.id, error: r.reason };
     this.#queueGossip(stx.bytes);
@@ -134,11 +133,7 @@ export class CirrusNode {
     const stxs = this.#decodeBatch(data);
     if (!stxs) return "reject";
     this.#decoded.set(data, stxs);
-    const unverified = stxs.filter((s) => !this.mempool.has(s.id));
-    const ok = await Promise.all(unverified.map((s) => verifyTxSignature(s)));
-    if (ok.includes(false)) return "reject";
-    for (const s of unverified) this.chain.markVerified(s.id);
-    return "accept";
+    return await this.chain.verifySignatures(stxs) ? "reject" : "accept";
   }
 
   #decodeBatch(data: Uint8Array): SignedTx[] | null {

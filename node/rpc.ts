@@ -20,7 +20,7 @@ import type { CommittedBlock } from "./chain.ts";
 import { fromHex, isAddress, toHex } from "./crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
-import { decodeSignedTx } from "./ledger/tx.ts";
+import { decodeSignedTx, txId } from "./ledger/tx.ts";
 import * as market from "../auction/market/mod.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
@@ -77,7 +77,7 @@ function hexArg(v: unknown, what: string): Uint8Array {
 export class RpcServer {
   #server: Deno.HttpServer | null = null;
   #sse = new Set<(b: CommittedBlock) => void>();
-  #waiters = new Map<string, ((r: TxOutcome) => void)[]>();
+  #waiters = new Map<string, ((r: TxOutcome | null) => void)[]>();
   #unsubscribe: (() => void) | null = null;
   addr = "";
 
@@ -165,19 +165,15 @@ export class RpcServer {
       typeof body.timeoutMs === "number" && body.timeoutMs > 0 ? body.timeoutMs : WAIT_MS_DEFAULT,
       WAIT_MS_MAX,
     );
-    let waiter: Promise<TxOutcome | null> | null = null;
-    if (wait) {
-      // Register before submitting so that a fast commit cannot be missed.
-      const d = decodeSignedTx(bytes, { maxTxBytes: this.node.chain.genesis.params.ledger.maxTxBytes });
-      if (d.ok) waiter = this.#waitFor(d.stx.id, timeoutMs);
-    }
+    // Register before submitting so that a fast commit cannot be missed (the id is the hash of the bytes).
+    const waiter = wait ? this.#waitFor(txId(bytes), timeoutMs) : null;
     const r = await this.node.submitTx(bytes);
     if (!r.ok) {
-      if (r.txId) this.#cancelWait(r.txId);
+      waiter?.cancel();
       return json(400, { error: r.error, ...(r.txId ? { txId: r.txId } : {}) });
     }
     if (!waiter) return json(200, { txId: r.txId });
-    const res = await waiter;
+    const res = await waiter.done;
     if (!res) {
       return json(504, { txId: r.txId, error: `tx not committed within ${timeoutMs} ms (it may still be)` });
     }
@@ -190,23 +186,20 @@ export class RpcServer {
     });
   }
 
-  #waitFor(id: string, ms: number): Promise<TxOutcome | null> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.#cancelWait(id);
-        resolve(null);
-      }, ms);
-      const list = this.#waiters.get(id) ?? [];
-      list.push((r) => {
-        clearTimeout(t);
-        resolve(r);
-      });
-      this.#waiters.set(id, list);
-    });
-  }
-
-  #cancelWait(id: string): void {
-    this.#waiters.delete(id);
+  /** Wait for a tx id's commit (bounded); `cancel` drops only this waiter and its timer. */
+  #waitFor(id: string, ms: number): { done: Promise<TxOutcome | null>; cancel(): void } {
+    let finish!: (r: TxOutcome | null) => void;
+    const done = new Promise<TxOutcome | null>((resolve) => finish = resolve);
+    const waiter = (r: TxOutcome | null) => {
+      clearTimeout(timer);
+      const list = this.#waiters.get(id)?.filter((w) => w !== waiter) ?? [];
+      if (list.length > 0) this.#waiters.set(id, list);
+      else this.#waiters.delete(id);
+      finish(r);
+    };
+    const timer = setTimeout(() => waiter(null), ms);
+    this.#waiters.set(id, [...(this.#waiters.get(id) ?? []), waiter]);
+    return { done, cancel: () => waiter(null) };
   }
 
   async #postTxs(req: Request): Promise<Response> {

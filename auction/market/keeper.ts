@@ -856,7 +856,7 @@ export function marketBeginBlock(s: MarketStore): void {
  * End of block H: orders whose bid window ends at H pick a winner (lowest price; ties: earliest bid
  * height, then provider address) and get a lease; an order without open bids stays open another window.
  */
-export function marketEndBlock(s: MarketStore, p: MarketParams): void {
+export function marketEndBlock(s: MarketStore): void {
   const h = s.height;
   const key = K.orderClose(h);
   const due = readRecord<string[]>(s, key) ?? [];

@@ -84,7 +84,7 @@ function inBlock(step: (ctx: ApplyContext) => void): (ctx: ApplyContext) => void
 
 registerBlockHook({
   beginBlock: inBlock((ctx) => marketBeginBlock(marketStoreOf(ctx))),
-  endBlock: inBlock((ctx) => marketEndBlock(marketStoreOf(ctx), marketParamsOf(ctx))),
+  endBlock: inBlock((ctx) => marketEndBlock(marketStoreOf(ctx))),
 });
 
 registerSupplyCounter("market", (state) => marketHeldFunds(state));
