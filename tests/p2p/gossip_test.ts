@@ -17,7 +17,9 @@ async function line(hosts: P2P[], validateAtB: (data: Uint8Array) => Verdict) {
   await waitFor(
     () =>
       b!.topicPeers(TOPIC).length === 2 && a!.topicPeers(TOPIC).length === 1 &&
-      c!.topicPeers(TOPIC).length === 1,
+      c!.topicPeers(TOPIC).length === 1 &&
+      // B relays only to its mesh (formed on heartbeats): wait until A and C are in it
+      b!.meshPeers(TOPIC).length === 2,
     10_000,
     "line topology subscriptions",
   );
@@ -32,6 +34,8 @@ test("4 memory hosts: a message published by one reaches all others", async () =
     const got: string[][] = hosts.map(() => []);
     hosts.forEach((h, i) => h.onMessage(TOPIC, () => "accept", (d) => got[i]!.push(dec.decode(d))));
     await waitFor(() => hosts.every((h) => h.topicPeers(TOPIC).length >= 1), 10_000, "subscriptions");
+    // the hub relays only to its mesh (formed on heartbeats): wait until the 3 leaves are in it
+    await waitFor(() => hosts[0]!.meshPeers(TOPIC).length >= 3, 10_000, "mesh at the hub");
     // publish from a leaf (host 3): it reaches host 0 directly, hosts 1 and 2 only via relay
     const n = await hosts[3]!.publish(TOPIC, enc.encode("hello-all"));
     assert.ok(n >= 1, `recipients ${n}`);

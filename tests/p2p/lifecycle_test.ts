@@ -102,6 +102,8 @@ const tcp = await createP2P({
 });
 hosts.push(tcp);
 await waitFor(() => hosts[1].topicPeers(t).length > 0, 10_000, "sub");
+// the hub relays only to its mesh, formed on heartbeats: wait for the 3 leaves to be in it
+await waitFor(() => hosts[0].meshPeers(t).length >= 3, 10_000, "hub mesh");
 await hosts[1].publish(t, new Uint8Array([1, 2, 3]));
 await hosts[1].request(hosts[0].peerId, "/e", new Uint8Array([9]));
 await waitFor(() => got >= 3, 10_000, "delivery");
