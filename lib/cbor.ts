@@ -1,19 +1,19 @@
 /**
- * Canonical CBOR for the ledger: deterministic encoding (cborg: map keys sorted length-first then
+ * Canonical CBOR for everything signed, stored or sent: deterministic encoding (cborg: map keys sorted length-first then
  * bytewise, minimal integers) and a strict decoder for untrusted bytes that accepts only input that
  * re-encodes to exactly the same bytes — so every value has exactly one valid encoding.
  * @module
  */
 import { decode, encode } from "cborg";
-import { bytesEqual } from "../crypto.ts";
+import { bytesEqual } from "./crypto.ts";
 
-/** Thrown by the ledger's decoders on untrusted input; `reason` is shown to the sender. */
-export class LedgerDecodeError extends Error {
+/** Thrown by the strict decoders on untrusted input; `reason` is shown to the sender. */
+export class DecodeError extends Error {
   /** Human-readable reason (the same as `message`). */
   readonly reason: string;
   constructor(reason: string) {
     super(reason);
-    this.name = "LedgerDecodeError";
+    this.name = "DecodeError";
     this.reason = reason;
   }
 }
@@ -41,27 +41,27 @@ const DECODE_OPTIONS = {
 /**
  * Strictly decodes untrusted CBOR: must be well formed, use only plain data types (no floats, tags,
  * undefined, big integers), nest at most `maxDepth` deep and be in canonical form (re-encoding gives
- * the same bytes). Throws {@link LedgerDecodeError} with `what` in the reason.
+ * the same bytes). Throws {@link DecodeError} with `what` in the reason.
  */
 export function strictDecode(bytes: Uint8Array, what: string, maxDepth = 32): unknown {
-  if (!(bytes instanceof Uint8Array)) throw new LedgerDecodeError(`${what}: not bytes`);
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError(`${what}: not bytes`);
   let value: unknown;
   try {
     value = decode(bytes, DECODE_OPTIONS);
   } catch (e) {
-    throw new LedgerDecodeError(
+    throw new DecodeError(
       `${what}: malformed CBOR (${(e as Error).message.replace(/^CBOR decode error: /, "")})`,
     );
   }
   const bad = plainDataProblem(value, maxDepth);
-  if (bad) throw new LedgerDecodeError(`${what}: ${bad}`);
+  if (bad) throw new DecodeError(`${what}: ${bad}`);
   let again: Uint8Array;
   try {
     again = encode(value);
   } catch {
-    throw new LedgerDecodeError(`${what}: not canonical CBOR`);
+    throw new DecodeError(`${what}: not canonical CBOR`);
   }
-  if (!bytesEqual(again, bytes)) throw new LedgerDecodeError(`${what}: not canonical CBOR`);
+  if (!bytesEqual(again, bytes)) throw new DecodeError(`${what}: not canonical CBOR`);
   return value;
 }
 
@@ -102,27 +102,5 @@ export function exactKeysProblem(
 ): string | null {
   for (const k of keys) if (!Object.hasOwn(obj, k)) return `${path}.${k}: missing`;
   for (const k of Object.keys(obj)) if (!keys.includes(k)) return `${path}.${k}: unknown field`;
-  return null;
-}
-
-const UINT_RE = /^(?:0|[1-9][0-9]{0,37})$/;
-
-/** Largest amount representable: 38 decimal digits (< 1e38, fits in u128). */
-export const MAX_AMOUNT = 10n ** 38n - 1n;
-
-/**
- * Parses a canonical non-negative decimal integer string ("0", "1000"; no sign, no leading zeros,
- * at most 38 digits). Returns null for anything else.
- */
-export function parseUint(s: unknown): bigint | null {
-  if (typeof s !== "string" || !UINT_RE.test(s)) return null;
-  return BigInt(s);
-}
-
-/** Reason (prefixed by `path`) when `s` is not a canonical non-negative integer string, else null. */
-export function uintProblem(s: unknown, path: string, positive = false): string | null {
-  const v = parseUint(s);
-  if (v === null) return `${path}: must be a non-negative integer string`;
-  if (positive && v === 0n) return `${path}: must be positive`;
   return null;
 }
