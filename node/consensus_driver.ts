@@ -11,7 +11,7 @@ import { decode, encode } from "cborg";
 import { sign, verify } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Chain, ValidatedBlock } from "./chain.ts";
+import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
 import type { Mempool } from "./mempool.ts";
 import type { P2P, Verdict } from "./p2p.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
@@ -590,7 +590,7 @@ export class ConsensusDriver {
     if (chain.validators.proposerForRound(p.round).address !== p.proposer) return;
     let v = this.#blocks.get(p.blockHash);
     if (!v) {
-      v = await chain.validateBlock(blockBytes, { proposer: p.proposer, hash: p.blockHash });
+      v = await chain.validateBlock(blockBytes, { hash: p.blockHash });
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
       }
@@ -599,7 +599,14 @@ export class ConsensusDriver {
     if (!this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
       await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
     }
-    await this.#feed({ type: "proposal", proposal: p, valid: v.ok });
+    // Timeliness is local and gates only the prevote for a fresh value (never cached as invalidity).
+    const late = v.ok && p.polRound < 0
+      ? blockTimeProblem(v.value.block.header.time, this.#clock.now())
+      : null;
+    if (late) {
+      this.#log("warn", "untimely proposed block", { height: p.height, round: p.round, reason: late });
+    }
+    await this.#feed({ type: "proposal", proposal: p, valid: v.ok, timely: late === null });
   }
 
   async #onVoteMessage(data: Uint8Array): Promise<void> {
