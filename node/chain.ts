@@ -263,12 +263,16 @@ export class Chain {
     expect: { hash?: Hex },
   ): Promise<{ ok: true; value: ValidatedBlock } | { ok: false; reason: string }> {
     const p = this.genesis.params.consensus;
-    if (bytes.length > p.maxBlockBytes + 65_536) {
-      return { ok: false, reason: `block is ${bytes.length} bytes` };
+    if (bytes.length > p.maxBlockBytes) {
+      return { ok: false, reason: `block is ${bytes.length} bytes > maxBlockBytes ${p.maxBlockBytes}` };
     }
     let block: Block;
     try {
-      block = decodeBlock(bytes);
+      block = decodeBlock(bytes, {
+        maxBlockBytes: p.maxBlockBytes,
+        maxBlockTxs: p.maxBlockTxs,
+        maxTxBytes: this.genesis.params.ledger.maxTxBytes,
+      });
     } catch (e) {
       return { ok: false, reason: `malformed block: ${(e as Error).message}` };
     }

@@ -27,6 +27,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import type { Connection, PeerId, Stream } from "@libp2p/interface";
 import "./p2p_deno.ts";
 import { encodeFrame, FrameReader, FrameTooLargeError, writeAll } from "./p2p_frame.ts";
+import { GOSSIP_BYTES_MAX } from "./ledger/limits.ts";
 
 export { FrameTooLargeError } from "./p2p_frame.ts";
 
@@ -142,12 +143,8 @@ export class P2PTimeoutError extends Error {
 }
 
 const MiB = 1024 * 1024;
-/**
- * Largest gossip payload. gossipsub's outbound stream length-prefixes each RPC with it-length-prefixed,
- * whose encoder refuses frames over 4 MiB (not configurable); the refusal is silent (publish just
- * reports 0 recipients). Keep 64 KiB for the RPC envelope and piggybacked control messages.
- */
-export const MAX_GOSSIP_BYTES = 4 * MiB - 64 * 1024;
+/** Largest gossip payload: {@link GOSSIP_BYTES_MAX}, defined with the block limits it bounds. */
+export const MAX_GOSSIP_BYTES = GOSSIP_BYTES_MAX;
 const STATUS_OK = 0;
 const STATUS_ERROR = 1;
 const STATUS_END = 2;

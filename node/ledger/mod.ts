@@ -7,6 +7,7 @@ export * from "./tx.ts";
 export * from "./genesis.ts";
 export * from "./state.ts";
 export * from "./block.ts";
+export * from "./limits.ts";
 export * from "./store.ts";
 export * from "./testing.ts";
 export * from "./market_adapter.ts";

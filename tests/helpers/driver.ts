@@ -47,6 +47,8 @@ export class FakeP2P implements P2P {
     string,
     (protocol: string, req: Uint8Array, maxResponseBytes: number) => Promise<Uint8Array>
   >();
+  /** When set, `publish` throws this error (a transport that refuses). */
+  publishError: Error | null = null;
   /** Requests made, in order. */
   readonly requests: { peer: string; protocol: string; req: Uint8Array }[] = [];
 
@@ -54,6 +56,7 @@ export class FakeP2P implements P2P {
     return [];
   }
   publish(topic: string, data: Uint8Array): Promise<number> {
+    if (this.publishError) return Promise.reject(this.publishError);
     this.published.push({ topic, data });
     return Promise.resolve(0);
   }
@@ -145,6 +148,10 @@ export interface DriverHarnessOptions {
   genesis: Genesis;
   /** The key the driver validates with (null: a full node). */
   self: TestKey | null;
+  /** Called with the mempool before the driver starts (to fill it). */
+  beforeStart?: (mempool: Mempool, chain: Chain) => void | Promise<void>;
+  /** Called with the P2P before the driver starts. */
+  p2pSetup?: (p2p: FakeP2P) => void;
   clock?: Clock;
   logger?: Logger;
 }
@@ -154,6 +161,7 @@ export interface DriverHarness {
   dir: string;
   chain: Chain;
   p2p: FakeP2P;
+  mempool: Mempool;
   driver: ConsensusDriver;
   topics: ReturnType<typeof topics>;
   close(): Promise<void>;
@@ -177,11 +185,14 @@ export async function openDriver(opts: DriverHarnessOptions): Promise<DriverHarn
     ...(opts.logger ? { logger: opts.logger } : {}),
     rebroadcastMs: 3_600_000,
   });
+  await opts.beforeStart?.(mempool, chain);
+  opts.p2pSetup?.(p2p);
   await driver.start();
   return {
     dir,
     chain,
     p2p,
+    mempool,
     driver,
     topics: topics(chain.chainId),
     async close() {
