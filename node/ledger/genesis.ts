@@ -5,7 +5,7 @@
  */
 import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../../lib/crypto.ts";
 import { exactKeysProblem, isPlainObject } from "../../lib/cbor.ts";
-import { DENOM, parseUint } from "../../lib/units.ts";
+import { AMOUNT_MAX, DENOM, parseUint } from "../../lib/units.ts";
 import { defaultMarketParams, type MarketParams } from "../../auction/market/types.ts";
 import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, blockOverheadBytesMax, TX_BYTES_MAX } from "./limits.ts";
 
@@ -285,6 +285,11 @@ export function validateGenesis(json: unknown): Genesis {
     if (name !== undefined) out.name = name;
     return out;
   });
+  // Supply is conserved from here on: bounding it bounds every balance and every sum of balances.
+  const supply = accts.reduce((sum, a) => sum + BigInt(a.balance), 0n);
+  if (supply > AMOUNT_MAX) {
+    fail(`${g}.accounts`, `total supply ${supply} exceeds the largest amount ${AMOUNT_MAX} (38 digits)`);
+  }
   const params = validateParams(json.params, `${g}.params`);
   const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(vals.length);
   if (params.ledger.maxTxBytes > room) {

@@ -19,7 +19,7 @@
 import type { Hex } from "../../consensus/types.ts";
 import { concatBytes, fromHex, sha256, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
-import { parseUint } from "../../lib/units.ts";
+import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
 import {
@@ -351,6 +351,7 @@ function makeContext(
   };
   const setAccount = (a: Account): void => {
     if (a.balance < 0n || a.nonce < 0n) throw new Error(`negative account ${a.address}`);
+    if (a.balance > AMOUNT_MAX) throw new Error(`account ${a.address} above the largest amount`);
     view.set(accountKey(a.address), encodeAccount(a));
   };
   return {

@@ -236,4 +236,16 @@ test("finding 4: decodeBlock's limits default to what genesis may allow (no hard
   assert.ok(TX_BYTES_MAX >= 1024 * 1024 && BLOCK_TXS_MAX >= 6000);
 });
 
+test("finding 9: genesis refuses a total supply above AMOUNT_MAX (every balance stays readable)", () => {
+  const g = JSON.parse(JSON.stringify(genesis));
+  const max = (10n ** 38n - 1n).toString();
+  g.accounts = [
+    { address: testKey("rich1").address, balance: max },
+    { address: testKey("rich2").address, balance: "1" },
+  ];
+  assert.throws(() => validateGenesis(g), /genesis\.accounts: total supply .* exceeds the largest amount/);
+  g.accounts = [{ address: testKey("rich1").address, balance: max }];
+  assert.is(validateGenesis(g).accounts[0]!.balance, max, "exactly AMOUNT_MAX is fine");
+});
+
 test.run();
