@@ -17,3 +17,4 @@ export * from "./market_module.ts";
 export * from "./market_queries.ts";
 export * from "./audit_module.ts";
 export * from "./default_ledger.ts";
+export * from "./devnet_genesis.ts";
