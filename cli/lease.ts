@@ -10,7 +10,7 @@ import { Keystore } from "../node/keystore.ts";
 import { toHex } from "../lib/crypto.ts";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
-import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol.ts";
+import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
 import { emit, fromKey, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
 

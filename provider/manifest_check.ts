@@ -11,7 +11,7 @@
 import { manifestHash as hashOfManifest } from "../auction/sdl/manifest.ts";
 import type { Group, Manifest, ManifestGroup, ManifestService, ResourceUnit } from "../auction/sdl/types.ts";
 import type { DeploymentInfo, LeaseInfo } from "../auction/market/types.ts";
-import type { ProtocolErrorCode } from "./protocol.ts";
+import type { ProtocolErrorCode } from "./protocol/mod.ts";
 
 /** The outcome of a check: the group to run, or a refusal for the tenant. */
 export type ManifestCheckResult =

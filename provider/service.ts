@@ -37,7 +37,7 @@ import {
   ManifestVersions,
   verifyLeaseRequest,
   verifyManifestRequest,
-} from "./protocol.ts";
+} from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 
 /** Stream protocol ids. */

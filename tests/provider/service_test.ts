@@ -27,7 +27,12 @@ import { BidEngine } from "../../provider/bid_engine.ts";
 import { capacityFromConfig, Inventory } from "../../provider/inventory.ts";
 import { SimDriver } from "../../provider/cluster/sim.ts";
 import { parseLeaseKey } from "../../provider/cluster/objects.ts";
-import { decodeResponse, newNonce, signLeaseRequest, signManifestRequest } from "../../provider/protocol.ts";
+import {
+  decodeResponse,
+  newNonce,
+  signLeaseRequest,
+  signManifestRequest,
+} from "../../provider/protocol/mod.ts";
 
 const Mi = 1024 ** 2;
 
