@@ -323,7 +323,7 @@ export function errorResponse(code: ProtocolErrorCode, error: string): ErrorResp
  * Wire bytes of a response. Undefined fields are dropped; numbers may be integers or finite floats;
  * a value that is not plain data (Map, Date, function...) throws {@link ProtocolError}.
  */
-export function encodeResponse<T extends object>(r: ProtocolResponse<T>): Uint8Array {
+export function encodeResponse(r: ProtocolResponse | OkResponse<object>): Uint8Array {
   return encodePlainWire(r, "response");
 }
 
