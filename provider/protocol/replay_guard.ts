@@ -138,6 +138,7 @@ export class ManifestVersions {
     this.#m.delete(deploymentId);
   }
 
+  /** Deployments remembered now. */
   get size(): number {
     return this.#m.size;
   }

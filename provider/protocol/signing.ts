@@ -129,6 +129,24 @@ async function verifySigned(
   return { ok: true, signer: addressOf(pk) };
 }
 
+/** {@link verifySigned} of a signed request; never throws (an odd value is a reason). */
+function verifyRequest<R extends { pubKey: string; chainId: string }>(
+  signed: { request: R; signature: string },
+  signBytesOf: (r: R) => Uint8Array,
+  expectedChainId: string | undefined,
+): Promise<VerifyResult> {
+  const cannot = (e: unknown): VerifyResult => ({
+    ok: false,
+    reason: `cannot verify: ${(e as Error)?.message}`,
+  });
+  try {
+    const r = signed.request;
+    return verifySigned(r.pubKey, signed.signature, signBytesOf(r), r.chainId, expectedChainId).catch(cannot);
+  } catch (e) {
+    return Promise.resolve(cannot(e));
+  }
+}
+
 /**
  * Checks a manifest request's signature (and, when given, its chain id). Never throws. `signer` is
  * the address of the signing key; whether it owns the deployment is the caller's check
@@ -138,13 +156,7 @@ export function verifyManifestRequest(
   signed: SignedManifestRequest,
   expectedChainId?: string,
 ): Promise<VerifyResult> {
-  try {
-    const r = signed.request;
-    return verifySigned(r.pubKey, signed.signature, manifestSignBytes(r), r.chainId, expectedChainId)
-      .catch((e) => ({ ok: false, reason: `cannot verify: ${(e as Error)?.message}` }));
-  } catch (e) {
-    return Promise.resolve({ ok: false, reason: `cannot verify: ${(e as Error)?.message}` });
-  }
+  return verifyRequest(signed, manifestSignBytes, expectedChainId);
 }
 
 /** Checks a lease request's signature (and, when given, its chain id). Never throws. */
@@ -152,11 +164,5 @@ export function verifyLeaseRequest(
   signed: SignedLeaseRequest,
   expectedChainId?: string,
 ): Promise<VerifyResult> {
-  try {
-    const r = signed.request;
-    return verifySigned(r.pubKey, signed.signature, leaseSignBytes(r), r.chainId, expectedChainId)
-      .catch((e) => ({ ok: false, reason: `cannot verify: ${(e as Error)?.message}` }));
-  } catch (e) {
-    return Promise.resolve({ ok: false, reason: `cannot verify: ${(e as Error)?.message}` });
-  }
+  return verifyRequest(signed, leaseSignBytes, expectedChainId);
 }

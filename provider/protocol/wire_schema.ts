@@ -58,12 +58,13 @@ export interface ManifestRequest {
 /** A signed manifest request. */
 export interface SignedManifestRequest {
   request: ManifestRequest;
-  /** ed25519 signature (64 bytes, hex) over {@link manifestSignBytes}. */
+  /** ed25519 signature (64 bytes, hex) over `manifestSignBytes` (signing.ts). */
   signature: string;
 }
 
 /** Operations of `/cirrus/lease/1`. */
 export type LeaseOp = "status" | "logs" | "events";
+/** Every {@link LeaseOp}. */
 export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events"];
 
 /** What `/cirrus/lease/1` carries (before signing). `service`, `tail`, `follow`: logs only. */
@@ -87,6 +88,7 @@ export interface SignedLeaseRequest {
 
 /** Error codes of a refused request. */
 export type ProtocolErrorCode = "forbidden" | "bad_request" | "not_found" | "conflict" | "internal";
+/** Every {@link ProtocolErrorCode}. */
 export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
   "forbidden",
   "bad_request",
@@ -174,6 +176,21 @@ function leaseIdProblem(v: unknown, path: string): Problem {
 const hexOf = (v: unknown, path: string, bytes: number): Problem =>
   isHex(v, bytes) ? null : `${path}: must be ${bytes} bytes of lower-case hex`;
 
+/** What every request names first: its chain and its lease. */
+function targetProblem(v: Record<string, unknown>, what: string): Problem {
+  return first(chainIdProblem(v.chainId, `${what}.chainId`), leaseIdProblem(v.leaseId, `${what}.leaseId`));
+}
+
+/** What every request carries to be fresh and signed: timestamp, nonce, key (and signature). */
+function senderProblem(v: Record<string, unknown>, what: string, signed: boolean): Problem {
+  return first(
+    int(v.timestamp, `${what}.timestamp`, 0, Number.MAX_SAFE_INTEGER),
+    hexOf(v.nonce, `${what}.nonce`, NONCE_BYTES),
+    hexOf(v.pubKey, `${what}.pubKey`, 32),
+    signed ? hexOf(v.signature, `${what}.signature`, 64) : null,
+  );
+}
+
 /** The fields of a manifest request, in a fresh map (what is signed and sent). */
 export function manifestBody(r: ManifestRequest): Record<string, unknown> {
   return {
@@ -223,14 +240,10 @@ export function manifestRequestFrom(v: unknown, signed = false): ManifestRequest
   if (!isObj(v)) throw new ProtocolError(`${what}: must be a map`);
   const p = keysProblem(v, signed ? [...MANIFEST_FIELDS, "signature"] : MANIFEST_FIELDS, [], what) ??
     first(
-      chainIdProblem(v.chainId, `${what}.chainId`),
-      leaseIdProblem(v.leaseId, `${what}.leaseId`),
+      targetProblem(v, what),
       hexOf(v.manifestHash, `${what}.manifestHash`, 32),
       int(v.version, `${what}.version`, 0, Number.MAX_SAFE_INTEGER),
-      int(v.timestamp, `${what}.timestamp`, 0, Number.MAX_SAFE_INTEGER),
-      hexOf(v.nonce, `${what}.nonce`, NONCE_BYTES),
-      hexOf(v.pubKey, `${what}.pubKey`, 32),
-      signed ? hexOf(v.signature, `${what}.signature`, 64) : null,
+      senderProblem(v, what, signed),
       manifestShapeProblem(v.manifest, `${what}.manifest`),
     );
   if (p) throw new ProtocolError(p);
@@ -252,13 +265,9 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (!isObj(v)) throw new ProtocolError(`${what}: must be a map`);
   const p = keysProblem(v, signed ? [...LEASE_FIELDS, "signature"] : LEASE_FIELDS, LEASE_OPTIONAL, what) ??
     first(
-      chainIdProblem(v.chainId, `${what}.chainId`),
-      leaseIdProblem(v.leaseId, `${what}.leaseId`),
+      targetProblem(v, what),
       oneOf(v.op, `${what}.op`, LEASE_OPS),
-      int(v.timestamp, `${what}.timestamp`, 0, Number.MAX_SAFE_INTEGER),
-      hexOf(v.nonce, `${what}.nonce`, NONCE_BYTES),
-      hexOf(v.pubKey, `${what}.pubKey`, 32),
-      signed ? hexOf(v.signature, `${what}.signature`, 64) : null,
+      senderProblem(v, what, signed),
       optional((x, q) => str(x, q, 63, 1))(v.service, `${what}.service`),
       optional((x, q) => int(x, q, 0, LOG_TAIL_MAX))(v.tail, `${what}.tail`),
       optional(bool)(v.follow, `${what}.follow`),
@@ -283,11 +292,18 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   return r;
 }
 
-/** The `signature` of a decoded signed request (checked by its `...RequestFrom`). */
-function signatureOf(v: unknown): string {
-  const s = isObj(v) ? v.signature : undefined;
-  if (typeof s !== "string") throw new ProtocolError("signature: missing");
-  return s;
+/** Decodes a signed request: its fields (checked by `requestFrom`) and its `signature`. */
+function decodeSigned<R>(
+  bytes: Uint8Array,
+  what: string,
+  bytesMax: number,
+  requestFrom: (v: unknown, signed: boolean) => R,
+): { request: R; signature: string } {
+  const v = decodeWire(bytes, what, bytesMax);
+  const request = requestFrom(v, true);
+  const signature = isObj(v) ? v.signature : undefined;
+  if (typeof signature !== "string") throw new ProtocolError(`${what}.signature: missing`);
+  return { request, signature };
 }
 
 /** Wire bytes of a signed manifest request: one canonical CBOR map (the fields plus `signature`). */
@@ -297,9 +313,7 @@ export function encodeManifestRequest(s: SignedManifestRequest): Uint8Array {
 
 /** Decodes untrusted bytes into a signed manifest request (signature NOT yet checked). */
 export function decodeManifestRequest(bytes: Uint8Array): SignedManifestRequest {
-  const v = decodeWire(bytes, "manifest request", MANIFEST_REQUEST_MAX_BYTES);
-  const request = manifestRequestFrom(v, true);
-  return { request, signature: signatureOf(v) };
+  return decodeSigned(bytes, "manifest request", MANIFEST_REQUEST_MAX_BYTES, manifestRequestFrom);
 }
 
 /** Wire bytes of a signed lease request. */
@@ -309,9 +323,7 @@ export function encodeLeaseRequest(s: SignedLeaseRequest): Uint8Array {
 
 /** Decodes untrusted bytes into a signed lease request (signature NOT yet checked). */
 export function decodeLeaseRequest(bytes: Uint8Array): SignedLeaseRequest {
-  const v = decodeWire(bytes, "lease request", LEASE_REQUEST_MAX_BYTES);
-  const request = leaseRequestFrom(v, true);
-  return { request, signature: signatureOf(v) };
+  return decodeSigned(bytes, "lease request", LEASE_REQUEST_MAX_BYTES, leaseRequestFrom);
 }
 
 /** A refusal response. */
