@@ -25,8 +25,13 @@ import { composeProvider, NodeProtocolRoutes } from "../../cli/provider_role.ts"
 import { parseProviderConfig, type ProviderConfig } from "../../provider/config.ts";
 import { BidEngine } from "../../provider/bid_engine.ts";
 import { SimDriver } from "../../provider/cluster/sim.ts";
-import { parseLeaseKey } from "../../provider/cluster/objects.ts";
-import { decodeResponse, newNonce, signLeaseRequest, signManifestRequest } from "../../provider/protocol.ts";
+import { parseLeaseId } from "../../lib/ids.ts";
+import {
+  decodeResponse,
+  newNonce,
+  signLeaseRequest,
+  signManifestRequest,
+} from "../../provider/protocol/mod.ts";
 
 const Mi = 1024 ** 2;
 
@@ -677,7 +682,7 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     );
     assert.equal(p2.engine.tracked().map((t) => [t.orderId, t.state]), [[keep.order, "active"]]);
     assert.is(p2.engine.inventory.free().cpu, 500, "the restored lease counts against capacity");
-    assert.equal(parseLeaseKey(keepLease).provider, pa!.address);
+    assert.equal(parseLeaseId(keepLease)?.provider, pa!.address);
 
     // The restarted provider serves the tenant.
     const status = await tenant.send(
