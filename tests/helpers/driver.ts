@@ -21,6 +21,7 @@ import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
 import { Mempool } from "../../node/mempool.ts";
 import type { P2P, Verdict } from "../../node/p2p.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
+import { cirrusLedger } from "../../node/ledger/mod.ts";
 
 /** A validator key the test signs with. */
 export interface TestKey {
@@ -170,7 +171,7 @@ export interface DriverHarness {
 /** Open a chain in a temporary directory and start a driver on it behind a {@link FakeP2P}. */
 export async function openDriver(opts: DriverHarnessOptions): Promise<DriverHarness> {
   const dir = await Deno.makeTempDir({ prefix: "cirrus-driver-" });
-  const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: opts.genesis });
+  const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: opts.genesis, ledger: cirrusLedger() });
   const p2p = new FakeP2P();
   const lp = opts.genesis.params.ledger;
   const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });

@@ -18,13 +18,11 @@ import {
   encodeCommit,
   encodeHeader,
   GenesisError,
-  makeSend,
-  testGenesis,
-  testKey,
   TX_BYTES_MAX,
   txsHash,
   validateGenesis,
 } from "../../node/ledger/mod.ts";
+import { makeSend, testGenesis, testKey } from "../helpers/ledger.ts";
 
 const { genesis, keys, validator } = testGenesis(3);
 

@@ -6,13 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decode } from "cborg";
 import type { Logger, LogLevel } from "../../lib/log.ts";
-import {
-  defaultParams,
-  makeSend,
-  PROPOSAL_ENVELOPE_BYTES_MAX,
-  testKey,
-  validateGenesis,
-} from "../../node/ledger/mod.ts";
+import { defaultParams, PROPOSAL_ENVELOPE_BYTES_MAX, validateGenesis } from "../../node/ledger/mod.ts";
+import { makeSend, testKey } from "../helpers/ledger.ts";
 import { MAX_GOSSIP_BYTES } from "../../node/p2p.ts";
 import { openDriver, testGenesis, until } from "../helpers/driver.ts";
 
