@@ -17,7 +17,7 @@
  * @module
  */
 import { DENOM } from "../lib/units.ts";
-import { placementProblem, signedByProblem } from "../auction/market/keeper.ts";
+import { placementProblem, signedByProblem } from "../auction/market/placement.ts";
 import { formatScaled, parseScaled } from "../auction/market/decimal.ts";
 import type {
   DecCoin,
