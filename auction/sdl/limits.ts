@@ -72,12 +72,3 @@ export const HTTP_NEXT_CASES: readonly string[] = [
   "429",
   "off",
 ];
-
-/** @deprecated Use {@link UNIT_GPU_MAX} (kept until provider/protocol's importer moves). */
-export const MAX_UNIT_GPU = UNIT_GPU_MAX;
-/** @deprecated Use {@link UNIT_COUNT_MAX} (kept until provider/protocol's importer moves). */
-export const MAX_UNIT_COUNT = UNIT_COUNT_MAX;
-/** @deprecated Use {@link GROUP_COUNT_MAX} (kept until provider/protocol's importer moves). */
-export const MAX_GROUP_COUNT = GROUP_COUNT_MAX;
-/** @deprecated Use {@link GROUP_UNIT_COUNT_MAX} (kept until provider/protocol's importer moves). */
-export const MAX_GROUP_UNITS = GROUP_UNIT_COUNT_MAX;
