@@ -7,6 +7,7 @@
 import * as L from "../sdl/limits.ts";
 import type { Group } from "../sdl/types.ts";
 import { parseScaled } from "./decimal.ts";
+import { isHex } from "../../lib/crypto.ts";
 import { isBech32Address, parseBidId, parseOrderId } from "../../lib/ids.ts";
 import { isDenom, uintProblem } from "../../lib/units.ts";
 import { int, isObj, keysProblem } from "../../lib/schema.ts";
@@ -15,7 +16,6 @@ import { isStorageClass, STORAGE_CLASSES } from "../../lib/storage.ts";
 type Obj = Record<string, unknown>;
 
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
-const HEX64_RE = /^[0-9a-f]{64}$/;
 const ENDPOINT_KINDS = ["shared_http", "random_port", "leased_ip"];
 
 /** Max host URIs of a provider. */
@@ -328,7 +328,7 @@ function providerBodyProblem(body: Obj): string | null {
 
 const dseqProblem = (v: unknown) => int(v, "body.dseq", 1, Number.MAX_SAFE_INTEGER);
 const hashProblem = (v: unknown, path: string) =>
-  typeof v === "string" && HEX64_RE.test(v) ? null : `${path}: must be 64 lower-case hex characters (sha256)`;
+  isHex(v, 32) ? null : `${path}: must be 64 lower-case hex characters (sha256)`;
 
 /** Stateless validators of each marketplace tx type's body. */
 export const bodyValidators: Record<string, (body: Obj) => string | null> = {
