@@ -28,11 +28,13 @@ export function touch(s: MarketStore, owner: string, dseq: number): void {
   else settle(s, owner, dseq, s.height);
 }
 
+/** Runs an escrow's exhaustion at `at`: pays through `at - 1`, then closes the deployment (insufficient_funds). */
 export function exhaust(s: MarketStore, owner: string, dseq: number, at: number): void {
   settle(s, owner, dseq, at - 1);
   closeDeployment(s, owner, dseq, "insufficient_funds", at);
 }
 
+/** Ends a bid as lost or closed at `at`, refunding its deposit to the provider. */
 export function refundBid(
   s: MarketStore,
   id: BidId,

@@ -64,6 +64,7 @@ function formatDecimal(d: Decimal): string {
   return (d.negative ? "-" : "") + s;
 }
 
+/** A parsed quantity (bytes, millicores), or why it is not one. */
 export type QuantityResult = { ok: true; value: number } | { ok: false; error: string };
 
 function toSafeNumber(v: bigint, what: string): QuantityResult {
@@ -119,6 +120,7 @@ export function formatGi(bytes: number): string {
   return `${Math.floor(bytes / 1024 ** 3)}Gi`;
 }
 
+/** A parsed price amount (normalized decimal string), or why it is not one. */
 export type AmountResult = { ok: true; value: string } | { ok: false; error: string };
 
 /** Max fractional digits of a cosmos LegacyDec (DecCoin amount). */

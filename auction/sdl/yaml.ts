@@ -7,6 +7,7 @@
 import { parseDocument } from "yaml";
 import { SDL_BYTES_MAX, YAML_ALIAS_COUNT_MAX } from "./limits.ts";
 
+/** A loaded YAML document (plain JS, integers as bigint) with warnings, or the first error. */
 export type YamlLoad = { ok: true; value: unknown; warnings: string[] } | { ok: false; error: string };
 
 const REPAIR_COUNT_MAX = 20;
