@@ -210,22 +210,14 @@ export interface EscrowRecord {
 // query output (JSON-friendly)
 
 /** A provider (query output). */
-export interface ProviderInfo {
+export interface ProviderInfo extends ProviderRecord {
   owner: string;
-  hostUri: string[];
-  attributes: { key: string; value: string }[];
-  info: { email?: string; website?: string };
-  createdAt: number;
-  updatedAt: number;
 }
 
 /** One auditor's attestation of one provider (query output). */
-export interface AttestationInfo {
+export interface AttestationInfo extends AttestationRecord {
   provider: string;
   auditor: string;
-  attributes: { key: string; value: string }[];
-  /** height of the last change */
-  height: number;
 }
 
 /** A lease, `paid` settled at the query height (query output). */

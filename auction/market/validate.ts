@@ -36,29 +36,33 @@ export function denomProblem(v: unknown, path: string): string | null {
   return typeof v === "string" && isDenom(v) ? null : `${path}: invalid denom`;
 }
 
+/** Reason when `v` is not `{denom, amount}` with a valid denom and an amount that passes `amount`. */
+function coinShapeProblem(
+  v: unknown,
+  path: string,
+  amount: (a: unknown, path: string) => string | null,
+): string | null {
+  if (!isObj(v)) return `${path}: must be {denom, amount}`;
+  return keysProblem(v, ["denom", "amount"], [], path) ?? denomProblem(v.denom, `${path}.denom`) ??
+    amount(v.amount, `${path}.amount`);
+}
+
+function scaledAmountProblem(v: unknown, path: string): string | null {
+  const a = parseScaled(v);
+  if (a === null) {
+    return `${path}: must be a canonical decimal string with at most 18 decimals ("100", "0.5")`;
+  }
+  return a === 0n ? `${path}: must be positive` : null;
+}
+
 /** Reason when `v` is not `{denom, amount}` with a positive canonical decimal amount (a price). */
 export function priceProblem(v: unknown, path: string): string | null {
-  if (!isObj(v)) return `${path}: must be {denom, amount}`;
-  const k = keysProblem(v, ["denom", "amount"], [], path);
-  if (k) return k;
-  const d = denomProblem(v.denom, `${path}.denom`);
-  if (d) return d;
-  const a = parseScaled(v.amount);
-  if (a === null) {
-    return `${path}.amount: must be a canonical decimal string with at most 18 decimals ("100", "0.5")`;
-  }
-  if (a === 0n) return `${path}.amount: must be positive`;
-  return null;
+  return coinShapeProblem(v, path, scaledAmountProblem);
 }
 
 /** Reason when `v` is not `{denom, amount}` with a positive integer amount (a deposit). */
 export function coinProblem(v: unknown, path: string): string | null {
-  if (!isObj(v)) return `${path}: must be {denom, amount}`;
-  const k = keysProblem(v, ["denom", "amount"], [], path);
-  if (k) return k;
-  const d = denomProblem(v.denom, `${path}.denom`);
-  if (d) return d;
-  return uintProblem(v.amount, `${path}.amount`, true);
+  return coinShapeProblem(v, path, (a, p) => uintProblem(a, p, true));
 }
 
 function attributesProblem(v: unknown, path: string): string | null {
