@@ -50,17 +50,18 @@ function isDirectory(dir: URL): boolean {
 }
 
 /**
- * The SDL corpus for the tests of one file. When it is absent, prints `SKIP <what>: <reason>` once.
+ * The SDL corpus for the tests of one file. When it is absent, prints `SKIP <what>: <reason>` once
+ * (unless `print` is false).
  * @param what what the skipped tests are (e.g. "sdl corpus tests")
  */
-export function sdlCorpus(what: string): SdlCorpus {
+export function sdlCorpus(what: string, print = true): SdlCorpus {
   const dir = corpusDir();
   const available = isDirectory(dir);
   const reason = available
     ? ""
     : `SDL corpus not found at ${decodeURIComponent(dir.pathname)} (it lives in ../shared/sdl-corpus ` +
       `outside this repository; set ${SDL_CORPUS_ENV} to its folder)`;
-  if (!available) console.log(`SKIP ${what}: ${reason}`);
+  if (!available && print) console.log(`SKIP ${what}: ${reason}`);
   return {
     dir,
     available,
