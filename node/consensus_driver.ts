@@ -8,16 +8,22 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign, verify } from "../lib/crypto.ts";
+import { sign } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Chain, ValidatedBlock } from "./chain.ts";
 import type { Mempool } from "./mempool.ts";
-import type { P2P, Verdict } from "./p2p.ts";
+import type { P2P } from "./p2p.ts";
+import {
+  blockBytesMismatch,
+  type ConsensusGossipContext,
+  validateProposalMessage,
+  validateVoteMessage,
+  VOTES_PER_MESSAGE_MAX,
+} from "./consensus_gossip.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
 import {
-  ConsensusDecodeError,
   decodeSignedProposal,
   decodeSignedVote,
   encodeSignedProposal,
@@ -63,7 +69,6 @@ export function topics(chainId: string) {
 const FUTURE_BUFFER_MAX = 2_000;
 /** Bytes of next-height messages kept at most (a few full proposals). */
 const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
-const VOTES_PER_MESSAGE_MAX = 64;
 const BLOCK_STORE_MAX = 16;
 
 /** WAL record kinds. */
@@ -105,8 +110,16 @@ export class ConsensusDriver {
   /** Heights seen in messages from peers, above ours: a hint for block sync. */
   #onBehind: ((height: number) => void) | null = null;
 
+  /** What the gossip validators read of this driver (one object, no allocation per message). */
+  readonly #gossipCtx: ConsensusGossipContext;
+
   constructor(opts: DriverOptions) {
     this.#o = opts;
+    this.#gossipCtx = {
+      chain: opts.chain,
+      height: () => this.#height,
+      onBehind: (h) => this.#onBehind?.(h),
+    };
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? (() => {});
     this.#topics = topics(opts.chain.chainId);
@@ -133,12 +146,12 @@ export class ConsensusDriver {
     this.#signer = await SignerState.load(this.#o.signerStatePath);
     this.#o.p2p.onMessage(
       this.#topics.proposal,
-      (d) => this.#validateProposalMessage(d),
+      (d) => validateProposalMessage(d, this.#gossipCtx),
       (d) => this.#enqueue(() => this.#onProposalMessage(d)),
     );
     this.#o.p2p.onMessage(
       this.#topics.vote,
-      (d) => this.#validateVoteMessage(d),
+      (d) => validateVoteMessage(d, this.#gossipCtx),
       (d) => this.#enqueue(() => this.#onVoteMessage(d)),
     );
     await this.#run(async () => {
@@ -500,68 +513,6 @@ export class ConsensusDriver {
 
   // ---- peer messages ----
 
-  /** Gossip validation of a proposal message: shape, chain, signature of the round's proposer. */
-  async #validateProposalMessage(data: Uint8Array): Promise<Verdict> {
-    if (data.length > this.#o.chain.genesis.params.consensus.maxBlockBytes + 131_072) return "reject";
-    let sp: SignedProposal;
-    try {
-      const arr = decode(data);
-      if (
-        !Array.isArray(arr) || arr.length !== 3 || !(arr[0] instanceof Uint8Array) ||
-        !(arr[1] instanceof Uint8Array)
-      ) {
-        return "reject";
-      }
-      sp = decodeSignedProposal(arr[0]);
-    } catch {
-      return "reject";
-    }
-    const chain = this.#o.chain;
-    const p = sp.proposal;
-    if (p.chainId !== chain.chainId) return "reject";
-    if (p.height < this.#height) return "ignore";
-    if (p.height > this.#height + 1) {
-      this.#onBehind?.(p.height);
-      return "ignore";
-    }
-    const v = chain.validators.get(p.proposer);
-    if (!v) return "reject";
-    if (p.height === this.#height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
-      return "reject";
-    }
-    return await verify(v.pubKey, proposalSignBytes(p), sp.signature) ? "accept" : "reject";
-  }
-
-  /** Gossip validation of a vote message: shape, chain, validator membership, signatures. */
-  async #validateVoteMessage(data: Uint8Array): Promise<Verdict> {
-    if (data.length > 64 * 1024) return "reject";
-    let votes: SignedVote[];
-    try {
-      const arr = decode(data);
-      if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
-        return "reject";
-      }
-      if (arr[0].length > VOTES_PER_MESSAGE_MAX) return "reject";
-      votes = (arr[0] as unknown[]).map((b) => {
-        if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
-        return decodeSignedVote(b);
-      });
-    } catch {
-      return "reject";
-    }
-    const chain = this.#o.chain;
-    let current = false;
-    for (const sv of votes) {
-      if (sv.vote.chainId !== chain.chainId) return "reject";
-      const v = chain.validators.get(sv.vote.validator);
-      if (!v) return "reject";
-      if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return "reject";
-      if (sv.vote.height >= this.#height && sv.vote.height <= this.#height + 1) current = true;
-      if (sv.vote.height > this.#height + 1) this.#onBehind?.(sv.vote.height);
-    }
-    return current ? "accept" : "ignore";
-  }
-
   /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
   #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
     if (
@@ -590,6 +541,12 @@ export class ConsensusDriver {
     if (chain.validators.proposerForRound(p.round).address !== p.proposer) return;
     let v = this.#blocks.get(p.blockHash);
     if (!v) {
+      // Bytes that are not the signed block say nothing about the block: never cache them as invalid.
+      const mismatch = blockBytesMismatch(chain, blockBytes, p.blockHash);
+      if (mismatch !== null) {
+        this.#log("debug", "proposal with foreign block bytes dropped", { height: p.height, why: mismatch });
+        return;
+      }
       v = await chain.validateBlock(blockBytes, { proposer: p.proposer, hash: p.blockHash });
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });

@@ -11,7 +11,8 @@ import { ConsensusDriver, topics } from "./consensus_driver.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
-import { createP2P, type P2P, type Verdict } from "./p2p.ts";
+import { createP2P, type P2P } from "./p2p.ts";
+import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
 import { decodeSignedTx, type SignedTx } from "./ledger/tx.ts";
 
@@ -46,6 +47,8 @@ export class CirrusNode {
   readonly home: LoadedHome;
   readonly validator: boolean;
   readonly log: Logger;
+  /** Refused gossip, counted per peer and per reason (all topics). */
+  readonly gossipStats: GossipStats;
   #txBatch: Uint8Array[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
@@ -62,6 +65,7 @@ export class CirrusNode {
       home: LoadedHome;
       validator: boolean;
       log: Logger;
+      gossipStats: GossipStats;
     },
   ) {
     this.chain = parts.chain;
@@ -72,6 +76,7 @@ export class CirrusNode {
     this.home = parts.home;
     this.validator = parts.validator;
     this.log = parts.log;
+    this.gossipStats = parts.gossipStats;
   }
 
   /** Start a node from a home directory path. */
@@ -130,12 +135,20 @@ export class CirrusNode {
     );
   }
 
-  /** Gossip validation of a tx batch: well-formed, right chain, valid signatures (else reject). */
-  async validateTxBatch(data: Uint8Array): Promise<Verdict> {
+  /**
+   * Gossip validation of a tx batch: well-formed, right chain, every sender funded for its fee
+   * (else ignored: not relayed, checked before any signature), valid signatures (else reject).
+   */
+  async validateTxBatch(data: Uint8Array): Promise<GossipResult> {
     const stxs = this.#decodeBatch(data);
-    if (!stxs) return "reject";
+    if (!stxs) return REJECT.malformed;
+    const state = this.chain.state;
+    for (const s of stxs) {
+      const a = state.account(s.tx.from);
+      if (a === null || a.balance < s.tx.fee) return IGNORE.unfunded_sender;
+    }
     this.#decoded.set(data, stxs);
-    return await this.chain.verifySignatures(stxs) ? "reject" : "accept";
+    return await this.chain.verifySignatures(stxs) ? REJECT.bad_signature : "accept";
   }
 
   #decodeBatch(data: Uint8Array): SignedTx[] | null {
@@ -217,9 +230,10 @@ export class CirrusNode {
     await Deno.mkdir(dataDir, { recursive: true });
     const chain = await Chain.open({ dir: join(dataDir, "ledger"), genesis: home.genesis });
     const lp = home.genesis.params.ledger;
-    const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+    const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
     chain.txLookup = (id) => mempool.get(id);
     const t = topics(chain.chainId);
+    const gossipStats = new GossipStats();
     let p2p: P2P;
     try {
       p2p = await createP2P({
@@ -229,6 +243,7 @@ export class CirrusNode {
         privateKey: home.nodeKey.privKey,
         topics: [t.txs, t.proposal, t.vote],
         logger: log,
+        gossipStats,
       });
     } catch (e) {
       await chain.close();
@@ -245,7 +260,17 @@ export class CirrusNode {
       logger: log,
     });
     const sync = new BlockSync(chain, p2p, driver, clock, log);
-    const node = new CirrusNode({ chain, mempool, p2p, driver, sync, home, validator: opts.validator, log });
+    const node = new CirrusNode({
+      chain,
+      mempool,
+      p2p,
+      driver,
+      sync,
+      home,
+      validator: opts.validator,
+      log,
+      gossipStats,
+    });
     try {
       await node.#start();
     } catch (e) {

@@ -1,0 +1,183 @@
+/**
+ * Gossip validation of consensus messages (proposals and votes), with typed reasons.
+ *
+ * Wire formats: a proposal message is `cbor([signedProposal, blockBytes, resend])`, a vote message
+ * `cbor([[signedVote...], resend])`. The resend counter and the bundling of votes are not signed:
+ * {@link consensusMessageId} derives gossip ids from the signed content only, so they cannot mint
+ * new messages out of one signed proposal or vote.
+ *
+ * Order of checks: cheap shape checks, then membership and signature, and only then anything that
+ * acts on the message's claims (a height above ours triggers block sync only once signed by a
+ * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
+ * @module
+ */
+import { decode } from "cborg";
+import { concatBytes, sha256, verify } from "../lib/crypto.ts";
+import type { Chain } from "./chain.ts";
+import { blockHash, decodeBlock } from "./ledger/block.ts";
+import {
+  ConsensusDecodeError,
+  decodeSignedProposal,
+  decodeSignedVote,
+  proposalSignBytes,
+  voteSignBytes,
+} from "../consensus/mod.ts";
+import type { SignedProposal, SignedVote } from "../consensus/types.ts";
+import { type GossipResult, IGNORE, REJECT } from "./gossip_validation.ts";
+
+/** Most votes in one vote message. */
+export const VOTES_PER_MESSAGE_MAX = 64;
+/** Largest vote message. */
+export const VOTE_MESSAGE_BYTES_MAX = 64 * 1024;
+/** Room in a proposal message above `maxBlockBytes` (the signed proposal, framing). */
+export const PROPOSAL_OVERHEAD_BYTES_MAX = 128 * 1024;
+/** Room above `maxBlockBytes` for a block's own framing and last commit (as `Chain.validateBlock`). */
+const BLOCK_OVERHEAD_BYTES_MAX = 64 * 1024;
+
+/** What the validators read of the node: the chain, the height being decided, the sync hint. */
+export interface ConsensusGossipContext {
+  readonly chain: Chain;
+  /** The height being decided. */
+  height(): number;
+  /** Called with a height above ours seen in a validator-signed message. */
+  onBehind(height: number): void;
+}
+
+/**
+ * Why `blockBytes` is not the block a signed proposal names, or null when it is (it decodes strictly
+ * and its header hashes to `blockHashHex`; the header binds the txs and last commit).
+ */
+export function blockBytesMismatch(
+  chain: Chain,
+  blockBytes: Uint8Array,
+  blockHashHex: string,
+): string | null {
+  const p = chain.genesis.params;
+  try {
+    const block = decodeBlock(blockBytes, {
+      maxBlockBytes: p.consensus.maxBlockBytes + BLOCK_OVERHEAD_BYTES_MAX,
+      maxBlockTxs: p.consensus.maxBlockTxs,
+      maxTxBytes: p.ledger.maxTxBytes,
+    });
+    return blockHash(block) === blockHashHex ? null : "block bytes hash to another block";
+  } catch (e) {
+    return `block bytes do not decode: ${(e as Error).message}`;
+  }
+}
+
+/** Split a proposal message into its signed proposal and block bytes, or null when malformed. */
+export function decodeProposalMessage(
+  data: Uint8Array,
+): { sp: SignedProposal; spBytes: Uint8Array; blockBytes: Uint8Array } | null {
+  try {
+    const arr = decode(data);
+    if (
+      !Array.isArray(arr) || arr.length !== 3 || !(arr[0] instanceof Uint8Array) ||
+      !(arr[1] instanceof Uint8Array)
+    ) {
+      return null;
+    }
+    return { sp: decodeSignedProposal(arr[0]), spBytes: arr[0], blockBytes: arr[1] };
+  } catch {
+    return null;
+  }
+}
+
+/** Gossip validation of a proposal message: shape, chain, signer, signature, height, block binding. */
+export async function validateProposalMessage(
+  data: Uint8Array,
+  ctx: ConsensusGossipContext,
+): Promise<GossipResult> {
+  const chain = ctx.chain;
+  if (data.length > chain.genesis.params.consensus.maxBlockBytes + PROPOSAL_OVERHEAD_BYTES_MAX) {
+    return REJECT.too_large;
+  }
+  const m = decodeProposalMessage(data);
+  if (m === null) return REJECT.malformed;
+  const p = m.sp.proposal;
+  if (p.chainId !== chain.chainId) return REJECT.wrong_chain;
+  const height = ctx.height();
+  if (p.height < height) return IGNORE.stale_height;
+  const v = chain.validators.get(p.proposer);
+  if (!v) return REJECT.not_validator;
+  if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
+  if (p.height > height + 1) {
+    ctx.onBehind(p.height);
+    return IGNORE.future_height;
+  }
+  if (p.height === height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+    return REJECT.wrong_proposer;
+  }
+  const why = blockBytesMismatch(chain, m.blockBytes, p.blockHash);
+  if (why !== null) return { action: "reject", reason: "hash_mismatch", detail: why };
+  return "accept";
+}
+
+/** Split a vote message into its signed votes (encoded and decoded), or null when malformed. */
+export function decodeVoteMessage(data: Uint8Array): { votes: SignedVote[]; encoded: Uint8Array[] } | null {
+  try {
+    const arr = decode(data);
+    if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
+      return null;
+    }
+    if (arr[0].length > VOTES_PER_MESSAGE_MAX) return null;
+    const encoded = arr[0] as unknown[];
+    const votes = encoded.map((b) => {
+      if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
+      return decodeSignedVote(b);
+    });
+    return { votes, encoded: encoded as Uint8Array[] };
+  } catch {
+    return null;
+  }
+}
+
+/** Gossip validation of a vote message: shape, chain, validator membership, signatures, height. */
+export async function validateVoteMessage(
+  data: Uint8Array,
+  ctx: ConsensusGossipContext,
+): Promise<GossipResult> {
+  if (data.length > VOTE_MESSAGE_BYTES_MAX) return REJECT.too_large;
+  const m = decodeVoteMessage(data);
+  if (m === null) return REJECT.malformed;
+  const chain = ctx.chain;
+  const height = ctx.height();
+  let current = false;
+  for (const sv of m.votes) {
+    if (sv.vote.chainId !== chain.chainId) return REJECT.wrong_chain;
+    const v = chain.validators.get(sv.vote.validator);
+    if (!v) return REJECT.not_validator;
+    if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return REJECT.bad_signature;
+    if (sv.vote.height >= height && sv.vote.height <= height + 1) current = true;
+    if (sv.vote.height > height + 1) ctx.onBehind(sv.vote.height);
+  }
+  if (current) return "accept";
+  return m.votes.every((sv) => sv.vote.height < height) ? IGNORE.stale_height : IGNORE.future_height;
+}
+
+const PROPOSAL_TAG = new TextEncoder().encode("cirrus/proposal-msg/1");
+const VOTE_TAG = new TextEncoder().encode("cirrus/vote-msg/1");
+
+/**
+ * Gossip message id of a consensus message from its signed content only: a proposal's id covers the
+ * signed proposal and the block bytes (not the resend counter); a vote message's id covers its
+ * signed votes as a set (not the resend counter, not their order). A malformed message gets the id
+ * of its raw bytes (it is rejected anyway).
+ */
+export function consensusMessageId(kind: "proposal" | "vote", data: Uint8Array): Uint8Array {
+  if (kind === "proposal") {
+    const m = decodeProposalMessage(data);
+    if (m === null) return sha256(data);
+    return sha256(concatBytes(PROPOSAL_TAG, sha256(m.spBytes), sha256(m.blockBytes)));
+  }
+  const m = decodeVoteMessage(data);
+  if (m === null) return sha256(data);
+  const ids = m.encoded.map((b) => sha256(b)).sort(compareBytes);
+  return sha256(concatBytes(VOTE_TAG, ...ids));
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}

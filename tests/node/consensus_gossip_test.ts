@@ -1,0 +1,187 @@
+/**
+ * Gossip validation of consensus messages at one driver, on a fake p2p facade that records the
+ * validators and what the driver publishes: issue 8 findings 2, 7 (ids, WAL) and 9.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { decode, encode } from "cborg";
+import { join } from "node:path";
+import { TestNet } from "../helpers/network.ts";
+import { loadHome } from "../../node/config.ts";
+import { Chain } from "../../node/chain.ts";
+import { Mempool } from "../../node/mempool.ts";
+import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
+import type { GossipResult, P2P } from "../../node/p2p.ts";
+import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
+import { generatePrivateKey, sign } from "../../lib/crypto.ts";
+import {
+  decodeSignedVote,
+  encodeSignedProposal,
+  proposalSignBytes,
+} from "../../consensus/mod.ts";
+import type { Proposal } from "../../consensus/types.ts";
+
+type Validate = (data: Uint8Array, from: string) => GossipResult | Promise<GossipResult>;
+type Handle = (data: Uint8Array, from: string) => void;
+
+/** A P2P that records subscriptions and publications, and sends nothing anywhere. */
+function fakeP2P() {
+  const subs = new Map<string, { validate: Validate; handle: Handle }>();
+  const published: { topic: string; data: Uint8Array }[] = [];
+  const p2p: P2P = {
+    peerId: "self",
+    addrs: () => [],
+    publish: (topic, data) => {
+      published.push({ topic, data });
+      return Promise.resolve(0);
+    },
+    onMessage: (topic, validate, handle) => void subs.set(topic, { validate, handle }),
+    handle: () => Promise.resolve(),
+    request: () => Promise.reject(new Error("no peers")),
+    handleStream: () => Promise.resolve(),
+    // deno-lint-ignore require-yield
+    openStream: async function* () {
+      throw new Error("no peers");
+    },
+    peers: () => [],
+    dial: () => Promise.resolve(),
+    onPeer: () => {},
+    scoreOf: () => 0,
+    topicPeers: () => [],
+    meshPeers: () => [],
+    stop: () => Promise.resolve(),
+  };
+  /** Run a message through the topic's validator and, when accepted, its handler (as gossipsub). */
+  const deliver = async (topic: string, data: Uint8Array, from = "peer"): Promise<GossipResult> => {
+    const sub = subs.get(topic)!;
+    const r = await sub.validate(data, from);
+    if (r === "accept") sub.handle(data, from);
+    return r;
+  };
+  return { p2p, subs, published, deliver };
+}
+
+/** One validator's driver (not the round-0 proposer of height 1) on a fake p2p, and the keys of all. */
+async function oneDriver(net: TestNet) {
+  const homes = await Promise.all(net.homes.map((h) => loadHome(h)));
+  const dir = join(net.dir, "driver");
+  const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: net.genesis });
+  const proposerAddr = chain.validators.proposerForRound(0).address;
+  const proposer = homes.find((h) => h.validatorKey.address === proposerAddr)!;
+  const me = homes.find((h) => h.validatorKey.address !== proposerAddr)!;
+  const fake = fakeP2P();
+  const driver = new ConsensusDriver({
+    chain,
+    p2p: fake.p2p,
+    mempool: new Mempool({ txsMax: 100, bytesMax: 1 << 20 }),
+    validatorKey: me.validatorKey,
+    walPath: join(dir, "cs.wal"),
+    signerStatePath: join(dir, "signer.json"),
+  });
+  const block = (time: number) =>
+    encodeBlock({
+      header: {
+        chainId: chain.chainId,
+        height: 1,
+        time,
+        prevHash: chain.lastBlockHash,
+        appHash: chain.state.appHash,
+        txsHash: txsHash([]),
+        proposer: proposerAddr,
+        lastCommitHash: "",
+      },
+      txs: [],
+      lastCommit: null,
+    });
+  const signProposal = async (p: Proposal, key = proposer.validatorKey.privKey) =>
+    encodeSignedProposal({ proposal: p, signature: await sign(key, proposalSignBytes(p)) });
+  const close = async () => {
+    await driver.stop();
+    await chain.close();
+  };
+  return { chain, driver, fake, block, signProposal, proposer, me, homes, close };
+}
+
+const slowRounds = { consensus: { timeoutProposeMs: 60_000, timeoutPrevoteMs: 60_000 } };
+
+async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("finding 2: proposal bytes not bound to the signature are rejected at gossip, penalised, never cached", async () => {
+  const net = await TestNet.create({ validators: 4, ...slowRounds });
+  const d = await oneDriver(net);
+  try {
+    await d.driver.start();
+    const t = topics(d.chain.chainId);
+    const good = d.block(Date.now());
+    const hash = blockHash(decodeBlock(good));
+    const sp = await d.signProposal({
+      chainId: d.chain.chainId,
+      height: 1,
+      round: 0,
+      polRound: -1,
+      blockHash: hash,
+      proposer: d.proposer.validatorKey.address,
+    });
+    // another well-formed block (a different time), and plain junk, under the same signed proposal
+    for (const junk of [d.block(Date.now() + 1), new Uint8Array(64).fill(7)]) {
+      const r = await d.fake.subs.get(t.proposal)!.validate(encode([sp, junk, 0]), "evil");
+      assert.type(r, "object", `junk bytes must not be accepted: ${JSON.stringify(r)}`);
+      if (r !== "accept") assert.equal([r.action, r.reason], ["reject", "hash_mismatch"]);
+      // even if such a message reached the driver (an old peer, the WAL), it is not cached as invalid
+      d.fake.subs.get(t.proposal)!.handle(encode([sp, junk, 0]), "evil");
+    }
+    assert.is(await d.fake.deliver(t.proposal, encode([sp, good, 0])), "accept");
+    const prevote = () =>
+      d.fake.published
+        .filter((m) => m.topic === t.vote)
+        .map((m) => decodeSignedVote((decode(m.data) as [Uint8Array[], number])[0][0]!).vote)
+        .find((v) => v.type === "prevote");
+    await waitUntil(() => prevote() !== undefined, 10_000, "our prevote");
+    assert.is(prevote()!.blockHash, hash, "the node prevotes the real block, not nil");
+  } finally {
+    await d.close();
+    await net.cleanup();
+  }
+});
+
+test("finding 9: a far-height proposal triggers sync only once signed by a validator", async () => {
+  const net = await TestNet.create({ validators: 4, ...slowRounds });
+  const d = await oneDriver(net);
+  try {
+    const behind: number[] = [];
+    d.driver.onBehind((h) => behind.push(h));
+    await d.driver.start();
+    const t = topics(d.chain.chainId);
+    const far: Proposal = {
+      chainId: d.chain.chainId,
+      height: 1_000_000,
+      round: 0,
+      polRound: -1,
+      blockHash: "ab".repeat(32),
+      proposer: d.proposer.validatorKey.address,
+    };
+    const validate = d.fake.subs.get(t.proposal)!.validate;
+    const forged = await d.signProposal(far, generatePrivateKey());
+    const r1 = await validate(encode([forged, new Uint8Array(1), 0]), "evil");
+    assert.equal(r1, { action: "reject", reason: "bad_signature" });
+    const stranger = await d.signProposal({ ...far, proposer: "cirrus1stranger" }, generatePrivateKey());
+    const r2 = await validate(encode([stranger, new Uint8Array(1), 0]), "evil");
+    assert.equal(r2, { action: "reject", reason: "not_validator" });
+    assert.equal(behind, [], "no sync for unsigned claims");
+    const signed = await d.signProposal(far);
+    const r3 = await validate(encode([signed, new Uint8Array(1), 0]), "peer");
+    assert.equal(r3, { action: "ignore", reason: "future_height" });
+    assert.equal(behind, [1_000_000], "a validator-signed far height is a sync hint");
+  } finally {
+    await d.close();
+    await net.cleanup();
+  }
+});
+
+test.run();
