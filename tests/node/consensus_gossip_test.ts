@@ -14,11 +14,7 @@ import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
 import type { GossipResult, P2P } from "../../node/p2p.ts";
 import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
 import { generatePrivateKey, sign } from "../../lib/crypto.ts";
-import {
-  decodeSignedVote,
-  encodeSignedProposal,
-  proposalSignBytes,
-} from "../../consensus/mod.ts";
+import { decodeSignedVote, encodeSignedProposal, proposalSignBytes } from "../../consensus/mod.ts";
 import type { Proposal } from "../../consensus/types.ts";
 
 type Validate = (data: Uint8Array, from: string) => GossipResult | Promise<GossipResult>;
