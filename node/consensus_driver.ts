@@ -8,7 +8,7 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign } from "../lib/crypto.ts";
+import { sign, toHex } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Chain, ValidatedBlock } from "./chain.ts";
@@ -17,10 +17,13 @@ import type { P2P } from "./p2p.ts";
 import {
   blockBytesMismatch,
   type ConsensusGossipContext,
+  resendProtocol,
+  topics,
   validateProposalMessage,
   validateVoteMessage,
   VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
+import { GOSSIP_BYTES_MAX, type GossipResult, GossipStats, REJECT, toVerdict } from "./gossip_validation.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
 import {
@@ -49,27 +52,24 @@ export interface DriverOptions {
   signerStatePath: string;
   clock?: Clock;
   logger?: Logger;
-  /** Republish own messages of a stuck height every this many ms (default 1000). */
+  /** Re-send own messages of a stuck height every this many ms (default 1000). */
   rebroadcastMs?: number;
+  /** Where refused re-sent messages are counted per peer and reason (the node's gossip stats). */
+  gossipStats?: GossipStats;
 }
 
 type CoreState = ReturnType<typeof newHeightState>;
 type CoreInput = Parameters<typeof step>[1];
 type CoreOutput = ReturnType<typeof step>["outputs"][number];
 
-/** Topic names of a chain. */
-export function topics(chainId: string) {
-  return {
-    txs: `/cirrus/${chainId}/txs`,
-    proposal: `/cirrus/${chainId}/proposal`,
-    vote: `/cirrus/${chainId}/vote`,
-  };
-}
+export { topics } from "./consensus_gossip.ts";
 
 const FUTURE_BUFFER_MAX = 2_000;
 /** Bytes of next-height messages kept at most (a few full proposals). */
 const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 const BLOCK_STORE_MAX = 16;
+/** Signed messages of one height remembered as written to the WAL (beyond, the memory is reset). */
+const WAL_SEEN_MAX = 100_000;
 
 /** WAL record kinds. */
 type WalRecord =
@@ -96,6 +96,8 @@ export class ConsensusDriver {
   #ownProposal: Uint8Array | null = null;
   #ownVotes: Uint8Array[] = [];
   #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
+  /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
+  #walSeen = new Set<string>();
   #futureBytes = 0;
   #wal!: Wal;
   #signer!: SignerState;
@@ -112,6 +114,7 @@ export class ConsensusDriver {
 
   /** What the gossip validators read of this driver (one object, no allocation per message). */
   readonly #gossipCtx: ConsensusGossipContext;
+  readonly #gossipStats: GossipStats;
 
   constructor(opts: DriverOptions) {
     this.#o = opts;
@@ -122,6 +125,7 @@ export class ConsensusDriver {
     };
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? (() => {});
+    this.#gossipStats = opts.gossipStats ?? new GossipStats();
     this.#topics = topics(opts.chain.chainId);
   }
 
@@ -153,6 +157,11 @@ export class ConsensusDriver {
       this.#topics.vote,
       (d) => validateVoteMessage(d, this.#gossipCtx),
       (d) => this.#enqueue(() => this.#onVoteMessage(d)),
+    );
+    await this.#o.p2p.handle(
+      resendProtocol(this.#o.chain.chainId),
+      (req, from) => this.#onResend(req, from),
+      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
     );
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
@@ -246,6 +255,7 @@ export class ConsensusDriver {
     const chain = this.#o.chain;
     this.#height = height;
     this.#blocks.clear();
+    this.#walSeen.clear();
     this.#ownProposal = null;
     this.#ownVotes = [];
     this.#pendingGetValue = null;
@@ -494,21 +504,71 @@ export class ConsensusDriver {
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
       if (this.#stopped) return;
-      this.#enqueue(async () => {
+      this.#enqueue(() => {
         if (this.#clock.now() - this.#lastProgress >= every) {
           this.#resend++;
           if (this.#ownProposal) {
             const [sp, b] = decode(this.#ownProposal) as [Uint8Array, Uint8Array];
-            await this.#publish(this.#topics.proposal, encode([sp, b, this.#resend]));
+            this.#resendToPeers("proposal", encode([sp, b, this.#resend]), every);
           }
           if (this.#ownVotes.length > 0) {
-            await this.#publish(this.#topics.vote, encode([this.#ownVotes, this.#resend]));
+            this.#resendToPeers("vote", encode([this.#ownVotes, this.#resend]), every);
           }
         }
+        return Promise.resolve();
       });
       this.#scheduleRebroadcast();
     }, every);
     this.#timers.add(t);
+  }
+
+  /**
+   * Re-send own messages directly to every connected peer (not relayed): gossip ids come from the
+   * signed content, so gossip would drop an identical re-publish as already seen.
+   */
+  #resendToPeers(kind: "proposal" | "vote", data: Uint8Array, timeoutMs: number): void {
+    const protocol = resendProtocol(this.#o.chain.chainId);
+    const req = encode([kind, data]);
+    for (const peer of this.#o.p2p.peers()) {
+      this.#o.p2p.request(peer, protocol, req, { timeoutMs }).catch((e) =>
+        this.#log("debug", "re-send failed", { peer, error: String(e) })
+      );
+    }
+  }
+
+  /** A peer's re-sent message: validated exactly like gossip (votes may be bundled), then handled. */
+  async #onResend(req: Uint8Array, from: string): Promise<Uint8Array> {
+    let result: GossipResult = REJECT.malformed;
+    let kind = "";
+    let data: Uint8Array | null = null;
+    try {
+      const arr = decode(req);
+      if (Array.isArray(arr) && arr.length === 2 && arr[1] instanceof Uint8Array) {
+        kind = String(arr[0]);
+        data = arr[1];
+      }
+    } catch { /* malformed */ }
+    if (data !== null && kind === "proposal") result = await validateProposalMessage(data, this.#gossipCtx);
+    else if (data !== null && kind === "vote") {
+      result = await validateVoteMessage(data, this.#gossipCtx, VOTES_PER_MESSAGE_MAX);
+    }
+    const topic = kind === "vote" ? this.#topics.vote : this.#topics.proposal;
+    const verdict = toVerdict(result, { topic, from, stats: this.#gossipStats, logger: this.#log });
+    if (verdict === "accept" && data !== null) {
+      const d = data;
+      if (kind === "proposal") this.#enqueue(() => this.#onProposalMessage(d));
+      else this.#enqueue(() => this.#onVoteMessage(d));
+    }
+    return new Uint8Array(0);
+  }
+
+  /** True the first time a peer message (by its signature) is seen at this height: write it to the WAL. */
+  #firstInWal(signature: Uint8Array): boolean {
+    const key = toHex(signature);
+    if (this.#walSeen.has(key)) return false;
+    if (this.#walSeen.size >= WAL_SEEN_MAX) this.#walSeen.clear();
+    this.#walSeen.add(key);
+    return true;
   }
 
   // ---- peer messages ----
@@ -553,7 +613,9 @@ export class ConsensusDriver {
       }
       this.#rememberBlock(p.blockHash, v);
     }
-    if (!this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
+    // the signature covers the block hash, and the bytes are the block's (checked above or cached)
+    const first = this.#firstInWal(sp.signature);
+    if (first && !this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
       await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
     }
     await this.#feed({ type: "proposal", proposal: p, valid: v.ok });
@@ -574,7 +636,8 @@ export class ConsensusDriver {
         continue;
       }
       if (h !== this.#height || !this.#cs) continue;
-      if (!this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
+      const first = this.#firstInWal(signed.signature);
+      if (first && !this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
         await this.#wal.append(encode(["vote", encodeSignedVote(signed)]), { sync: false });
       }
       await this.#feed({ type: "vote", signed });

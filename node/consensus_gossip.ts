@@ -2,9 +2,10 @@
  * Gossip validation of consensus messages (proposals and votes), with typed reasons.
  *
  * Wire formats: a proposal message is `cbor([signedProposal, blockBytes, resend])`, a vote message
- * `cbor([[signedVote...], resend])`. The resend counter and the bundling of votes are not signed:
- * {@link consensusMessageId} derives gossip ids from the signed content only, so they cannot mint
- * new messages out of one signed proposal or vote.
+ * `cbor([[signedVote...], resend])` (one vote on gossip). The resend counter and the encoding are not
+ * signed: {@link gossipMessageIdOf} derives gossip ids from the signed content only, so they cannot
+ * mint new messages out of one signed proposal or vote. A stuck validator re-sends its own messages
+ * directly to its peers ({@link resendProtocol}: not relayed), since gossip de-duplicates them.
  *
  * Order of checks: cheap shape checks, then membership and signature, and only then anything that
  * acts on the message's claims (a height above ours triggers block sync only once signed by a
@@ -24,6 +25,16 @@ import {
 } from "../consensus/mod.ts";
 import type { SignedProposal, SignedVote } from "../consensus/types.ts";
 import { type GossipResult, IGNORE, REJECT } from "./gossip_validation.ts";
+import { messageId, type MessageIdFn } from "./p2p_host.ts";
+
+/** Topic names of a chain. */
+export function topics(chainId: string): { txs: string; proposal: string; vote: string } {
+  return {
+    txs: `/cirrus/${chainId}/txs`,
+    proposal: `/cirrus/${chainId}/proposal`,
+    vote: `/cirrus/${chainId}/vote`,
+  };
+}
 
 /** Most votes in one vote message. */
 export const VOTES_PER_MESSAGE_MAX = 64;
@@ -113,32 +124,39 @@ export async function validateProposalMessage(
   return "accept";
 }
 
-/** Split a vote message into its signed votes (encoded and decoded), or null when malformed. */
-export function decodeVoteMessage(data: Uint8Array): { votes: SignedVote[]; encoded: Uint8Array[] } | null {
+/**
+ * Split a vote message into its signed votes, or null when malformed or with more than `votesMax`
+ * votes (gossip carries one vote per message; a direct re-send may bundle up to
+ * {@link VOTES_PER_MESSAGE_MAX}).
+ */
+export function decodeVoteMessage(data: Uint8Array, votesMax: number): { votes: SignedVote[] } | null {
   try {
     const arr = decode(data);
     if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
       return null;
     }
-    if (arr[0].length > VOTES_PER_MESSAGE_MAX) return null;
-    const encoded = arr[0] as unknown[];
-    const votes = encoded.map((b) => {
+    if (arr[0].length > votesMax) return null;
+    const votes = (arr[0] as unknown[]).map((b) => {
       if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
       return decodeSignedVote(b);
     });
-    return { votes, encoded: encoded as Uint8Array[] };
+    return { votes };
   } catch {
     return null;
   }
 }
 
-/** Gossip validation of a vote message: shape, chain, validator membership, signatures, height. */
+/**
+ * Gossip validation of a vote message: shape (at most `votesMax` votes: one on gossip), chain,
+ * validator membership, signatures, height.
+ */
 export async function validateVoteMessage(
   data: Uint8Array,
   ctx: ConsensusGossipContext,
+  votesMax = 1,
 ): Promise<GossipResult> {
   if (data.length > VOTE_MESSAGE_BYTES_MAX) return REJECT.too_large;
-  const m = decodeVoteMessage(data);
+  const m = decodeVoteMessage(data, votesMax);
   if (m === null) return REJECT.malformed;
   const chain = ctx.chain;
   const height = ctx.height();
@@ -159,25 +177,32 @@ const PROPOSAL_TAG = new TextEncoder().encode("cirrus/proposal-msg/1");
 const VOTE_TAG = new TextEncoder().encode("cirrus/vote-msg/1");
 
 /**
- * Gossip message id of a consensus message from its signed content only: a proposal's id covers the
- * signed proposal and the block bytes (not the resend counter); a vote message's id covers its
- * signed votes as a set (not the resend counter, not their order). A malformed message gets the id
- * of its raw bytes (it is rejected anyway).
+ * Gossip message ids of a chain's topics. Consensus messages get ids from their signed content only
+ * (a proposal: the signed proposal and the hash of the block bytes; a vote: the signed vote), never
+ * from the resend counter or the encoding; other topics keep the default content id
+ * (`messageId`: sha256 of topic and bytes). A malformed message gets the id of its raw bytes (it
+ * is rejected anyway).
  */
-export function consensusMessageId(kind: "proposal" | "vote", data: Uint8Array): Uint8Array {
-  if (kind === "proposal") {
-    const m = decodeProposalMessage(data);
-    if (m === null) return sha256(data);
-    return sha256(concatBytes(PROPOSAL_TAG, sha256(m.spBytes), sha256(m.blockBytes)));
-  }
-  const m = decodeVoteMessage(data);
-  if (m === null) return sha256(data);
-  const ids = m.encoded.map((b) => sha256(b)).sort(compareBytes);
-  return sha256(concatBytes(VOTE_TAG, ...ids));
+export function gossipMessageIdOf(chainId: string): MessageIdFn {
+  const t = topics(chainId);
+  return (topic, data) => {
+    if (topic === t.proposal) {
+      const m = decodeProposalMessage(data);
+      if (m === null) return sha256(data);
+      const p = m.sp.proposal;
+      return sha256(concatBytes(PROPOSAL_TAG, proposalSignBytes(p), m.sp.signature, sha256(m.blockBytes)));
+    }
+    if (topic === t.vote) {
+      const m = decodeVoteMessage(data, 1);
+      if (m === null) return sha256(data);
+      const sv = m.votes[0]!;
+      return sha256(concatBytes(VOTE_TAG, voteSignBytes(sv.vote), sv.signature));
+    }
+    return messageId(topic, data);
+  };
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
+/** The protocol a validator re-sends its own messages of a stuck height on, directly to each peer. */
+export function resendProtocol(chainId: string): string {
+  return `/cirrus/${chainId}/consensus-resend/1`;
 }

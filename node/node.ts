@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
 import { ConsensusDriver, topics } from "./consensus_driver.ts";
+import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
@@ -244,6 +245,7 @@ export class CirrusNode {
         topics: [t.txs, t.proposal, t.vote],
         logger: log,
         gossipStats,
+        messageIdOf: gossipMessageIdOf(chain.chainId),
       });
     } catch (e) {
       await chain.close();
@@ -258,6 +260,7 @@ export class CirrusNode {
       signerStatePath: join(dataDir, "priv_validator_state.json"),
       clock,
       logger: log,
+      gossipStats,
     });
     const sync = new BlockSync(chain, p2p, driver, clock, log);
     const node = new CirrusNode({

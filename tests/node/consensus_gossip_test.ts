@@ -13,9 +13,18 @@ import { Mempool } from "../../node/mempool.ts";
 import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
 import type { GossipResult, P2P } from "../../node/p2p.ts";
 import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
-import { generatePrivateKey, sign } from "../../lib/crypto.ts";
-import { decodeSignedVote, encodeSignedProposal, proposalSignBytes } from "../../consensus/mod.ts";
-import type { Proposal } from "../../consensus/types.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, sign, toHex } from "../../lib/crypto.ts";
+import { signTx } from "../../node/ledger/tx.ts";
+import { gossipMessageIdOf } from "../../node/consensus_gossip.ts";
+import {
+  decodeSignedVote,
+  encodeSignedProposal,
+  encodeSignedVote,
+  proposalSignBytes,
+  voteSignBytes,
+  Wal,
+} from "../../consensus/mod.ts";
+import type { Proposal, Vote } from "../../consensus/types.ts";
 
 type Validate = (data: Uint8Array, from: string) => GossipResult | Promise<GossipResult>;
 type Handle = (data: Uint8Array, from: string) => void;
@@ -91,7 +100,10 @@ async function oneDriver(net: TestNet) {
     });
   const signProposal = async (p: Proposal, key = proposer.validatorKey.privKey) =>
     encodeSignedProposal({ proposal: p, signature: await sign(key, proposalSignBytes(p)) });
+  let closed = false;
   const close = async () => {
+    if (closed) return;
+    closed = true;
     await driver.stop();
     await chain.close();
   };
@@ -176,6 +188,137 @@ test("finding 9: a far-height proposal triggers sync only once signed by a valid
     assert.equal(behind, [1_000_000], "a validator-signed far height is a sync hint");
   } finally {
     await d.close();
+    await net.cleanup();
+  }
+});
+
+test("finding 7: identical proposals and votes are written to the WAL once", async () => {
+  const net = await TestNet.create({ validators: 4, ...slowRounds });
+  const d = await oneDriver(net);
+  try {
+    await d.driver.start();
+    const t = topics(d.chain.chainId);
+    const good = d.block(Date.now());
+    const sp = await d.signProposal({
+      chainId: d.chain.chainId,
+      height: 1,
+      round: 0,
+      polRound: -1,
+      blockHash: blockHash(decodeBlock(good)),
+      proposer: d.proposer.validatorKey.address,
+    });
+    const other = d.homes.find((h) =>
+      h.validatorKey.address !== d.me.validatorKey.address &&
+      h.validatorKey.address !== d.proposer.validatorKey.address
+    )!;
+    const vote: Vote = {
+      chainId: d.chain.chainId,
+      type: "prevote",
+      height: 1,
+      round: 0,
+      blockHash: null,
+      validator: other.validatorKey.address,
+    };
+    const sv = encodeSignedVote({
+      vote,
+      signature: await sign(other.validatorKey.privKey, voteSignBytes(vote)),
+    });
+    // the same signed content, with other resend counters, delivered again and again
+    for (let resend = 0; resend < 5; resend++) {
+      d.fake.subs.get(t.proposal)!.handle(encode([sp, good, resend]), "peer");
+      d.fake.subs.get(t.vote)!.handle(encode([[sv], resend]), "peer");
+    }
+    await waitUntil(
+      () => d.fake.published.some((m) => m.topic === t.vote),
+      10_000,
+      "our prevote (every delivery handled)",
+    );
+    await d.close();
+    const wal = await Wal.open(join(net.dir, "driver", "cs.wal"));
+    const { records } = await wal.readAll();
+    await wal.close();
+    const kinds = records.map((r) => (decode(r) as [string])[0]);
+    assert.is(kinds.filter((k) => k === "proposal").length, 1, `one proposal record: ${kinds}`);
+    // our own prevote is a "vote" record too: the peer's vote once, ours once
+    assert.is(kinds.filter((k) => k === "vote").length, 2, `one record per signed vote: ${kinds}`);
+  } finally {
+    await d.close().catch(() => {});
+    await net.cleanup();
+  }
+});
+
+test("finding 7: gossip ids come from the signed content only (not resend counters, padding, bundling)", async () => {
+  const net = await TestNet.create({ validators: 4, ...slowRounds });
+  const d = await oneDriver(net);
+  try {
+    const t = topics(d.chain.chainId);
+    const idOf = gossipMessageIdOf(d.chain.chainId);
+    const hex = async (topic: string, data: Uint8Array) => toHex(await idOf(topic, data));
+    const good = d.block(Date.now());
+    const sp = await d.signProposal({
+      chainId: d.chain.chainId,
+      height: 1,
+      round: 0,
+      polRound: -1,
+      blockHash: blockHash(decodeBlock(good)),
+      proposer: d.proposer.validatorKey.address,
+    });
+    const p0 = await hex(t.proposal, encode([sp, good, 0]));
+    assert.is(await hex(t.proposal, encode([sp, good, 1])), p0, "resend counter");
+    assert.is(await hex(t.proposal, encode([sp, good, 123456789])), p0, "padding in the counter");
+    assert.is.not(await hex(t.proposal, encode([sp, d.block(Date.now() + 1), 0])), p0, "other block bytes");
+    const votes = await Promise.all(d.homes.map(async (h) => {
+      const vote: Vote = {
+        chainId: d.chain.chainId,
+        type: "prevote",
+        height: 1,
+        round: 0,
+        blockHash: null,
+        validator: h.validatorKey.address,
+      };
+      return encodeSignedVote({ vote, signature: await sign(h.validatorKey.privKey, voteSignBytes(vote)) });
+    }));
+    const v0 = await hex(t.vote, encode([[votes[0]!], 0]));
+    assert.is(await hex(t.vote, encode([[votes[0]!], 9])), v0, "resend counter");
+    assert.is.not(await hex(t.vote, encode([[votes[1]!], 0])), v0, "another vote");
+    // a bundle is not a gossip message: votes travel one per message, so bundles cannot mint ids
+    await d.driver.start();
+    const r = await d.fake.subs.get(t.vote)!.validate(encode([[votes[0]!, votes[1]!], 0]), "evil");
+    assert.equal(r, { action: "reject", reason: "malformed" });
+  } finally {
+    await d.close();
+    await net.cleanup();
+  }
+});
+
+test("finding 7: tx batches from unfunded senders are not relayed (ignored before any signature check)", async () => {
+  const net = await TestNet.create({ validators: 1 });
+  try {
+    const node = await net.start(0);
+    const stranger = generatePrivateKey();
+    const tx = await signTx({
+      chainId: net.genesis.chainId,
+      type: "bank.send",
+      from: addressOf(publicKeyOf(stranger)),
+      nonce: 0n,
+      fee: 1n,
+      body: { to: net.accounts[0]!.address, amount: "5" },
+    }, stranger);
+    assert.equal(await node.validateTxBatch(encode([tx])), { action: "ignore", reason: "unfunded_sender" });
+    const funded = await signTx({
+      chainId: net.genesis.chainId,
+      type: "bank.send",
+      from: net.accounts[0]!.address,
+      nonce: 0n,
+      fee: 1n,
+      body: { to: net.accounts[1]!.address, amount: "5" },
+    }, net.accounts[0]!.privKey);
+    assert.is(await node.validateTxBatch(encode([funded])), "accept");
+    assert.equal(await node.validateTxBatch(encode([funded, tx])), {
+      action: "ignore",
+      reason: "unfunded_sender",
+    });
+  } finally {
     await net.cleanup();
   }
 });
