@@ -8,7 +8,7 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign, toHex } from "../lib/crypto.ts";
+import { sign } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Chain, ValidatedBlock } from "./chain.ts";
@@ -18,12 +18,15 @@ import {
   blockBytesMismatch,
   type ConsensusGossipContext,
   resendProtocol,
+  resendToPeers,
+  SeenSignatures,
   topics,
   validateProposalMessage,
+  validateResend,
   validateVoteMessage,
   VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
-import { GOSSIP_BYTES_MAX, type GossipResult, GossipStats, REJECT, toVerdict } from "./gossip_validation.ts";
+import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
 import {
@@ -68,8 +71,6 @@ const FUTURE_BUFFER_MAX = 2_000;
 /** Bytes of next-height messages kept at most (a few full proposals). */
 const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 const BLOCK_STORE_MAX = 16;
-/** Signed messages of one height remembered as written to the WAL (beyond, the memory is reset). */
-const WAL_SEEN_MAX = 100_000;
 
 /** WAL record kinds. */
 type WalRecord =
@@ -97,7 +98,7 @@ export class ConsensusDriver {
   #ownVotes: Uint8Array[] = [];
   #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
   /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
-  #walSeen = new Set<string>();
+  #walSeen = new SeenSignatures();
   #futureBytes = 0;
   #wal!: Wal;
   #signer!: SignerState;
@@ -509,10 +510,22 @@ export class ConsensusDriver {
           this.#resend++;
           if (this.#ownProposal) {
             const [sp, b] = decode(this.#ownProposal) as [Uint8Array, Uint8Array];
-            this.#resendToPeers("proposal", encode([sp, b, this.#resend]), every);
+            resendToPeers(
+              this.#o.p2p,
+              this.#o.chain.chainId,
+              "proposal",
+              encode([sp, b, this.#resend]),
+              this.#log,
+            );
           }
           if (this.#ownVotes.length > 0) {
-            this.#resendToPeers("vote", encode([this.#ownVotes, this.#resend]), every);
+            resendToPeers(
+              this.#o.p2p,
+              this.#o.chain.chainId,
+              "vote",
+              encode([this.#ownVotes, this.#resend]),
+              this.#log,
+            );
           }
         }
         return Promise.resolve();
@@ -522,53 +535,15 @@ export class ConsensusDriver {
     this.#timers.add(t);
   }
 
-  /**
-   * Re-send own messages directly to every connected peer (not relayed): gossip ids come from the
-   * signed content, so gossip would drop an identical re-publish as already seen.
-   */
-  #resendToPeers(kind: "proposal" | "vote", data: Uint8Array, timeoutMs: number): void {
-    const protocol = resendProtocol(this.#o.chain.chainId);
-    const req = encode([kind, data]);
-    for (const peer of this.#o.p2p.peers()) {
-      this.#o.p2p.request(peer, protocol, req, { timeoutMs }).catch((e) =>
-        this.#log("debug", "re-send failed", { peer, error: String(e) })
-      );
-    }
-  }
-
   /** A peer's re-sent message: validated exactly like gossip (votes may be bundled), then handled. */
   async #onResend(req: Uint8Array, from: string): Promise<Uint8Array> {
-    let result: GossipResult = REJECT.malformed;
-    let kind = "";
-    let data: Uint8Array | null = null;
-    try {
-      const arr = decode(req);
-      if (Array.isArray(arr) && arr.length === 2 && arr[1] instanceof Uint8Array) {
-        kind = String(arr[0]);
-        data = arr[1];
-      }
-    } catch { /* malformed */ }
-    if (data !== null && kind === "proposal") result = await validateProposalMessage(data, this.#gossipCtx);
-    else if (data !== null && kind === "vote") {
-      result = await validateVoteMessage(data, this.#gossipCtx, VOTES_PER_MESSAGE_MAX);
-    }
-    const topic = kind === "vote" ? this.#topics.vote : this.#topics.proposal;
-    const verdict = toVerdict(result, { topic, from, stats: this.#gossipStats, logger: this.#log });
-    if (verdict === "accept" && data !== null) {
-      const d = data;
-      if (kind === "proposal") this.#enqueue(() => this.#onProposalMessage(d));
-      else this.#enqueue(() => this.#onVoteMessage(d));
+    const r = await validateResend(req, this.#gossipCtx);
+    const topic = r.kind === "vote" ? this.#topics.vote : this.#topics.proposal;
+    if (toVerdict(r.result, { topic, from, stats: this.#gossipStats, logger: this.#log }) === "accept") {
+      const d = r.data;
+      this.#enqueue(() => r.kind === "vote" ? this.#onVoteMessage(d) : this.#onProposalMessage(d));
     }
     return new Uint8Array(0);
-  }
-
-  /** True the first time a peer message (by its signature) is seen at this height: write it to the WAL. */
-  #firstInWal(signature: Uint8Array): boolean {
-    const key = toHex(signature);
-    if (this.#walSeen.has(key)) return false;
-    if (this.#walSeen.size >= WAL_SEEN_MAX) this.#walSeen.clear();
-    this.#walSeen.add(key);
-    return true;
   }
 
   // ---- peer messages ----
@@ -614,7 +589,7 @@ export class ConsensusDriver {
       this.#rememberBlock(p.blockHash, v);
     }
     // the signature covers the block hash, and the bytes are the block's (checked above or cached)
-    const first = this.#firstInWal(sp.signature);
+    const first = this.#walSeen.first(sp.signature);
     if (first && !this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
       await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
     }
@@ -636,7 +611,7 @@ export class ConsensusDriver {
         continue;
       }
       if (h !== this.#height || !this.#cs) continue;
-      const first = this.#firstInWal(signed.signature);
+      const first = this.#walSeen.first(signed.signature);
       if (first && !this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
         await this.#wal.append(encode(["vote", encodeSignedVote(signed)]), { sync: false });
       }

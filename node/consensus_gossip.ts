@@ -12,8 +12,10 @@
  * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
  * @module
  */
-import { decode } from "cborg";
-import { concatBytes, sha256, verify } from "../lib/crypto.ts";
+import { decode, encode } from "cborg";
+import { concatBytes, sha256, toHex, verify } from "../lib/crypto.ts";
+import type { Logger } from "../lib/log.ts";
+import type { P2P } from "./p2p.ts";
 import type { Chain } from "./chain.ts";
 import { blockHash, decodeBlock } from "./ledger/block.ts";
 import {
@@ -205,4 +207,76 @@ export function gossipMessageIdOf(chainId: string): MessageIdFn {
 /** The protocol a validator re-sends its own messages of a stuck height on, directly to each peer. */
 export function resendProtocol(chainId: string): string {
   return `/cirrus/${chainId}/consensus-resend/1`;
+}
+
+/**
+ * Validate a re-sent message (`cbor([kind, message])`, kind "proposal" or "vote") exactly like its
+ * gossip counterpart, except that a vote message may bundle up to {@link VOTES_PER_MESSAGE_MAX} votes.
+ */
+export async function validateResend(
+  req: Uint8Array,
+  ctx: ConsensusGossipContext,
+): Promise<{ kind: "proposal" | "vote"; data: Uint8Array; result: GossipResult }> {
+  let arr: unknown;
+  try {
+    arr = decode(req);
+  } catch {
+    arr = null;
+  }
+  if (!Array.isArray(arr) || arr.length !== 2 || !(arr[1] instanceof Uint8Array)) {
+    return { kind: "proposal", data: req, result: REJECT.malformed };
+  }
+  const data = arr[1];
+  if (arr[0] === "proposal") {
+    return { kind: "proposal", data, result: await validateProposalMessage(data, ctx) };
+  }
+  if (arr[0] === "vote") {
+    return { kind: "vote", data, result: await validateVoteMessage(data, ctx, VOTES_PER_MESSAGE_MAX) };
+  }
+  return { kind: "proposal", data, result: REJECT.malformed };
+}
+
+/** How long a re-sent message may take to reach a peer. */
+const RESEND_TIMEOUT_MS = 2_000;
+
+/**
+ * Re-send own messages (`kind`: a proposal or a vote message) directly to every connected peer, not
+ * relayed: gossip ids come from the signed content, so gossip would drop an identical re-publish.
+ */
+export function resendToPeers(
+  p2p: P2P,
+  chainId: string,
+  kind: "proposal" | "vote",
+  data: Uint8Array,
+  log: Logger,
+): void {
+  const protocol = resendProtocol(chainId);
+  const req = encode([kind, data]);
+  for (const peer of p2p.peers()) {
+    p2p.request(peer, protocol, req, { timeoutMs: RESEND_TIMEOUT_MS }).catch((e) =>
+      log("debug", "re-send failed", { peer, error: String(e) })
+    );
+  }
+}
+
+/** Signed messages of one height remembered at most (beyond, the memory starts over). */
+const SEEN_SIGNATURES_MAX = 100_000;
+
+/** Signatures of the signed messages seen (for a height): identical messages are written to the WAL once. */
+export class SeenSignatures {
+  #seen = new Set<string>();
+
+  /** True the first time this signature is seen. */
+  first(signature: Uint8Array): boolean {
+    const key = toHex(signature);
+    if (this.#seen.has(key)) return false;
+    if (this.#seen.size >= SEEN_SIGNATURES_MAX) this.#seen.clear();
+    this.#seen.add(key);
+    return true;
+  }
+
+  /** Forget everything (a new height). */
+  clear(): void {
+    this.#seen.clear();
+  }
 }
