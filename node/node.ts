@@ -142,37 +142,44 @@ export class CirrusNode {
    */
   async validateTxBatch(data: Uint8Array): Promise<GossipResult> {
     const stxs = this.#decodeBatch(data);
-    if (!stxs) return REJECT.malformed;
+    if (!Array.isArray(stxs)) return stxs;
     const state = this.chain.state;
+    let from = "";
+    let balance = -1n;
     for (const s of stxs) {
-      const a = state.account(s.tx.from);
-      if (a === null || a.balance < s.tx.fee) return IGNORE.unfunded_sender;
+      if (s.tx.from !== from) { // batches come mostly from few senders: one account read per run
+        from = s.tx.from;
+        balance = state.account(from)?.balance ?? -1n;
+      }
+      if (balance < s.tx.fee) return IGNORE.unfunded_sender;
     }
     this.#decoded.set(data, stxs);
     return await this.chain.verifySignatures(stxs) ? REJECT.bad_signature : "accept";
   }
 
-  #decodeBatch(data: Uint8Array): SignedTx[] | null {
+  /** The batch's txs, or why it is refused (malformed, another chain's). */
+  #decodeBatch(data: Uint8Array): SignedTx[] | GossipResult {
     const p = this.chain.genesis.params.ledger;
     try {
       const arr = decode(data);
-      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return null;
+      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return REJECT.malformed;
       const out: SignedTx[] = [];
       for (const b of arr) {
-        if (!(b instanceof Uint8Array)) return null;
+        if (!(b instanceof Uint8Array)) return REJECT.malformed;
         const d = decodeSignedTx(b, { maxTxBytes: p.maxTxBytes });
-        if (!d.ok || d.stx.tx.chainId !== this.chainId) return null;
+        if (!d.ok) return REJECT.malformed;
+        if (d.stx.tx.chainId !== this.chainId) return REJECT.wrong_chain;
         out.push(d.stx);
       }
       return out;
     } catch {
-      return null;
+      return REJECT.malformed;
     }
   }
 
   #onTxBatch(data: Uint8Array): void {
     const stxs = this.#decoded.get(data) ?? this.#decodeBatch(data);
-    if (!stxs) return;
+    if (!Array.isArray(stxs)) return;
     for (const s of stxs) this.mempool.add(s, this.chain.state);
   }
 
