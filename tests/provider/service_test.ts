@@ -26,8 +26,13 @@ import { parseProviderConfig, type ProviderConfig } from "../../provider/config.
 import { BidEngine } from "../../provider/bid_engine.ts";
 import { capacityFromConfig, Inventory } from "../../provider/inventory.ts";
 import { SimDriver } from "../../provider/cluster/sim.ts";
-import { parseLeaseKey } from "../../provider/cluster/objects.ts";
-import { decodeResponse, newNonce, signLeaseRequest, signManifestRequest } from "../../provider/protocol.ts";
+import { parseLeaseId } from "../../lib/ids.ts";
+import {
+  decodeResponse,
+  newNonce,
+  signLeaseRequest,
+  signManifestRequest,
+} from "../../provider/protocol/mod.ts";
 
 const Mi = 1024 ** 2;
 
@@ -680,7 +685,7 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     );
     assert.equal(p2.engine.tracked().map((t) => [t.orderId, t.state]), [[keep.order, "active"]]);
     assert.is(p2.engine.inventory.free().cpu, 500, "the restored lease counts against capacity");
-    assert.equal(parseLeaseKey(keepLease).provider, pa!.address);
+    assert.equal(parseLeaseId(keepLease)?.provider, pa!.address);
 
     // The restarted provider serves the tenant.
     const status = await tenant.send(
