@@ -11,11 +11,11 @@ import { loadHome } from "../../node/config.ts";
 import { Chain } from "../../node/chain.ts";
 import { Mempool } from "../../node/mempool.ts";
 import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
-import type { GossipResult, P2P } from "../../node/p2p.ts";
+import { type GossipResult, GossipStats, type P2P } from "../../node/p2p.ts";
 import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, sign, toHex } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
-import { gossipMessageIdOf } from "../../node/consensus_gossip.ts";
+import { gossipMessageIdOf, resendProtocol } from "../../node/consensus_gossip.ts";
 import {
   decodeSignedVote,
   encodeSignedProposal,
@@ -33,6 +33,7 @@ type Handle = (data: Uint8Array, from: string) => void;
 function fakeP2P() {
   const subs = new Map<string, { validate: Validate; handle: Handle }>();
   const published: { topic: string; data: Uint8Array }[] = [];
+  const protocols = new Map<string, (req: Uint8Array, from: string) => Uint8Array | Promise<Uint8Array>>();
   const p2p: P2P = {
     peerId: "self",
     addrs: () => [],
@@ -41,7 +42,10 @@ function fakeP2P() {
       return Promise.resolve(0);
     },
     onMessage: (topic, validate, handle) => void subs.set(topic, { validate, handle }),
-    handle: () => Promise.resolve(),
+    handle: (protocol, handler) => {
+      protocols.set(protocol, handler);
+      return Promise.resolve();
+    },
     request: () => Promise.reject(new Error("no peers")),
     handleStream: () => Promise.resolve(),
     // deno-lint-ignore require-yield
@@ -63,7 +67,7 @@ function fakeP2P() {
     if (r === "accept") sub.handle(data, from);
     return r;
   };
-  return { p2p, subs, published, deliver };
+  return { p2p, subs, published, protocols, deliver };
 }
 
 /** One validator's driver (not the round-0 proposer of height 1) on a fake p2p, and the keys of all. */
@@ -75,7 +79,9 @@ async function oneDriver(net: TestNet) {
   const proposer = homes.find((h) => h.validatorKey.address === proposerAddr)!;
   const me = homes.find((h) => h.validatorKey.address !== proposerAddr)!;
   const fake = fakeP2P();
+  const stats = new GossipStats();
   const driver = new ConsensusDriver({
+    gossipStats: stats,
     chain,
     p2p: fake.p2p,
     mempool: new Mempool({ txsMax: 100, bytesMax: 1 << 20 }),
@@ -107,7 +113,7 @@ async function oneDriver(net: TestNet) {
     await driver.stop();
     await chain.close();
   };
-  return { chain, driver, fake, block, signProposal, proposer, me, homes, close };
+  return { chain, driver, fake, stats, block, signProposal, proposer, me, homes, close };
 }
 
 const slowRounds = { consensus: { timeoutProposeMs: 60_000, timeoutPrevoteMs: 60_000 } };
@@ -319,6 +325,57 @@ test("finding 7: tx batches from unfunded senders are not relayed (ignored befor
       reason: "unfunded_sender",
     });
   } finally {
+    await net.cleanup();
+  }
+});
+
+test("finding 7: a stuck validator's re-sent bundle arrives directly, validated like gossip and counted", async () => {
+  const net = await TestNet.create({ validators: 4, ...slowRounds });
+  const d = await oneDriver(net);
+  try {
+    await d.driver.start();
+    const resend = d.fake.protocols.get(resendProtocol(d.chain.chainId))!;
+    assert.ok(resend, "the driver serves the re-send protocol");
+    const good = d.block(Date.now());
+    const hash = blockHash(decodeBlock(good));
+    const sp = await d.signProposal({
+      chainId: d.chain.chainId,
+      height: 1,
+      round: 0,
+      polRound: -1,
+      blockHash: hash,
+      proposer: d.proposer.validatorKey.address,
+    });
+    assert.is(await d.fake.deliver(topics(d.chain.chainId).proposal, encode([sp, good, 0])), "accept");
+    const others = d.homes.filter((h) => h.validatorKey.address !== d.me.validatorKey.address);
+    const votes = await Promise.all(others.map(async (h) => {
+      const vote: Vote = {
+        chainId: d.chain.chainId,
+        type: "prevote",
+        height: 1,
+        round: 0,
+        blockHash: hash,
+        validator: h.validatorKey.address,
+      };
+      return encodeSignedVote({ vote, signature: await sign(h.validatorKey.privKey, voteSignBytes(vote)) });
+    }));
+    // a bundle of the 3 other prevotes for the block (> 2/3): the node locks and precommits it
+    await resend(encode(["vote", encode([votes, 1])]), "peer");
+    const precommit = () =>
+      d.fake.published
+        .filter((m) => m.topic === topics(d.chain.chainId).vote)
+        .map((m) => decodeSignedVote((decode(m.data) as [Uint8Array[], number])[0][0]!).vote)
+        .find((v) => v.type === "precommit");
+    await waitUntil(() => precommit() !== undefined, 10_000, "our precommit after the re-sent prevotes");
+    assert.is(precommit()!.blockHash, hash);
+    // a forged re-send is refused like gossip (and not handled)
+    const forged = encode(["vote", encode([[votes[0]!.slice(0, -1)], 1])]);
+    await resend(forged, "evil");
+    await resend(encode(["nonsense", new Uint8Array(1)]), "evil");
+    assert.equal(d.stats.peer("evil").reject, { malformed: 2 }, "refusals counted for the sender");
+    assert.equal(d.stats.peer("peer"), { reject: {}, ignore: {} });
+  } finally {
+    await d.close();
     await net.cleanup();
   }
 });
