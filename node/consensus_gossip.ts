@@ -114,6 +114,7 @@ export async function validateProposalMessage(
   const v = chain.validators.get(p.proposer);
   if (!v) return REJECT.not_validator;
   if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
+  // issue 8 finding 9: a far height is a sync hint only once a validator signed it
   if (p.height > height + 1) {
     ctx.onBehind(p.height);
     return IGNORE.future_height;
@@ -121,6 +122,7 @@ export async function validateProposalMessage(
   if (p.height === height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
     return REJECT.wrong_proposer;
   }
+  // issue 8 finding 2: the block bytes must be the signed block, else anyone could poison the round
   const why = blockBytesMismatch(chain, m.blockBytes, p.blockHash);
   if (why !== null) return { action: "reject", reason: "hash_mismatch", detail: why };
   return "accept";

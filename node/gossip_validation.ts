@@ -141,6 +141,16 @@ export interface VerdictContext {
 /**
  * The one adapter from a validator's result to the router's verdict: logs (debug for ignore, warn
  * for reject) and counts refusals per peer and per reason. Accept costs nothing.
+ *
+ * @param result what the topic's validator returned
+ * @param ctx the topic, the peer the message came from, where to count and log
+ * @returns the verdict for the pubsub router
+ * @example
+ * ```ts
+ * const stats = new GossipStats();
+ * toVerdict(REJECT.bad_signature, { topic: "/cirrus/x/vote", from: "12D3Koo...", stats, logger: silentLogger });
+ * // -> "reject"; stats.peer("12D3Koo...").reject.bad_signature === 1
+ * ```
  */
 export function toVerdict(result: GossipResult, ctx: VerdictContext): Verdict {
   if (result === "accept") return "accept";
