@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { TestNet } from "../helpers/network.ts";
 import { loadHome } from "../../node/config.ts";
 import { Chain } from "../../node/chain.ts";
+import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
 import { Mempool } from "../../node/mempool.ts";
 import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
 import { type GossipResult, GossipStats, type P2P } from "../../node/p2p.ts";
@@ -74,7 +75,7 @@ function fakeP2P() {
 async function oneDriver(net: TestNet) {
   const homes = await Promise.all(net.homes.map((h) => loadHome(h)));
   const dir = join(net.dir, "driver");
-  const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: net.genesis });
+  const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: net.genesis, ledger: cirrusLedger() });
   const proposerAddr = chain.validators.proposerForRound(0).address;
   const proposer = homes.find((h) => h.validatorKey.address === proposerAddr)!;
   const me = homes.find((h) => h.validatorKey.address !== proposerAddr)!;
