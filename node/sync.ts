@@ -73,8 +73,8 @@ export class BlockSync {
   /** Register the protocol handler and start the catch-up loop. */
   async start(): Promise<void> {
     await this.p2p.handle(SYNC_PROTOCOL, (req) => this.#serve(req), {
-      maxRequestBytes: 1024,
-      maxResponseBytes: SYNC_RESPONSE_BYTES_MAX,
+      requestBytesMax: 1024,
+      responseBytesMax: SYNC_RESPONSE_BYTES_MAX,
     });
     this.driver.onBehind((h) => {
       if (h > this.#hint) this.#hint = h;
@@ -186,7 +186,7 @@ export class BlockSync {
             peer,
             SYNC_PROTOCOL,
             encode({ t: "blocks", from: this.chain.height + 1, count: SYNC_BATCH_MAX }),
-            { timeoutMs, maxResponseBytes: SYNC_RESPONSE_BYTES_MAX },
+            { timeoutMs, responseBytesMax: SYNC_RESPONSE_BYTES_MAX },
           ),
         ) as { blocks?: unknown };
       } catch (e) {

@@ -5,7 +5,7 @@
  * `params.ledger.maxTxBytes`); the bounds below are what genesis may ask for, because they are what
  * the network can carry: a block travels whole in one gossip message next to its signed proposal.
  *
- *   GOSSIP_BYTES_MAX (4 MiB - 64 KiB, the transport)
+ *   GOSSIP_BYTES_MAX (4 MiB - 64 KiB, the transport's; defined in `node/gossip_validation.ts`)
  *     >= PROPOSAL_ENVELOPE_BYTES_MAX + maxBlockBytes          (a proposal message)
  *   maxBlockBytes >= blockOverheadBytesMax(validators) + maxTxBytes   (one tx of the largest size fits)
  *
@@ -14,15 +14,9 @@
  * @module
  */
 import { SIGNED_PROPOSAL_BYTES_MAX } from "../../consensus/codec.ts";
+import { GOSSIP_BYTES_MAX } from "../gossip_validation.ts";
 
 const MiB = 1024 * 1024;
-
-/**
- * Largest gossip payload. gossipsub's outbound stream length-prefixes each RPC with
- * it-length-prefixed, whose encoder refuses frames over 4 MiB (not configurable, and silently: the
- * publish reports 0 recipients). 64 KiB stay for the RPC envelope and piggybacked control messages.
- */
-export const GOSSIP_BYTES_MAX = 4 * MiB - 64 * 1024;
 
 /** Bytes of a proposal message besides its block: the signed proposal and the CBOR framing. */
 export const PROPOSAL_ENVELOPE_BYTES_MAX = SIGNED_PROPOSAL_BYTES_MAX + 1024;

@@ -19,7 +19,8 @@ import type { Proposal, Vote } from "../../consensus/types.ts";
 import { Chain } from "../../node/chain.ts";
 import { ConsensusDriver, topics } from "../../node/consensus_driver.ts";
 import { Mempool } from "../../node/mempool.ts";
-import type { P2P, Verdict } from "../../node/p2p.ts";
+import type { GossipResult, P2P, RequestOptions, Verdict } from "../../node/p2p.ts";
+import { GossipStats, toVerdict } from "../../node/gossip_validation.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
 import { cirrusLedger } from "../../node/ledger/mod.ts";
 
@@ -30,7 +31,7 @@ export interface TestKey {
 }
 
 type Handler = {
-  validate: (data: Uint8Array, from: string) => Verdict | Promise<Verdict>;
+  validate: (data: Uint8Array, from: string) => GossipResult | Promise<GossipResult>;
   handle: (data: Uint8Array, from: string) => void;
 };
 
@@ -48,6 +49,8 @@ export class FakeP2P implements P2P {
     string,
     (protocol: string, req: Uint8Array, maxResponseBytes: number) => Promise<Uint8Array>
   >();
+  /** Gossip verdicts counted per peer and reason. */
+  readonly stats = new GossipStats();
   /** When set, `publish` throws this error (a transport that refuses). */
   publishError: Error | null = null;
   /** Requests made, in order. */
@@ -64,11 +67,16 @@ export class FakeP2P implements P2P {
   onMessage(topic: string, validate: Handler["validate"], handle: Handler["handle"]): void {
     this.handlers.set(topic, { validate, handle });
   }
-  /** Deliver gossip as if from `from`; returns the validator's verdict. */
+  /** Deliver gossip as if from `from`; returns the verdict (as the real adapter makes it). */
   async deliver(topic: string, data: Uint8Array, from = "peer"): Promise<Verdict> {
     const h = this.handlers.get(topic);
     if (!h) throw new Error(`no handler for ${topic}`);
-    const verdict = await h.validate(data, from);
+    const verdict = toVerdict(await h.validate(data, from), {
+      stats: this.stats,
+      from,
+      topic,
+      logger: () => {},
+    });
     if (verdict === "accept") h.handle(data, from);
     return verdict;
   }
@@ -80,12 +88,12 @@ export class FakeP2P implements P2P {
     peerId: string,
     protocol: string,
     req: Uint8Array,
-    opts?: { maxResponseBytes?: number },
+    opts?: RequestOptions,
   ): Promise<Uint8Array> {
     this.requests.push({ peer: peerId, protocol, req });
     const answer = this.peerAnswers.get(peerId);
     if (!answer) return Promise.reject(new Error(`no peer ${peerId}`));
-    return answer(protocol, req, opts?.maxResponseBytes ?? 16 * 1024 * 1024);
+    return answer(protocol, req, opts?.responseBytesMax ?? 16 * 1024 * 1024);
   }
   handleStream(): Promise<void> {
     return Promise.resolve();
@@ -174,7 +182,7 @@ export async function openDriver(opts: DriverHarnessOptions): Promise<DriverHarn
   const chain = await Chain.open({ dir: join(dir, "ledger"), genesis: opts.genesis, ledger: cirrusLedger() });
   const p2p = new FakeP2P();
   const lp = opts.genesis.params.ledger;
-  const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+  const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
   const driver = new ConsensusDriver({
     chain,
     p2p,

@@ -8,7 +8,7 @@ import { decode } from "cborg";
 import type { Logger, LogLevel } from "../../lib/log.ts";
 import { defaultParams, PROPOSAL_ENVELOPE_BYTES_MAX, validateGenesis } from "../../node/ledger/mod.ts";
 import { makeSend, testKey } from "../helpers/ledger.ts";
-import { MAX_GOSSIP_BYTES } from "../../node/p2p.ts";
+import { GOSSIP_BYTES_MAX } from "../../node/p2p.ts";
 import { openDriver, testGenesis, until } from "../helpers/driver.ts";
 
 const SLOW = { timeoutProposeMs: 600_000, timeoutPrevoteMs: 600_000, timeoutPrecommitMs: 600_000 };
@@ -16,16 +16,16 @@ const SLOW = { timeoutProposeMs: 600_000, timeoutPrevoteMs: 600_000, timeoutPrec
 test("finding 4: the default block limit and its proposal envelope fit in one gossip message", () => {
   const p = defaultParams();
   assert.ok(
-    p.consensus.maxBlockBytes + PROPOSAL_ENVELOPE_BYTES_MAX <= MAX_GOSSIP_BYTES,
-    `${p.consensus.maxBlockBytes} + ${PROPOSAL_ENVELOPE_BYTES_MAX} <= ${MAX_GOSSIP_BYTES}`,
+    p.consensus.maxBlockBytes + PROPOSAL_ENVELOPE_BYTES_MAX <= GOSSIP_BYTES_MAX,
+    `${p.consensus.maxBlockBytes} + ${PROPOSAL_ENVELOPE_BYTES_MAX} <= ${GOSSIP_BYTES_MAX}`,
   );
   // What genesis accepts at most fits too.
   const { genesis } = testGenesis(1);
   const g = JSON.parse(JSON.stringify(genesis));
-  g.params.consensus.maxBlockBytes = MAX_GOSSIP_BYTES - PROPOSAL_ENVELOPE_BYTES_MAX;
+  g.params.consensus.maxBlockBytes = GOSSIP_BYTES_MAX - PROPOSAL_ENVELOPE_BYTES_MAX;
   assert.is(
     validateGenesis(g).params.consensus.maxBlockBytes,
-    MAX_GOSSIP_BYTES - PROPOSAL_ENVELOPE_BYTES_MAX,
+    GOSSIP_BYTES_MAX - PROPOSAL_ENVELOPE_BYTES_MAX,
   );
   g.params.consensus.maxBlockBytes += 1;
   assert.throws(() => validateGenesis(g), /maxBlockBytes/);
