@@ -11,7 +11,7 @@ import { decode, encode } from "cborg";
 import { sign } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Chain, ValidatedBlock } from "./chain.ts";
+import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
 import type { Mempool } from "./mempool.ts";
 import type { P2P } from "./p2p.ts";
 import {
@@ -27,7 +27,7 @@ import {
   VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
 import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
-import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
+import { commitHash, encodeBlock, type SignedTx, txsHash, txsThatFit } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
 import {
   decodeSignedProposal,
@@ -414,24 +414,23 @@ export class ConsensusDriver {
   async #buildValue(height: number, round: number): Promise<void> {
     const chain = this.#o.chain;
     const p = chain.genesis.params.consensus;
-    const stxs: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes);
-    const txs = stxs.map((s) => s.bytes);
     const lastCommit = height > 1 ? decodeCommit((await chain.store.getCommit(height - 1))!) : null;
-    const block = {
-      header: {
-        chainId: chain.chainId,
-        height,
-        time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
-        prevHash: chain.lastBlockHash,
-        appHash: chain.state.appHash,
-        txsHash: txsHash(txs),
-        proposer: this.#o.validatorKey!.address,
-        lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
-      },
-      txs,
-      lastCommit,
+    const header = {
+      chainId: chain.chainId,
+      height,
+      time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
+      prevHash: chain.lastBlockHash,
+      appHash: chain.state.appHash,
+      txsHash: txsHash([]),
+      proposer: this.#o.validatorKey!.address,
+      lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
     };
-    const bytes = encodeBlock(block);
+    // The whole block (header, txs, commit) within maxBlockBytes, so that its proposal can be sent.
+    const empty = encodeBlock({ header, txs: [], lastCommit }).length;
+    const reaped: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes - empty);
+    const fit = txsThatFit(reaped.map((s) => s.bytes.length), p.maxBlockBytes, empty);
+    const txs = reaped.slice(0, fit).map((s) => s.bytes);
+    const bytes = encodeBlock({ header: { ...header, txsHash: txsHash(txs) }, txs, lastCommit });
     await this.#wal.append(encode(["value", height, round, bytes]), { sync: false });
     await this.#acceptValue(height, round, bytes);
   }
@@ -493,10 +492,20 @@ export class ConsensusDriver {
   }
 
   async #publish(topic: string, data: Uint8Array): Promise<void> {
+    // A proposal that cannot leave this node costs the round: say so loudly (issue 8, finding 4).
+    const level = topic === this.#topics.proposal ? "error" : "debug";
+    if (data.length > GOSSIP_BYTES_MAX) {
+      this.#log(level, "message too large for gossip; not sent", {
+        topic,
+        bytes: data.length,
+        max: GOSSIP_BYTES_MAX,
+      });
+      return;
+    }
     try {
       await this.#o.p2p.publish(topic, data);
     } catch (e) {
-      this.#log("debug", "publish failed", { topic, error: String(e) });
+      this.#log(level, "publish failed", { topic, bytes: data.length, error: String(e) });
     }
   }
 
@@ -582,7 +591,7 @@ export class ConsensusDriver {
         this.#log("debug", "proposal with foreign block bytes dropped", { height: p.height, why: mismatch });
         return;
       }
-      v = await chain.validateBlock(blockBytes, { proposer: p.proposer, hash: p.blockHash });
+      v = await chain.validateBlock(blockBytes, { hash: p.blockHash });
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
       }
@@ -593,7 +602,14 @@ export class ConsensusDriver {
     if (first && !this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
       await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
     }
-    await this.#feed({ type: "proposal", proposal: p, valid: v.ok });
+    // Timeliness is local and gates only the prevote for a fresh value (never cached as invalidity).
+    const late = v.ok && p.polRound < 0
+      ? blockTimeProblem(v.value.block.header.time, this.#clock.now())
+      : null;
+    if (late) {
+      this.#log("warn", "untimely proposed block", { height: p.height, round: p.round, reason: late });
+    }
+    await this.#feed({ type: "proposal", proposal: p, valid: v.ok, timely: late === null });
   }
 
   async #onVoteMessage(data: Uint8Array): Promise<void> {

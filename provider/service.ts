@@ -144,6 +144,11 @@ export class ProviderService {
     return this.#o.address;
   }
 
+  /** Request nonces remembered against replays (only those of leases' owners). */
+  get replayNonces(): number {
+    return this.#fresh.size;
+  }
+
   /** Register (or update) on chain, reconcile workloads with leases, start serving and bidding. */
   async start(): Promise<void> {
     await Deno.mkdir(join(this.#o.stateDir, "manifests"), { recursive: true });
@@ -437,8 +442,6 @@ export class ProviderService {
     if (!v.ok) return fail("forbidden", v.reason);
     const r = signed.request;
     if (r.chainId !== this.#o.chain.chainId) return fail("bad_request", `wrong chain id ${r.chainId}`);
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return fail("forbidden", stale);
     const view = this.#o.chain.view();
     const lease = getLease(view, r.leaseId);
     if (!lease) return fail("not_found", `lease ${r.leaseId} not found on chain`);
@@ -453,6 +456,9 @@ export class ProviderService {
       provider: this.#o.address,
     });
     if (!check.ok) return fail(check.code, check.error);
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    if (stale) return fail("forbidden", stale);
     const depKey = deploymentIdOf(lease.owner, lease.dseq);
     const ver = this.#versions.check(depKey, r.version, r.manifestHash);
     if (ver) return fail("conflict", ver);
@@ -504,8 +510,6 @@ export class ProviderService {
     if (r.chainId !== this.#o.chain.chainId) {
       return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
     }
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return { ok: false, code: "forbidden", error: stale };
     const lease = getLease(this.#o.chain.view(), r.leaseId);
     if (!lease || lease.provider !== this.#o.address) {
       return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
@@ -513,6 +517,9 @@ export class ProviderService {
     if (v.signer !== lease.owner) {
       return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
     }
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    if (stale) return { ok: false, code: "forbidden", error: stale };
     return {
       ok: true,
       lease: lease as LeaseInfo,

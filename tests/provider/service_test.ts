@@ -442,11 +442,20 @@ test("manifest over /cirrus/manifest/1 deploys; lease/1 status is the owner's on
       /^http:\/\/127\.0\.0\.1:310\d\d$/,
       "a host port from the config's range",
     );
+    const nonces = p.service.replayNonces;
     const statusBytes = await tenant.leaseRequest(stranger!, leaseId);
     const denied = await tenant.send(pa!.address, LEASE_PROTOCOL, statusBytes);
     assert.not.ok(denied.ok);
     assert.is(denied.code, "forbidden");
     assert.match(denied.error!, /forbidden/);
+    // Finding 9: a stranger's requests (status, manifest) leave nothing in the replay table.
+    const strangerManifest = await tenant.send(
+      pa!.address,
+      MANIFEST_PROTOCOL,
+      await tenant.manifestRequest(stranger!, leaseId, d),
+    );
+    assert.not.ok(strangerManifest.ok);
+    assert.is(p.service.replayNonces, nonces, "finding 9: no nonce remembered for a stranger");
     // A replayed status request is refused too.
     const ownerStatus = await tenant.leaseRequest(owner!, leaseId);
     assert.ok((await tenant.send(pa!.address, LEASE_PROTOCOL, ownerStatus)).ok);
