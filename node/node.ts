@@ -11,7 +11,7 @@ import { ConsensusDriver, topics } from "./consensus_driver.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
-import { createP2P, type P2P, type Verdict } from "./p2p.ts";
+import { createP2P, type P2P, type P2POptions, type Verdict } from "./p2p.ts";
 import { BlockSync } from "./sync.ts";
 import { decodeSignedTx, type SignedTx } from "./ledger/tx.ts";
 
@@ -29,8 +29,11 @@ export interface NodeOptions {
   bootstrap?: string[];
   /** Directory of the node's data (default `<home>/data`). */
   dataDir?: string;
+  /** Timers and wall time (default the system clock). */
   clock?: Clock;
   logger?: Logger;
+  /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
+  network?: (opts: P2POptions) => Promise<P2P>;
 }
 
 /** Result of submitting a transaction. */
@@ -46,10 +49,12 @@ export class CirrusNode {
   readonly home: LoadedHome;
   readonly validator: boolean;
   readonly log: Logger;
+  /** The clock every timer of this node runs on. */
+  readonly clock: Clock;
   #txBatch: Uint8Array[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
-  #txTimer: ReturnType<typeof setTimeout> | null = null;
+  #txTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -62,6 +67,7 @@ export class CirrusNode {
       home: LoadedHome;
       validator: boolean;
       log: Logger;
+      clock: Clock;
     },
   ) {
     this.chain = parts.chain;
@@ -72,6 +78,7 @@ export class CirrusNode {
     this.home = parts.home;
     this.validator = parts.validator;
     this.log = parts.log;
+    this.clock = parts.clock;
   }
 
   /** Start a node from a home directory path. */
@@ -116,11 +123,13 @@ export class CirrusNode {
   #queueGossip(bytes: Uint8Array): void {
     this.#txBatch.push(bytes);
     if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
-    else if (this.#txTimer === null) this.#txTimer = setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    else if (this.#txTimer === null) {
+      this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    }
   }
 
   #flushTxs(): void {
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.#txTimer = null;
     if (this.#txBatch.length === 0 || this.#stopped) return;
     const batch = this.#txBatch;
@@ -177,7 +186,7 @@ export class CirrusNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();
@@ -222,7 +231,7 @@ export class CirrusNode {
     const t = topics(chain.chainId);
     let p2p: P2P;
     try {
-      p2p = await createP2P({
+      p2p = await (opts.network ?? createP2P)({
         transport: opts.transport ?? "tcp",
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
@@ -245,7 +254,17 @@ export class CirrusNode {
       logger: log,
     });
     const sync = new BlockSync(chain, p2p, driver, clock, log);
-    const node = new CirrusNode({ chain, mempool, p2p, driver, sync, home, validator: opts.validator, log });
+    const node = new CirrusNode({
+      chain,
+      mempool,
+      p2p,
+      driver,
+      sync,
+      home,
+      validator: opts.validator,
+      log,
+      clock,
+    });
     try {
       await node.#start();
     } catch (e) {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
 import { NotFoundError, reconcile } from "./cluster/driver.ts";
@@ -96,7 +97,10 @@ export interface ProviderServiceOptions {
   /** Where manifests are kept (to redeploy after a restart). */
   stateDir: string;
   logger?: Logger;
+  /** Wall time for request freshness (default: the clock's). */
   now?: () => number;
+  /** Timers and wall time (default the system clock). */
+  clock?: Clock;
 }
 
 interface StoredManifest {
@@ -112,6 +116,7 @@ const LEASE_EVENTS_MAX = 200;
 export class ProviderService {
   readonly #o: ProviderServiceOptions;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #engine: BidEngine;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
@@ -127,6 +132,7 @@ export class ProviderService {
   constructor(opts: ProviderServiceOptions, engine: BidEngine) {
     this.#o = opts;
     this.#log = opts.logger ?? (() => {});
+    this.#clock = opts.clock ?? systemClock;
     this.#engine = engine;
   }
 
@@ -208,7 +214,7 @@ export class ProviderService {
     // Wait (bounded) until it is committed, so bids are valid.
     for (let i = 0; i < 200 && !this.#stopped; i++) {
       if (getProvider(this.#o.chain.view(), this.#o.address)) return;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
     }
   }
 
@@ -419,7 +425,7 @@ export class ProviderService {
     if (!v.ok) return fail("forbidden", v.reason);
     const r = signed.request;
     if (r.chainId !== this.#o.chain.chainId) return fail("bad_request", `wrong chain id ${r.chainId}`);
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
     if (stale) return fail("forbidden", stale);
     const view = this.#o.chain.view();
     const lease = getLease(view, r.leaseId);
@@ -485,7 +491,7 @@ export class ProviderService {
     if (r.chainId !== this.#o.chain.chainId) {
       return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
     }
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
     if (stale) return { ok: false, code: "forbidden", error: stale };
     const lease = getLease(this.#o.chain.view(), r.leaseId);
     if (!lease || lease.provider !== this.#o.address) {
@@ -532,7 +538,7 @@ export class ProviderService {
     if (a.op === "logs") {
       const lines: string[] = [];
       const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), 5000);
+      const timer = this.#clock.setTimeout(() => ac.abort(), 5000);
       try {
         for await (
           const line of this.#o.driver.logs(id, {
@@ -548,7 +554,7 @@ export class ProviderService {
         if (e instanceof NotFoundError) return encodeResponse({ ok: true, lines: [] } as never);
         if (!ac.signal.aborted) throw e;
       } finally {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
       }
       return encodeResponse({ ok: true, lines } as never);
     }
@@ -580,7 +586,7 @@ export class ProviderService {
 
   #note(leaseId: string, height: number, type: string, message: string): void {
     const list = this.#events.get(leaseId) ?? [];
-    list.push({ height, time: new Date((this.#o.now ?? Date.now)()).toISOString(), type, message });
+    list.push({ height, time: new Date(this.#o.now?.() ?? this.#clock.now()).toISOString(), type, message });
     if (list.length > LEASE_EVENTS_MAX) list.shift();
     this.#events.set(leaseId, list);
   }
