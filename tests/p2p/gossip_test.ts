@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { MAX_GOSSIP_BYTES, type P2P, type Verdict } from "../../node/p2p.ts";
-import { sleep, startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { sleep, startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const TOPIC = "/cirrus/test/txs";
 const enc = new TextEncoder();

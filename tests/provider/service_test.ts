@@ -126,7 +126,12 @@ async function startProvider(
 
 /** A network with a longer bid window (the providers bid from their commit callbacks) and calmer blocks. */
 async function network(accounts: number): Promise<TestNet> {
-  const net = await TestNet.create({ validators: 4, accounts, consensus: { timeoutCommitMs: 100 } });
+  const net = await TestNet.create({
+    validators: 4,
+    accounts,
+    consensus: { timeoutCommitMs: 100 },
+    time: "real",
+  });
   net.genesis.params.market.bidWindowBlocks = 4;
   for (const home of net.homes) await writeGenesis(home, net.genesis);
   await net.startAll();
