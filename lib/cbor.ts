@@ -38,49 +38,98 @@ const DECODE_OPTIONS = {
   tags: [],
 } as const;
 
+/** Options of {@link strictDecode}. */
+export interface StrictDecodeOptions {
+  /** Deepest nesting accepted (default 32). */
+  depthMax?: number;
+  /** Largest input in bytes (default: no limit beyond the caller's framing). */
+  bytesMax?: number;
+  /** Accept finite floats (default false: numbers must be safe integers). */
+  floats?: boolean;
+  /** Require the canonical encoding (default true). */
+  canonical?: boolean;
+}
+
 /**
- * Strictly decodes untrusted CBOR: must be well formed, use only plain data types (no floats, tags,
- * undefined, big integers), nest at most `maxDepth` deep and be in canonical form (re-encoding gives
- * the same bytes). Throws {@link DecodeError} with `what` in the reason.
+ * Strictly decodes untrusted CBOR: must be well formed, use only plain data types (no tags,
+ * undefined, big integers; floats only when allowed), nest at most `depthMax` deep, fit `bytesMax`
+ * and (by default) be in canonical form (re-encoding gives the same bytes). Throws
+ * {@link DecodeError} with `what` in the reason; never anything else.
+ * @param options the options, or (as before) the maximum depth.
  */
-export function strictDecode(bytes: Uint8Array, what: string, maxDepth = 32): unknown {
+export function strictDecode(
+  bytes: unknown,
+  what: string,
+  options: StrictDecodeOptions | number = {},
+): unknown {
+  const o: StrictDecodeOptions = typeof options === "number" ? { depthMax: options } : options;
   if (!(bytes instanceof Uint8Array)) throw new DecodeError(`${what}: not bytes`);
+  if (o.bytesMax !== undefined) {
+    if (bytes.length === 0) throw new DecodeError(`${what}: empty`);
+    if (bytes.length > o.bytesMax) {
+      throw new DecodeError(`${what}: ${bytes.length} bytes, the limit is ${o.bytesMax}`);
+    }
+  }
   let value: unknown;
   try {
     value = decode(bytes, DECODE_OPTIONS);
   } catch (e) {
-    throw new DecodeError(
-      `${what}: malformed CBOR (${(e as Error).message.replace(/^CBOR decode error: /, "")})`,
-    );
+    const msg = e instanceof RangeError ? "nested too deeply" : String((e as Error)?.message ?? e);
+    throw new DecodeError(`${what}: malformed CBOR (${msg.replace(/^CBOR decode error: /, "")})`);
   }
-  const bad = plainDataProblem(value, maxDepth);
-  if (bad) throw new DecodeError(`${what}: ${bad}`);
-  let again: Uint8Array;
-  try {
-    again = encode(value);
-  } catch {
-    throw new DecodeError(`${what}: not canonical CBOR`);
+  const bad = plainDataProblem(value, o.depthMax ?? 32, what, o.floats ?? false);
+  if (bad) throw new DecodeError(bad);
+  if (o.canonical ?? true) {
+    let again: Uint8Array;
+    try {
+      again = encode(value);
+    } catch {
+      throw new DecodeError(`${what}: not canonical CBOR`);
+    }
+    if (!bytesEqual(again, bytes)) throw new DecodeError(`${what}: not canonical CBOR`);
   }
-  if (!bytesEqual(again, bytes)) throw new DecodeError(`${what}: not canonical CBOR`);
   return value;
 }
 
-/** Returns why `v` is not plain canonical data, or null. Floats and unsafe integers are refused. */
-export function plainDataProblem(v: unknown, maxDepth: number, path = "value"): string | null {
+/** A copy of `v` without undefined properties (cborg would encode them as CBOR `undefined`). */
+export function stripUndefined(v: unknown, depth = 0): unknown {
+  if (depth > 64) throw new DecodeError("value nested too deeply");
+  if (Array.isArray(v)) return v.map((x) => stripUndefined(x, depth + 1));
+  if (isPlainObject(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = stripUndefined(x, depth + 1);
+    return out;
+  }
+  return v;
+}
+
+/**
+ * Returns why `v` is not plain canonical data, or null. Unsafe integers are refused, and floats unless
+ * `floats` is true (then only non-finite numbers are).
+ */
+export function plainDataProblem(
+  v: unknown,
+  maxDepth: number,
+  path = "value",
+  floats = false,
+): string | null {
   if (maxDepth < 0) return `${path}: nested too deeply`;
   if (v === null || typeof v === "string" || typeof v === "boolean") return null;
-  if (typeof v === "number") return Number.isSafeInteger(v) ? null : `${path}: numbers must be safe integers`;
+  if (typeof v === "number") {
+    if (floats ? Number.isFinite(v) : Number.isSafeInteger(v)) return null;
+    return `${path}: numbers must be ${floats ? "finite" : "safe integers"}`;
+  }
   if (v instanceof Uint8Array) return null;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const p = plainDataProblem(v[i], maxDepth - 1, `${path}[${i}]`);
+      const p = plainDataProblem(v[i], maxDepth - 1, `${path}[${i}]`, floats);
       if (p) return p;
     }
     return null;
   }
   if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      const p = plainDataProblem(x, maxDepth - 1, `${path}.${k}`);
+      const p = plainDataProblem(x, maxDepth - 1, `${path}.${k}`, floats);
       if (p) return p;
     }
     return null;

@@ -3,6 +3,7 @@
  *
  * - `crypto`: ed25519 keys and signatures, sha256, hex, bech32 addresses.
  * - `cbor`: canonical CBOR encoding and the one strict decoder for untrusted bytes.
+ * - `schema`: small checks of untrusted plain data that return a reason naming the path.
  * - `units`: the base denomination, denoms, canonical integer amounts.
  * - `storage`: storage classes.
  * - `ids`: deployment, group, order, bid and lease ids (one parse, one format).
@@ -19,3 +20,4 @@ export * from "./log.ts";
 export * from "./clock.ts";
 export * from "./sim_clock.ts";
 export * from "./rng.ts";
+export * from "./schema.ts";
