@@ -5,7 +5,8 @@
  *   connections; a host talks only to its linked peers, so a sparse bootstrap graph keeps the work
  *   per message at the fan-out itself (gossip floods along links, deduplicated by message id).
  * - Each directed link delivers in order (FIFO, like one TCP connection) after
- *   `latencyMs + jitter`, jitter drawn from the seeded rng; gossip messages are lost with
+ *   `latencyMs + jitter`, jitter drawn from the link's own rng (seeded from the network's seed and
+ *   the two peer ids, so one link's draws do not depend on the traffic of others); gossip messages are lost with
  *   probability `loss` (request/response and streams are reliable, as over TCP).
  * - Partitions: `partition([[a, b], [c, d]])` puts hosts in groups; hosts of different groups
  *   (unlisted hosts form one more group) neither talk nor list each other as peers until `heal()`.
@@ -65,7 +66,7 @@ export type DeliveryKind = "gossip" | "reliable";
  */
 export class SimNetwork {
   readonly clock: SimClock;
-  readonly rng: Rng;
+  readonly seed: number;
   readonly seenTtlMs: number;
   readonly logger: Logger;
   readonly stats: SimNetworkStats = { sent: 0, delivered: 0, lost: 0, dropped: 0 };
@@ -79,12 +80,14 @@ export class SimNetwork {
   readonly #profiles = new Map<string, LinkProfile>();
   /** Earliest next delivery time per directed link, for FIFO order. */
   readonly #linkClock = new Map<string, number>();
+  /** The rng of each directed link (jitter, loss). */
+  readonly #linkRng = new Map<string, Rng>();
   #groups = new Map<string, number>();
   #anon = 0;
 
   constructor(opts: SimNetworkOptions) {
     this.clock = opts.clock;
-    this.rng = seededRng(opts.seed);
+    this.seed = opts.seed;
     this.seenTtlMs = opts.seenTtlMs ?? 120_000;
     this.#traceMax = opts.traceMax ?? 0;
     this.logger = opts.logger ?? (() => {});
@@ -193,13 +196,15 @@ export class SimNetwork {
       return false;
     }
     const p = this.#profile(from, to);
-    if (kind === "gossip" && p.loss > 0 && this.rng() < p.loss) {
+    const key = `${from}>${to}`;
+    let rng = this.#linkRng.get(key);
+    if (!rng) this.#linkRng.set(key, rng = seededRng(this.seed ^ hash32(key)));
+    if (kind === "gossip" && p.loss > 0 && rng() < p.loss) {
       this.stats.lost++;
       this.#record(`lost ${from} -> ${to} ${what}`);
       return true;
     }
-    const jitter = p.jitterMs > 0 ? Math.floor(this.rng() * p.jitterMs) : 0;
-    const key = `${from}>${to}`;
+    const jitter = p.jitterMs > 0 ? Math.floor(rng() * p.jitterMs) : 0;
     const at = Math.max(this.clock.now() + p.latencyMs + jitter, this.#linkClock.get(key) ?? 0);
     this.#linkClock.set(key, at);
     this.clock.touch();
@@ -240,6 +245,13 @@ export class SimNetwork {
       for (const p of now) if (!wasSet.has(p)) host.notePeer(p, "connect");
     }
   }
+}
+
+/** FNV-1a of a string, 32 bits. */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 function pairKey(a: string, b: string): string {

@@ -9,6 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { sendAndWait, type TestAccount, TestNet } from "../helpers/network.ts";
+import { waitFor as waitUntil } from "../helpers/wait.ts";
 import { writeGenesis } from "../../node/config.ts";
 import { createP2P, type P2P } from "../../node/p2p.ts";
 import type { CirrusNode } from "../../node/node.ts";
@@ -139,13 +140,9 @@ async function network(accounts: number): Promise<TestNet> {
   return net;
 }
 
+/** Waits (wall time: this network runs on real libp2p, reached by a real tenant host) for `cond`. */
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  await waitUntil(cond, timeoutMs, what, 25);
 }
 
 interface Deployment {
