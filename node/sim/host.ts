@@ -3,8 +3,9 @@
  *
  * - Gossip: a message is validated by the topic's validator BEFORE it is delivered or relayed, as
  *   on the real host: "accept" delivers and relays to the linked peers subscribed to the topic,
- *   "reject" counts against the sender (score -1 each) and stops there, "ignore" drops it. A
- *   validator that throws counts as reject. Until `onMessage` is called for a topic, its messages
+ *   "reject" counts against the sender (score -1 each) and stops there, "ignore" drops it; refusals
+ *   are logged and counted per peer and per reason (`gossipCounts`). A validator that throws counts
+ *   as a reject ("validator_error"). Until `onMessage` is called for a topic, its messages
  *   are ignored. Message id = sha256(topic || 0 || data), remembered `seenTtlMs`: identical bytes
  *   published twice are one message (a second publish returns 0).
  * - Request/response and streams go over the same links (latency, partitions; never lost). A
@@ -25,18 +26,28 @@ import type {
 import { MAX_GOSSIP_BYTES, P2PTimeoutError, RemoteError } from "../p2p.ts";
 import type { SimNetwork } from "./network.ts";
 
-/** Peers whose gossip verdicts are counted at most (the oldest is forgotten beyond). */
+/** Peers whose gossip refusals are counted at most (the least recently counted is forgotten beyond). */
 export const GOSSIP_STATS_PEERS_MAX = 1024;
 
-/** Verdicts counted for one peer. */
+/**
+ * A validator's result as agreed between the `p2p` and `time` branches: accept, or reject/ignore
+ * with a typed reason. A local copy until `node/gossip_validation.ts` (`GossipResult`, `toVerdict`,
+ * `GossipStats`) is on main; then {@link SimHost} imports those and drops this copy. A bare
+ * {@link Verdict} (today's validators) is accepted too, counted with reason "unspecified".
+ */
+export type SimGossipResult = "accept" | { action: "reject" | "ignore"; reason: string; detail?: string };
+
+/** Refusals counted for one peer, per action and reason. */
 export interface PeerGossipCounts {
-  accept: number;
-  reject: number;
-  ignore: number;
+  reject: Record<string, number>;
+  ignore: Record<string, number>;
 }
 
 interface Subscription {
-  validate: (data: Uint8Array, from: string) => Verdict | Promise<Verdict>;
+  validate: (
+    data: Uint8Array,
+    from: string,
+  ) => Verdict | SimGossipResult | Promise<Verdict | SimGossipResult>;
   handle: (data: Uint8Array, from: string) => void;
 }
 
@@ -282,14 +293,16 @@ export class SimHost implements P2P {
     this.#peerCbs.push(cb);
   }
 
-  /** -1 per rejected message from the peer. */
+  /** -1 per rejected message from the peer (among the peers still tracked). */
   scoreOf(peerId: string): number {
-    return -(this.#counts.get(peerId)?.reject ?? 0);
+    const c = this.#counts.get(peerId);
+    return c ? -Object.values(c.reject).reduce((a, b) => a + b, 0) : 0;
   }
 
-  /** Verdicts this host gave each peer's gossip (bounded to {@link GOSSIP_STATS_PEERS_MAX} peers). */
-  gossipCounts(): Map<string, PeerGossipCounts> {
-    return new Map(this.#counts);
+  /** A peer's refused gossip per action and reason (empty when never refused or forgotten). */
+  gossipCounts(peerId: string): PeerGossipCounts {
+    const c = this.#counts.get(peerId);
+    return { reject: { ...c?.reject }, ignore: { ...c?.ignore } };
   }
 
   /** Connected peers subscribed to `topic`. */
@@ -357,13 +370,13 @@ export class SimHost implements P2P {
     if (this.stopped || !this.#topics.has(topic) || !this.#markSeen(id)) return;
     const sub = this.#subs.get(topic);
     if (!sub) return;
-    let verdict: Verdict;
+    let result: Verdict | SimGossipResult;
     try {
-      verdict = await this.#net.clock.track(Promise.resolve(sub.validate(data, from)));
-    } catch {
-      verdict = "reject";
+      result = await this.#net.clock.track(Promise.resolve(sub.validate(data, from)));
+    } catch (e) {
+      result = { action: "reject", reason: "validator_error", detail: String(e) };
     }
-    this.#count(from, verdict);
+    const verdict = this.#toVerdict(topic, from, result);
     if (verdict !== "accept" || this.stopped) return;
     try {
       sub.handle(data, from);
@@ -373,18 +386,33 @@ export class SimHost implements P2P {
     this.#forward(topic, data, id, from);
   }
 
-  /** The one place a verdict is counted (per peer; the oldest peer is forgotten beyond the bound). */
-  #count(from: string, verdict: Verdict): void {
+  /**
+   * The one place a result becomes a verdict: logged (warn for reject, debug for ignore) and
+   * counted per peer and reason (the least recently counted peer is forgotten beyond the bound).
+   */
+  #toVerdict(topic: string, from: string, result: Verdict | SimGossipResult): Verdict {
+    if (result === "accept") return "accept";
+    const { action, reason, detail } = typeof result === "string"
+      ? { action: result, reason: "unspecified", detail: undefined }
+      : result;
     let c = this.#counts.get(from);
-    if (!c) {
+    if (c === undefined) {
       if (this.#counts.size >= GOSSIP_STATS_PEERS_MAX) {
         const oldest = this.#counts.keys().next();
         if (!oldest.done) this.#counts.delete(oldest.value);
       }
-      this.#counts.set(from, c = { accept: 0, reject: 0, ignore: 0 });
+      c = { reject: {}, ignore: {} };
+    } else {
+      this.#counts.delete(from); // re-inserted below: most recently counted last
     }
-    c[verdict]++;
-    if (verdict === "reject") this.#net.logger("info", "gossip rejected", { from });
+    this.#counts.set(from, c);
+    c[action][reason] = (c[action][reason] ?? 0) + 1;
+    this.#net.logger(action === "reject" ? "warn" : "debug", `gossip ${action}: ${reason}`, {
+      topic,
+      from,
+      ...(detail !== undefined ? { detail } : {}),
+    });
+    return action;
   }
 
   // ---- serving ----

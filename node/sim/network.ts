@@ -17,7 +17,7 @@
 import type { SimClock } from "../../lib/sim_clock.ts";
 import { type Rng, seededRng } from "../../lib/rng.ts";
 import type { Logger } from "../../lib/log.ts";
-import type { P2P, P2POptions } from "../p2p.ts";
+import type { P2POptions } from "../p2p.ts";
 import { peerIdFromSeed } from "../p2p.ts";
 import { SimHost } from "./host.ts";
 
@@ -95,7 +95,7 @@ export class SimNetwork {
   }
 
   /** Creates a host (the simulated counterpart of `createP2P`) and links it to its bootstrap peers. */
-  async join(opts: P2POptions): Promise<P2P> {
+  async join(opts: P2POptions): Promise<SimHost> {
     const peerId = opts.privateKey ? await peerIdFromSeed(opts.privateKey) : `sim-${++this.#anon}`;
     if (this.#hosts.has(peerId)) throw new Error(`sim network: ${peerId} is already up`);
     const host = new SimHost(this, peerId, opts);

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { SimClock } from "../../lib/sim_clock.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { type LinkProfile, SimNetwork } from "../../node/sim/network.ts";
-import type { P2P, Verdict } from "../../node/p2p.ts";
+import type { SimGossipResult, SimHost } from "../../node/sim/host.ts";
 import { RemoteError } from "../../node/p2p.ts";
 
 const TOPIC = "/t";
@@ -18,7 +18,7 @@ const dec = new TextDecoder();
 interface Sim {
   clock: SimClock;
   net: SimNetwork;
-  hosts: P2P[];
+  hosts: SimHost[];
   got: string[][];
 }
 
@@ -27,7 +27,7 @@ async function sim(
   n: number,
   opts: { seed?: number; link?: Partial<LinkProfile>; links?: (i: number) => number[]; traceMax?: number } =
     {},
-  verdict: (data: string, host: number) => Verdict = () => "accept",
+  verdict: (data: string, host: number) => SimGossipResult = () => "accept",
 ): Promise<Sim> {
   const clock = new SimClock();
   const net = new SimNetwork({
@@ -36,7 +36,7 @@ async function sim(
     ...(opts.link ? { link: opts.link } : {}),
     traceMax: opts.traceMax ?? 0,
   });
-  const hosts: P2P[] = [];
+  const hosts: SimHost[] = [];
   const got: string[][] = [];
   const links = opts.links ?? ((i: number) => (i === 0 ? [] : [i - 1]));
   for (let i = 0; i < n; i++) {
@@ -77,7 +77,12 @@ test("a rejected message is not relayed and lowers the sender's score; ignored o
   const s = await sim(
     3,
     {},
-    (d, i) => (d.startsWith("bad") && i === 1 ? "reject" : d.startsWith("meh") ? "ignore" : "accept"),
+    (d, i) =>
+      d.startsWith("bad") && i === 1
+        ? { action: "reject", reason: "bad_signature" }
+        : d.startsWith("meh")
+        ? { action: "ignore", reason: "stale_height" }
+        : "accept",
   );
   const [a, b, c] = s.hosts;
   await a!.publish(TOPIC, enc.encode("bad-1"));
@@ -91,6 +96,7 @@ test("a rejected message is not relayed and lowers the sender's score; ignored o
     "neither the rejected nor the ignored one reached C",
   );
   assert.is(b!.scoreOf(a!.peerId), -1, "one reject, one point");
+  assert.equal(b!.gossipCounts(a!.peerId), { reject: { bad_signature: 1 }, ignore: { stale_height: 1 } });
   assert.is(c!.scoreOf(b!.peerId), 0);
 });
 
@@ -107,6 +113,7 @@ test("a validator that throws counts as reject; topics not handled yet are ignor
   await a.publish(TOPIC, enc.encode("after"));
   await clock.advance(50);
   assert.is(b.scoreOf(a.peerId), -1, "only the message after onMessage was judged");
+  assert.equal(b.gossipCounts(a.peerId).reject, { validator_error: 1 });
 });
 
 test("partitions cut gossip, requests and peer lists until healed", async () => {
