@@ -9,10 +9,35 @@
 import { join } from "node:path";
 import { type RunUntilOptions, SimClock } from "../../lib/sim_clock.ts";
 import type { Logger } from "../../lib/log.ts";
+import { randomInt, seededRng } from "../../lib/rng.ts";
 import { loadHome } from "../config.ts";
 import { type CirrusNode, startNode } from "../node.ts";
 import { peerIdFromSeed } from "../p2p.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
+
+/** Clusters up to this many nodes are a full mesh by default. */
+export const FULL_MESH_MAX = 8;
+/** Earlier nodes each node links to by default beyond the full mesh (about twice this degree). */
+export const LINKS_PER_NODE = 4;
+
+/**
+ * The default topology of `n` nodes: every other node up to {@link FULL_MESH_MAX} nodes; beyond,
+ * node i links to node i-1 (so the graph is connected) and to up to {@link LINKS_PER_NODE} - 1
+ * other earlier nodes drawn from `seed`.
+ */
+export function defaultLinks(n: number, seed: number): (i: number) => number[] {
+  if (n <= FULL_MESH_MAX) return (i) => [...Array(n).keys()].filter((j) => j !== i);
+  const rng = seededRng(seed ^ 0x5eed);
+  const table: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const picks = new Set<number>(i > 0 ? [i - 1] : []);
+    for (let k = 0; k < 4 * LINKS_PER_NODE && picks.size < Math.min(i, LINKS_PER_NODE); k++) {
+      picks.add(randomInt(rng, i));
+    }
+    table.push([...picks]);
+  }
+  return (i) => table[i] ?? [];
+}
 
 /** Options of {@link SimCluster.create}. */
 export interface SimClusterOptions {
@@ -25,8 +50,9 @@ export interface SimClusterOptions {
   /** Virtual start time, ms since the epoch (default 0: blocks carry times from 1970). */
   startMs?: number;
   /**
-   * Peers each node bootstraps to, by index (default every other node). A sparse graph keeps a
-   * large cluster's gossip work at the fan-out.
+   * Peers each node bootstraps to, by index (links go both ways). Default {@link defaultLinks}: a
+   * full mesh up to {@link FULL_MESH_MAX} nodes, a sparse connected graph beyond, so that a large
+   * cluster's gossip work per message stays at its fan-out.
    */
   links?: (i: number) => number[];
   /**
@@ -51,6 +77,7 @@ export class SimCluster {
   readonly addrs: string[];
   readonly #opts: SimClusterOptions;
   readonly #unbusy: ((() => void) | null)[];
+  readonly #links: (i: number) => number[];
 
   private constructor(opts: SimClusterOptions, addrs: string[], clock: SimClock, network: SimNetwork) {
     this.#opts = opts;
@@ -59,6 +86,7 @@ export class SimCluster {
     this.network = network;
     this.nodes = opts.homes.map(() => null);
     this.#unbusy = opts.homes.map(() => null);
+    this.#links = opts.links ?? defaultLinks(opts.homes.length, opts.seed);
   }
 
   /** Prepares the cluster (no node started yet). */
@@ -90,7 +118,7 @@ export class SimCluster {
       throw new RangeError(`Cannot start node ${i}: the cluster has ${this.nodes.length}`);
     }
     const loaded = await loadHome(home);
-    const links = this.#opts.links?.(i) ?? this.addrs.map((_, j) => j).filter((j) => j !== i);
+    const links = this.#links(i);
     const node = await startNode({
       home: loaded,
       validator: true,

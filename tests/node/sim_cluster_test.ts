@@ -7,6 +7,32 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { blockHash, decodeBlock } from "../../node/ledger/mod.ts";
 import { TestNet } from "../helpers/network.ts";
+import { defaultLinks, FULL_MESH_MAX, LINKS_PER_NODE } from "../../node/sim/cluster.ts";
+
+test("the default topology: a full mesh for small clusters, a sparse connected graph for large ones", () => {
+  const small = defaultLinks(FULL_MESH_MAX, 1);
+  assert.equal(small(0).length, FULL_MESH_MAX - 1);
+  const n = 200;
+  const links = defaultLinks(n, 1);
+  const adj = Array.from({ length: n }, () => new Set<number>());
+  for (let i = 0; i < n; i++) {
+    assert.ok(links(i).length <= LINKS_PER_NODE, `node ${i} bootstraps to at most ${LINKS_PER_NODE}`);
+    for (const j of links(i)) {
+      assert.ok(j < i, "links point to earlier nodes");
+      adj[i]!.add(j);
+      adj[j]!.add(i);
+    }
+  }
+  const seen = new Set([0]);
+  const queue = [0];
+  while (queue.length > 0) {
+    for (const j of adj[queue.shift()!]!) if (!seen.has(j)) seen.add(j) && queue.push(j);
+  }
+  assert.is(seen.size, n, "connected");
+  const edges = adj.reduce((a, s) => a + s.size, 0) / 2;
+  assert.ok(edges <= n * LINKS_PER_NODE, `sparse: ${edges} links for ${n} nodes`);
+  assert.equal(defaultLinks(n, 1)(150), links(150), "the same seed, the same graph");
+});
 
 async function hashes(net: TestNet, i: number, upTo: number): Promise<string[]> {
   const out: string[] = [];
