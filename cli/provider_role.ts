@@ -185,6 +185,7 @@ export async function startProviderRole(
     address: key.address,
     stateDir,
     logger: (level, msg, fields) => log(level, `provider: ${msg}`, fields),
+    clock: node.clock,
   }, engine);
   await service.start();
   log("info", "provider role started", {
