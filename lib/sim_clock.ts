@@ -1,6 +1,7 @@
 /**
  * Simulated time: a {@link Clock} whose `now` only moves when a test or the simulator drives it.
- * Timers fire in (time, insertion) order. Between two firings the driver lets the process settle:
+ * Timers fire in (time, key, insertion) order; the key (empty for `setTimeout`) lets concurrent
+ * components order their simultaneous timers independently of real scheduling. Between two firings the driver lets the process settle:
  * pending promise chains run, and real asynchronous work that is still in flight (LevelDB, file
  * writes, WebCrypto) is waited for while anything registered with {@link SimClock.busyWhile} or
  * {@link SimClock.track} says it is busy. A whole in-process cluster then moves forward in virtual
@@ -49,12 +50,14 @@ export class SimTimeoutError extends Error {
 
 interface Timer {
   at: number;
+  /** Orders timers due at the same time: by key, then by creation. */
+  key: string;
   seq: number;
   fn: () => void;
   cancelled: boolean;
 }
 
-/** A binary min-heap of timers ordered by (at, seq). */
+/** A binary min-heap of timers ordered by (at, key, seq). */
 class TimerHeap {
   readonly #items: Timer[] = [];
 
@@ -103,7 +106,9 @@ class TimerHeap {
 const FAST_TURNS = 200;
 
 function before(x: Timer, y: Timer): boolean {
-  return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+  if (x.at !== y.at) return x.at < y.at;
+  if (x.key !== y.key) return x.key < y.key;
+  return x.seq < y.seq;
 }
 
 /**
@@ -158,8 +163,18 @@ export class SimClock implements Clock {
    * count as 0), so that `now()` stays a whole number of milliseconds, as `Date.now()` is.
    */
   setTimeout(fn: () => void, ms: number): number {
+    return this.schedule(fn, ms, "");
+  }
+
+  /**
+   * {@link SimClock.setTimeout} with an ordering key: timers due at the same time fire by key, then
+   * in creation order. Components that run concurrently (nodes of a cluster, links of a network)
+   * give their timers distinct keys, so that what fires first at one instant does not depend on
+   * which of them happened to schedule first in real time.
+   */
+  schedule(fn: () => void, ms: number, key: string): number {
     const at = this.#now + (Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : 0);
-    const t: Timer = { at, seq: ++this.#seq, fn, cancelled: false };
+    const t: Timer = { at, key, seq: ++this.#seq, fn, cancelled: false };
     this.#heap.push(t);
     this.#byHandle.set(t.seq, t);
     this.#activity++;
@@ -174,6 +189,15 @@ export class SimClock implements Clock {
     t.cancelled = true;
     this.#byHandle.delete(handle);
     this.#activity++;
+  }
+
+  /** A {@link Clock} on this clock whose timers carry `key` (see {@link SimClock.schedule}). */
+  view(key: string): Clock {
+    return {
+      now: () => this.now(),
+      setTimeout: (fn, ms) => this.schedule(fn, ms, key),
+      clearTimeout: (handle) => this.clearTimeout(handle),
+    };
   }
 
   /** Timers scheduled and not yet fired or cancelled. */

@@ -126,7 +126,7 @@ export class SimCluster {
       p2pListen: [`/sim/node${i}`],
       bootstrap: links.map((j) => this.addrs[j]!),
       dataDir: this.#opts.dataDir?.(i) ?? join(home, "data"),
-      clock: this.clock,
+      clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
       network: (o) => this.network.join(o),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
     });

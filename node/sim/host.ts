@@ -93,6 +93,8 @@ export class SimHost implements P2P {
   readonly #counts = new Map<string, PeerGossipCounts>();
   readonly #peerCbs: ((peerId: string, event: "connect" | "disconnect") => void)[] = [];
   readonly #pending = new Set<() => void>();
+  /** The tail of the gossip inbox (see `#enqueue`). */
+  #inbox: Promise<void> = Promise.resolve();
 
   constructor(net: SimNetwork, peerId: string, opts: P2POptions) {
     this.#net = net;
@@ -347,7 +349,7 @@ export class SimHost implements P2P {
     for (const p of this.topicPeers(topic)) {
       if (p === from) continue;
       const sent = this.#net.send(this.peerId, p, "gossip", `${topic} ${id.slice(0, 12)}`, (host) => {
-        void host.#receive(topic, data, id, this.peerId);
+        host.#enqueue(topic, data, id, this.peerId);
       });
       if (sent) n++;
     }
@@ -364,6 +366,18 @@ export class SimHost implements P2P {
     if (this.#seen.has(id)) return false;
     this.#seen.set(id, now + this.#net.seenTtlMs);
     return true;
+  }
+
+  /**
+   * Validates and handles received gossip one message at a time, in delivery order, so that a
+   * host's processing order does not depend on how fast each validation finished in real time.
+   */
+  #enqueue(topic: string, data: Uint8Array, id: string, from: string): void {
+    this.#inbox = this.#net.clock.track(
+      this.#inbox.then(() => this.#receive(topic, data, id, from)).catch((e) =>
+        this.#net.logger("error", "gossip receive failed", { topic, error: String(e) })
+      ),
+    );
   }
 
   async #receive(topic: string, data: Uint8Array, id: string, from: string): Promise<void> {

@@ -11,7 +11,8 @@
  * - Partitions: `partition([[a, b], [c, d]])` puts hosts in groups; hosts of different groups
  *   (unlisted hosts form one more group) neither talk nor list each other as peers until `heal()`.
  * - Deterministic: for one seed and one sequence of calls, the same deliveries happen in the same
- *   virtual-time order (see {@link SimNetwork.trace}).
+ *   virtual-time order (see {@link SimNetwork.trace}); deliveries due at one instant fire by
+ *   (receiver, sender, order sent), whatever order the senders ran in.
  * @module
  */
 import type { SimClock } from "../../lib/sim_clock.ts";
@@ -208,15 +209,19 @@ export class SimNetwork {
     const at = Math.max(this.clock.now() + p.latencyMs + jitter, this.#linkClock.get(key) ?? 0);
     this.#linkClock.set(key, at);
     this.clock.touch();
-    this.clock.setTimeout(() => {
-      if (this.#hosts.get(to) !== target || !this.connected(from, to) || target.stopped) {
-        this.stats.dropped++;
-        return;
-      }
-      this.stats.delivered++;
-      this.#record(`${from} -> ${to} ${what}`);
-      deliver(target);
-    }, at - this.clock.now());
+    this.clock.schedule(
+      () => {
+        if (this.#hosts.get(to) !== target || !this.connected(from, to) || target.stopped) {
+          this.stats.dropped++;
+          return;
+        }
+        this.stats.delivered++;
+        this.#record(`${from} -> ${to} ${what}`);
+        deliver(target);
+      },
+      at - this.clock.now(),
+      `net ${to} ${from}`,
+    );
     return true;
   }
 

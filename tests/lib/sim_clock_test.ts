@@ -17,6 +17,20 @@ test("timers fire in (time, insertion) order and now() moves to each one", async
   assert.equal(log, ["zero@1000", "a@1010", "b@1010", "c@1030"]);
 });
 
+test("timers due together fire by key, then in creation order, whatever order they were made in", async () => {
+  const clock = new SimClock();
+  const log: string[] = [];
+  const b = clock.view("node-b"), a = clock.view("node-a");
+  b.setTimeout(() => log.push("b1"), 10);
+  a.setTimeout(() => log.push("a1"), 10);
+  b.setTimeout(() => log.push("b2"), 10);
+  clock.setTimeout(() => log.push("plain"), 10);
+  a.setTimeout(() => log.push("a-earlier"), 5);
+  await clock.advance(10);
+  assert.equal(log, ["a-earlier", "plain", "a1", "b1", "b2"]);
+  assert.is(a.now(), 10, "a view reads the same time");
+});
+
 test("a cleared timer never fires; clearing twice or an unknown handle is a no-op", async () => {
   const clock = new SimClock();
   let fired = 0;
