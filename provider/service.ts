@@ -11,8 +11,8 @@ import type { Logger } from "../lib/log.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
-import { NotFoundError, reconcile } from "./cluster/driver.ts";
-import { type LeaseId, leaseKey, parseLeaseKey } from "./cluster/objects.ts";
+import { type LeaseStatus, NotFoundError, reconcile } from "./cluster/driver.ts";
+import { deploymentIdOf, deploymentIdOfAny, leaseIdOf, orderIdOf, parseLeaseId } from "../lib/ids.ts";
 import type { ManifestGroup } from "../auction/sdl/types.ts";
 import {
   type DeploymentDetail,
@@ -34,16 +34,26 @@ import {
   decodeLeaseRequest,
   decodeManifestRequest,
   encodeResponse,
+  errorResponse,
   FreshnessGuard,
+  LEASE_PROTOCOL_ID,
+  type LeaseEvent,
+  type LeaseOp,
+  type LeaseResponse,
+  type LogStreamFrame,
+  MANIFEST_PROTOCOL_ID,
+  type ManifestResponse,
   ManifestVersions,
+  type ProtocolErrorCode,
   verifyLeaseRequest,
   verifyManifestRequest,
-} from "./protocol.ts";
+} from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 
-/** Stream protocol ids. */
-export const MANIFEST_PROTOCOL = "/cirrus/manifest/1";
-export const LEASE_PROTOCOL = "/cirrus/lease/1";
+/** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
+export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
+/** The lease protocol id (`LEASE_PROTOCOL_ID`); its followed logs are on `${LEASE_PROTOCOL}/logs`. */
+export const LEASE_PROTOCOL = LEASE_PROTOCOL_ID;
 
 /** A committed block as the chain client reports it. */
 export interface ChainBlock {
@@ -120,7 +130,7 @@ export class ProviderService {
   readonly #engine: BidEngine;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
-  readonly #events = new Map<string, { height: number; time: string; type: string; message: string }[]>();
+  readonly #events = new Map<string, LeaseEvent[]>();
   #queue: Promise<void> = Promise.resolve();
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
@@ -227,12 +237,14 @@ export class ProviderService {
     const active = listLeases(view, { provider: this.#o.address, state: "active" });
     const wanted = [];
     for (const l of active) {
+      const lease = parseLeaseId(l.id);
+      if (!lease) continue;
       const stored = await this.#loadManifest(l.id);
-      wanted.push({ lease: parseLeaseKey(l.id), ...(stored ? { group: stored.group } : {}) });
+      wanted.push({ lease, ...(stored ? { group: stored.group } : {}) });
       // The accepted manifest version survives a restart: an older one sent again is still a replay.
-      if (stored) this.#versions.accept(`${l.owner}/${l.dseq}`, stored.version, stored.manifestHash);
+      if (stored) this.#versions.accept(deploymentIdOf(l.owner, l.dseq), stored.version, stored.manifestHash);
       // The leased resources count against capacity again.
-      const orderId = l.id.split("/").slice(0, 4).join("/");
+      const orderId = orderIdOf(lease);
       const order = getOrder(view, orderId);
       if (order) this.#engine.restoreLease(orderId, order.group as Group, height);
     }
@@ -334,7 +346,9 @@ export class ProviderService {
           break;
         case "lease.created":
           if (a.provider === me && a.lease) {
-            const orderId = a.lease.split("/").slice(0, 4).join("/");
+            const lease = parseLeaseId(a.lease);
+            if (!lease) break;
+            const orderId = orderIdOf(lease);
             if (this.#engine.onBidState(orderId, "active") === "unknown") {
               // The reservation expired before the lease came: count the lease again, or give it up.
               const order = getOrder(this.#o.chain.view(), orderId);
@@ -360,7 +374,9 @@ export class ProviderService {
           break;
         case "lease.closed":
           if (a.provider === me && a.lease) {
-            const order = a.lease.split("/").slice(0, 4).join("/");
+            const lease = parseLeaseId(a.lease);
+            if (!lease) break;
+            const order = orderIdOf(lease);
             this.#engine.onLeaseClosed(order);
             this.#bidOn.delete(order);
             this.#note(
@@ -389,7 +405,8 @@ export class ProviderService {
       this.#log("error", "teardown failed", { lease: leaseId, error: (e as Error).message });
     }
     await this.#dropManifest(leaseId);
-    this.#versions.forget?.(leaseId.split("/").slice(0, 2).join("/"));
+    const deploymentId = deploymentIdOfAny(leaseId);
+    if (deploymentId) this.#versions.forget(deploymentId);
   }
 
   // ---- manifests ----
@@ -411,9 +428,10 @@ export class ProviderService {
   }
 
   async #onManifest(req: Uint8Array, _from: string): Promise<Uint8Array> {
-    const fail = (code: string, error: string) => {
+    const respond = (r: ManifestResponse) => encodeResponse(r);
+    const fail = (code: ProtocolErrorCode, error: string) => {
       this.stats.manifestsRejected++;
-      return encodeResponse({ ok: false, code, error } as never);
+      return respond(errorResponse(code, error));
     };
     let signed;
     try {
@@ -441,10 +459,11 @@ export class ProviderService {
       provider: this.#o.address,
     });
     if (!check.ok) return fail(check.code, check.error);
-    const depKey = `${lease.owner}/${lease.dseq}`;
+    const depKey = deploymentIdOf(lease.owner, lease.dseq);
     const ver = this.#versions.check(depKey, r.version, r.manifestHash);
     if (ver) return fail("conflict", ver);
-    const lid: LeaseId = parseLeaseKey(r.leaseId);
+    const lid = parseLeaseId(r.leaseId);
+    if (!lid) return fail("bad_request", `malformed lease id ${r.leaseId}`);
     try {
       await this.#o.driver.deploy(lid, check.group);
     } catch (e) {
@@ -466,18 +485,18 @@ export class ProviderService {
       `manifest ${r.manifestHash.slice(0, 12)} deployed`,
     );
     this.#log("info", "manifest deployed", { lease: r.leaseId, version: r.version });
-    let status = null;
+    let status: LeaseStatus | null = null;
     try {
-      status = await this.#o.driver.status(leaseKey(lid));
+      status = await this.#o.driver.status(leaseIdOf(lid));
     } catch { /* not yet */ }
-    return encodeResponse({ ok: true, status } as never);
+    return respond({ ok: true, status });
   }
 
   // ---- tenant access ----
 
   async #authorize(req: Uint8Array): Promise<
-    | { ok: true; lease: LeaseInfo; op: string; service?: string; tail?: number; follow?: boolean }
-    | { ok: false; code: string; error: string }
+    | { ok: true; lease: LeaseInfo; op: LeaseOp; service?: string; tail?: number; follow?: boolean }
+    | { ok: false; code: ProtocolErrorCode; error: string }
   > {
     let signed;
     try {
@@ -511,29 +530,30 @@ export class ProviderService {
   }
 
   async #onLeaseRequest(req: Uint8Array, _from: string): Promise<Uint8Array> {
+    const respond = (r: LeaseResponse) => encodeResponse(r);
     const a = await this.#authorize(req);
-    if (!a.ok) return encodeResponse({ ok: false, code: a.code, error: a.error } as never);
+    if (!a.ok) return respond(errorResponse(a.code, a.error));
     const id = a.lease.id;
     if (a.op === "status") {
       try {
         const s = await this.#o.driver.status(id);
-        return encodeResponse({ ok: true, lease: a.lease, services: s.services } as never);
+        return respond({ ok: true, lease: a.lease, services: s.services });
       } catch (e) {
         if (e instanceof NotFoundError) {
-          return encodeResponse({
+          return respond({
             ok: true,
             lease: a.lease,
             services: [],
             message: a.lease.state === "active"
               ? "no workload yet: send the manifest"
               : `lease is ${a.lease.state}`,
-          } as never);
+          });
         }
         throw e;
       }
     }
     if (a.op === "events") {
-      return encodeResponse({ ok: true, events: this.#events.get(id) ?? [] } as never);
+      return respond({ ok: true, events: this.#events.get(id) ?? [] });
     }
     if (a.op === "logs") {
       const lines: string[] = [];
@@ -551,14 +571,14 @@ export class ProviderService {
           if (lines.length >= 10_000) break;
         }
       } catch (e) {
-        if (e instanceof NotFoundError) return encodeResponse({ ok: true, lines: [] } as never);
+        if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
         if (!ac.signal.aborted) throw e;
       } finally {
         this.#clock.clearTimeout(timer);
       }
-      return encodeResponse({ ok: true, lines } as never);
+      return respond({ ok: true, lines });
     }
-    return encodeResponse({ ok: false, code: "bad_request", error: `unknown op ${a.op}` } as never);
+    return respond(errorResponse("bad_request", `unknown op ${String(a.op)}`));
   }
 
   async #onLogStream(
@@ -567,9 +587,10 @@ export class ProviderService {
     send: (frame: Uint8Array) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
+    const frame = (r: LogStreamFrame) => encodeResponse(r);
     const a = await this.#authorize(req);
     if (!a.ok) {
-      await send(encodeResponse({ ok: false, code: a.code, error: a.error } as never));
+      await send(frame(errorResponse(a.code, a.error)));
       return;
     }
     for await (
@@ -580,7 +601,7 @@ export class ProviderService {
         signal,
       })
     ) {
-      await send(encodeResponse({ ok: true, line } as never));
+      await send(frame({ ok: true, line }));
     }
   }
 

@@ -8,7 +8,8 @@ import * as assert from "uvu/assert";
 import { groupsForTx, listAttestations, listBids, signedByProblem } from "../../auction/market/mod.ts";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { Group } from "../../auction/sdl/types.ts";
-import { decodeSignedTx, signTx, type TestKey, totalSupply } from "../../node/ledger/mod.ts";
+import { cirrusLedger, signTx, totalSupply } from "../../node/ledger/mod.ts";
+import { type TestKey } from "../helpers/ledger.ts";
 import { deploymentBody, eventsOf, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
 
 const ucrs = (amount: string) => ({ denom: "ucrs", amount });
@@ -43,7 +44,7 @@ async function decodeReason(from: TestKey, type: string, body: Record<string, un
     { chainId: "cirrus-test", type, from: from.address, nonce: 0n, fee: 1n, body },
     from.seed,
   );
-  const r = decodeSignedTx(bytes, { maxTxBytes: 1 << 20 });
+  const r = cirrusLedger().decodeTx(bytes, { maxTxBytes: 1 << 20 });
   return r.ok ? "ok" : r.reason;
 }
 
