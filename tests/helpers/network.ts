@@ -157,10 +157,27 @@ export class TestNet {
     else await sleep(ms);
   }
 
-  /** Run (simulated) or wait (wall time) until `cond` holds; throws after `timeoutMs`. */
-  async until(cond: () => boolean, label: string, timeoutMs = 60_000): Promise<void> {
-    if (this.sim) await this.sim.clock.runUntil(cond, { maxMs: timeoutMs, label });
-    else await waitFor(cond, timeoutMs, label, 50);
+  /**
+   * Run (simulated) or wait (wall time) until `cond` holds; throws after `timeoutMs`. An async
+   * `cond` is polled every 50 ms (of simulated or wall time).
+   */
+  async until(cond: () => boolean | Promise<boolean>, label: string, timeoutMs = 60_000): Promise<void> {
+    if (!this.sim) return void await waitFor(cond, timeoutMs, label, 50);
+    const first = cond();
+    if (typeof first === "boolean") {
+      if (!first) await this.sim.clock.runUntil(() => cond() as boolean, { maxMs: timeoutMs, label });
+      return;
+    }
+    const start = this.sim.clock.now();
+    while (!await (this.sim.clock.now() === start ? first : cond())) {
+      if (this.sim.clock.now() - start >= timeoutMs) throw new Error(`${label}: not within ${timeoutMs} ms`);
+      await this.sim.clock.advance(50);
+    }
+  }
+
+  /** Milliseconds since the epoch: simulated, or the wall clock's. */
+  now(): number {
+    return this.sim ? this.sim.clock.now() : Date.now();
   }
 
   /** Run (simulated) or wait (wall time) until `p` settles; throws after `timeoutMs`. */
