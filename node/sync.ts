@@ -39,7 +39,7 @@ export class BlockSync {
 
   /** Register the protocol handler and start the catch-up loop. */
   async start(): Promise<void> {
-    await this.p2p.handle(SYNC_PROTOCOL, (req) => this.#serve(req), { maxRequestBytes: 1024 });
+    await this.p2p.handle(SYNC_PROTOCOL, (req) => this.#serve(req), { requestBytesMax: 1024 });
     this.driver.onBehind((h) => {
       if (h > this.#hint) this.#hint = h;
       void this.tick();
@@ -110,7 +110,7 @@ export class BlockSync {
             best.peer,
             SYNC_PROTOCOL,
             encode({ t: "blocks", from: this.chain.height + 1, count: SYNC_BATCH_MAX }),
-            { timeoutMs: 10_000, maxResponseBytes: RESPONSE_BYTES_MAX },
+            { timeoutMs: 10_000, responseBytesMax: RESPONSE_BYTES_MAX },
           ),
         ) as { blocks?: unknown };
         if (!Array.isArray(res.blocks) || res.blocks.length === 0) break;

@@ -3,78 +3,57 @@
  *
  * - Gossip: a message is validated by the topic's validator BEFORE it is delivered or relayed, as
  *   on the real host: "accept" delivers and relays to the linked peers subscribed to the topic,
- *   "reject" counts against the sender (score -1 each) and stops there, "ignore" drops it; refusals
- *   are logged and counted per peer and per reason (`gossipCounts`). A validator that throws counts
- *   as a reject ("validator_error"). Until `onMessage` is called for a topic, its messages
- *   are ignored. Message id = sha256(topic || 0 || data), remembered `seenTtlMs`: identical bytes
- *   published twice are one message (a second publish returns 0).
+ *   "reject" counts against the sender (score -1 each) and stops there, "ignore" drops it. The
+ *   validator's typed result goes through the same `toVerdict` as on libp2p (logged, counted per
+ *   peer and reason in the host's `GossipStats`, the node's when it passes one); a validator that
+ *   throws counts as a reject ("validator_error"). Validation takes no simulated time, so
+ *   `validateTimeoutMs` never applies. Until `onMessage` is called for a topic, its messages are
+ *   ignored. Message id = `messageIdOf(topic, data)` (default sha256(topic || 0 || data)),
+ *   remembered `seenTtlMs`: one id published twice is one message (a second publish returns 0).
  * - Request/response and streams go over the same links (latency, partitions; never lost). A
  *   request to a peer that is not connected fails at once; one whose link is cut in flight times out.
  * - The mesh is every linked peer subscribed to the topic (`meshPeers` = `topicPeers`).
  * @module
  */
-import { sha256, toHex } from "../../lib/crypto.ts";
+import { toHex } from "../../lib/crypto.ts";
 import type {
   HandleOptions,
+  MessageIdFn,
   OpenStreamOptions,
   P2P,
   P2POptions,
   RequestOptions,
   StreamHandlerFn,
-  Verdict,
 } from "../p2p.ts";
-import { MAX_GOSSIP_BYTES, P2PTimeoutError, RemoteError } from "../p2p.ts";
+import { messageId, P2PTimeoutError, RemoteError } from "../p2p.ts";
+import {
+  asGossipResult,
+  GOSSIP_BYTES_MAX,
+  type GossipResult,
+  GossipStats,
+  type PeerGossipCounts,
+  toVerdict,
+} from "../gossip_validation.ts";
 import type { SimNetwork } from "./network.ts";
 
-/** Peers whose gossip refusals are counted at most (the least recently counted is forgotten beyond). */
-export const GOSSIP_STATS_PEERS_MAX = 1024;
-
-/**
- * A validator's result as agreed between the `p2p` and `time` branches: accept, or reject/ignore
- * with a typed reason. A local copy until `node/gossip_validation.ts` (`GossipResult`, `toVerdict`,
- * `GossipStats`) is on main; then {@link SimHost} imports those and drops this copy. A bare
- * {@link Verdict} (today's validators) is accepted too, counted with reason "unspecified".
- */
-export type SimGossipResult = "accept" | { action: "reject" | "ignore"; reason: string; detail?: string };
-
-/** Refusals counted for one peer, per action and reason. */
-export interface PeerGossipCounts {
-  reject: Record<string, number>;
-  ignore: Record<string, number>;
-}
-
 interface Subscription {
-  validate: (
-    data: Uint8Array,
-    from: string,
-  ) => Verdict | SimGossipResult | Promise<Verdict | SimGossipResult>;
+  validate: (data: Uint8Array, from: string) => GossipResult | Promise<GossipResult>;
   handle: (data: Uint8Array, from: string) => void;
 }
 
 interface Handler {
   fn: (req: Uint8Array, from: string) => Uint8Array | Promise<Uint8Array>;
-  maxRequestBytes: number;
-  maxResponseBytes: number;
-  maxConcurrent: number;
+  requestBytesMax: number;
+  responseBytesMax: number;
+  concurrentMax: number;
   active: number;
 }
 
 interface StreamHandler {
   fn: StreamHandlerFn;
-  maxRequestBytes: number;
-  maxConcurrent: number;
+  requestBytesMax: number;
+  concurrentMax: number;
   active: number;
-}
-
-const enc = new TextEncoder();
-
-/** The id of a gossip message: hex sha256(topic || 0 || data). */
-export function simMessageId(topic: string, data: Uint8Array): string {
-  const t = enc.encode(topic);
-  const buf = new Uint8Array(t.length + 1 + data.length);
-  buf.set(t, 0);
-  buf.set(data, t.length + 1);
-  return toHex(sha256(buf));
 }
 
 /** A simulated host; create it with {@link SimNetwork.join}. */
@@ -84,13 +63,15 @@ export class SimHost implements P2P {
   readonly #net: SimNetwork;
   readonly #topics: Set<string>;
   readonly #listen: string[];
-  readonly #maxMessageBytes: number;
+  readonly #messageBytesMax: number;
+  readonly #messageIdOf: MessageIdFn;
+  /** Refused gossip per peer and reason (the node's, when it hands one in). */
+  readonly gossipStats: GossipStats;
   readonly #subs = new Map<string, Subscription>();
   readonly #handlers = new Map<string, Handler>();
   readonly #streams = new Map<string, StreamHandler>();
   /** Message ids seen, with their expiry time, in insertion (= expiry) order. */
   readonly #seen = new Map<string, number>();
-  readonly #counts = new Map<string, PeerGossipCounts>();
   readonly #peerCbs: ((peerId: string, event: "connect" | "disconnect") => void)[] = [];
   readonly #pending = new Set<() => void>();
   /** The tail of the gossip inbox (see `#enqueue`). */
@@ -101,7 +82,9 @@ export class SimHost implements P2P {
     this.peerId = peerId;
     this.#topics = new Set(opts.topics);
     this.#listen = opts.listen.length > 0 ? opts.listen : [`/sim/${peerId}`];
-    this.#maxMessageBytes = Math.min(opts.maxMessageBytes ?? MAX_GOSSIP_BYTES, MAX_GOSSIP_BYTES);
+    this.#messageBytesMax = Math.min(opts.messageBytesMax ?? GOSSIP_BYTES_MAX, GOSSIP_BYTES_MAX);
+    this.#messageIdOf = opts.messageIdOf ?? messageId;
+    this.gossipStats = opts.gossipStats ?? new GossipStats();
   }
 
   /** Listen addresses with `/p2p/<peerId>`. */
@@ -110,17 +93,17 @@ export class SimHost implements P2P {
   }
 
   /** Publishes to the linked peers subscribed to `topic`; resolves to how many it was sent to. */
-  publish(topic: string, data: Uint8Array): Promise<number> {
-    if (!this.#topics.has(topic)) return Promise.reject(new Error(`p2p: not a configured topic: ${topic}`));
-    if (data.length > this.#maxMessageBytes) {
-      return Promise.reject(
-        new Error(`p2p: message of ${data.length} bytes exceeds maxMessageBytes ${this.#maxMessageBytes}`),
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    if (!this.#topics.has(topic)) throw new Error(`p2p: not a configured topic: ${topic}`);
+    if (data.length > this.#messageBytesMax) {
+      throw new Error(
+        `p2p: message of ${data.length} bytes exceeds messageBytesMax ${this.#messageBytesMax}`,
       );
     }
-    if (this.stopped) return Promise.reject(new Error("p2p: stopped"));
-    const id = simMessageId(topic, data);
-    if (!this.#markSeen(id)) return Promise.resolve(0);
-    return Promise.resolve(this.#forward(topic, data, id, null));
+    if (this.stopped) throw new Error("p2p: stopped");
+    const id = toHex(await this.#messageIdOf(topic, data));
+    if (!this.#markSeen(id)) return 0;
+    return this.#forward(topic, data, id, null);
   }
 
   /** Sets the validator and handler of a topic. */
@@ -133,9 +116,9 @@ export class SimHost implements P2P {
   handle(protocol: string, fn: Handler["fn"], opts: HandleOptions = {}): Promise<void> {
     this.#handlers.set(protocol, {
       fn,
-      maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
-      maxResponseBytes: opts.maxResponseBytes ?? 16 * 1024 * 1024,
-      maxConcurrent: opts.maxConcurrent ?? 64,
+      requestBytesMax: opts.requestBytesMax ?? 1024 * 1024,
+      responseBytesMax: opts.responseBytesMax ?? 16 * 1024 * 1024,
+      concurrentMax: opts.concurrentMax ?? 64,
       active: 0,
     });
     return Promise.resolve();
@@ -145,8 +128,8 @@ export class SimHost implements P2P {
   handleStream(protocol: string, fn: StreamHandlerFn, opts: HandleOptions = {}): Promise<void> {
     this.#streams.set(protocol, {
       fn,
-      maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
-      maxConcurrent: opts.maxConcurrent ?? 64,
+      requestBytesMax: opts.requestBytesMax ?? 1024 * 1024,
+      concurrentMax: opts.concurrentMax ?? 64,
       active: 0,
     });
     return Promise.resolve();
@@ -156,7 +139,7 @@ export class SimHost implements P2P {
   request(peerId: string, protocol: string, req: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
     const clock = this.#net.clock;
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const maxResponseBytes = opts.maxResponseBytes ?? 16 * 1024 * 1024;
+    const responseBytesMax = opts.responseBytesMax ?? 16 * 1024 * 1024;
     return new Promise<Uint8Array>((resolve, reject) => {
       let done = false;
       const finish = (f: () => void) => {
@@ -182,9 +165,9 @@ export class SimHost implements P2P {
       const reply = (server: SimHost, r: { ok: Uint8Array } | { error: string }) =>
         this.#net.send(server.peerId, this.peerId, "reliable", `reply ${protocol}`, () => {
           if ("error" in r) return finish(() => reject(new RemoteError(r.error)));
-          if (r.ok.length > maxResponseBytes) {
+          if (r.ok.length > responseBytesMax) {
             return finish(() =>
-              reject(new Error(`response of ${r.ok.length} bytes exceeds ${maxResponseBytes}`))
+              reject(new Error(`response of ${r.ok.length} bytes exceeds ${responseBytesMax}`))
             );
           }
           finish(() => resolve(r.ok));
@@ -213,7 +196,7 @@ export class SimHost implements P2P {
     opts: OpenStreamOptions,
   ): AsyncGenerator<Uint8Array> {
     const clock = this.#net.clock;
-    const maxFrameBytes = opts.maxFrameBytes ?? 4 * 1024 * 1024;
+    const frameBytesMax = opts.frameBytesMax ?? 4 * 1024 * 1024;
     type Item = { frame: Uint8Array } | { end: true } | { error: Error };
     const queue: Item[] = [];
     let wake: (() => void) | null = null;
@@ -226,8 +209,8 @@ export class SimHost implements P2P {
       void clock.track(server.#serveStream(protocol, req, this.peerId, serverAbort.signal, (frame) => {
         this.#net.send(peerId, this.peerId, "reliable", `frame ${protocol}`, () => {
           push(
-            frame.length > maxFrameBytes
-              ? { error: new Error(`frame of ${frame.length} bytes exceeds ${maxFrameBytes}`) }
+            frame.length > frameBytesMax
+              ? { error: new Error(`frame of ${frame.length} bytes exceeds ${frameBytesMax}`) }
               : { frame },
           );
         });
@@ -295,16 +278,14 @@ export class SimHost implements P2P {
     this.#peerCbs.push(cb);
   }
 
-  /** -1 per rejected message from the peer (among the peers still tracked). */
+  /** -1 per rejected message from the peer (among the peers its gossip stats still track). */
   scoreOf(peerId: string): number {
-    const c = this.#counts.get(peerId);
-    return c ? -Object.values(c.reject).reduce((a, b) => a + b, 0) : 0;
+    return -Object.values(this.gossipStats.peer(peerId).reject).reduce((a, b) => a + (b ?? 0), 0);
   }
 
   /** A peer's refused gossip per action and reason (empty when never refused or forgotten). */
   gossipCounts(peerId: string): PeerGossipCounts {
-    const c = this.#counts.get(peerId);
-    return { reject: { ...c?.reject }, ignore: { ...c?.ignore } };
+    return this.gossipStats.peer(peerId);
   }
 
   /** Connected peers subscribed to `topic`. */
@@ -384,13 +365,13 @@ export class SimHost implements P2P {
     if (this.stopped || !this.#topics.has(topic) || !this.#markSeen(id)) return;
     const sub = this.#subs.get(topic);
     if (!sub) return;
-    let result: Verdict | SimGossipResult;
+    let result: GossipResult;
     try {
-      result = await this.#net.clock.track(Promise.resolve(sub.validate(data, from)));
+      result = asGossipResult(await this.#net.clock.track(Promise.resolve(sub.validate(data, from))));
     } catch (e) {
       result = { action: "reject", reason: "validator_error", detail: String(e) };
     }
-    const verdict = this.#toVerdict(topic, from, result);
+    const verdict = toVerdict(result, { topic, from, stats: this.gossipStats, logger: this.#net.logger });
     if (verdict !== "accept" || this.stopped) return;
     try {
       sub.handle(data, from);
@@ -398,35 +379,6 @@ export class SimHost implements P2P {
       this.#net.logger("warn", "gossip handler threw", { topic, error: String(e) });
     }
     this.#forward(topic, data, id, from);
-  }
-
-  /**
-   * The one place a result becomes a verdict: logged (warn for reject, debug for ignore) and
-   * counted per peer and reason (the least recently counted peer is forgotten beyond the bound).
-   */
-  #toVerdict(topic: string, from: string, result: Verdict | SimGossipResult): Verdict {
-    if (result === "accept") return "accept";
-    const { action, reason, detail } = typeof result === "string"
-      ? { action: result, reason: "unspecified", detail: undefined }
-      : result;
-    let c = this.#counts.get(from);
-    if (c === undefined) {
-      if (this.#counts.size >= GOSSIP_STATS_PEERS_MAX) {
-        const oldest = this.#counts.keys().next();
-        if (!oldest.done) this.#counts.delete(oldest.value);
-      }
-      c = { reject: {}, ignore: {} };
-    } else {
-      this.#counts.delete(from); // re-inserted below: most recently counted last
-    }
-    this.#counts.set(from, c);
-    c[action][reason] = (c[action][reason] ?? 0) + 1;
-    this.#net.logger(action === "reject" ? "warn" : "debug", `gossip ${action}: ${reason}`, {
-      topic,
-      from,
-      ...(detail !== undefined ? { detail } : {}),
-    });
-    return action;
   }
 
   // ---- serving ----
@@ -438,14 +390,14 @@ export class SimHost implements P2P {
   ): Promise<{ ok: Uint8Array } | { error: string }> {
     const h = this.#handlers.get(protocol);
     if (!h || this.stopped) return { error: `protocol ${protocol} not supported` };
-    if (req.length > h.maxRequestBytes) {
-      return { error: `request of ${req.length} bytes exceeds ${h.maxRequestBytes}` };
+    if (req.length > h.requestBytesMax) {
+      return { error: `request of ${req.length} bytes exceeds ${h.requestBytesMax}` };
     }
-    if (h.active >= h.maxConcurrent) return { error: "busy" };
+    if (h.active >= h.concurrentMax) return { error: "busy" };
     h.active++;
     try {
       const res = await h.fn(req, from);
-      if (res.length > h.maxResponseBytes) return { error: `response too large (${res.length} bytes)` };
+      if (res.length > h.responseBytesMax) return { error: `response too large (${res.length} bytes)` };
       return { ok: res };
     } catch (e) {
       return { error: e instanceof Error ? e.message : String(e) };
@@ -464,8 +416,8 @@ export class SimHost implements P2P {
   ): Promise<string | null> {
     const h = this.#streams.get(protocol);
     if (!h || this.stopped) return `protocol ${protocol} not supported`;
-    if (req.length > h.maxRequestBytes) return `request of ${req.length} bytes exceeds ${h.maxRequestBytes}`;
-    if (h.active >= h.maxConcurrent) return "busy";
+    if (req.length > h.requestBytesMax) return `request of ${req.length} bytes exceeds ${h.requestBytesMax}`;
+    if (h.active >= h.concurrentMax) return "busy";
     h.active++;
     try {
       await h.fn(req, from, (frame) => {

@@ -13,15 +13,15 @@ export function memoryAddr(name = "node"): string {
 
 /**
  * Start `n` memory-transport hosts. `links` gives, for host i, the hosts it bootstraps to (default: a
- * star on host 0). Hosts are pushed into `into` as they start, so a caller's finally can stop them
- * even if a later one fails.
+ * star on host 0); `extra` adds options to every host, or per host when a function. Hosts are
+ * pushed into `into` as they start, so a caller's finally can stop them even if a later one fails.
  */
 export async function startHosts(
   n: number,
   topics: string[],
   into: P2P[],
   links: (i: number) => number[] = (i) => (i === 0 ? [] : [0]),
-  extra: Partial<P2POptions> = {},
+  extra: Partial<P2POptions> | ((i: number) => Partial<P2POptions>) = {},
 ): Promise<P2P[]> {
   const hosts: P2P[] = [];
   for (let i = 0; i < n; i++) {
@@ -35,7 +35,7 @@ export async function startHosts(
       listen: [memoryAddr(`h${i}`)],
       topics,
       bootstrap,
-      ...extra,
+      ...(typeof extra === "function" ? extra(i) : extra),
     });
     hosts.push(h);
     into.push(h);

@@ -11,12 +11,14 @@ import type { Group } from "../../auction/sdl/types.ts";
 import { cirrusLedger, signTx, totalSupply } from "../../node/ledger/mod.ts";
 import { type TestKey } from "../helpers/ledger.ts";
 import { deploymentBody, eventsOf, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
+import { sdlCorpus } from "../helpers/corpus.ts";
 
 const ucrs = (amount: string) => ({ denom: "ucrs", amount });
 const attrs = (m: Record<string, string>) => Object.entries(m).map(([key, value]) => ({ key, value }));
 const AKASH_AUDITOR = "akash1365yvmc4s7awdyj3n2sav7xfx76adc6dnmlx63";
+const corpus = sdlCorpus("the corpus signedBy test");
 /** A real corpus file whose placement requires `host: akash` signed by Akash's auditor. */
-const CORPUS_FILE = new URL("../../../shared/sdl-corpus/caddy.yaml", import.meta.url);
+const CORPUS_FILE = corpus.url("caddy.yaml");
 
 /** Providers p0, p1 (us-west, host akash), p2 (eu); auditors a1, a2; tenant alice. */
 async function market() {
@@ -182,7 +184,7 @@ test("audit txs: rejections with clear reasons, nothing written", async () => {
   );
 });
 
-test("a real corpus file with signedBy (denom -> ucrs) is accepted; bids need the named auditor", async () => {
+corpus.test("a real corpus file with signedBy (denom -> ucrs) is accepted; bids need the named auditor", async () => {
   const { c, alice, p0, a1 } = await market();
   const text = (await Deno.readTextFile(CORPUS_FILE)).replaceAll(/\bua(kt|ct)\b/g, "ucrs");
   const r = parseSdl(text);

@@ -117,6 +117,11 @@ test("hostile gossip is rejected, lowers the sender's score, and the chain goes 
     const evilId = evil.peerId;
     const scores = net.nodes.map((n) => n!.p2p.scoreOf(evilId));
     assert.ok(scores.some((s) => s < 0), `some node lowered the hostile peer's score: ${scores}`);
+    // typed reasons, counted for the hostile peer at the nodes it sent to
+    const counted = new Set(net.nodes.flatMap((n) => Object.keys(n!.gossipStats.peer(evilId).reject)));
+    for (const reason of ["malformed", "bad_signature", "wrong_chain", "not_validator", "too_large"]) {
+      assert.ok(counted.has(reason), `reason ${reason} counted for the hostile peer: ${[...counted]}`);
+    }
     const h0 = Math.max(...net.nodes.map((n) => n!.chain.height));
     await net.waitHeight(h0 + 3, 60_000);
     assert.equal(balances(), before, "nothing the hostile peer sent changed the state");

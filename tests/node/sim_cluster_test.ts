@@ -104,7 +104,7 @@ test("the same homes and seed twice: byte-identical delivery logs and blocks", a
   try {
     for (const run of [1, 2]) {
       const dir = `${net.dir}/run${run}`;
-      const homes = net.homes.map((h, i) => `${dir}/node${i}`);
+      const homes = net.homes.map((_, i) => `${dir}/node${i}`);
       for (const [i, h] of net.homes.entries()) await copyDir(h, homes[i]!);
       const sim = await SimCluster.create({
         homes,

@@ -8,7 +8,8 @@ import * as assert from "uvu/assert";
 import { SimClock } from "../../lib/sim_clock.ts";
 import { seededRng } from "../../lib/rng.ts";
 import { type LinkProfile, SimNetwork } from "../../node/sim/network.ts";
-import type { SimGossipResult, SimHost } from "../../node/sim/host.ts";
+import type { SimHost } from "../../node/sim/host.ts";
+import type { GossipResult } from "../../node/gossip_validation.ts";
 import { RemoteError } from "../../node/p2p.ts";
 
 const TOPIC = "/t";
@@ -27,7 +28,7 @@ async function sim(
   n: number,
   opts: { seed?: number; link?: Partial<LinkProfile>; links?: (i: number) => number[]; traceMax?: number } =
     {},
-  verdict: (data: string, host: number) => SimGossipResult = () => "accept",
+  verdict: (data: string, host: number) => GossipResult = () => "accept",
 ): Promise<Sim> {
   const clock = new SimClock();
   const net = new SimNetwork({
