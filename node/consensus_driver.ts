@@ -89,6 +89,8 @@ export class ConsensusDriver {
   #height = 0;
   #queue: (() => Promise<void>)[] = [];
   #running = false;
+  /** The drain loop in progress (resolved when the queue is empty). */
+  #draining: Promise<void> = Promise.resolve();
   #stopped = false;
   #timers = new Set<unknown>();
   /** Blocks seen for the current height by hash (validated or not). */
@@ -176,7 +178,7 @@ export class ConsensusDriver {
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
     this.#queue = [];
-    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    await this.#draining;
     await this.#wal?.close();
   }
 
@@ -216,10 +218,15 @@ export class ConsensusDriver {
 
   // ---- queue ----
 
+  /** True when no input is queued or being processed (the simulator waits for this between events). */
+  get idle(): boolean {
+    return !this.#running && this.#queue.length === 0;
+  }
+
   #enqueue(task: () => Promise<void>): void {
     if (this.#stopped) return;
     this.#queue.push(task);
-    if (!this.#running) void this.#drain();
+    if (!this.#running) this.#draining = this.#drain();
   }
 
   async #run(task: () => Promise<void>): Promise<void> {

@@ -12,7 +12,7 @@ import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
-import { createP2P, type P2P } from "./p2p.ts";
+import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
@@ -33,10 +33,13 @@ export interface NodeOptions {
   bootstrap?: string[];
   /** Directory of the node's data (default `<home>/data`). */
   dataDir?: string;
+  /** Timers and wall time (default the system clock). */
   clock?: Clock;
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
+  network?: (opts: P2POptions) => Promise<P2P>;
 }
 
 /** Result of submitting a transaction. */
@@ -52,12 +55,14 @@ export class CirrusNode {
   readonly home: LoadedHome;
   readonly validator: boolean;
   readonly log: Logger;
+  /** The clock every timer of this node runs on. */
+  readonly clock: Clock;
   /** Refused gossip, counted per peer and per reason (all topics). */
   readonly gossipStats: GossipStats;
   #txBatch: Uint8Array[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
-  #txTimer: ReturnType<typeof setTimeout> | null = null;
+  #txTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -70,6 +75,7 @@ export class CirrusNode {
       home: LoadedHome;
       validator: boolean;
       log: Logger;
+      clock: Clock;
       gossipStats: GossipStats;
     },
   ) {
@@ -81,6 +87,7 @@ export class CirrusNode {
     this.home = parts.home;
     this.validator = parts.validator;
     this.log = parts.log;
+    this.clock = parts.clock;
     this.gossipStats = parts.gossipStats;
   }
 
@@ -126,11 +133,13 @@ export class CirrusNode {
   #queueGossip(bytes: Uint8Array): void {
     this.#txBatch.push(bytes);
     if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
-    else if (this.#txTimer === null) this.#txTimer = setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    else if (this.#txTimer === null) {
+      this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    }
   }
 
   #flushTxs(): void {
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.#txTimer = null;
     if (this.#txBatch.length === 0 || this.#stopped) return;
     const batch = this.#txBatch;
@@ -202,7 +211,7 @@ export class CirrusNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();
@@ -252,7 +261,7 @@ export class CirrusNode {
     const gossipStats = new GossipStats();
     let p2p: P2P;
     try {
-      p2p = await createP2P({
+      p2p = await (opts.network ?? createP2P)({
         transport: opts.transport ?? "tcp",
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
@@ -287,6 +296,7 @@ export class CirrusNode {
       home,
       validator: opts.validator,
       log,
+      clock,
       gossipStats,
     });
     try {

@@ -105,7 +105,10 @@ function hexArg(v: unknown, what: string): Uint8Array {
 }
 
 /** What the RPC reads and calls of a node. */
-export type RpcNode = Pick<CirrusNode, "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit">;
+export type RpcNode = Pick<
+  CirrusNode,
+  "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit" | "clock"
+>;
 
 /** The RPC server of one node. */
 export class RpcServer {
@@ -229,14 +232,15 @@ export class RpcServer {
   #waitFor(id: string, ms: number): { done: Promise<TxOutcome | null>; cancel(): void } {
     let finish!: (r: TxOutcome | null) => void;
     const done = new Promise<TxOutcome | null>((resolve) => finish = resolve);
+    const clock = this.node.clock;
     const waiter = (r: TxOutcome | null) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       const list = this.#waiters.get(id)?.filter((w) => w !== waiter) ?? [];
       if (list.length > 0) this.#waiters.set(id, list);
       else this.#waiters.delete(id);
       finish(r);
     };
-    const timer = setTimeout(() => waiter(null), ms);
+    const timer = clock.setTimeout(() => waiter(null), ms);
     this.#waiters.set(id, [...(this.#waiters.get(id) ?? []), waiter]);
     return { done, cancel: () => waiter(null) };
   }

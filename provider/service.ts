@@ -8,6 +8,7 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
 import { type LeaseStatus, NotFoundError, reconcile } from "./cluster/driver.ts";
@@ -106,7 +107,10 @@ export interface ProviderServiceOptions {
   /** Where manifests are kept (to redeploy after a restart). */
   stateDir: string;
   logger?: Logger;
+  /** Wall time for request freshness (default: the clock's). */
   now?: () => number;
+  /** Timers and wall time (default the system clock). */
+  clock?: Clock;
 }
 
 interface StoredManifest {
@@ -122,6 +126,7 @@ const LEASE_EVENTS_MAX = 200;
 export class ProviderService {
   readonly #o: ProviderServiceOptions;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #engine: BidEngine;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
@@ -137,6 +142,7 @@ export class ProviderService {
   constructor(opts: ProviderServiceOptions, engine: BidEngine) {
     this.#o = opts;
     this.#log = opts.logger ?? (() => {});
+    this.#clock = opts.clock ?? systemClock;
     this.#engine = engine;
   }
 
@@ -223,7 +229,7 @@ export class ProviderService {
     // Wait (bounded) until it is committed, so bids are valid.
     for (let i = 0; i < 200 && !this.#stopped; i++) {
       if (getProvider(this.#o.chain.view(), this.#o.address)) return;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
     }
   }
 
@@ -457,7 +463,7 @@ export class ProviderService {
     });
     if (!check.ok) return fail(check.code, check.error);
     // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
     if (stale) return fail("forbidden", stale);
     const depKey = deploymentIdOf(lease.owner, lease.dseq);
     const ver = this.#versions.check(depKey, r.version, r.manifestHash);
@@ -518,7 +524,7 @@ export class ProviderService {
       return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
     }
     // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
     if (stale) return { ok: false, code: "forbidden", error: stale };
     return {
       ok: true,
@@ -559,7 +565,7 @@ export class ProviderService {
     if (a.op === "logs") {
       const lines: string[] = [];
       const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), 5000);
+      const timer = this.#clock.setTimeout(() => ac.abort(), 5000);
       try {
         for await (
           const line of this.#o.driver.logs(id, {
@@ -575,7 +581,7 @@ export class ProviderService {
         if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
         if (!ac.signal.aborted) throw e;
       } finally {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
       }
       return respond({ ok: true, lines });
     }
@@ -608,7 +614,7 @@ export class ProviderService {
 
   #note(leaseId: string, height: number, type: string, message: string): void {
     const list = this.#events.get(leaseId) ?? [];
-    list.push({ height, time: new Date((this.#o.now ?? Date.now)()).toISOString(), type, message });
+    list.push({ height, time: new Date(this.#o.now?.() ?? this.#clock.now()).toISOString(), type, message });
     if (list.length > LEASE_EVENTS_MAX) list.shift();
     this.#events.set(leaseId, list);
   }

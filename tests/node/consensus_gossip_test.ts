@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { decode, encode } from "cborg";
 import { join } from "node:path";
 import { TestNet } from "../helpers/network.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { loadHome } from "../../node/config.ts";
 import { Chain } from "../../node/chain.ts";
 import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
@@ -119,12 +120,9 @@ async function oneDriver(net: TestNet) {
 
 const slowRounds = { consensus: { timeoutProposeMs: 60_000, timeoutPrevoteMs: 60_000 } };
 
+/** Waits on the wall clock: the driver under test runs on the system clock, behind a fake p2p. */
 async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(cond, ms, what, 10);
 }
 
 test("finding 2: proposal bytes not bound to the signature are rejected at gossip, penalised, never cached", async () => {

@@ -32,7 +32,7 @@ async function readUntil(conn: Deno.Conn, want: string, ms: number): Promise<str
 }
 
 test("finding 8: a chunked body over the cap is refused while it streams, never buffered whole", async () => {
-  const net = await TestNet.create({ validators: 1 });
+  const net = await TestNet.create({ validators: 1, time: "real" }); // RPC over real HTTP;
   let rpc: RpcServer | null = null;
   let conn: Deno.Conn | null = null;
   try {
@@ -71,7 +71,7 @@ test("finding 8: a chunked body over the cap is refused while it streams, never 
 });
 
 test("finding 8: an SSE client that never reads is dropped once its bounded queue is full", async () => {
-  const net = await TestNet.create({ validators: 1 });
+  const net = await TestNet.create({ validators: 1, time: "real" }); // RPC over real HTTP;
   let rpc: RpcServer | null = null;
   let conn: Deno.Conn | null = null;
   try {
@@ -82,6 +82,7 @@ test("finding 8: an SSE client that never reads is dropped once its bounded queu
       chain: node.chain,
       mempool: node.mempool,
       log: node.log,
+      clock: node.clock,
       status: () => node.status(),
       submitTx: (b) => node.submitTx(b),
       onCommit: (fn) => {

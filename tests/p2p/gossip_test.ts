@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { GOSSIP_BYTES_MAX, type GossipResult, GossipStats, type P2P } from "../../node/p2p.ts";
 import { REJECT } from "../../node/gossip_validation.ts";
-import { sleep, startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { sleep, startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const TOPIC = "/cirrus/test/txs";
 const enc = new TextEncoder();

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createP2P, type P2P, RemoteError } from "../../node/p2p.ts";
-import { sleep, startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { sleep, startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
