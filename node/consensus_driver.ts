@@ -53,6 +53,10 @@ export interface DriverOptions {
   validatorKey: { address: string; privKey: Uint8Array } | null;
   walPath: string;
   signerStatePath: string;
+  /** Opens the WAL at `walPath` (default the fsynced file, `Wal.open`; the simulator keeps it in memory). */
+  openWal?: (path: string) => Promise<ConsensusWal>;
+  /** Loads the signer state at `signerStatePath` (default the file, `SignerState.load`). */
+  loadSigner?: (path: string) => Promise<SignerGuard>;
   clock?: Clock;
   logger?: Logger;
   /** Re-send own messages of a stuck height every this many ms (default 1000). */
@@ -60,6 +64,11 @@ export interface DriverOptions {
   /** Where refused re-sent messages are counted per peer and reason (the node's gossip stats). */
   gossipStats?: GossipStats;
 }
+
+/** What the driver needs of its WAL ({@link Wal} on disk, or the simulator's in-memory log). */
+export type ConsensusWal = Pick<Wal, "append" | "readAll" | "reset" | "close">;
+/** What the driver needs of its signer state ({@link SignerState} on disk, or the simulator's). */
+export type SignerGuard = Pick<SignerState, "authorize">;
 
 type CoreState = ReturnType<typeof newHeightState>;
 type CoreInput = Parameters<typeof step>[1];
@@ -102,8 +111,8 @@ export class ConsensusDriver {
   /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
   #walSeen = new SeenSignatures();
   #futureBytes = 0;
-  #wal!: Wal;
-  #signer!: SignerState;
+  #wal!: ConsensusWal;
+  #signer!: SignerGuard;
   #replaying = false;
   #pendingGetValue: { height: number; round: number } | null = null;
   #resend = 0;
@@ -149,8 +158,8 @@ export class ConsensusDriver {
 
   /** Open the WAL and signer state, subscribe to gossip, replay the WAL, start the height. */
   async start(): Promise<void> {
-    this.#wal = await Wal.open(this.#o.walPath);
-    this.#signer = await SignerState.load(this.#o.signerStatePath);
+    this.#wal = await (this.#o.openWal ?? Wal.open)(this.#o.walPath);
+    this.#signer = await (this.#o.loadSigner ?? SignerState.load)(this.#o.signerStatePath);
     this.#o.p2p.onMessage(
       this.#topics.proposal,
       (d) => validateProposalMessage(d, this.#gossipCtx),

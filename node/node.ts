@@ -7,7 +7,7 @@ import { decode, encode } from "cborg";
 import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
-import { ConsensusDriver, topics } from "./consensus_driver.ts";
+import { ConsensusDriver, type ConsensusWal, type SignerGuard, topics } from "./consensus_driver.ts";
 import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
@@ -16,6 +16,7 @@ import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
+import type { Store } from "./ledger/store.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import { cirrusLedger } from "./ledger/default_ledger.ts";
 
@@ -38,8 +39,20 @@ export interface NodeOptions {
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /**
+   * Where the block store, consensus WAL and signer state live (default: on disk under `dataDir`,
+   * LevelDB and fsynced files; the simulator passes in-memory ones, `node/sim/memory_storage.ts`).
+   */
+  storage?: NodeStorage;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
+}
+
+/** Openers of a node's durable parts (see {@link NodeOptions.storage}). */
+export interface NodeStorage {
+  openStore: (dir: string) => Promise<Store>;
+  openWal: (path: string) => Promise<ConsensusWal>;
+  loadSigner: (path: string) => Promise<SignerGuard>;
 }
 
 /** Result of submitting a transaction. */
@@ -248,11 +261,12 @@ export class CirrusNode {
     const clock = opts.clock ?? systemClock;
     const home = opts.home;
     const dataDir = opts.dataDir ?? join(home.home, "data");
-    await Deno.mkdir(dataDir, { recursive: true });
+    if (!opts.storage) await Deno.mkdir(dataDir, { recursive: true });
     const chain = await Chain.open({
       dir: join(dataDir, "ledger"),
       genesis: home.genesis,
       ledger: opts.ledger ?? cirrusLedger(),
+      ...(opts.storage ? { openStore: opts.storage.openStore } : {}),
     });
     const lp = home.genesis.params.ledger;
     const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
@@ -282,6 +296,7 @@ export class CirrusNode {
       validatorKey: opts.validator ? home.validatorKey : null,
       walPath: join(dataDir, "cs.wal"),
       signerStatePath: join(dataDir, "priv_validator_state.json"),
+      ...(opts.storage ? { openWal: opts.storage.openWal, loadSigner: opts.storage.loadSigner } : {}),
       clock,
       logger: log,
       gossipStats,

@@ -5,3 +5,4 @@
 export * from "./network.ts";
 export * from "./host.ts";
 export * from "./cluster.ts";
+export * from "./memory_storage.ts";

@@ -56,7 +56,12 @@ export interface SimNetworkStats {
   lost: number;
   /** Dropped at a cut link, a partition or a stopped host. */
   dropped: number;
+  /** Gossip not relayed because the peer had already seen it (see `SimHost`). */
+  suppressed: number;
 }
+
+/** Observes every message sent (for the simulator's per-node counters); `what` starts with its type. */
+export type SendTap = (from: string, to: string, what: string, bytes: number) => void;
 
 /** The kind of a delivery: gossip may be lost, the others are reliable. */
 export type DeliveryKind = "gossip" | "reliable";
@@ -70,9 +75,11 @@ export class SimNetwork {
   readonly seed: number;
   readonly seenTtlMs: number;
   readonly logger: Logger;
-  readonly stats: SimNetworkStats = { sent: 0, delivered: 0, lost: 0, dropped: 0 };
+  readonly stats: SimNetworkStats = { sent: 0, delivered: 0, lost: 0, dropped: 0, suppressed: 0 };
   /** The last deliveries, `"<ms> <from> -> <to> <what>"` (bounded by `traceMax`). */
   readonly trace: string[] = [];
+  /** Called for every message sent (before loss or partition drops it), when set. */
+  tap: SendTap | null = null;
   readonly #traceMax: number;
   readonly #defaultLink: LinkProfile;
   readonly #hosts = new Map<string, SimHost>();
@@ -181,7 +188,7 @@ export class SimNetwork {
   /**
    * @internal Schedules `deliver` on host `to` after the link's delay, in FIFO order per link;
    * drops it when the link is down now or at delivery time, or (gossip) when the rng loses it.
-   * Returns false when dropped at once.
+   * Returns false when dropped at once. `bytes`: the payload's size, for {@link SimNetwork.tap}.
    */
   send(
     from: string,
@@ -189,8 +196,10 @@ export class SimNetwork {
     kind: DeliveryKind,
     what: string,
     deliver: (host: SimHost) => void,
+    bytes = 0,
   ): boolean {
     this.stats.sent++;
+    this.tap?.(from, to, what, bytes);
     const target = this.#hosts.get(to);
     if (!target || !this.connected(from, to)) {
       this.stats.dropped++;

@@ -1,0 +1,427 @@
+/**
+ * `simulate(config) -> metrics`: whole real nodes (consensus driver and core, mempool, ledger with
+ * all its modules, block sync) on a {@link SimCluster} with in-memory storage and one signature
+ * verdict cache shared by every node, driven height by height through a fault schedule (partitions,
+ * crashes) with seeded bank traffic. Keys, genesis, links, jitter, loss and traffic all come from
+ * the seed, and nothing reads the wall clock, so one configuration gives one outcome: the returned
+ * {@link SimMetrics} (and their JSON) are identical run after run.
+ *
+ * Other actors (providers bidding, tenants deploying) are injected as {@link SimActorsFactory}: the
+ * node layer may not import the provider, so the CLI composes them (`cli/sim_actors.ts`).
+ * @module
+ */
+import { addressOf, publicKeyOf, sha256, shareVerdicts, VerdictCache } from "../../lib/crypto.ts";
+import { randomInt, seededRng } from "../../lib/rng.ts";
+import type { LoadedHome } from "../config.ts";
+import type { CirrusNode } from "../node.ts";
+import { devnetGenesis } from "../ledger/devnet_genesis.ts";
+import { decodeSignedTx, signTx, type Tx } from "../ledger/tx.ts";
+import { blockHash, decodeBlock, decodeCommit } from "../ledger/mod.ts";
+import { totalSupply } from "../ledger/state.ts";
+import type { Genesis } from "../ledger/genesis.ts";
+import { SimCluster } from "./cluster.ts";
+import { checkSimConfig, type SimConfig } from "./scenario.ts";
+
+/** Balance of every traffic account at genesis. */
+const ACCOUNT_BALANCE = 1_000_000_000_000n;
+/** Chain id of simulated chains. */
+export const SIM_CHAIN_ID = "cirrus-sim";
+
+/** One committed height, as the first node to commit it saw it. */
+export interface HeightMetrics {
+  height: number;
+  /** Round of the commit certificate (0: decided in the first round). */
+  round: number;
+  /** Simulated ms since the start at which the first node committed it. */
+  committedAtMs: number;
+  /** Simulated ms since the previous height's first commit. */
+  latencyMs: number;
+  txs: number;
+  blockBytes: number;
+  /** Index of the proposing validator. */
+  proposer: number;
+}
+
+/** Messages and bytes one node sent, by type (gossip topic, or request/reply and protocol). */
+export interface NodeMetrics {
+  node: number;
+  messages: Record<string, number>;
+  bytes: Record<string, number>;
+}
+
+/** A fault applied or lifted. */
+export interface FaultEvent {
+  atMs: number;
+  height: number;
+  event: string;
+}
+
+/** What the injected actors report (orders, providers). */
+export interface ActorMetrics {
+  orders: {
+    order: string;
+    bids: number;
+    /** Clearing price over the order's max price, or null when no lease. */
+    priceRatio: number | null;
+    /** Blocks from the order's creation to its lease, or null. */
+    blocksToLease: number | null;
+  }[];
+  providers: {
+    provider: string;
+    /** Utilisation samples: [height, fraction of capacity leased]. */
+    utilisation: [number, number][];
+    leases: number;
+  }[];
+  /** Invariant checks of the actors (e.g. lowest valid bid wins), failures listed. */
+  violations: string[];
+}
+
+/** The outcome of a run. Deterministic: no wall time inside. */
+export interface SimMetrics {
+  config: SimConfig;
+  /** Simulated ms from start to the last height's first commit. */
+  simulatedMs: number;
+  heights: HeightMetrics[];
+  nodes: NodeMetrics[];
+  network: { sent: number; delivered: number; lost: number; dropped: number; suppressed: number };
+  faults: FaultEvent[];
+  txs: { submitted: number; refused: number; committed: number };
+  safety: {
+    /** Heights at which two nodes hold different blocks. */
+    forks: number[];
+    supplyConserved: boolean;
+    /** Running nodes' heights at the end. */
+    finalHeights: number[];
+  };
+  orders: ActorMetrics["orders"];
+  providers: ActorMetrics["providers"];
+  violations: string[];
+}
+
+/** What injected actors get: the running cluster and the genesis accounts reserved for them. */
+export interface SimContext {
+  cluster: SimCluster;
+  config: SimConfig;
+  genesis: Genesis;
+  /** A running node to talk to (the lowest index up). */
+  anyNode(): CirrusNode;
+  /** Accounts funded at genesis for the actors, by name (`provider0`, `tenant0`, ...). */
+  keys: Map<string, { address: string; privKey: Uint8Array }>;
+}
+
+/** Actors started once the chain runs, called at every new height, stopped at the end. */
+export interface SimActors {
+  onHeight(height: number): Promise<void> | void;
+  stop(): Promise<void>;
+  metrics(): Promise<ActorMetrics> | ActorMetrics;
+}
+
+/** Builds the actors of a run (providers, tenants), given their funded accounts. */
+export type SimActorsFactory = (ctx: SimContext) => Promise<SimActors>;
+
+/** Progress of a run, reported after every height. */
+export interface SimProgress {
+  height: number;
+  heights: number;
+  simulatedMs: number;
+}
+
+/** Options of {@link simulate} beyond the configuration. */
+export interface SimulateOptions {
+  actors?: SimActorsFactory;
+  /** Called after each committed height (the CLI prints speed and ETA). */
+  onProgress?: (p: SimProgress) => void;
+  /** Names of actor accounts to fund at genesis (with {@link ACCOUNT_BALANCE}). */
+  actorAccounts?: string[];
+}
+
+/** A 32-byte key seed derived from the run's seed and a label. */
+export function simKey(seed: number, label: string): { address: string; privKey: Uint8Array } {
+  const privKey = sha256(new TextEncoder().encode(`cirrus-sim/${seed}/${label}`));
+  return { address: addressOf(publicKeyOf(privKey)), privKey };
+}
+
+function homes(c: SimConfig, actorAccounts: string[]): {
+  homes: LoadedHome[];
+  genesis: Genesis;
+  accounts: { address: string; privKey: Uint8Array }[];
+  actorKeys: Map<string, { address: string; privKey: Uint8Array }>;
+} {
+  const vals = [...Array(c.validators).keys()].map((i) => ({
+    validator: simKey(c.seed, `validator/${i}`),
+    node: simKey(c.seed, `node/${i}`),
+  }));
+  const accounts = [...Array(c.accounts).keys()].map((i) => simKey(c.seed, `account/${i}`));
+  const actorKeys = new Map(actorAccounts.map((n) => [n, simKey(c.seed, `actor/${n}`)]));
+  const genesis = devnetGenesis({
+    chainId: SIM_CHAIN_ID,
+    genesisTime: new Date(0).toISOString(),
+    validators: vals.map((v, i) => ({
+      name: `v${i}`,
+      address: v.validator.address,
+      pubKey: publicKeyOf(v.validator.privKey),
+    })),
+    accounts: [...accounts, ...actorKeys.values()].map((a) => ({
+      address: a.address,
+      balance: ACCOUNT_BALANCE.toString(),
+    })),
+    consensus: c.consensus,
+  });
+  const seedKey = (k: { address: string; privKey: Uint8Array }) => ({
+    address: k.address,
+    pubKey: publicKeyOf(k.privKey),
+    privKey: k.privKey,
+  });
+  return {
+    genesis,
+    accounts,
+    actorKeys,
+    homes: vals.map((v, i) => ({
+      home: `/sim/v${i}`,
+      config: { moniker: `v${i}`, chainId: SIM_CHAIN_ID, p2pListen: "", rpcListen: "", bootstrap: [] },
+      genesis,
+      validatorKey: seedKey(v.validator),
+      nodeKey: seedKey(v.node),
+    })),
+  };
+}
+
+/** The message type of a network send (`what` of {@link SimNetwork.tap}). */
+export function messageType(what: string): string {
+  const [a = "", b = ""] = what.split(" ");
+  if (a.startsWith("/")) return a.slice(a.lastIndexOf("/") + 1);
+  const proto = b.split("/").filter((x) => x !== "" && x !== "cirrus" && x !== SIM_CHAIN_ID).join("/");
+  return `${a} ${proto}`;
+}
+
+/**
+ * Runs one simulation to `config.heights` and returns its metrics (see the module doc).
+ * @throws SimConfigError on a bad configuration; Error when the chain cannot reach the target.
+ */
+export async function simulate(config: SimConfig, opts: SimulateOptions = {}): Promise<SimMetrics> {
+  const c = checkSimConfig(config);
+  const setup = homes(c, opts.actorAccounts ?? []);
+  const cluster = await SimCluster.create({
+    homes: setup.homes,
+    seed: c.seed,
+    storage: "memory",
+    link: { latencyMs: c.latencyMs, jitterMs: c.jitterMs, loss: c.loss },
+  });
+  const cache = new VerdictCache();
+  const unshare = shareVerdicts(cache);
+  const peerIndex = new Map<string, number>();
+  cluster.addrs.forEach((a, i) => peerIndex.set(a.slice(a.lastIndexOf("/p2p/") + 5), i));
+  const nodes: NodeMetrics[] = setup.homes.map((_, i) => ({ node: i, messages: {}, bytes: {} }));
+  cluster.network.tap = (from, _to, what, bytes) => {
+    const m = nodes[peerIndex.get(from) ?? -1];
+    if (!m) return;
+    const t = messageType(what);
+    m.messages[t] = (m.messages[t] ?? 0) + 1;
+    m.bytes[t] = (m.bytes[t] ?? 0) + bytes;
+  };
+  const proposerIndex = new Map(setup.genesis.validators.map((v, i) => [v.address, i]));
+  const firstCommit = new Map<number, { atMs: number; proposer: number; txs: number }>();
+  const watch = (node: CirrusNode) =>
+    node.onCommit((b) => {
+      if (firstCommit.has(b.height)) return;
+      firstCommit.set(b.height, {
+        atMs: cluster.clock.now(),
+        proposer: proposerIndex.get(b.proposer) ?? -1,
+        txs: b.txs.length,
+      });
+    });
+  const top = () => Math.max(0, ...cluster.nodes.map((n) => n?.chain.height ?? 0));
+  const faults: FaultEvent[] = [];
+  const note = (event: string) => faults.push({ atMs: cluster.clock.now(), height: top(), event });
+  const traffic = { submitted: 0, refused: 0, committed: 0 };
+  let actors: SimActors | null = null;
+  try {
+    for (let i = 0; i < setup.homes.length; i++) watch(await cluster.start(i));
+    const anyNode = () => cluster.nodes.find((n) => n !== null)!;
+    if (opts.actors) {
+      actors = await opts.actors({
+        cluster,
+        config: c,
+        genesis: setup.genesis,
+        anyNode,
+        keys: setup.actorKeys,
+      });
+    }
+    const stopTraffic = startTraffic(cluster, c, setup.accounts, traffic);
+    const ids = cluster.addrs.map((a) => a.slice(a.lastIndexOf("/p2p/") + 5));
+    let partitioned: number | null = null; // index into c.partitions
+    for (let h = 1; h <= c.heights; h++) {
+      // Faults that start or end at this height.
+      for (const [pi, p] of c.partitions.entries()) {
+        if (p.fromHeight === h && partitioned === null) {
+          cluster.network.partition(p.groups.map((g) => g.map((i) => ids[i]!)));
+          partitioned = pi;
+          note(`partition ${p.groups.map((g) => g.join(",")).join("|")}`);
+        }
+        if (p.toHeight === h && partitioned === pi) {
+          cluster.network.heal();
+          partitioned = null;
+          note("heal");
+        }
+      }
+      for (const k of c.crashes) {
+        if (k.fromHeight === h && cluster.nodes[k.node]) {
+          await cluster.stop(k.node);
+          note(`crash v${k.node}`);
+        }
+        if (k.toHeight === h && !cluster.nodes[k.node]) {
+          watch(await cluster.start(k.node));
+          note(`restart v${k.node}`);
+        }
+      }
+      if (top() >= h) continue;
+      try {
+        await cluster.runUntil(() => top() >= h, { maxMs: c.stallMs, label: `height ${h}` });
+      } catch (e) {
+        if (partitioned === null) throw e;
+        cluster.network.heal();
+        partitioned = null;
+        note("heal (stalled)");
+        await cluster.runUntil(() => top() >= h, { maxMs: c.stallMs * 4, label: `height ${h} after heal` });
+      }
+      await actors?.onHeight(h);
+      opts.onProgress?.({ height: h, heights: c.heights, simulatedMs: cluster.clock.now() });
+    }
+    stopTraffic();
+    const simulatedMs = firstCommit.get(c.heights)?.atMs ?? cluster.clock.now();
+    if (partitioned !== null) cluster.network.heal();
+    // Let the others catch up the last height (bounded), so the safety checks compare whole chains.
+    const running = () => cluster.nodes.map((n, i) => (n ? i : -1)).filter((i) => i >= 0);
+    await cluster.runUntil(() => running().every((i) => cluster.nodes[i]!.chain.height >= c.heights), {
+      maxMs: c.stallMs,
+      label: "catch-up",
+    }).catch(() => {});
+    const heights = await heightMetrics(cluster, c.heights, firstCommit);
+    traffic.committed = heights.reduce((a, m) => a + m.txs, 0);
+    const safety = await safetyChecks(cluster, c.heights, setup.genesis);
+    const am = actors ? await actors.metrics() : { orders: [], providers: [], violations: [] };
+    return {
+      config: c,
+      simulatedMs,
+      heights,
+      nodes,
+      network: { ...cluster.network.stats },
+      faults,
+      txs: traffic,
+      safety,
+      orders: am.orders,
+      providers: am.providers,
+      violations: am.violations,
+    };
+  } finally {
+    await actors?.stop().catch(() => {});
+    cluster.network.tap = null;
+    await cluster.stopAll();
+    unshare();
+  }
+}
+
+async function heightMetrics(
+  cluster: SimCluster,
+  heights: number,
+  first: Map<number, { atMs: number; proposer: number; txs: number }>,
+): Promise<HeightMetrics[]> {
+  const out: HeightMetrics[] = [];
+  let prev = 0;
+  for (let h = 1; h <= heights; h++) {
+    const node = cluster.nodes.find((n) => n && n.chain.height >= h);
+    const f = first.get(h);
+    if (!node || !f) break;
+    const bytes = (await node.chain.store.getBlock(h)) ?? new Uint8Array();
+    const commit = await node.chain.store.getCommit(h);
+    out.push({
+      height: h,
+      round: commit ? decodeCommit(commit).round : 0,
+      committedAtMs: f.atMs,
+      latencyMs: f.atMs - prev,
+      txs: f.txs,
+      blockBytes: bytes.length,
+      proposer: f.proposer,
+    });
+    prev = f.atMs;
+  }
+  return out;
+}
+
+async function safetyChecks(
+  cluster: SimCluster,
+  heights: number,
+  genesis: Genesis,
+): Promise<SimMetrics["safety"]> {
+  const forks: number[] = [];
+  const running = cluster.nodes.filter((n): n is CirrusNode => n !== null);
+  for (let h = 1; h <= heights; h++) {
+    const seen = new Set<string>();
+    for (const n of running) {
+      if (n.chain.height < h) continue;
+      const b = await n.chain.store.getBlock(h);
+      if (b) seen.add(blockHash(decodeBlock(b)));
+    }
+    if (seen.size > 1) forks.push(h);
+  }
+  const supply = genesis.accounts.reduce((a, x) => a + BigInt(x.balance), 0n);
+  return {
+    forks,
+    supplyConserved: running.every((n) => totalSupply(n.chain.state) === supply),
+    finalHeights: cluster.nodes.map((n) => n?.chain.height ?? -1),
+  };
+}
+
+/**
+ * Seeded bank transfers: every `1000 / txRate` simulated ms one account sends 1 ucrs to another
+ * through a running node. Nonces are tracked here and re-read from the node's state on a refusal.
+ */
+function startTraffic(
+  cluster: SimCluster,
+  c: SimConfig,
+  accounts: { address: string; privKey: Uint8Array }[],
+  counts: { submitted: number; refused: number },
+): () => void {
+  if (c.txRate <= 0) return () => {};
+  const rng = seededRng(c.seed ^ 0x7a5f1c);
+  const nonces = accounts.map(() => 0n);
+  const every = Math.max(1, Math.round(1000 / c.txRate));
+  const clock = cluster.clock.view("traffic");
+  let timer: unknown = null;
+  let stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    const up = cluster.nodes.filter((n): n is CirrusNode => n !== null);
+    const from = randomInt(rng, accounts.length);
+    const to = randomInt(rng, accounts.length);
+    const node = up[randomInt(rng, Math.max(1, up.length))];
+    if (node) {
+      const a = accounts[from]!;
+      const tx: Tx = {
+        chainId: SIM_CHAIN_ID,
+        type: "bank.send",
+        from: a.address,
+        nonce: nonces[from]!,
+        fee: 1n,
+        body: { to: accounts[to]!.address, amount: "1" },
+      };
+      nonces[from]!++;
+      counts.submitted++;
+      void cluster.clock.track((async () => {
+        const bytes = await signTx(tx, a.privKey);
+        const r = await node.submitTx(bytes);
+        if (!r.ok) {
+          counts.refused++;
+          const d = decodeSignedTx(bytes);
+          if (d.ok) nonces[from] = node.chain.state.account(a.address)?.nonce ?? 0n;
+        }
+      })());
+    }
+    timer = clock.setTimeout(tick, every);
+  };
+  timer = clock.setTimeout(tick, every);
+  return () => {
+    stopped = true;
+    if (timer !== null) clock.clearTimeout(timer);
+  };
+}
