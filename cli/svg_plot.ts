@@ -32,15 +32,16 @@ function n(v: number): string {
   return Object.is(r, -0) ? "0" : String(r);
 }
 
-/** Nice tick values covering [lo, hi] (about 5). */
+/** Round tick values from at most `lo` to at least `hi` (about `count` steps). */
 export function ticks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) hi = lo + 1;
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
-    out.push(Math.round(v * 1e9) / 1e9);
+  const first = Math.floor(lo / step + 1e-9);
+  for (let i = first; out.length === 0 || out.at(-1)! < hi - step * 1e-9; i++) {
+    out.push(Math.round(i * step * 1e9) / 1e9);
   }
   return out;
 }

@@ -252,7 +252,9 @@ export async function verify(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Arra
   if (sharedVerdicts === null) return await verifyUncached(pubKey, msg, sig);
   const cached = sharedVerdicts.get(pubKey, msg, sig);
   if (cached !== undefined) return cached;
-  const ok = await verifyUncached(pubKey, msg, sig);
+  // noble alone (synchronous): the same rule once the key is valid (see below), and no real async
+  // work whose completion order could differ between two runs of a simulation.
+  const ok = verifyKeyEntry(pubKey).valid && verifyWithNoble(pubKey, msg, sig);
   sharedVerdicts.set(pubKey, msg, sig, ok);
   return ok;
 }
@@ -267,7 +269,8 @@ async function verifyUncached(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Arr
  * Verdicts of {@link verify} remembered by (public key, signature, message): the verdict of a
  * signature check is a pure function of the three, so many simulated nodes in one process can share
  * it (issue 10: a signature is checked once per simulation, not once per node). A hit compares the
- * whole message, so a cached verdict is never reused for other bytes.
+ * whole message, so a cached verdict is never reused for other bytes. A miss is checked by noble
+ * synchronously, so that a simulation's outcome does not depend on when WebCrypto answers.
  */
 export class VerdictCache {
   readonly #entries = new Map<string, { msg: Uint8Array; ok: boolean }[]>();

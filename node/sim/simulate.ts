@@ -15,7 +15,9 @@ import { randomInt, seededRng } from "../../lib/rng.ts";
 import type { LoadedHome } from "../config.ts";
 import type { CirrusNode } from "../node.ts";
 import { devnetGenesis } from "../ledger/devnet_genesis.ts";
-import { decodeSignedTx, signTx, type Tx } from "../ledger/tx.ts";
+import { decodeSignedTx, type SignedTx, signTx, type Tx, verifyTxSignature } from "../ledger/tx.ts";
+import { topics } from "../consensus_gossip.ts";
+import { encode } from "cborg";
 import { blockHash, decodeBlock, decodeCommit } from "../ledger/mod.ts";
 import { totalSupply } from "../ledger/state.ts";
 import type { Genesis } from "../ledger/genesis.ts";
@@ -374,7 +376,10 @@ async function safetyChecks(
 
 /**
  * Seeded bank transfers: every `1000 / txRate` simulated ms one account sends 1 ucrs to another
- * through a running node. Nonces are tracked here and re-read from the node's state on a refusal.
+ * through a running node. Deterministic: each transfer is signed and its signature verified (into
+ * the shared verdict cache) one tick ahead (real async work, tracked by the clock), then admitted to the node's mempool synchronously inside its timer and
+ * gossiped from there, so no node's proposal races it. Nonces are tracked here and re-read from the
+ * node's state when a transfer is refused.
  */
 function startTraffic(
   cluster: SimCluster,
@@ -389,36 +394,50 @@ function startTraffic(
   const clock = cluster.clock.view("traffic");
   let timer: unknown = null;
   let stopped = false;
+  let ready: { from: number; stx: SignedTx } | null = null;
+  const signNext = () => {
+    const from = randomInt(rng, accounts.length);
+    const to = randomInt(rng, accounts.length);
+    const a = accounts[from]!;
+    const tx: Tx = {
+      chainId: SIM_CHAIN_ID,
+      type: "bank.send",
+      from: a.address,
+      nonce: nonces[from]!,
+      fee: 1n,
+      body: { to: accounts[to]!.address, amount: "1" },
+    };
+    nonces[from]!++;
+    void cluster.clock.track((async () => {
+      const d = decodeSignedTx(await signTx(tx, a.privKey));
+      // Checked once here, the verdict shared: the nodes' own checks then take no real async work,
+      // which would let a tx's arrival race a proposal in the same settle.
+      if (d.ok && await verifyTxSignature(d.stx)) ready = { from, stx: d.stx };
+    })());
+  };
   const tick = () => {
     if (stopped) return;
     const up = cluster.nodes.filter((n): n is CirrusNode => n !== null);
-    const from = randomInt(rng, accounts.length);
-    const to = randomInt(rng, accounts.length);
     const node = up[randomInt(rng, Math.max(1, up.length))];
-    if (node) {
-      const a = accounts[from]!;
-      const tx: Tx = {
-        chainId: SIM_CHAIN_ID,
-        type: "bank.send",
-        from: a.address,
-        nonce: nonces[from]!,
-        fee: 1n,
-        body: { to: accounts[to]!.address, amount: "1" },
-      };
-      nonces[from]!++;
+    if (ready && node) {
+      const { from, stx } = ready;
       counts.submitted++;
-      void cluster.clock.track((async () => {
-        const bytes = await signTx(tx, a.privKey);
-        const r = await node.submitTx(bytes);
-        if (!r.ok) {
-          counts.refused++;
-          const d = decodeSignedTx(bytes);
-          if (d.ok) nonces[from] = node.chain.state.account(a.address)?.nonce ?? 0n;
-        }
-      })());
+      const r = node.mempool.add(stx, node.chain.state);
+      if (r.ok) {
+        // Tracked: the message id is a WebCrypto digest (real async work the settle must wait for).
+        void cluster.clock.track(
+          node.p2p.publish(topics(SIM_CHAIN_ID).txs, encode([stx.bytes])).catch(() => 0),
+        );
+      } else {
+        counts.refused++;
+        nonces[from] = node.chain.state.account(accounts[from]!.address)?.nonce ?? 0n;
+      }
     }
+    ready = null;
+    signNext();
     timer = clock.setTimeout(tick, every);
   };
+  signNext();
   timer = clock.setTimeout(tick, every);
   return () => {
     stopped = true;
