@@ -6,3 +6,5 @@ export * from "./network.ts";
 export * from "./host.ts";
 export * from "./cluster.ts";
 export * from "./memory_storage.ts";
+export * from "./scenario.ts";
+export * from "./simulate.ts";

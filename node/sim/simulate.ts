@@ -306,7 +306,13 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
       config: c,
       simulatedMs,
       heights,
-      nodes,
+      // Types in name order: the first message of each type may be sent in either order within
+      // one simulated instant, and the JSON must not depend on it.
+      nodes: nodes.map((x) => ({
+        node: x.node,
+        messages: sortedKeys(x.messages),
+        bytes: sortedKeys(x.bytes),
+      })),
       network: { ...cluster.network.stats },
       faults,
       txs: traffic,
@@ -321,6 +327,10 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
     await cluster.stopAll();
     unshare();
   }
+}
+
+function sortedKeys(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 async function heightMetrics(
