@@ -7,10 +7,11 @@ import { decode, encode } from "cborg";
 import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
-import { ConsensusDriver, type ConsensusWal, type SignerGuard, topics } from "./consensus_driver.ts";
+import { ConsensusDriver, type SignerGuard, topics, type WalLog } from "./consensus_driver.ts";
 import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Rng } from "../lib/rng.ts";
 import { Mempool } from "./mempool.ts";
 import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
@@ -44,6 +45,8 @@ export interface NodeOptions {
    * LevelDB and fsynced files; the simulator passes in-memory ones, `node/sim/memory_storage.ts`).
    */
   storage?: NodeStorage;
+  /** Randomness of the node's choices, e.g. block sync's peer sample (default: seeded from the crypto source). */
+  rng?: Rng;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
 }
@@ -51,7 +54,7 @@ export interface NodeOptions {
 /** Openers of a node's durable parts (see {@link NodeOptions.storage}). */
 export interface NodeStorage {
   openStore: (dir: string) => Promise<Store>;
-  openWal: (path: string) => Promise<ConsensusWal>;
+  openWal: (path: string) => Promise<WalLog>;
   loadSigner: (path: string) => Promise<SignerGuard>;
 }
 
@@ -301,7 +304,7 @@ export class CirrusNode {
       logger: log,
       gossipStats,
     });
-    const sync = new BlockSync(chain, p2p, driver, clock, log);
+    const sync = new BlockSync(chain, p2p, driver, clock, log, undefined, opts.rng ? { rng: opts.rng } : {});
     const node = new CirrusNode({
       chain,
       mempool,

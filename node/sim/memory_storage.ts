@@ -15,7 +15,7 @@ import {
 } from "../../consensus/mod.ts";
 import type { WalReplay } from "../../consensus/wal.ts";
 import { Store, type StoreDb, type StoreOp } from "../ledger/store.ts";
-import type { ConsensusWal, SignerGuard } from "../consensus_driver.ts";
+import type { SignerGuard, WalLog } from "../consensus_driver.ts";
 import type { NodeStorage } from "../node.ts";
 
 /** A sorted in-memory key-value database with the part of the LevelDB API the store uses. */
@@ -86,7 +86,7 @@ export class MemoryDb implements StoreDb {
 }
 
 /** The consensus WAL in memory: records kept in order until `reset`, replayed by `readAll`. */
-export class MemoryWal implements ConsensusWal {
+export class MemoryWal implements WalLog {
   #records: Uint8Array[] = [];
   #closed = false;
 
@@ -161,7 +161,7 @@ export class MemoryStorage implements NodeStorage {
   /** The block store over {@link MemoryStorage.db} (`dir` is ignored). */
   openStore = (dir: string): Promise<Store> => Store.open(dir, this.db);
   /** The WAL (`path` is ignored). */
-  openWal = (_path: string): Promise<ConsensusWal> => Promise.resolve(this.wal.reopen());
+  openWal = (_path: string): Promise<WalLog> => Promise.resolve(this.wal.reopen());
   /** The signer state (`path` is ignored). */
   loadSigner = (_path: string): Promise<SignerGuard> => Promise.resolve(this.signer);
 }
