@@ -18,7 +18,7 @@ export interface ChartText {
   yLabel: string;
 }
 
-const W = 720, H = 400, LEFT = 70, RIGHT = 160, TOP = 40, BOTTOM = 55;
+const W = 720, H = 430, LEFT = 70, RIGHT = 160, TOP = 40, BOTTOM = 85;
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
 /** Escapes text for SVG. */
@@ -82,7 +82,10 @@ function frame(
   }
   if (xTickLabels) {
     xTickLabels.forEach((l, i) => {
-      parts.push(`<text x="${n(sx(i + 0.5))}" y="${TOP + ph + 16}" text-anchor="middle">${esc(l)}</text>`);
+      const x = n(sx(i + 0.5)), y = TOP + ph + 14;
+      parts.push(
+        `<text x="${x}" y="${y}" text-anchor="end" transform="rotate(-25 ${x} ${y})">${esc(l)}</text>`,
+      );
     });
   } else {
     for (const v of xt) {
@@ -92,7 +95,13 @@ function frame(
       );
     }
   }
-  parts.push(body(sx, sy));
+  const drawn = body(sx, sy);
+  parts.push(drawn);
+  if (drawn.trim() === "") {
+    parts.push(
+      `<text x="${LEFT + pw / 2}" y="${TOP + ph / 2}" text-anchor="middle" fill="#777">no data</text>`,
+    );
+  }
   parts.push(
     `<line x1="${LEFT}" x2="${LEFT + pw}" y1="${TOP + ph}" y2="${TOP + ph}" stroke="black"/>`,
     `<line x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${TOP + ph}" stroke="black"/>`,

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { simConfigOf } from "../../cli/sim.ts";
 import { UserError } from "../../cli/util.ts";
-import { ticks } from "../../cli/svg_plot.ts";
+import { histogram, lineChart, ticks } from "../../cli/svg_plot.ts";
 import { cli } from "../helpers/cli.ts";
 
 test("flags override the scenario file; fault specs parse", async () => {
@@ -75,6 +75,16 @@ test("every shipped scenario parses", async () => {
     n++;
   }
   assert.ok(n >= 5, `${n} scenarios`);
+});
+
+test("plots: a chart without data says so; text is escaped", () => {
+  const t = { title: "a <b> & c", xLabel: "height", yLabel: "ms" };
+  assert.match(lineChart(t, []), /no data/);
+  assert.match(histogram(t, "orders", []), /no data/);
+  const svg = lineChart(t, [{ name: "s", points: [[1, 2], [2, 3]] }]);
+  assert.not.match(svg, /no data/);
+  assert.match(svg, /a &lt;b&gt; &amp; c/);
+  assert.match(svg, /<path d="M/);
 });
 
 test("axis ticks are round numbers covering the range", () => {
