@@ -52,7 +52,7 @@ export function summaryText(m: SimMetrics): string {
       `${h.commitLatencyMs.p50} / ${h.commitLatencyMs.p90} / ${h.commitLatencyMs.max} ms`,
     ],
     ["heights needing > 1 round", String(h.extraRounds)],
-    ["txs committed (submitted, refused)", `${h.txsCommitted} (${m.txs.submitted}, ${m.txs.refused})`],
+    ["txs committed (submitted, not committed)", `${h.txsCommitted} (${m.txs.submitted}, ${m.txs.refused})`],
     ["orders / leases", `${h.orders} / ${h.leases}`],
     ["messages sent", String(h.messagesSent)],
     [

@@ -178,7 +178,7 @@ export async function sign(seed: Uint8Array, msg: Uint8Array): Promise<Uint8Arra
   if (!(seed instanceof Uint8Array) || seed.length !== 32) {
     throw new Error("private key seed must be 32 bytes");
   }
-  if (await webCryptoAvailable()) {
+  if (!syncOnly && await webCryptoAvailable()) {
     const id = toHex(seed);
     let key = signKeys.get(id);
     if (!key) {
@@ -316,6 +316,21 @@ export class VerdictCache {
 }
 
 let sharedVerdicts: VerdictCache | null = null;
+let syncOnly = false;
+
+/**
+ * Makes {@link sign} use noble only (synchronous work inside the promise: the same signature, since
+ * ed25519 signing is deterministic). A simulation of many nodes in one process needs it: WebCrypto
+ * answers in whatever order the machine finishes them, and that order would leak into the run.
+ * Returns a function restoring the previous mode. A real node never sets it.
+ */
+export function signSynchronously(on: boolean): () => void {
+  const previous = syncOnly;
+  syncOnly = on;
+  return () => {
+    syncOnly = previous;
+  };
+}
 
 /**
  * Makes every {@link verify} of this process consult `cache` (null: none, the default; a real node

@@ -10,7 +10,14 @@
  * node layer may not import the provider, so the CLI composes them (`cli/sim_actors.ts`).
  * @module
  */
-import { addressOf, publicKeyOf, sha256, shareVerdicts, VerdictCache } from "../../lib/crypto.ts";
+import {
+  addressOf,
+  publicKeyOf,
+  sha256,
+  shareVerdicts,
+  signSynchronously,
+  VerdictCache,
+} from "../../lib/crypto.ts";
 import { randomInt, seededRng } from "../../lib/rng.ts";
 import type { LoadedHome } from "../config.ts";
 import type { CirrusNode } from "../node.ts";
@@ -87,6 +94,7 @@ export interface SimMetrics {
   nodes: NodeMetrics[];
   network: { sent: number; delivered: number; lost: number; dropped: number; suppressed: number };
   faults: FaultEvent[];
+  /** Transfers submitted, committed by the last height, and the rest (in flight or refused). */
   txs: { submitted: number; refused: number; committed: number };
   safety: {
     /** Heights at which two nodes hold different blocks. */
@@ -211,6 +219,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
   });
   const cache = new VerdictCache();
   const unshare = shareVerdicts(cache);
+  const unsync = signSynchronously(true);
   const peerIndex = new Map<string, number>();
   cluster.addrs.forEach((a, i) => peerIndex.set(a.slice(a.lastIndexOf("/p2p/") + 5), i));
   const nodes: NodeMetrics[] = setup.homes.map((_, i) => ({ node: i, messages: {}, bytes: {} }));
@@ -249,7 +258,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
         keys: setup.actorKeys,
       });
     }
-    const stopTraffic = startTraffic(cluster, c, setup.accounts, traffic);
+    const stopTraffic = await startTraffic(cluster, c, setup.accounts, traffic);
     const ids = cluster.addrs.map((a) => a.slice(a.lastIndexOf("/p2p/") + 5));
     let partitioned: number | null = null; // index into c.partitions
     for (let h = 1; h <= c.heights; h++) {
@@ -300,6 +309,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
     }).catch(() => {});
     const heights = await heightMetrics(cluster, c.heights, firstCommit);
     traffic.committed = heights.reduce((a, m) => a + m.txs, 0);
+    traffic.refused = Math.max(0, traffic.submitted - traffic.committed);
     const safety = await safetyChecks(cluster, c.heights, setup.genesis);
     const am = actors ? await actors.metrics() : { orders: [], providers: [], violations: [] };
     return {
@@ -326,6 +336,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
     cluster.network.tap = null;
     await cluster.stopAll();
     unshare();
+    unsync();
   }
 }
 
@@ -386,18 +397,34 @@ async function safetyChecks(
 
 /**
  * Seeded bank transfers: every `1000 / txRate` simulated ms one account sends 1 ucrs to another
- * through a running node. Deterministic: each transfer is signed and its signature verified (into
- * the shared verdict cache) one tick ahead (real async work, tracked by the clock), then admitted to the node's mempool synchronously inside its timer and
- * gossiped from there, so no node's proposal races it. Nonces are tracked here and re-read from the
- * node's state when a transfer is refused.
+ * through a client host linked to every node (as a wallet broadcasting to several nodes). Each
+ * transfer is signed and its signature verified (into the shared verdict cache) one tick ahead,
+ * tracked by the clock, then published in its tick: the nodes take it through gossip validation.
+ * Senders are drawn at random, nonces counted here (a refused transfer leaves a gap that blocks
+ * its sender: the signer never refuses a well-funded send, so none is expected).
  */
-function startTraffic(
+async function startTraffic(
   cluster: SimCluster,
   c: SimConfig,
   accounts: { address: string; privKey: Uint8Array }[],
   counts: { submitted: number; refused: number },
-): () => void {
+): Promise<() => void> {
   if (c.txRate <= 0) return () => {};
+  const txTopic = topics(SIM_CHAIN_ID).txs;
+  const client = await cluster.network.join({
+    transport: "memory",
+    listen: ["/sim/client"],
+    topics: [txTopic],
+    // The node's id of a tx batch (sha256(topic || 0 || data)), computed synchronously.
+    messageIdOf: (topic, data) => {
+      const t = new TextEncoder().encode(topic);
+      const buf = new Uint8Array(t.length + 1 + data.length);
+      buf.set(t, 0);
+      buf.set(data, t.length + 1);
+      return sha256(buf);
+    },
+  });
+  for (const a of cluster.addrs) cluster.network.link(client.peerId, a.slice(a.lastIndexOf("/p2p/") + 5));
   const rng = seededRng(c.seed ^ 0x7a5f1c);
   const nonces = accounts.map(() => 0n);
   const every = Math.max(1, Math.round(1000 / c.txRate));
@@ -427,21 +454,12 @@ function startTraffic(
   };
   const tick = () => {
     if (stopped) return;
-    const up = cluster.nodes.filter((n): n is CirrusNode => n !== null);
-    const node = up[randomInt(rng, Math.max(1, up.length))];
-    if (ready && node) {
-      const { from, stx } = ready;
+    if (ready) {
+      const { stx } = ready;
       counts.submitted++;
-      const r = node.mempool.add(stx, node.chain.state);
-      if (r.ok) {
-        // Tracked: the message id is a WebCrypto digest (real async work the settle must wait for).
-        void cluster.clock.track(
-          node.p2p.publish(topics(SIM_CHAIN_ID).txs, encode([stx.bytes])).catch(() => 0),
-        );
-      } else {
-        counts.refused++;
-        nonces[from] = node.chain.state.account(accounts[from]!.address)?.nonce ?? 0n;
-      }
+      // Tracked: publishing runs in the settle after this timer; one publish per tick keeps the
+      // order on each of the client's links.
+      void cluster.clock.track(client.publish(txTopic, encode([stx.bytes])).catch(() => 0));
     }
     ready = null;
     signNext();
@@ -452,5 +470,6 @@ function startTraffic(
   return () => {
     stopped = true;
     if (timer !== null) clock.clearTimeout(timer);
+    void client.stop();
   };
 }

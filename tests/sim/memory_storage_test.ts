@@ -10,6 +10,7 @@ import {
   publicKeyOf,
   shareVerdicts,
   sign,
+  signSynchronously,
   VerdictCache,
   verify,
 } from "../../lib/crypto.ts";
@@ -102,6 +103,21 @@ test("VerdictCache: one check per (key, signature, bytes); never reused for othe
   }
   assert.not.ok(await verify(pub, b("hellO"), sig), "no cache after unsharing");
   assert.is(cache.hits, 2, "unchanged once unshared");
+});
+
+test("signing synchronously (noble only) gives the same signature as WebCrypto", async () => {
+  const seed = generatePrivateKey();
+  const msg = b("vote bytes");
+  const usual = await sign(seed, msg);
+  const restore = signSynchronously(true);
+  let sync: Uint8Array;
+  try {
+    sync = await sign(seed, msg);
+  } finally {
+    restore();
+  }
+  assert.equal(sync, usual);
+  assert.ok(await verify(publicKeyOf(seed), msg, sync));
 });
 
 test("a simulated run on memory storage survives a crash and restart of one validator", async () => {
