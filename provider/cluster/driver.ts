@@ -3,6 +3,7 @@
  * and the reconcile step the provider runs on start and on every block.
  */
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
+import type { GpuInventory } from "../inventory.ts";
 import { globalPortKeys, type LeaseId, leaseKey, type Resources } from "./objects.ts";
 
 export interface Capacity {
@@ -10,6 +11,8 @@ export interface Capacity {
   /** what this provider's leases (or, for kubernetes, every pod) have requested */
   used: Resources;
   free: Resources;
+  /** free gpus by model, where the driver can tell models apart (kubernetes: node labels) */
+  gpus?: GpuInventory[];
 }
 
 export interface ServiceStatus {
