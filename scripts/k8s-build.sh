@@ -5,6 +5,7 @@
 # go.etcd.io/etcd/server/v3 (Debian's etcd-server is 3.4, older than this apiserver expects).
 #
 #   scripts/k8s-build.sh            build what is missing, print the bin folder
+#   scripts/k8s-build.sh --check    print the bin folder when all is built, else exit 3 (no build)
 #
 # Environment: CIRRUS_K8S_CACHE (default ~/.cache/cirrus-k8s), CIRRUS_K8S_VERSION (v1.36.3),
 # CIRRUS_KWOK_VERSION (v0.8.0), CIRRUS_ETCD_VERSION (v3.6.x), CIRRUS_K8S_BUILD_JOBS (2).
@@ -21,10 +22,6 @@ BIN="$OUT/bin"
 LOG="$OUT/build.log"
 
 export PATH="$PATH:/usr/local/go/bin"
-if ! command -v go >/dev/null 2>&1; then
-  echo "k8s-build: go not found (looked in PATH and /usr/local/go/bin)" >&2
-  exit 2
-fi
 
 want=(kube-apiserver kube-controller-manager kube-scheduler kwok etcd)
 missing=()
@@ -32,6 +29,14 @@ for b in "${want[@]}"; do [ -x "$BIN/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "$BIN"
   exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "k8s-build: not built yet: ${missing[*]} (in $BIN; scripts/k8s-build.sh builds them)" >&2
+  exit 3
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "k8s-build: go not found (looked in PATH and /usr/local/go/bin)" >&2
+  exit 2
 fi
 
 mkdir -p "$BIN" "$OUT/src"

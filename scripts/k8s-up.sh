@@ -10,7 +10,8 @@
 # Environment: CIRRUS_K8S_DIR (default <repo>/.k8s), CIRRUS_K8S_NODES (4), CIRRUS_K8S_GPU_NODES (1),
 # CIRRUS_K8S_NODE_CPU (16), CIRRUS_K8S_NODE_MEMORY (64Gi), CIRRUS_K8S_NODE_GPUS (8), and those of
 # k8s-build.sh. Ports are free high ports picked at start (none fixed). Running it again while the
-# control plane answers only (re)applies the nodes.
+# control plane answers only (re)applies the nodes. CIRRUS_K8S_PARENT_PID: stop the control plane
+# (k8s-down) when that process is gone (tests set it, so a killed test leaves nothing running).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -207,6 +208,13 @@ start kwok "$BIN/kwok" --kubeconfig "$DIR/kwok.kubeconfig" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
   --node-ip 127.0.0.1 --node-port 0 --server-address "127.0.0.1:$KWOK_PORT" --cidr 198.18.128.0/17
 
+if [ -n "${CIRRUS_K8S_PARENT_PID:-}" ]; then
+  (
+    while kill -0 "$CIRRUS_K8S_PARENT_PID" 2>/dev/null && [ -d "$DIR/pids" ]; do sleep 2; done
+    [ -d "$DIR/pids" ] && CIRRUS_K8S_DIR="$DIR" "$here/k8s-down.sh" >/dev/null 2>&1
+  ) </dev/null >/dev/null 2>&1 &
+  disown
+fi
 cp "$DIR/admin.kubeconfig" "$KC"
 cat >"$DIR/env" <<ENV
 ETCD_PORT=$ETCD_PORT
