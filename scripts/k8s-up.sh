@@ -185,7 +185,20 @@ start etcd "$BIN/etcd" --name cirrus --data-dir "$DIR/etcd" \
   --quota-backend-bytes 4294967296
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# audit: the requests of the provider's ServiceAccount (examples/k8s-provider-rbac.yaml) only, one
+# JSON line each in logs/audit.log (the scale benchmark counts them)
+cat >"$DIR/audit-policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["system:serviceaccount:cirrus-system:cirrus-provider"]
+  - level: None
+YAML
 start kube-apiserver "$BIN/kube-apiserver" \
+  --audit-policy-file "$DIR/audit-policy.yaml" --audit-log-path "$DIR/logs/audit.log" \
+  --audit-log-mode batch --audit-log-batch-max-wait 1s \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
   --tls-cert-file "$P/apiserver.crt" --tls-private-key-file "$P/apiserver.key" --client-ca-file "$P/ca.crt" \
