@@ -73,7 +73,7 @@ interface Rendered {
   objects: KubeObject[];
 }
 
-let rendered: Rendered[] = [];
+const rendered: Rendered[] = [];
 
 if (!files) {
   console.log(`skip: ${NO_CORPUS}`);
