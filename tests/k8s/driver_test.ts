@@ -221,7 +221,7 @@ if (typeof cluster === "string") {
   });
 
   test("NodePorts: clear of other Services of the cluster; a port taken meanwhile (422) is retried", async () => {
-    const range = { min: 32700, max: 32702 };
+    const range = { min: 32700, max: 32704 };
     // a foreign Service (not the provider's) holds 32700
     const foreign = (name: string, port: number) =>
       c.kubectl(
@@ -238,12 +238,16 @@ if (typeof cluster === "string") {
     const l2 = lease(2);
     const hello = group(SDL);
     hello.services = hello.services.filter((s) => s.name === "web");
-    // the port the allocator picks first for lease 2 (deterministic), unless taken
-    const first = new HostPortAllocator(range).allocate(leaseKey(l2), ["web:8080/tcp"]).get("web:8080/tcp")!;
-    await d.render(lease(99), hello); // loads the driver's view of the cluster's ports now
-    const other = [32701, 32702].find((p) => p !== first) ?? 32701;
-    const taken = first === 32700 ? other : first;
-    assert.is((await foreign(`late-${run}`, taken)).code, 0); // taken after the driver looked
+    // rendering loads the driver's view of the cluster's ports (and holds one port for lease 99)
+    const r99 = await d.render(lease(99), hello);
+    const p99: number = r99.objects.find((o) => o.kind === "Service")!.spec.ports[0].nodePort;
+    assert.ok(p99 !== 32700, "the foreign port is not chosen");
+    // the port the driver will choose for lease 2 (the allocator is deterministic) ...
+    const sim = new HostPortAllocator(range, { [leaseKey(lease(99))]: { "web:8080/tcp": p99 } });
+    const taken = sim.allocate(leaseKey(l2), ["web:8080/tcp"], (p) => p !== 32700).get("web:8080/tcp")!;
+    // ... is taken by someone else after the driver looked: the API server answers 422, the driver
+    // learns the cluster's ports again and takes another
+    assert.is((await foreign(`late-${run}`, taken)).code, 0);
     await d.deploy(l2, hello);
     const svc = await admin.readNamespacedService({ name: "web-8080", namespace: leaseNamespace(l2) });
     const got = svc.spec!.ports![0]!.nodePort!;
