@@ -104,6 +104,11 @@ export class KubernetesApiError extends Error {
   }
 }
 
+/** The lease's namespace is being deleted (objects cannot be created in it until it is gone). */
+class NamespaceTerminating extends Error {
+  override name = "NamespaceTerminating";
+}
+
 const SUFFIX: Record<string, number> = {
   n: 1e-9,
   u: 1e-6,
@@ -323,13 +328,22 @@ export class KubernetesDriver implements ClusterDriver {
     const id = leaseKey(lease);
     return this.perLease(id, async () => {
       let { namespace, objects } = await this.render(lease, group);
-      for (let attempt = 0;; attempt++) {
+      let portRetry = false;
+      let nsRetry = false;
+      while (true) {
         try {
           for (const o of objects) await this.apply(o);
           break;
         } catch (e) {
+          if (e instanceof NamespaceTerminating && !nsRetry) {
+            // the lease's namespace is still going away (a teardown just before): wait, start over
+            nsRetry = true;
+            await this.waitNamespaceGone(namespace, this.teardownTimeout());
+            continue;
+          }
           // a NodePort taken since we looked: learn the cluster's ports again, allocate, retry once
-          if (attempt === 0 && httpCode(e) === 422 && /port.*already allocated/i.test(apiMessage(e))) {
+          if (!portRetry && httpCode(e) === 422 && /port.*already allocated/i.test(apiMessage(e))) {
+            portRetry = true;
             await this.locked(async () => {
               const { foreign } = await this.clusterPorts();
               for (const p of foreign) this.foreignPorts.add(p);
@@ -380,34 +394,30 @@ export class KubernetesDriver implements ClusterDriver {
   }
 
   /**
-   * Server-side apply (forced, our field manager). A namespace still terminating is waited for
-   * (bounded) and the apply tried again; other refusals become a `KubernetesApiError`.
+   * Server-side apply (forced, our field manager). A namespace still terminating is a
+   * `NamespaceTerminating` (deploy waits and starts over); a NodePort taken is passed on as it is
+   * (deploy retries); other refusals become a `KubernetesApiError`.
    */
   private async apply(o: KubeObject): Promise<void> {
     const what = `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.objs.patch(
-          o as k8s.KubernetesObject,
-          undefined,
-          undefined,
-          this.fieldManager,
-          true,
-          k8s.PatchStrategy.ServerSideApply,
-        );
-        return;
-      } catch (e) {
-        const code = httpCode(e);
-        const msg = apiMessage(e);
-        const terminating = (code === 403 || code === 409) && /is being terminated|being deleted/.test(msg);
-        if (terminating && attempt < 1) {
-          await this.waitNamespaceGone(o.metadata.namespace ?? o.metadata.name, this.teardownTimeout());
-          continue;
-        }
-        if (code === 422 && /port.*already allocated/i.test(msg)) throw e; // deploy retries
-        if (code !== undefined) throw new KubernetesApiError(code, what, msg);
-        throw e;
+    try {
+      await this.objs.patch(
+        o as k8s.KubernetesObject,
+        undefined,
+        undefined,
+        this.fieldManager,
+        true,
+        k8s.PatchStrategy.ServerSideApply,
+      );
+    } catch (e) {
+      const code = httpCode(e);
+      const msg = apiMessage(e);
+      if ((code === 403 || code === 409) && /is being terminated|is terminating/.test(msg)) {
+        throw new NamespaceTerminating(msg);
       }
+      if (code === 422 && /port.*already allocated/i.test(msg)) throw e;
+      if (code !== undefined) throw new KubernetesApiError(code, what, msg);
+      throw e;
     }
   }
 
