@@ -1,12 +1,14 @@
 /**
  * cirrus: a decentralized cloud marketplace on a BFT chain. The public library API.
  *
+ * - `lib`: the bottom layer (crypto, canonical CBOR, ids, units, storage classes, logger, clock, rng).
  * - `consensus`: the pure Tendermint-style state machine, validator sets, codecs, WAL, signer guard.
  * - `ledger`: transactions, the pure ledger state machine, blocks, the LevelDB store.
  * - `node`: the node (libp2p, mempool, consensus driver, block sync, RPC).
  * - `auction`: the marketplace (SDL).
  * @module
  */
+export * as lib from "./lib/mod.ts";
 export * as consensus from "./consensus/mod.ts";
 export * as ledger from "./node/ledger/mod.ts";
 export * as node from "./node/mod.ts";

@@ -9,7 +9,7 @@ import { initHome, loadHome, writeGenesis } from "../node/config.ts";
 import { keyFileFromSeed, Keystore } from "../node/keystore.ts";
 import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
 import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
-import { toHex } from "../node/crypto.ts";
+import { toHex } from "../lib/crypto.ts";
 import { peerIdFromSeed } from "../node/p2p.ts";
 import { sendTx, UserError } from "./util.ts";
 

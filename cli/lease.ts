@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { createP2P, type P2P } from "../node/p2p.ts";
 import { Keystore } from "../node/keystore.ts";
-import { toHex } from "../node/crypto.ts";
+import { toHex } from "../lib/crypto.ts";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol.ts";

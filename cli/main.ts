@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
-import { isAddress } from "../node/crypto.ts";
+import { isAddress } from "../lib/crypto.ts";
 import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";

@@ -3,12 +3,13 @@
  * Same conventions as every command: `--node`, `--home`, `--output`, one-line errors.
  * @module
  */
+import { DENOM } from "../lib/units.ts";
 import type { Command } from "commander";
 import YAML from "yaml";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import { Keystore } from "../node/keystore.ts";
-import { isAddress } from "../node/crypto.ts";
+import { isAddress } from "../lib/crypto.ts";
 import { sendManifest, waitReady } from "./lease.ts";
 import {
   emit,
@@ -203,7 +204,7 @@ export async function createDeployment(
     const body: Record<string, unknown> = {
       groups: groupsForTx(sdl.groups),
       manifestHash: sdl.manifestHash,
-      deposit: { denom: "ucrs", amount: deposit.toString() },
+      deposit: { denom: DENOM, amount: deposit.toString() },
     };
     if (o.dseq !== undefined) body.dseq = o.dseq;
     const r = await sendTx(g, keyName, "deployment.create", body);
@@ -408,7 +409,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
         { dseq: dseqArg(dseq), txId: r.txId, height: r.height, refund: closed?.refund ?? "0" },
         () =>
           `deployment ${dseq} closed in block ${r.height}; refunded ${closed?.refund ?? 0} ${
-            closed?.denom ?? "ucrs"
+            closed?.denom ?? DENOM
           }`,
       );
     });

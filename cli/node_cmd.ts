@@ -5,7 +5,7 @@
 import { loadHome } from "../node/config.ts";
 import { CirrusNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
-import type { Logger } from "../node/consensus_driver.ts";
+import type { Logger } from "../lib/log.ts";
 import { startProviderRole } from "./provider_role.ts";
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import type { CirrusNode } from "../node/node.ts";
 import { Keystore } from "../node/keystore.ts";
 import { signTx } from "../node/ledger/tx.ts";
-import type { Logger } from "../node/consensus_driver.ts";
+import type { Logger } from "../lib/log.ts";
 import { type ChainClient, ProviderService } from "../provider/service.ts";
 import { parseProviderConfig, type ProviderConfig } from "../provider/config.ts";
 import { BidEngine } from "../provider/bid_engine.ts";

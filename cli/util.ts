@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { defaultHome } from "../node/config.ts";
 import { Keystore } from "../node/keystore.ts";
 import { signTx } from "../node/ledger/tx.ts";
-import { toHex } from "../node/crypto.ts";
+import { toHex } from "../lib/crypto.ts";
 
 /** An error shown to the user as one line, without a stack trace. */
 export class UserError extends Error {

@@ -4,7 +4,7 @@
  * `checkSign` is pure; `SignerState` persists the last signed position atomically.
  * @module
  */
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256, toHex } from "../lib/crypto.ts";
 
 /** What is being signed: a proposal, a prevote or a precommit. */
 export type SignStep = "propose" | "prevote" | "precommit";
@@ -32,9 +32,7 @@ export type SignCheck = { ok: true; resign: boolean } | { ok: false; reason: str
  * @returns lower-case hex sha256 of `bytes`.
  */
 export function signBytesHash(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of sha256(bytes)) s += b.toString(16).padStart(2, "0");
-  return s;
+  return toHex(sha256(bytes));
 }
 
 /**

@@ -3,7 +3,7 @@
  * (decode, header checks, signatures, execution) and the atomic commit of a decided block.
  * @module
  */
-import { fromHex, verify } from "./crypto.ts";
+import { fromHex, verify } from "../lib/crypto.ts";
 import {
   type Block,
   blockHash,

@@ -14,7 +14,7 @@
  * @module
  */
 import { join } from "node:path";
-import { addressOf, fromHex, generatePrivateKey, publicKeyOf, toHex } from "./crypto.ts";
+import { addressOf, fromHex, generatePrivateKey, publicKeyOf, toHex } from "../lib/crypto.ts";
 import { defaultParams, type Genesis, validateGenesis } from "./ledger/genesis.ts";
 
 /** What `config.json` holds. */

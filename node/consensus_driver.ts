@@ -8,7 +8,9 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign, verify } from "./crypto.ts";
+import { sign, verify } from "../lib/crypto.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import type { Logger } from "../lib/log.ts";
 import type { Chain, ValidatedBlock } from "./chain.ts";
 import type { Mempool } from "./mempool.ts";
 import type { P2P, Verdict } from "./p2p.ts";
@@ -29,27 +31,6 @@ import {
   Wal,
 } from "../consensus/mod.ts";
 import type { Commit, Hex, Proposal, SignedProposal, SignedVote, Vote } from "../consensus/types.ts";
-
-/** Timers and wall time, injected so tests and simulations control them. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as number),
-};
-
-/** A structured logger. */
-export type Logger = (
-  level: "debug" | "info" | "warn" | "error",
-  msg: string,
-  fields?: Record<string, unknown>,
-) => void;
 
 /** Options of the driver. */
 export interface DriverOptions {

@@ -3,7 +3,7 @@
  * @module
  */
 import { join } from "node:path";
-import { addressOf, fromHex, generatePrivateKey, publicKeyOf, toHex } from "./crypto.ts";
+import { addressOf, fromHex, generatePrivateKey, publicKeyOf, toHex } from "../lib/crypto.ts";
 
 /** A key as stored on disk. */
 export interface KeyFile {

@@ -4,7 +4,6 @@
  */
 export * from "./config.ts";
 export * from "./keystore.ts";
-export * from "./crypto.ts";
 export * from "./mempool.ts";
 export * from "./chain.ts";
 export * from "./consensus_driver.ts";

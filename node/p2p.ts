@@ -13,6 +13,7 @@
  * - Streaming (for `logs --follow`): one request frame, then any number of status-0 frames, ended by
  *   a status-2 (end) or status-1 (error) frame.
  */
+import type { Logger } from "../lib/log.ts";
 import { createLibp2p } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { memory } from "@libp2p/memory";
@@ -30,8 +31,6 @@ import { encodeFrame, FrameReader, FrameTooLargeError, writeAll } from "./p2p_fr
 export { FrameTooLargeError } from "./p2p_frame.ts";
 
 export type Verdict = "accept" | "reject" | "ignore";
-export type LogLevel = "debug" | "info" | "warn" | "error";
-export type P2PLogger = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
 export interface P2POptions {
   transport: "tcp" | "memory";
@@ -42,7 +41,7 @@ export interface P2POptions {
   /** 32-byte ed25519 seed: a stable PeerId */
   privateKey?: Uint8Array;
   topics: string[];
-  logger?: P2PLogger;
+  logger?: Logger;
   /** largest gossip message, default and maximum MAX_GOSSIP_BYTES (4 MiB - 64 KiB) */
   maxMessageBytes?: number;
   /** gossipsub heartbeat, default 500 ms */
@@ -213,7 +212,7 @@ function topicScore() {
 }
 
 export async function createP2P(opts: P2POptions): Promise<P2P> {
-  const log: P2PLogger = opts.logger ?? (() => {});
+  const log: Logger = opts.logger ?? (() => {});
   let maxMessageBytes = opts.maxMessageBytes ?? MAX_GOSSIP_BYTES;
   if (maxMessageBytes > MAX_GOSSIP_BYTES) {
     log("warn", "p2p: maxMessageBytes clamped (gossipsub frames are capped at 4 MiB)", {

@@ -17,7 +17,7 @@
  */
 import type { CirrusNode } from "./node.ts";
 import type { CommittedBlock } from "./chain.ts";
-import { fromHex, isAddress, toHex } from "./crypto.ts";
+import { fromHex, isAddress, toHex } from "../lib/crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";

@@ -9,7 +9,9 @@
 import { decode, encode } from "cborg";
 import type { Chain } from "./chain.ts";
 import type { P2P } from "./p2p.ts";
-import type { Clock, ConsensusDriver, Logger } from "./consensus_driver.ts";
+import type { ConsensusDriver } from "./consensus_driver.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/log.ts";
 
 /** The protocol id. */
 export const SYNC_PROTOCOL = "/cirrus/sync/1";

@@ -16,6 +16,7 @@
  * Everything is tracked by order id (`owner/dseq/gseq/oseq`); bid ids (`.../provider`) are accepted too.
  * @module
  */
+import { DENOM } from "../lib/units.ts";
 import { placementProblem, signedByProblem } from "../auction/market/keeper.ts";
 import { formatScaled, parseScaled } from "../auction/market/decimal.ts";
 import type {
@@ -228,7 +229,7 @@ export class BidEngine {
       reservation: res,
     };
     if (this.#opts.bidDeposit !== undefined) {
-      out.deposit = { denom: this.#opts.depositDenom ?? "ucrs", amount: this.#opts.bidDeposit };
+      out.deposit = { denom: this.#opts.depositDenom ?? DENOM, amount: this.#opts.bidDeposit };
     }
     return out;
   }

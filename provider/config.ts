@@ -34,6 +34,7 @@
  * volumes are memory-backed and draw from memory (always offered, never persistent).
  * @module
  */
+import { DENOM } from "../lib/units.ts";
 import { isAbsolute, join, resolve } from "node:path";
 import { formatGi, parseByteSize, parseCpuUnits, scalarText } from "../auction/sdl/quantity.ts";
 import { loadYaml } from "../auction/sdl/yaml.ts";
@@ -118,7 +119,7 @@ export const PROVIDER_CONFIG_DEFAULTS = {
   publicHost: "127.0.0.1",
   kubeconfig: "~/.kube/config",
   storageClasses: ["default"],
-  denoms: ["ucrs"],
+  denoms: [DENOM],
   pricing: {
     cpu: "0.05",
     memory: "0.0001",

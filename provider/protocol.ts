@@ -26,8 +26,8 @@ import {
   sign,
   toHex,
   verify,
-} from "../node/crypto.ts";
-import { parseBidId } from "../auction/market/validate.ts";
+} from "../lib/crypto.ts";
+import { parseBidId } from "../lib/ids.ts";
 import {
   HTTP_NEXT_CASES,
   MAX_GROUP_COUNT,

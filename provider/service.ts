@@ -7,6 +7,7 @@
  * The service knows no node internals: the CLI hands it a {@link ChainClient}.
  * @module
  */
+import type { Logger } from "../lib/log.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
 import { NotFoundError, reconcile } from "./cluster/driver.ts";
@@ -85,13 +86,6 @@ export interface ChainClient {
   unhandle?(protocol: string): void;
 }
 
-/** A logger. */
-export type ProviderLogger = (
-  level: "debug" | "info" | "warn" | "error",
-  msg: string,
-  fields?: Record<string, unknown>,
-) => void;
-
 /** Options of the provider service. */
 export interface ProviderServiceOptions {
   chain: ChainClient;
@@ -101,7 +95,7 @@ export interface ProviderServiceOptions {
   address: string;
   /** Where manifests are kept (to redeploy after a restart). */
   stateDir: string;
-  logger?: ProviderLogger;
+  logger?: Logger;
   now?: () => number;
 }
 
@@ -117,7 +111,7 @@ const LEASE_EVENTS_MAX = 200;
 /** The provider role of a node. */
 export class ProviderService {
   readonly #o: ProviderServiceOptions;
-  readonly #log: ProviderLogger;
+  readonly #log: Logger;
   readonly #engine: BidEngine;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();

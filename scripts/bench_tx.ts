@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDevnet } from "../cli/devnet.ts";
-import { fromHex, toHex } from "../node/crypto.ts";
+import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@
  *
  * Usage: ./cirrus --run-script scripts/bench_verify.ts [N=4000]
  */
-import { generatePrivateKey, publicKeyOf, sign, verify, verifyWithNoble } from "../node/crypto.ts";
+import { generatePrivateKey, publicKeyOf, sign, verify, verifyWithNoble } from "../lib/crypto.ts";
 
 const n = Number(Deno.args[0] ?? 4000);
 const keys = Array.from({ length: 64 }, () => generatePrivateKey());

@@ -35,13 +35,6 @@ export function formatScaled(v: bigint): string {
   return frac ? `${int}.${frac}` : int.toString();
 }
 
-const UINT_RE = /^(?:0|[1-9][0-9]{0,37})$/;
-
-/** Parses a canonical non-negative integer string; null otherwise. */
-export function parseUintAmount(s: unknown): bigint | null {
-  return typeof s === "string" && UINT_RE.test(s) ? BigInt(s) : null;
-}
-
 /** Total owed by a lease of scaled `price` after `blocks` blocks: floor(price x blocks / 10^18). */
 export function owedAfter(price: bigint, blocks: bigint): bigint {
   return blocks <= 0n ? 0n : (price * blocks) / PRICE_SCALE;

@@ -26,7 +26,8 @@
  */
 import { decode, encode } from "cborg";
 import type { Attribute, Group, SignedBy } from "../sdl/types.ts";
-import { formatScaled, owedAfter, parseScaled, parseUintAmount } from "./decimal.ts";
+import { formatScaled, owedAfter, parseScaled } from "./decimal.ts";
+import { parseUint } from "../../lib/units.ts";
 import {
   type AttestationRecord,
   type BidRecord,
@@ -41,17 +42,16 @@ import {
   type OrderRecord,
   type ProviderRecord,
 } from "./types.ts";
+import { bodyValidators, groupMaxPrice } from "./validate.ts";
 import {
   type BidId,
   bidIdOf,
-  bodyValidators,
   deploymentIdOf,
-  groupMaxPrice,
   type OrderId,
   orderIdOf,
   parseBidId,
   parseOrderId,
-} from "./validate.ts";
+} from "../../lib/ids.ts";
 
 /** State keys of the marketplace. */
 export const marketKeys = {
@@ -700,7 +700,7 @@ const handlers: Record<string, Handler> = {
     const deposit = (body.deposit as { denom: string; amount: string } | undefined) ??
       { denom: s.baseDenom, amount: p.bidDeposit };
     fundingDenom(s, p, deposit.denom, "body.deposit");
-    const dAmount = parseUintAmount(deposit.amount)!;
+    const dAmount = parseUint(deposit.amount)!;
     if (dAmount < BigInt(p.bidDeposit)) {
       fail(
         `body.deposit: ${dAmount} ${deposit.denom} is below the bid deposit ${p.bidDeposit} ${deposit.denom}`,

@@ -38,7 +38,7 @@ import {
   orderIdOf,
   parseBidId,
   parseOrderId,
-} from "./validate.ts";
+} from "../../lib/ids.ts";
 
 const heightOf = (view: MarketView, height?: number): number => height ?? view.height ?? 0;
 

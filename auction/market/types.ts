@@ -6,6 +6,7 @@
  * account debits/credits and an event sink) that the node adapts from its tx context.
  * @module
  */
+import { DENOM } from "../../lib/units.ts";
 import type { Group } from "../sdl/types.ts";
 
 /** Thrown by the state machine to reject a tx; `reason` is shown to the sender. Nothing is kept. */
@@ -67,7 +68,7 @@ export interface MarketParams {
 /** The devnet defaults. */
 export function defaultMarketParams(): MarketParams {
   return {
-    denoms: ["ucrs"],
+    denoms: [DENOM],
     bidWindowBlocks: 2,
     bidsPerOrderMax: 20,
     minDeposit: "5000000",

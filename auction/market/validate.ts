@@ -6,15 +6,15 @@
  */
 import * as L from "../sdl/limits.ts";
 import type { Group } from "../sdl/types.ts";
-import { parseScaled, parseUintAmount } from "./decimal.ts";
+import { parseScaled } from "./decimal.ts";
+import { isBech32Address, parseBidId, parseOrderId } from "../../lib/ids.ts";
+import { isDenom, parseUint } from "../../lib/units.ts";
+import { isStorageClass, STORAGE_CLASSES } from "../../lib/storage.ts";
 
 type Obj = Record<string, unknown>;
 
-const DENOM_RE = /^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/;
-const ADDRESS_RE = /^[a-z][a-z0-9]{0,20}1[02-9ac-hj-np-z]{6,90}$/;
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
 const HEX64_RE = /^[0-9a-f]{64}$/;
-const STORAGE_CLASSES = ["default", "beta1", "beta2", "beta3", "ram"];
 const ENDPOINT_KINDS = ["shared_http", "random_port", "leased_ip"];
 
 /** Max host URIs of a provider. */
@@ -48,14 +48,9 @@ function int(v: unknown, path: string, min: number, max: number): string | null 
   return null;
 }
 
-/** True for a plausible bech32 address (lower-case hrp, separator, data). */
-export function isMarketAddress(v: unknown): v is string {
-  return typeof v === "string" && ADDRESS_RE.test(v);
-}
-
 /** Reason when `v` is not a valid denom. */
 export function denomProblem(v: unknown, path: string): string | null {
-  return typeof v === "string" && DENOM_RE.test(v) ? null : `${path}: invalid denom`;
+  return typeof v === "string" && isDenom(v) ? null : `${path}: invalid denom`;
 }
 
 /** Reason when `v` is not `{denom, amount}` with a positive canonical decimal amount (a price). */
@@ -80,7 +75,7 @@ export function coinProblem(v: unknown, path: string): string | null {
   if (k) return k;
   const d = denomProblem(v.denom, `${path}.denom`);
   if (d) return d;
-  const a = parseUintAmount(v.amount);
+  const a = parseUint(v.amount);
   if (a === null) return `${path}.amount: must be a non-negative integer string`;
   if (a === 0n) return `${path}.amount: must be positive`;
   return null;
@@ -162,7 +157,7 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
       int(v.size, `${vp}.size`, L.MIN_UNIT_STORAGE, L.MAX_UNIT_STORAGE);
     if (n) return n;
     if (typeof v.persistent !== "boolean") return `${vp}.persistent: must be a boolean`;
-    if (v.class !== undefined && !STORAGE_CLASSES.includes(v.class as string)) {
+    if (v.class !== undefined && !isStorageClass(v.class)) {
       return `${vp}.class: must be one of ${STORAGE_CLASSES.join(", ")}`;
     }
     if (names.has(v.name as string)) return `${vp}.name: duplicate volume`;
@@ -226,7 +221,7 @@ function auditorsProblem(v: unknown, path: string): string | null {
   const seen = new Set<string>();
   for (let i = 0; i < v.length; i++) {
     const a = v[i];
-    if (typeof a !== "string" || a.length > 128 || !isMarketAddress(a)) {
+    if (typeof a !== "string" || a.length > 128 || !isBech32Address(a)) {
       return `${path}[${i}]: must be a bech32 address of at most 128 characters (e.g. akash1...)`;
     }
     if (seen.has(a)) return `${path}[${i}]: duplicate auditor ${a}`;
@@ -319,57 +314,6 @@ export function groupMaxPrice(g: Group): bigint {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// ids
-
-/** An order id: `owner/dseq/gseq/oseq`. */
-export interface OrderId {
-  owner: string;
-  dseq: number;
-  gseq: number;
-  oseq: number;
-}
-
-/** A bid or lease id: `owner/dseq/gseq/oseq/provider`. */
-export interface BidId extends OrderId {
-  provider: string;
-}
-
-const SEQ_RE = /^[1-9][0-9]{0,15}$/;
-
-function seq(s: string | undefined): number | null {
-  if (s === undefined || !SEQ_RE.test(s)) return null;
-  const n = Number(s);
-  return Number.isSafeInteger(n) ? n : null;
-}
-
-/** Parses `owner/dseq/gseq/oseq`; null when malformed. */
-export function parseOrderId(s: unknown): OrderId | null {
-  if (typeof s !== "string" || s.length > 256) return null;
-  const p = s.split("/");
-  if (p.length !== 4 || !isMarketAddress(p[0])) return null;
-  const [dseq, gseq, oseq] = [seq(p[1]), seq(p[2]), seq(p[3])];
-  if (dseq === null || gseq === null || oseq === null) return null;
-  return { owner: p[0], dseq, gseq, oseq };
-}
-
-/** Parses `owner/dseq/gseq/oseq/provider`; null when malformed. */
-export function parseBidId(s: unknown): BidId | null {
-  if (typeof s !== "string" || s.length > 512) return null;
-  const i = s.lastIndexOf("/");
-  const o = parseOrderId(s.slice(0, i));
-  const provider = s.slice(i + 1);
-  if (i < 0 || !o || !isMarketAddress(provider)) return null;
-  return { ...o, provider };
-}
-
-/** `owner/dseq` */
-export const deploymentIdOf = (owner: string, dseq: number): string => `${owner}/${dseq}`;
-/** `owner/dseq/gseq/oseq` */
-export const orderIdOf = (o: OrderId): string => `${o.owner}/${o.dseq}/${o.gseq}/${o.oseq}`;
-/** `owner/dseq/gseq/oseq/provider` */
-export const bidIdOf = (b: BidId): string => `${orderIdOf(b)}/${b.provider}`;
-
-// ---------------------------------------------------------------------------------------------------
 // tx bodies
 
 function providerBodyProblem(body: Obj): string | null {
@@ -429,7 +373,7 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
   "deployment.deposit"(body) {
     const k = keysProblem(body, ["dseq", "amount"], [], "body");
     if (k) return k;
-    const a = parseUintAmount(body.amount);
+    const a = parseUint(body.amount);
     return dseqProblem(body.dseq) ??
       (a === null
         ? "body.amount: must be a non-negative integer string"
@@ -465,7 +409,7 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
   "audit.attest"(body) {
     const k = keysProblem(body, ["provider", "attributes"], [], "body");
     if (k) return k;
-    if (!isMarketAddress(body.provider)) return "body.provider: must be a bech32 address";
+    if (!isBech32Address(body.provider)) return "body.provider: must be a bech32 address";
     if (Array.isArray(body.attributes) && body.attributes.length === 0) {
       return "body.attributes: must not be empty (use audit.revoke to withdraw an attestation)";
     }
@@ -474,7 +418,7 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
   "audit.revoke"(body) {
     const k = keysProblem(body, ["provider"], ["keys"], "body");
     if (k) return k;
-    if (!isMarketAddress(body.provider)) return "body.provider: must be a bech32 address";
+    if (!isBech32Address(body.provider)) return "body.provider: must be a bech32 address";
     if (body.keys === undefined) return null;
     const keys = body.keys;
     if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_ATTRIBUTES) {

@@ -22,7 +22,8 @@ export interface Price {
   amount: string;
 }
 
-export type StorageClass = "default" | "beta1" | "beta2" | "beta3" | "ram";
+import type { StorageClass } from "../../lib/storage.ts";
+export type { StorageClass };
 
 export interface StorageVolume {
   /** "default" for the unnamed (root) volume. */

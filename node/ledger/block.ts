@@ -11,16 +11,16 @@
  * @module
  */
 import type { Commit, Hex } from "../../consensus/types.ts";
-import { concatBytes, isAddress, isHex, sha256, toHex } from "../crypto.ts";
+import { concatBytes, isAddress, isHex, sha256, toHex } from "../../lib/crypto.ts";
 import {
   canonicalEncode,
+  DecodeError,
   exactKeysProblem,
   isPlainObject,
-  LedgerDecodeError,
   strictDecode,
-} from "./codec.ts";
+} from "../../lib/cbor.ts";
 
-export { LedgerDecodeError };
+export { DecodeError };
 
 /** A block header. */
 export interface BlockHeader {
@@ -106,7 +106,7 @@ export function encodeBlock(b: Block): Uint8Array {
 }
 
 function fail(reason: string): never {
-  throw new LedgerDecodeError(reason);
+  throw new DecodeError(reason);
 }
 
 function nat(v: unknown, path: string, min = 0): number {
@@ -145,7 +145,7 @@ function parseCommit(v: unknown, path: string): Commit {
   return { height, round, blockHash: bh, signatures };
 }
 
-/** Strictly decodes untrusted commit bytes. Throws {@link LedgerDecodeError}. */
+/** Strictly decodes untrusted commit bytes. Throws {@link DecodeError}. */
 export function decodeCommit(bytes: Uint8Array, maxBytes = 1024 * 1024): Commit {
   if (bytes.length > maxBytes) fail(`commit too large: ${bytes.length} bytes > ${maxBytes}`);
   return parseCommit(strictDecode(bytes, "commit"), "commit");
@@ -190,7 +190,7 @@ function parseHeader(v: unknown): BlockHeader {
  * Strictly decodes untrusted block bytes: size limit, canonical CBOR, exact fields and types, and
  * internal consistency (txsHash matches the txs, lastCommit present iff height > 1, for height-1,
  * and matching lastCommitHash). Does not check signatures, the chain, or state. Throws
- * {@link LedgerDecodeError}.
+ * {@link DecodeError}.
  */
 export function decodeBlock(
   bytes: Uint8Array,

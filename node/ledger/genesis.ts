@@ -3,8 +3,9 @@
  * `validateGenesis` checks untrusted JSON and throws a {@link GenesisError} naming the bad path.
  * @module
  */
-import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../crypto.ts";
-import { exactKeysProblem, isPlainObject, parseUint } from "./codec.ts";
+import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../../lib/crypto.ts";
+import { exactKeysProblem, isPlainObject } from "../../lib/cbor.ts";
+import { DENOM, parseUint } from "../../lib/units.ts";
 import { defaultMarketParams, type MarketParams } from "../../auction/market/types.ts";
 
 /** Consensus timing and block limits. */
@@ -21,7 +22,7 @@ export interface ConsensusParams {
 
 /** Ledger and mempool parameters. */
 export interface LedgerParams {
-  denom: "ucrs";
+  denom: typeof DENOM;
   /** Minimum fee per tx, decimal string. */
   minFee: string;
   maxTxBytes: number;
@@ -86,7 +87,7 @@ export function defaultParams(): Params {
       maxBlockBytes: 4 * 1024 * 1024,
     },
     ledger: {
-      denom: "ucrs",
+      denom: DENOM,
       minFee: "1",
       maxTxBytes: 16384,
       mempoolMaxTxs: 50_000,
@@ -153,7 +154,7 @@ function validateParams(v: unknown, path: string): Params {
       const p = `${path}.ledger.${k}`;
       switch (k) {
         case "denom":
-          if (l.denom !== "ucrs") fail(p, 'must be "ucrs"');
+          if (l.denom !== DENOM) fail(p, `must be "${DENOM}"`);
           break;
         case "minFee":
           out.ledger.minFee = uintStr(l.minFee, p, false);

@@ -18,7 +18,8 @@ import {
   marketTxAddresses,
 } from "../../auction/market/mod.ts";
 import { PARAMS_KEY, registerBlockHook, registerSupplyCounter } from "./state.ts";
-import { type ApplyContext, DENOM, registerTxType, TxError } from "./tx.ts";
+import { type ApplyContext, registerTxType, TxError } from "./tx.ts";
+import { DENOM } from "../../lib/units.ts";
 
 /** The marketplace params of the state `ctx` runs on (defaults when the stored params predate them). */
 export function marketParamsOf(ctx: { get(key: string): Uint8Array | undefined }): MarketParams {

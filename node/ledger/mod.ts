@@ -2,7 +2,7 @@
  * The ledger: transactions, genesis, the pure state machine, blocks and the block store.
  * @module
  */
-export * from "./codec.ts";
+export * from "../../lib/cbor.ts";
 export * from "./tx.ts";
 export * from "./genesis.ts";
 export * from "./state.ts";

@@ -17,8 +17,9 @@
  * @module
  */
 import type { Hex } from "../../consensus/types.ts";
-import { concatBytes, fromHex, sha256, toHex } from "../crypto.ts";
-import { canonicalEncode, isPlainObject, parseUint } from "./codec.ts";
+import { concatBytes, fromHex, sha256, toHex } from "../../lib/crypto.ts";
+import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
+import { parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
 import {

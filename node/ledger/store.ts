@@ -15,8 +15,8 @@
 import { Level } from "level";
 import { decode } from "cborg";
 import type { Hex } from "../../consensus/types.ts";
-import { fromHex, toHex } from "../crypto.ts";
-import { canonicalEncode } from "./codec.ts";
+import { fromHex, toHex } from "../../lib/crypto.ts";
+import { canonicalEncode } from "../../lib/cbor.ts";
 import { LedgerState, type TxResult } from "./state.ts";
 
 /** Zero-padded height for keys. */

@@ -3,7 +3,7 @@
  * build signed transfers and blocks. Not used by the node itself.
  * @module
  */
-import { addressOf, publicKeyOf, sha256, toHex } from "../crypto.ts";
+import { addressOf, publicKeyOf, sha256, toHex } from "../../lib/crypto.ts";
 import { defaultParams, type Genesis } from "./genesis.ts";
 import { decodeSignedTx, type SignedTx, signTx, type Tx } from "./tx.ts";
 

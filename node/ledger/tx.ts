@@ -21,17 +21,16 @@ import {
   sign,
   toHex,
   verify,
-} from "../crypto.ts";
+} from "../../lib/crypto.ts";
 import {
   canonicalEncode,
+  DecodeError,
   exactKeysProblem,
   isPlainObject,
-  LedgerDecodeError,
-  parseUint,
   plainDataProblem,
   strictDecode,
-  uintProblem,
-} from "./codec.ts";
+} from "../../lib/cbor.ts";
+import { DENOM, parseUint, uintProblem } from "../../lib/units.ts";
 
 /** An unsigned transaction. `nonce` is the sender's count of executed txs; `fee` is in the base denom. */
 export interface Tx {
@@ -58,8 +57,6 @@ export interface SignedTx {
 
 /** Domain tag of tx signatures. */
 export const TX_SIGN_DOMAIN = "cirrus/tx/1";
-/** Base denomination. */
-export const DENOM = "ucrs";
 /** Upper bound of `maxTxBytes` when the caller gives none. */
 export const DEFAULT_MAX_TX_BYTES = 16384;
 
@@ -114,13 +111,13 @@ export function decodeSignedTx(bytes: Uint8Array, opts: { maxTxBytes?: number } 
   try {
     return { ok: true, stx: decodeSignedTxOrThrow(bytes, opts.maxTxBytes ?? DEFAULT_MAX_TX_BYTES) };
   } catch (e) {
-    if (e instanceof LedgerDecodeError) return { ok: false, reason: e.reason };
+    if (e instanceof DecodeError) return { ok: false, reason: e.reason };
     return { ok: false, reason: `malformed tx: ${(e as Error).message}` };
   }
 }
 
 function fail(reason: string): never {
-  throw new LedgerDecodeError(reason);
+  throw new DecodeError(reason);
 }
 
 function decodeSignedTxOrThrow(bytes: Uint8Array, maxTxBytes: number): SignedTx {

@@ -15,6 +15,7 @@ import {
   voteSignBytes,
 } from "../../consensus/codec.ts";
 import type { Commit, SignedProposal, SignedVote } from "../../consensus/types.ts";
+import { seededRng } from "../../lib/rng.ts";
 
 const HASH = "ab".repeat(32);
 const sig = (n: number) => new Uint8Array(64).fill(n);
@@ -56,17 +57,6 @@ function throwsField(fn: () => unknown, field: RegExp): void {
     return;
   }
   assert.unreachable("expected ConsensusDecodeError");
-}
-
-/** Deterministic xorshift32 so failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
 }
 
 test("sign bytes are deterministic, tagged and include the chain id", () => {
@@ -148,7 +138,7 @@ function isSame(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 test("fuzz: 2,000 random byte strings throw only ConsensusDecodeError", () => {
-  const next = rng(12345);
+  const next = seededRng(12345);
   for (let i = 0; i < 2000; i++) {
     const bytes = new Uint8Array(Math.floor(next() * 300));
     for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(next() * 256);
@@ -160,7 +150,7 @@ test("fuzz: 2,000 random byte strings throw only ConsensusDecodeError", () => {
 });
 
 test("fuzz: 2,000 mutated valid encodings throw only ConsensusDecodeError or decode to valid values", () => {
-  const next = rng(777);
+  const next = seededRng(777);
   const seeds = [encodeSignedVote(signedVote), encodeSignedProposal(signedProposal), encodeCommit(commit)];
   for (let i = 0; i < 2000; i++) {
     const seed = seeds[i % 3]!;

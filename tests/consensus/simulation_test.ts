@@ -9,19 +9,10 @@ import {
 } from "../../consensus/state_machine.ts";
 import { ValidatorSet } from "../../consensus/validator_set.ts";
 import type { Hex } from "../../consensus/types.ts";
+import { seededRng } from "../../lib/rng.ts";
 
 const NAMES = ["v1", "v2", "v3", "v4"];
 const TIMEOUTS = { proposeMs: 100, prevoteMs: 50, precommitMs: 50, deltaMs: 20 };
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
 
 interface Result {
   decisions: Map<string, { round: number; blockHash: Hex }>;
@@ -32,7 +23,7 @@ interface Result {
  * (only while `steps < dropUntil`); when nothing is in flight the earliest scheduled timeout fires.
  */
 function simulate(seed: number, dropRate: number, dropUntil: number, powers: bigint[]): Result {
-  const next = rng(seed);
+  const next = seededRng(seed);
   const set = new ValidatorSet(
     NAMES.map((address, i) => ({ address, pubKey: new Uint8Array(32), power: powers[i]! })),
   );

@@ -14,7 +14,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 import { createLab, type Lab, leftovers, netnsAvailable, run, stopProcess } from "../helpers/netns.ts";
 import { root } from "../helpers/cli.ts";

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
 import { CirrusNode } from "../../node/node.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
 import { signTx } from "../../node/ledger/tx.ts";

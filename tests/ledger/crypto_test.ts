@@ -15,7 +15,7 @@ import {
   verifyWithNoble,
   verifyWithWebCrypto,
   webCryptoAvailable,
-} from "../../node/crypto.ts";
+} from "../../lib/crypto.ts";
 
 test("sha256 matches the known vector for 'abc'", () => {
   assert.is(

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encode } from "cborg";
-import { sha256, toHex } from "../../node/crypto.ts";
+import { sha256, toHex } from "../../lib/crypto.ts";
 import type { Commit } from "../../consensus/types.ts";
 import {
   type Block,
@@ -9,12 +9,12 @@ import {
   commitHash,
   decodeBlock,
   decodeCommit,
+  DecodeError,
   defaultParams,
   encodeBlock,
   encodeCommit,
   encodeHeader,
   GenesisError,
-  LedgerDecodeError,
   makeSend,
   testGenesis,
   testKey,
@@ -136,8 +136,8 @@ function decodeError(bytes: Uint8Array, opts = {}): string {
   try {
     decodeBlock(bytes, opts);
   } catch (e) {
-    assert.instance(e, LedgerDecodeError);
-    return (e as LedgerDecodeError).reason;
+    assert.instance(e, DecodeError);
+    return (e as DecodeError).reason;
   }
   throw new Error("decodeBlock accepted bad bytes");
 }

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encode } from "cborg";
-import { toHex } from "../../node/crypto.ts";
+import { toHex } from "../../lib/crypto.ts";
 import {
   accountKey,
   admitTx,

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { toHex } from "../../node/crypto.ts";
+import { toHex } from "../../lib/crypto.ts";
 import {
   type Block,
   blockHash,

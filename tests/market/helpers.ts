@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import { groupsForTx } from "../../auction/market/mod.ts";
 import type { Group } from "../../auction/sdl/types.ts";
-import { toHex } from "../../node/crypto.ts";
+import { toHex } from "../../lib/crypto.ts";
 import {
   type BlockExecution,
   checkTx,

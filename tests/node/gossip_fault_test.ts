@@ -9,7 +9,7 @@ import { encode } from "cborg";
 import { sleep, TestNet } from "../helpers/network.ts";
 import { createP2P, type P2P } from "../../node/p2p.ts";
 import { topics } from "../../node/consensus_driver.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, sign } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, sign } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 import { loadHome } from "../../node/config.ts";
 import {

@@ -8,7 +8,7 @@ import { decode, encode } from "cborg";
 import { TestNet } from "../helpers/network.ts";
 import { RpcServer } from "../../node/rpc.ts";
 import { signTx, type Tx } from "../../node/ledger/tx.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
 
 let net: TestNet;
 let rpc: RpcServer;

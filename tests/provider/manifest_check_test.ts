@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { manifestHash, parseSdl } from "../../auction/sdl/mod.ts";
 import type { Group, Manifest } from "../../auction/sdl/types.ts";
 import type { DeploymentDetail, LeaseInfo } from "../../auction/market/types.ts";
-import { addressOf, generatePrivateKey, publicKeyOf } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts";
 import { checkLeaseAccess, checkManifestAgainstLease, type ManifestCheckInput } from "../../provider/mod.ts";
 
 /** examples/hello.yaml, inlined so that edits to the example do not move these tests. */

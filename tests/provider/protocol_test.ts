@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { encode } from "cborg";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { Manifest } from "../../auction/sdl/types.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../node/crypto.ts";
+import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
 import {
   createSignedLeaseRequest,
   createSignedManifestRequest,
@@ -30,6 +30,7 @@ import {
   verifyLeaseRequest,
   verifyManifestRequest,
 } from "../../provider/mod.ts";
+import { seededRng } from "../../lib/rng.ts";
 
 /** examples/hello.yaml, inlined so that edits to the example do not move these tests. */
 const HELLO = `version: "2.0"
@@ -339,19 +340,8 @@ test("responses: a malformed error response or garbage is a ProtocolError", () =
 
 // ---- fuzz ----
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test("fuzz: 1,000 random and mutated byte strings give only ProtocolError (or a request that fails verify)", async () => {
-  const r = rng(42);
+  const r = seededRng(42);
   const seeds = [
     encodeManifestRequest(await manifestReq()),
     encodeLeaseRequest(await leaseReq({ op: "logs", service: "web", tail: 10 })),

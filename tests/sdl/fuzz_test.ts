@@ -2,6 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseSdl, validateReport } from "../../auction/sdl/mod.ts";
+import { seededRng } from "../../lib/rng.ts";
 
 const corpusDir = new URL("../../../shared/sdl-corpus/", import.meta.url);
 const texts = [...Deno.readDirSync(corpusDir)]
@@ -9,18 +10,6 @@ const texts = [...Deno.readDirSync(corpusDir)]
   .map((e) => e.name)
   .sort()
   .map((n) => Deno.readTextFileSync(new URL(n, corpusDir)));
-
-/** mulberry32: a small seeded PRNG, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SNIPPETS = [
   ":",
@@ -99,7 +88,7 @@ function mutate(text: string, r: () => number): string {
 }
 
 test("fuzz: 500 random mutations of corpus files never throw, and results are well-formed", () => {
-  const r = rng(0xc1a55);
+  const r = seededRng(0xc1a55);
   let valid = 0;
   for (let i = 0; i < 500; i++) {
     let text = texts[Math.floor(r() * texts.length)]!;
@@ -126,7 +115,7 @@ test("fuzz: 500 random mutations of corpus files never throw, and results are we
 });
 
 test("fuzz: arbitrary non-YAML bytes and odd types never throw", () => {
-  const r = rng(7);
+  const r = seededRng(7);
   for (let i = 0; i < 200; i++) {
     const len = Math.floor(r() * 200);
     const text = Array.from({ length: len }, () => String.fromCharCode(Math.floor(r() * 0x3000))).join("");
