@@ -26,6 +26,7 @@ export PATH="$PATH:/usr/local/go/bin"
 want=(kube-apiserver kube-controller-manager kube-scheduler kwok etcd)
 missing=()
 for b in "${want[@]}"; do [ -x "$BIN/$b" ] || missing+=("$b"); done
+[ -f "$BIN/kwok-stages.yaml" ] || missing+=(kwok-stages.yaml)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "$BIN"
   exit 0
@@ -88,6 +89,19 @@ if [ ! -x "$BIN/kwok" ]; then
   GOBIN="$BIN" nice -n 19 go install -trimpath -ldflags "$ldflags" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >>"$LOG" 2>&1 ||
     { echo "k8s-build: kwok build failed, see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
   echo "k8s-build: kwok in $(($(date +%s) - t)) s" >&2
+fi
+
+# KWOK's own stages (the standalone kwok binary has none built in): nodes become Ready and keep
+# heart-beating, pods become Running, deleted pods go away. Taken from the kwok module as released.
+if [ ! -f "$BIN/kwok-stages.yaml" ]; then
+  src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+  [ -d "$src" ] || go mod download "sigs.k8s.io/kwok@$KWOK_VERSION" >>"$LOG" 2>&1
+  for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    echo "---"
+    cat "$src/$f"
+  done >"$BIN/kwok-stages.yaml.tmp"
+  mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
 fi
 
 # etcd: the root module go.etcd.io/etcd/v3 has replace directives, so a generated module whose

@@ -9,8 +9,9 @@
 #
 # Environment: CIRRUS_K8S_DIR (default <repo>/.k8s), CIRRUS_K8S_NODES (4), CIRRUS_K8S_GPU_NODES (1),
 # CIRRUS_K8S_NODE_CPU (16), CIRRUS_K8S_NODE_MEMORY (64Gi), CIRRUS_K8S_NODE_GPUS (8), and those of
-# k8s-build.sh. Ports are free high ports picked at start (none fixed). Running it again while the
-# control plane answers only (re)applies the nodes. CIRRUS_K8S_PARENT_PID: stop the control plane
+# k8s-build.sh; CIRRUS_K8S_BIN: a folder with all five binaries (then no build). Ports are free high
+# ports picked at start (none fixed). Running it again while the control plane answers only
+# (re)applies the nodes. CIRRUS_K8S_PARENT_PID: stop the control plane
 # (k8s-down) when that process is gone (tests set it, so a killed test leaves nothing running).
 set -euo pipefail
 
@@ -35,7 +36,7 @@ command -v "$KUBECTL" >/dev/null || { echo "k8s-up: kubectl not found (Debian: a
 command -v openssl >/dev/null || { echo "k8s-up: openssl not found" >&2; exit 2; }
 
 t0=$(date +%s.%N)
-BIN="$("$here/k8s-build.sh")"
+BIN="${CIRRUS_K8S_BIN:-$("$here/k8s-build.sh")}"
 mkdir -p "$DIR/pki" "$DIR/logs" "$DIR/pids"
 KC="$DIR/kubeconfig"
 
@@ -212,12 +213,12 @@ wait_for kube-apiserver 90 "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" get -
 start kube-controller-manager "$BIN/kube-controller-manager" \
   --kubeconfig "$DIR/controller-manager.kubeconfig" --leader-elect=false --secure-port 0 \
   --service-account-private-key-file "$P/sa.key" --root-ca-file "$P/ca.crt" \
-  --use-service-account-credentials=true --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller' \
+  --use-service-account-credentials=true --controllers '*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller' \
   --kube-api-qps 200 --kube-api-burst 400 --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20 \
   --concurrent-namespace-syncs 20 --v 0
 start kube-scheduler "$BIN/kube-scheduler" \
   --kubeconfig "$DIR/scheduler.kubeconfig" --leader-elect=false --secure-port 0 --v 0
-start kwok "$BIN/kwok" --kubeconfig "$DIR/kwok.kubeconfig" \
+start kwok "$BIN/kwok" --kubeconfig "$DIR/kwok.kubeconfig" --config "$BIN/kwok-stages.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
   --node-ip 127.0.0.1 --node-port 0 --server-address "127.0.0.1:$KWOK_PORT" --cidr 198.18.128.0/17
 
