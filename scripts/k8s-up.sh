@@ -83,15 +83,8 @@ $( [ -n "$gpu" ] && echo "$gpu" )
 $( [ -n "$gpu" ] && echo "$gpu" )
 YAML
   done
+  # a Node's status (capacity, allocatable) is kept on create; KWOK then marks it Ready
   "$KUBECTL" --kubeconfig "$KC" apply --server-side -f "$f" >/dev/null
-  # node status is a subresource: set capacity there as well (apply keeps it only on create)
-  for i in $(seq 0 $((NODES - 1))); do
-    local patch="{\"status\":{\"allocatable\":{\"cpu\":\"$NODE_CPU\",\"memory\":\"$NODE_MEMORY\",\"ephemeral-storage\":\"1Ti\",\"pods\":\"250\"},\"capacity\":{\"cpu\":\"$NODE_CPU\",\"memory\":\"$NODE_MEMORY\",\"ephemeral-storage\":\"1Ti\",\"pods\":\"250\"}}}"
-    if [ "$i" -lt "$GPU_NODES" ]; then
-      patch="{\"status\":{\"allocatable\":{\"cpu\":\"$NODE_CPU\",\"memory\":\"$NODE_MEMORY\",\"ephemeral-storage\":\"1Ti\",\"pods\":\"250\",\"nvidia.com/gpu\":\"$NODE_GPUS\"},\"capacity\":{\"cpu\":\"$NODE_CPU\",\"memory\":\"$NODE_MEMORY\",\"ephemeral-storage\":\"1Ti\",\"pods\":\"250\",\"nvidia.com/gpu\":\"$NODE_GPUS\"}}}"
-    fi
-    echo "kwok-node-$i $patch"
-  done | xargs -P 4 -L 1 sh -c '"$0" --kubeconfig "$1" patch node "$2" --subresource=status --type=merge -p "$3" >/dev/null' "$KUBECTL" "$KC"
   # wait (bounded) for KWOK to report them Ready
   "$KUBECTL" --kubeconfig "$KC" wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
 }
@@ -160,7 +153,20 @@ kubeconfig "$DIR/controller-manager.kubeconfig" controller-manager
 kubeconfig "$DIR/scheduler.kubeconfig" scheduler
 kubeconfig "$DIR/kwok.kubeconfig" kwok
 
+# from here on a failure stops what was started
+started=false
+cleanup_on_failure() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && $started; then
+    echo "k8s-up: failed (exit $rc); stopping what was started" >&2
+    for f in "$DIR"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -3 "$f" >&2; }; done
+    "$here/k8s-down.sh" --keep-pki >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup_on_failure EXIT
+
 start() { # name args...
+  started=true
   local name="$1"; shift
   setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/pids/$name.pid"
@@ -172,7 +178,6 @@ wait_for() { # what seconds command...
     if [ "$(date +%s)" -ge "$end" ]; then
       echo "k8s-up: $what not ready after ${secs}s; last log lines:" >&2
       tail -5 "$DIR/logs/$what.log" >&2 || true
-      "$here/k8s-down.sh" --keep-pki >/dev/null 2>&1 || true
       exit 1
     fi
     sleep 0.2

@@ -445,12 +445,13 @@ export class KubernetesDriver implements ClusterDriver {
       if (left <= 0) {
         throw new Error(`namespace ${name} still exists after ${Math.round(timeoutMs / 1000)} s`);
       }
-      await this.watchUntil(
+      const ok = await this.watchUntil(
         "/api/v1/namespaces",
         { fieldSelector, resourceVersion: list.metadata?.resourceVersion },
-        (phase) => phase === "DELETED",
+        (phase) => phase === "DELETED" || phase === "ERROR",
         left,
       );
+      if (!ok) await sleep(50); // the watch ended early: list and watch again
     }
   }
 
@@ -471,17 +472,23 @@ export class KubernetesDriver implements ClusterDriver {
     const onAbort = () => finish(false);
     signal?.addEventListener("abort", onAbort, { once: true });
     let ctl: AbortController | undefined;
+    let over = false;
+    // not awaited on its own: the timer bounds the wait even if the watch request never answers
+    new k8s.Watch(this.kc).watch(
+      path,
+      { ...query, allowWatchBookmarks: true, timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) },
+      (phase, obj) => {
+        if (phase !== "BOOKMARK" && done(phase, obj)) finish(true);
+      },
+      () => finish(false),
+    ).then((c) => {
+      ctl = c;
+      if (over) c.abort();
+    }, () => finish(false));
     try {
-      ctl = await new k8s.Watch(this.kc).watch(
-        path,
-        { ...query, allowWatchBookmarks: true, timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) },
-        (phase, obj) => {
-          if (phase !== "BOOKMARK" && done(phase, obj)) finish(true);
-        },
-        () => finish(false),
-      );
       return await result;
     } finally {
+      over = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       ctl?.abort();

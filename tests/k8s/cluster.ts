@@ -52,10 +52,14 @@ async function run(
 
 function kubectlFor(kubeconfig: string): Cluster["kubectl"] {
   return (args, stdin) =>
-    run("kubectl", ["--kubeconfig", kubeconfig, ...args], {
-      ...(stdin !== undefined ? { stdin } : {}),
-      timeoutMs: 120_000,
-    });
+    run(
+      "kubectl",
+      args.some((a) => a.startsWith("--kubeconfig")) ? args : ["--kubeconfig", kubeconfig, ...args],
+      {
+        ...(stdin !== undefined ? { stdin } : {}),
+        timeoutMs: 120_000,
+      },
+    );
 }
 
 async function answers(kubeconfig: string): Promise<boolean> {
