@@ -14,7 +14,7 @@ import * as k8s from "@kubernetes/client-node";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import { Inventory } from "../provider/inventory.ts";
 import { KubernetesDriver } from "../provider/cluster/kubernetes.ts";
-import { type LeaseId, leaseKey } from "../provider/cluster/objects.ts";
+import { type LeaseId, leaseIdOf } from "../lib/ids.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -109,9 +109,9 @@ try {
   const leases: LeaseId[] = [];
   for (let i = 0; i < LEASES; i++) {
     const l = { owner: "cirrus1bench", dseq: i + 1, gseq: 1, oseq: 1, provider: "cirrus1provider" };
-    const r = inv.tryReserve(leaseKey(l), demand, 1);
+    const r = inv.tryReserve(leaseIdOf(l), demand, 1);
     if ("error" in r) throw new Error(`inventory refused lease ${i}: ${r.error}`);
-    inv.commit(leaseKey(l));
+    inv.commit(leaseIdOf(l));
     leases.push(l);
   }
   let next = 0;
@@ -125,7 +125,7 @@ try {
     }
   }));
   const tDeployed = performance.now();
-  await driver.waitReady(leases.map(leaseKey), { timeoutMs: 900_000 });
+  await driver.waitReady(leases.map(leaseIdOf), { timeoutMs: 900_000 });
   const tReady = performance.now();
   const lines = await auditLines();
   const mine = lines.slice(before).map((l) =>

@@ -21,6 +21,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { PassThrough } from "node:stream";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
+import { leaseIdOf } from "../../lib/ids.ts";
 import type { GpuInventory } from "../inventory.ts";
 import {
   allocateGroupPorts,
@@ -45,7 +46,6 @@ import {
   LABEL_MANAGED,
   LABEL_SERVICE,
   type LeaseId,
-  leaseKey,
   leaseNamespace,
   leaseObjects,
   type Resources,
@@ -325,7 +325,7 @@ export class KubernetesDriver implements ClusterDriver {
   }
 
   deploy(lease: LeaseId, group: ManifestGroup): Promise<void> {
-    const id = leaseKey(lease);
+    const id = leaseIdOf(lease);
     return this.perLease(id, async () => {
       let { namespace, objects } = await this.render(lease, group);
       let portRetry = false;

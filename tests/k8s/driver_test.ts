@@ -14,7 +14,9 @@ import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import { HostPortAllocator, reconcile } from "../../provider/cluster/driver.ts";
 import { KubernetesDriver } from "../../provider/cluster/kubernetes.ts";
-import { type LeaseId, leaseKey, leaseNamespace, parseLeaseKey } from "../../provider/cluster/objects.ts";
+import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
+import { leaseNamespace } from "../../provider/cluster/objects.ts";
+import { renderLeaseId } from "../../provider/cluster/render.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
 
 const RBAC = new URL("../../examples/k8s-provider-rbac.yaml", import.meta.url).pathname;
@@ -176,7 +178,7 @@ if (typeof cluster === "string") {
       const ns = leaseNamespace(l);
       const t0 = performance.now();
       await d.deploy(l, group(SDL));
-      await d.waitReady([leaseKey(l)], { timeoutMs: 90_000 });
+      await d.waitReady([leaseIdOf(l)], { timeoutMs: 90_000 });
       console.log(`deploy + ready: ${Math.round(performance.now() - t0)} ms`);
       const dep = await adminApps.readNamespacedDeployment({ name: "web", namespace: ns });
       assert.ok(
@@ -192,7 +194,7 @@ if (typeof cluster === "string") {
       const pvc = await admin.readNamespacedPersistentVolumeClaim({ name: "db-data", namespace: ns });
       assert.is(pvc.spec?.storageClassName, "beta2");
       assert.is(pvc.status?.phase, "Bound");
-      const st = await d.status(leaseKey(l));
+      const st = await d.status(leaseIdOf(l));
       const web = st.services.find((s) => s.name === "web")!;
       assert.equal([web.ready, web.total, web.state], [2, 2, "running"]);
       assert.match(web.uris[0]!, /^http:\/\/127\.0\.0\.1:3\d{4}$/);
@@ -213,7 +215,7 @@ if (typeof cluster === "string") {
       assert.ok(cap.used.cpu >= 2 * 100 + 1000 + 200);
       // logs: the fake nodes have no kubelet; the answer is one line, not a crash
       try {
-        for await (const _ of d.logs(leaseKey(l), { service: "web", tail: 1 })) break;
+        for await (const _ of d.logs(leaseIdOf(l), { service: "web", tail: 1 })) break;
       } catch (e) {
         assert.match((e as Error).message, /^kubernetes refused logs of pod web-/);
         assert.not.match((e as Error).message, /\n/);
@@ -231,13 +233,13 @@ if (typeof cluster === "string") {
     g.services = g.services.filter((s) => s.name !== "train");
     g.services.find((s) => s.name === "web")!.count = 3;
     await d.deploy(l, g);
-    await d.waitReady([leaseKey(l)], { timeoutMs: 90_000 });
+    await d.waitReady([leaseIdOf(l)], { timeoutMs: 90_000 });
     const deps = await adminApps.listNamespacedDeployment({ namespace: ns });
     assert.equal(deps.items.map((x) => x.metadata?.name).sort(), ["db", "web"]);
     const svcs = await admin.listNamespacedService({ namespace: ns });
     assert.equal(svcs.items.map((x) => x.metadata?.name).sort(), ["web-8080"]);
     assert.is(svcs.items[0]!.spec!.ports![0]!.nodePort, before);
-    assert.is((await d.status(leaseKey(l))).services.find((s) => s.name === "web")!.ready, 3);
+    assert.is((await d.status(leaseIdOf(l))).services.find((s) => s.name === "web")!.ready, 3);
   });
 
   t(
@@ -265,8 +267,8 @@ if (typeof cluster === "string") {
       const p99: number = r99.objects.find((o) => o.kind === "Service")!.spec.ports[0].nodePort;
       assert.ok(p99 !== 32700, "the foreign port is not chosen");
       // the port the driver will choose for lease 2 (the allocator is deterministic) ...
-      const sim = new HostPortAllocator(range, { [leaseKey(lease(99))]: { "web:8080/tcp": p99 } });
-      const taken = sim.allocate(leaseKey(l2), ["web:8080/tcp"], (p) => p !== 32700).get("web:8080/tcp")!;
+      const sim = new HostPortAllocator(range, { [leaseIdOf(lease(99))]: { "web:8080/tcp": p99 } });
+      const taken = sim.allocate(leaseIdOf(l2), ["web:8080/tcp"], (p) => p !== 32700).get("web:8080/tcp")!;
       // ... is taken by someone else after the driver looked: the API server answers 422, the driver
       // learns the cluster's ports again and takes another
       assert.is((await foreign(`late-${run}`, taken)).code, 0);
@@ -274,7 +276,7 @@ if (typeof cluster === "string") {
       const svc = await admin.readNamespacedService({ name: "web-8080", namespace: leaseNamespace(l2) });
       const got = svc.spec!.ports![0]!.nodePort!;
       assert.ok(got !== 32700 && got !== taken && got >= range.min && got <= range.max, `port ${got}`);
-      await d.teardown(leaseKey(l2));
+      await d.teardown(leaseIdOf(l2));
       await c.kubectl(["-n", "default", "delete", "service", `other-${run}`, `late-${run}`]);
     },
   );
@@ -301,9 +303,9 @@ if (typeof cluster === "string") {
       // delete the namespace behind the driver's back, deploy at once: it waits for the old one to go
       await admin.deleteNamespace({ name: leaseNamespace(l3) });
       await d.deploy(l3, ok);
-      await d.waitReady([leaseKey(l3)], { timeoutMs: 90_000 });
+      await d.waitReady([leaseIdOf(l3)], { timeoutMs: 90_000 });
       const t0 = performance.now();
-      await d.teardown(leaseKey(l3));
+      await d.teardown(leaseIdOf(l3));
       console.log(`teardown (namespace gone): ${Math.round(performance.now() - t0)} ms`);
       try {
         await admin.readNamespace({ name: leaseNamespace(l3) });
@@ -321,20 +323,20 @@ if (typeof cluster === "string") {
     await d1.deploy(lease(4), g);
     const d2 = providerDriver(); // the provider restarted: nothing in memory
     const mine = (await d2.list()).filter((id) => id.startsWith(`cirrus1t${run}/`));
-    assert.equal(mine, [leaseKey(lease(1)), leaseKey(lease(4))]);
+    assert.equal(mine, [leaseIdOf(lease(1)), leaseIdOf(lease(4))]);
     // the chain says: lease 1 closed, lease 4 and 5 active (5 not deployed yet)
     // (leases of others in a shared cluster stay active: reconcile must not touch them)
     const others = (await d2.list()).filter((id) => !id.startsWith(`cirrus1t${run}/`));
     const res = await reconcile(d2, [
       { lease: lease(4), group: g },
       { lease: lease(5), group: g },
-      ...others.map((id) => ({ lease: parseLeaseKey(id) })),
+      ...others.map((id) => ({ lease: renderLeaseId(id) })),
     ]);
     assert.equal(res.errors, []);
-    assert.equal(res.removed, [leaseKey(lease(1))]);
-    assert.equal(res.redeployed, [leaseKey(lease(5))]);
-    await d2.waitReady([leaseKey(lease(4)), leaseKey(lease(5))], { timeoutMs: 90_000 });
-    for (const n of [4, 5]) await d2.teardown(leaseKey(lease(n)));
+    assert.equal(res.removed, [leaseIdOf(lease(1))]);
+    assert.equal(res.redeployed, [leaseIdOf(lease(5))]);
+    await d2.waitReady([leaseIdOf(lease(4)), leaseIdOf(lease(5))], { timeoutMs: 90_000 });
+    for (const n of [4, 5]) await d2.teardown(leaseIdOf(lease(n)));
   });
 
   t(

@@ -10,13 +10,8 @@ import * as assert from "uvu/assert";
 import { stringify } from "yaml";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
-import {
-  KubernetesDriver,
-  leaseKey,
-  leaseNamespace,
-  leaseObjects,
-  parseQuantity,
-} from "../../provider/mod.ts";
+import { KubernetesDriver, leaseNamespace, leaseObjects, parseQuantity } from "../../provider/mod.ts";
+import { leaseIdOf } from "../../lib/ids.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -204,7 +199,7 @@ class KubeApiDouble {
 
 const HELLO = await Deno.readTextFile(new URL("../../examples/hello.yaml", import.meta.url));
 const LEASE = { owner: "cirrus1tenant", dseq: 42, gseq: 1, oseq: 1, provider: "cirrus1provider" };
-const ID = leaseKey(LEASE);
+const ID = leaseIdOf(LEASE);
 const NS = leaseNamespace(LEASE);
 
 function group(sdl: string): ManifestGroup {
