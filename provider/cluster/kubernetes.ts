@@ -171,6 +171,11 @@ export class KubernetesDriver implements ClusterDriver {
   private ports: HostPortAllocator | undefined;
   /** NodePorts of Services this driver does not manage (other tenants of the cluster) */
   private foreignPorts = new Set<number>();
+  /**
+   * Leases whose namespace existed when the cluster was first read, or that this driver deployed
+   * since: only these can hold objects a new manifest drops (a first deploy has nothing to prune).
+   */
+  private knownLeases = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
   /** per lease: its deploy/teardown run one at a time */
   private leaseChains = new Map<string, Promise<unknown>>();
@@ -214,7 +219,7 @@ export class KubernetesDriver implements ClusterDriver {
 
   /** NodePorts of every Service of the cluster: managed ones per lease, the rest as foreign. */
   private async clusterPorts(): Promise<
-    { state: Record<string, Record<string, number>>; foreign: Set<number> }
+    { state: Record<string, Record<string, number>>; foreign: Set<number>; leases: Set<string> }
   > {
     const leases = new Map<string, string>();
     for (const ns of (await this.core.listNamespace({ labelSelector: MANAGED })).items ?? []) {
@@ -236,13 +241,14 @@ export class KubernetesDriver implements ClusterDriver {
         (state[id] ??= {})[key] = p.nodePort;
       }
     }
-    return { state, foreign };
+    return { state, foreign, leases: new Set(leases.values()) };
   }
 
   /** The allocator, rebuilt from the NodePorts of managed Services on first use. */
   private async allocator(): Promise<HostPortAllocator> {
     if (this.ports) return this.ports;
-    const { state, foreign } = await this.clusterPorts();
+    const { state, foreign, leases } = await this.clusterPorts();
+    for (const id of leases) this.knownLeases.add(id);
     const range = this.opts.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
     // ports outside the range (set by someone else) are kept out of the state
     for (const m of Object.values(state)) {
@@ -355,7 +361,8 @@ export class KubernetesDriver implements ClusterDriver {
           throw e;
         }
       }
-      await this.prune(namespace, objects);
+      if (this.knownLeases.has(id)) await this.prune(namespace, objects);
+      this.knownLeases.add(id);
     });
   }
 
@@ -430,6 +437,7 @@ export class KubernetesDriver implements ClusterDriver {
       const name = leaseNamespace(leaseId);
       await this.ignore404(this.core.deleteNamespace({ name }));
       await this.locked(async () => (await this.allocator()).release(leaseId));
+      this.knownLeases.delete(leaseId);
       await this.waitNamespaceGone(name, this.teardownTimeout());
     });
   }
