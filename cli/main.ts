@@ -11,6 +11,7 @@ import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
+import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
 /** Exit with a code after the output was printed (no error line). */
@@ -30,7 +31,14 @@ export function buildProgram(): Command {
     .description("cirrus: a decentralized cloud. Run a node, send transactions, query the chain.")
     .option("--node <url>", "RPC URL of the node to talk to (env CIRRUS_NODE)", undefined)
     .option("--home <dir>", "home directory: keystore and node files (env CIRRUS_HOME, default ~/.cirrus)")
-    .addOption(new Option("--output <format>", "output format").choices(["text", "json"]).default("text"))
+    .addOption(
+      new Option("--output <format>", "output format (yaml: provider render only)").choices([
+        "text",
+        "json",
+        "yaml",
+      ])
+        .default("text"),
+    )
     .showHelpAfterError("(add --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
 
@@ -231,6 +239,7 @@ export function buildProgram(): Command {
   addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
   addAuditCommands(program);
+  addProviderCommands(program);
 
   const query = program.command("query").description("read the chain");
   addMarketQueries(query);
