@@ -12,6 +12,7 @@ import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
 import { toHex } from "../lib/crypto.ts";
 import { peerIdFromSeed } from "../node/p2p.ts";
 import { sendTx, UserError } from "./util.ts";
+import type { Misbehaviour } from "../node/misbehave.ts";
 
 /** Options of a devnet. */
 export interface DevnetOptions {
@@ -33,6 +34,8 @@ export interface DevnetOptions {
   consensusParams?: Partial<Genesis["params"]["consensus"]>;
   /** Marketplace parameter overrides (e.g. a longer bid window for hand-driven auctions). */
   marketParams?: Partial<NonNullable<Genesis["params"]["market"]>>;
+  /** Test only: validators that misbehave, by name (`node1` -> kinds); see `node/misbehave.ts`. */
+  misbehave?: Map<string, Misbehaviour[]>;
 }
 
 /** The file `DIR/devnet.json`. */
@@ -251,6 +254,17 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     peerIds.push(await peerIdOf(home));
   }
   if (bench.length > 0) await Deno.writeTextFile(join(dir, "bench_keys.json"), JSON.stringify(bench));
+  // Misbehaving validators (test only; a devnet is a test chain). `duplicate-key` is a second process
+  // with a copy of the validator's key (its "twin", started after the providers).
+  const misbehave = o.misbehave ?? new Map<string, Misbehaviour[]>();
+  for (const name of misbehave.keys()) {
+    if (!/^node\d+$/.test(name) || Number(name.slice(4)) >= n) {
+      throw new UserError(`--misbehave: no validator "${name}" (node0..node${n - 1})`);
+    }
+  }
+  const twinOf = [...misbehave].filter(([, k]) => k.includes("duplicate-key")).map(([name]) =>
+    Number(name.slice(4))
+  );
   // Provider nodes: full nodes (not validators) with the provider role and their own key.
   const driver = providerNodes > 0 ? (o.driver ?? await pickDriver(say)) : "sim";
   for (let j = 0; j < providerNodes; j++) {
@@ -280,8 +294,10 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     const bootstrap = peerIds.slice(0, n).flatMap((id, j) =>
       j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${o.basePort + 10 * j}/p2p/${id}`]
     );
-    const role = i < n
-      ? ["--validator"]
+    const twin = i >= n + providerNodes ? twinOf[i - n - providerNodes]! : null;
+    const kinds = (misbehave.get(`node${twin ?? i}`) ?? []).filter((k) => k !== "duplicate-key");
+    const role = i < n || twin !== null
+      ? ["--validator", ...(kinds.length > 0 ? ["--misbehave", kinds.join(",")] : [])]
       : ["--provider", "--provider-config", join(homes[i]!, "provider.yaml")];
     return await spawnToLog(
       Deno.execPath(),
@@ -333,6 +349,31 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       home: homes[i]!,
       pid: child.pid,
       driver,
+    });
+  }
+  for (const [k, v] of twinOf.entries()) {
+    const i = n + providerNodes + k;
+    const home = join(dir, `node${v}-twin`);
+    await initHome({
+      home,
+      moniker: `node${v}-twin`,
+      chainId: DEVNET_CHAIN_ID,
+      p2pListen: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}`,
+      rpcListen: `127.0.0.1:${o.basePort + 10 * i + 1}`,
+    });
+    await writeGenesis(home, genesis);
+    await Deno.copyFile(join(homes[v]!, "priv_validator_key.json"), join(home, "priv_validator_key.json"));
+    homes.push(home);
+    peerIds.push(await peerIdOf(home));
+    const child = await spawnNode(i, false);
+    procs.push(child);
+    nodes.push({
+      name: `node${v}-twin`,
+      rpc: `http://127.0.0.1:${o.basePort + 10 * i + 1}`,
+      p2p: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`,
+      home,
+      pid: child.pid,
+      validator: nodes[v]!.validator,
     });
   }
   const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts, providers };
