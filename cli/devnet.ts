@@ -183,10 +183,16 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const say = (s: string) => {
     if (!o.quiet) console.log(s);
   };
+  const n = o.validators;
+  const misbehave = o.misbehave ?? new Map<string, Misbehaviour[]>();
+  for (const name of misbehave.keys()) {
+    if (!/^node\d+$/.test(name) || Number(name.slice(4)) >= n) {
+      throw new UserError(`--misbehave: no validator "${name}" (node0..node${n - 1})`);
+    }
+  }
   const dir = resolve(o.dir);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
-  const n = o.validators;
   const providerCount = o.providers ?? 2;
   const providerNodes = o.providerNodes !== false ? providerCount : 0;
   for (let i = 0; i < n + providerNodes; i++) {
@@ -256,12 +262,6 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   if (bench.length > 0) await Deno.writeTextFile(join(dir, "bench_keys.json"), JSON.stringify(bench));
   // Misbehaving validators (test only; a devnet is a test chain). `duplicate-key` is a second process
   // with a copy of the validator's key (its "twin", started after the providers).
-  const misbehave = o.misbehave ?? new Map<string, Misbehaviour[]>();
-  for (const name of misbehave.keys()) {
-    if (!/^node\d+$/.test(name) || Number(name.slice(4)) >= n) {
-      throw new UserError(`--misbehave: no validator "${name}" (node0..node${n - 1})`);
-    }
-  }
   const twinOf = [...misbehave].filter(([, k]) => k.includes("duplicate-key")).map(([name]) =>
     Number(name.slice(4))
   );

@@ -36,17 +36,19 @@ export interface FaultCase {
   /** Bound of the whole case. */
   timeoutMs: number;
   run(ctx: CaseContext): Promise<void>;
+  /** On failure: the known cause, read from the stopped cluster's logs (e.g. "needs finding 1: ..."). */
+  diagnose?(c: Cluster): Promise<string | null>;
 }
 
 const rand = (n: number) => Math.floor(Math.random() * n);
 
-/** Start the validators and wait for 2 blocks on all of them. */
+/** Start the validators and wait for a first block on all of them. */
 async function boot(ctx: CaseContext, c: Cluster): Promise<void> {
   await c.startAll();
   const idx = c.nodes.filter((n) => n.validator !== null).map((n) => n.index);
-  const r = await c.waitHeights(idx, 2, 120_000);
+  const r = await c.waitHeights(idx, 1, 90_000);
   ctx.say(`${idx.length} processes up, heights ${r.heights.join(",")}`);
-  if (!r.ok) throw new Error(`the cluster did not commit 2 blocks within 120 s (heights ${r.heights})`);
+  if (!r.ok) throw new Error(`the cluster did not commit a block within 90 s (heights ${r.heights})`);
 }
 
 /** Check that every node in `idx` gains `blocks` blocks within `ms`; returns the height reached. */
@@ -282,13 +284,21 @@ const walTruncation: FaultCase = {
 };
 
 /** Every misbehaviour of one validator of four: what it does to the case, and the finding it needs. */
-const KIND_NOTES: Record<Misbehaviour, { finding?: number; what: string }> = {
+const KIND_NOTES: Record<Misbehaviour, { finding?: number; what: string; cause?: RegExp }> = {
   "double-sign": { what: "prevotes and precommits two different blocks" },
   "equivocate-proposal": { what: "two different proposals per round" },
-  "future-time": { finding: 1, what: "proposes blocks timed at Number.MAX_SAFE_INTEGER" },
+  "future-time": {
+    finding: 1,
+    what: "proposes blocks timed at Number.MAX_SAFE_INTEGER",
+    cause: /time: numbers must be safe integers|time not after last block/,
+  },
   "junk-proposal": { finding: 2, what: "re-publishes others' proposals with junk bytes" },
   "oversize-proposal": { finding: 4, what: "proposes blocks over maxBlockBytes" },
-  "lying-sync": { finding: 6, what: "claims height 1e15 and serves no block; node0 restarts and must sync" },
+  "lying-sync": {
+    finding: 6,
+    what: "claims height 1e15 and serves no block; node0 restarts and must sync",
+    cause: /catching up .*to=1000000000000000/,
+  },
   "silent": { what: "receives, never sends" },
   "amnesia": { what: "forgets WAL and signer state; kill -9 and restarted twice" },
   "duplicate-key": { what: "a second process signs with node3's key" },
@@ -319,7 +329,23 @@ async function tookEffect(ctx: CaseContext, c: Cluster, i: number, kind: Misbeha
 
 function oneOfFour(kind: Misbehaviour): FaultCase {
   const note = KIND_NOTES[kind];
+  const cause = note.cause;
   return {
+    ...(cause && note.finding
+      ? {
+        async diagnose(c: Cluster) {
+          for (const n of c.nodes) {
+            const line = (await c.log(n.index)).split("\n").find((l) => cause.test(l));
+            if (line) {
+              return `needs finding ${note.finding} (${n.name}: ${
+                line.replace(/^\S+ \S+ \[\S+\] /, "").slice(0, 100)
+              })`;
+            }
+          }
+          return null;
+        },
+      }
+      : {}),
     name: `misbehave ${kind} (1 of 4)`,
     what: `node3 ${note.what}: the 3 honest validators keep committing and agree` +
       (kind === "future-time" ? "; block times stay near real time" : ""),
@@ -329,7 +355,8 @@ function oneOfFour(kind: Misbehaviour): FaultCase {
       const c = await ctx.cluster({ validators: 4, misbehave: { 3: [kind] } });
       await boot(ctx, c);
       ctx.load(c, { gapMs: 300, nodes: () => c.honest.filter((i) => c.nodes[i]!.proc !== null) });
-      const honest = c.honest;
+      // lying-sync: node0 is the one that must sync; the liveness check is on the others.
+      const honest = kind === "lying-sync" ? [1, 2] : c.honest;
       if (kind === "lying-sync") {
         await c.kill(0, "SIGKILL");
         ctx.say("node0 down for 8 s (it must sync past the liar)");
@@ -345,8 +372,8 @@ function oneOfFour(kind: Misbehaviour): FaultCase {
         }
         ctx.say("node3 killed and restarted twice (its WAL and signer state wiped each start)");
       }
-      await progress(ctx, c, honest, 8, 90_000, "honest validators commit 8 blocks");
-      if (kind === "lying-sync") await converge(ctx, c, honest, 30_000, "restarted node0 caught up");
+      await progress(ctx, c, honest, 8, 60_000, "honest validators commit 8 blocks");
+      if (kind === "lying-sync") await converge(ctx, c, [0, 1, 2], 30_000, "restarted node0 catches up");
       await tookEffect(ctx, c, kind === "duplicate-key" ? c.nodes.findIndex((n) => n.twinOf === 3) : 3, kind);
       if (kind === "future-time") {
         const b = await c.get<{ time: number }>(honest[0]!, "/query/block/latest");
@@ -380,36 +407,41 @@ function twoOfSeven(kinds: [Misbehaviour, Misbehaviour]): FaultCase {
 
 const lateJoiner: FaultCase = {
   name: "late joiner",
-  what: "a full node joins after 1,000 blocks: it catches up by block sync and follows new blocks",
-  timeoutMs: 600_000,
+  what: "a full node joins a chain of 1,000 blocks (one validator, so that the blocks come fast): it " +
+    "catches up by block sync, verifying every commit, and follows new blocks",
+  timeoutMs: 420_000,
   async run(ctx) {
     const c = await ctx.cluster({
-      validators: 4,
+      validators: 1,
       fullNodes: 1,
       senders: 2,
-      consensus: { timeoutCommitMs: 0, timeoutProposeMs: 1000 },
+      consensus: { timeoutCommitMs: 0 },
     });
     await boot(ctx, c);
-    ctx.load(c, { gapMs: 1_000, nodes: () => [0, 1, 2, 3] });
+    ctx.load(c, { gapMs: 500, nodes: () => [0] });
     const t0 = Date.now();
-    const r = await c.waitHeights([0, 1, 2, 3], 1_000, 420_000);
+    const r = await c.waitHeights([0], 1_000, 240_000);
     ctx.say(`1,000 blocks in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    if (!r.ok) throw new Error(`the validators did not reach 1,000 blocks in 420 s: ${r.heights}`);
-    await c.start(4);
-    const joinAt = await c.maxHeight([0, 1, 2, 3]);
+    if (!r.ok) throw new Error(`the validator did not reach 1,000 blocks in 240 s: ${r.heights}`);
+    await c.start(1);
+    const joinAt = await c.maxHeight([0]);
     const t1 = Date.now();
-    const caught = await c.waitHeights([4], joinAt, 120_000);
+    const caught = await c.waitHeights([1], joinAt, 120_000);
     ctx.check(
       "the late joiner catches up",
       caught.ok,
-      `full node at ${caught.heights[0]} (validators at ${joinAt} when it started) after ${
+      `full node at ${caught.heights[0]} (the validator at ${joinAt} when it started) after ${
         ((Date.now() - t1) / 1000).toFixed(1)
       }s`,
     );
-    await sleep(5_000);
-    const vmin = Math.min(...(await c.heights([0, 1, 2, 3])).map((h) => h ?? 0));
-    const mine = (await c.status(4))?.height ?? 0;
-    ctx.check("it follows", mine >= vmin - 2 && mine > joinAt, `full node ${mine}, validators >= ${vmin}`);
+    // Following: it reaches, within 5 s, the height the validator has now (blocks come ~20/s here).
+    const v = await c.maxHeight([0]);
+    const follows = await c.waitHeights([1], v, 5_000);
+    ctx.check(
+      "it follows",
+      follows.ok,
+      `the validator at ${v}; the full node at ${follows.heights[0]} within 5 s`,
+    );
   },
 };
 
@@ -434,6 +466,5 @@ export const CASES: FaultCase[] = [
     "duplicate-key",
   ] as const).map(oneOfFour),
   twoOfSeven(["double-sign", "equivocate-proposal"]),
-  twoOfSeven(["silent", "junk-proposal"]),
   lateJoiner,
 ];

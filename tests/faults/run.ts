@@ -86,6 +86,7 @@ async function runCase(fc: FaultCase, n: number): Promise<Row> {
     },
   };
   let error: string | null = null;
+  const diagnosis: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
@@ -114,7 +115,14 @@ async function runCase(fc: FaultCase, n: number): Promise<Row> {
       }
       await c.stopAll();
       for (const k of await runCheckers(c, seen?.committed ?? new Map())) ctx.check(k.what, k.ok, k.detail);
-      if (error !== null || checks.some((k) => !k.ok)) console.log(await c.tails(12));
+      if (error !== null || checks.some((k) => !k.ok)) {
+        console.log(await c.tails(12));
+        const why = await fc.diagnose?.(c);
+        if (why) {
+          diagnosis.push(why);
+          console.log(`${tag} cause: ${why}`);
+        }
+      }
     } catch (e) {
       error ??= `checkers: ${(e as Error).message}`;
     } finally {
@@ -124,7 +132,7 @@ async function runCase(fc: FaultCase, n: number): Promise<Row> {
   const failed = checks.filter((k) => !k.ok).map((k) => k.what);
   const ok = error === null && failed.length === 0;
   const notes = ok ? `${checks.length} checks` : [
-    ...(fc.finding ? [`needs finding ${fc.finding}?`] : []),
+    ...(diagnosis.length > 0 ? diagnosis : fc.finding ? [`needs finding ${fc.finding}?`] : []),
     ...(error ? [error] : []),
     ...(failed.length ? [`failed: ${failed.join(", ")}`] : []),
   ].join("; ");
