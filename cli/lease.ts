@@ -8,9 +8,10 @@ import type { Command } from "commander";
 import { createP2P, type P2P } from "../node/p2p.ts";
 import { Keystore } from "../node/keystore.ts";
 import { toHex } from "../lib/crypto.ts";
+import { parseLeaseId } from "../lib/ids.ts";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
-import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol.ts";
+import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
 import { emit, fromKey, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
 
@@ -126,8 +127,8 @@ export async function leaseRequest<T>(
   op: "status" | "logs" | "events",
   extra: { service?: string; tail?: number } = {},
 ): Promise<T> {
-  const provider = leaseId.split("/")[4];
-  if (!provider || leaseId.split("/").length !== 5) {
+  const provider = parseLeaseId(leaseId)?.provider;
+  if (!provider) {
     throw new UserError(`lease id must be owner/dseq/gseq/oseq/provider, got "${leaseId}"`);
   }
   const key = await new Keystore(g.home).get(keyName);
@@ -272,7 +273,7 @@ async function followLogs(
   leaseId: string,
   extra: { service?: string; tail?: number },
 ): Promise<void> {
-  const provider = leaseId.split("/")[4] ?? "";
+  const provider = parseLeaseId(leaseId)?.provider ?? "";
   const key = await new Keystore(g.home).get(keyName);
   const id = await chainId(g);
   await withHost(async (p2p) => {

@@ -10,6 +10,7 @@ import { parseSdl } from "../auction/sdl/mod.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import { Keystore } from "../node/keystore.ts";
 import { isAddress } from "../lib/crypto.ts";
+import { orderIdOfBid } from "../lib/ids.ts";
 import { sendManifest, waitReady } from "./lease.ts";
 import {
   emit,
@@ -238,7 +239,7 @@ export async function createDeployment(
         if (e.type === "bid.placed" && wanted.has(a.order ?? "")) {
           say(`  bid from ${a.provider} at ${price(a.denom, a.price)}/block (block ${e.height})`);
         } else if (
-          e.type === "lease.created" && wanted.has(a.lease?.split("/").slice(0, 4).join("/") ?? "")
+          e.type === "lease.created" && wanted.has(orderIdOfBid(a.lease ?? "") ?? "")
         ) {
           leases.set(a.lease!, a);
           say(

@@ -8,12 +8,16 @@ import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
 import { ConsensusDriver, topics } from "./consensus_driver.ts";
+import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
-import { createP2P, type P2P, type Verdict } from "./p2p.ts";
+import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
+import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
-import { decodeSignedTx, type SignedTx } from "./ledger/tx.ts";
+import type { SignedTx } from "./ledger/tx.ts";
+import type { Ledger } from "./ledger/ledger.ts";
+import { cirrusLedger } from "./ledger/default_ledger.ts";
 import { forgetConsensusState, misbehavingP2P, type Misbehaviour, testChainProblem } from "./misbehave.ts";
 
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
@@ -30,8 +34,13 @@ export interface NodeOptions {
   bootstrap?: string[];
   /** Directory of the node's data (default `<home>/data`). */
   dataDir?: string;
+  /** Timers and wall time (default the system clock). */
   clock?: Clock;
   logger?: Logger;
+  /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
+  ledger?: Ledger;
+  /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
+  network?: (opts: P2POptions) => Promise<P2P>;
   /** Test only (refused unless the chain is a test chain): misbehave in these ways (`node/misbehave.ts`). */
   misbehave?: readonly Misbehaviour[];
 }
@@ -49,10 +58,14 @@ export class CirrusNode {
   readonly home: LoadedHome;
   readonly validator: boolean;
   readonly log: Logger;
+  /** The clock every timer of this node runs on. */
+  readonly clock: Clock;
+  /** Refused gossip, counted per peer and per reason (all topics). */
+  readonly gossipStats: GossipStats;
   #txBatch: Uint8Array[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
-  #txTimer: ReturnType<typeof setTimeout> | null = null;
+  #txTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -65,6 +78,8 @@ export class CirrusNode {
       home: LoadedHome;
       validator: boolean;
       log: Logger;
+      clock: Clock;
+      gossipStats: GossipStats;
     },
   ) {
     this.chain = parts.chain;
@@ -75,6 +90,8 @@ export class CirrusNode {
     this.home = parts.home;
     this.validator = parts.validator;
     this.log = parts.log;
+    this.clock = parts.clock;
+    this.gossipStats = parts.gossipStats;
   }
 
   /** Start a node from a home directory path. */
@@ -99,7 +116,7 @@ export class CirrusNode {
    * against state + mempool; gossip it on success.
    */
   async submitTx(bytes: Uint8Array): Promise<SubmitResult> {
-    const d = decodeSignedTx(bytes, { maxTxBytes: this.chain.genesis.params.ledger.maxTxBytes });
+    const d = this.chain.ledger.decodeTx(bytes, { maxTxBytes: this.chain.genesis.params.ledger.maxTxBytes });
     if (!d.ok) return { ok: false, error: d.reason };
     const stx = d.stx;
     if (stx.tx.chainId !== this.chainId) {
@@ -119,11 +136,13 @@ export class CirrusNode {
   #queueGossip(bytes: Uint8Array): void {
     this.#txBatch.push(bytes);
     if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
-    else if (this.#txTimer === null) this.#txTimer = setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    else if (this.#txTimer === null) {
+      this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    }
   }
 
   #flushTxs(): void {
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.#txTimer = null;
     if (this.#txBatch.length === 0 || this.#stopped) return;
     const batch = this.#txBatch;
@@ -133,35 +152,50 @@ export class CirrusNode {
     );
   }
 
-  /** Gossip validation of a tx batch: well-formed, right chain, valid signatures (else reject). */
-  async validateTxBatch(data: Uint8Array): Promise<Verdict> {
+  /**
+   * Gossip validation of a tx batch: well-formed, right chain, every sender funded for its fee
+   * (else ignored: not relayed, checked before any signature), valid signatures (else reject).
+   */
+  async validateTxBatch(data: Uint8Array): Promise<GossipResult> {
     const stxs = this.#decodeBatch(data);
-    if (!stxs) return "reject";
+    if (!Array.isArray(stxs)) return stxs;
+    const state = this.chain.state;
+    let from = "";
+    let balance = -1n;
+    for (const s of stxs) {
+      if (s.tx.from !== from) { // batches come mostly from few senders: one account read per run
+        from = s.tx.from;
+        balance = state.account(from)?.balance ?? -1n;
+      }
+      if (balance < s.tx.fee) return IGNORE.unfunded_sender;
+    }
     this.#decoded.set(data, stxs);
-    return await this.chain.verifySignatures(stxs) ? "reject" : "accept";
+    return await this.chain.verifySignatures(stxs) ? REJECT.bad_signature : "accept";
   }
 
-  #decodeBatch(data: Uint8Array): SignedTx[] | null {
+  /** The batch's txs, or why it is refused (malformed, another chain's). */
+  #decodeBatch(data: Uint8Array): SignedTx[] | GossipResult {
     const p = this.chain.genesis.params.ledger;
     try {
       const arr = decode(data);
-      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return null;
+      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return REJECT.malformed;
       const out: SignedTx[] = [];
       for (const b of arr) {
-        if (!(b instanceof Uint8Array)) return null;
-        const d = decodeSignedTx(b, { maxTxBytes: p.maxTxBytes });
-        if (!d.ok || d.stx.tx.chainId !== this.chainId) return null;
+        if (!(b instanceof Uint8Array)) return REJECT.malformed;
+        const d = this.chain.ledger.decodeTx(b, { maxTxBytes: p.maxTxBytes });
+        if (!d.ok) return REJECT.malformed;
+        if (d.stx.tx.chainId !== this.chainId) return REJECT.wrong_chain;
         out.push(d.stx);
       }
       return out;
     } catch {
-      return null;
+      return REJECT.malformed;
     }
   }
 
   #onTxBatch(data: Uint8Array): void {
     const stxs = this.#decoded.get(data) ?? this.#decodeBatch(data);
-    if (!stxs) return;
+    if (!Array.isArray(stxs)) return;
     for (const s of stxs) this.mempool.add(s, this.chain.state);
   }
 
@@ -180,7 +214,7 @@ export class CirrusNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();
@@ -227,20 +261,27 @@ export class CirrusNode {
     const signerStatePath = join(dataDir, "priv_validator_state.json");
     await Deno.mkdir(dataDir, { recursive: true });
     if (misbehave.includes("amnesia")) await forgetConsensusState({ walPath, signerStatePath });
-    const chain = await Chain.open({ dir: join(dataDir, "ledger"), genesis: home.genesis });
+    const chain = await Chain.open({
+      dir: join(dataDir, "ledger"),
+      genesis: home.genesis,
+      ledger: opts.ledger ?? cirrusLedger(),
+    });
     const lp = home.genesis.params.ledger;
-    const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+    const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
     chain.txLookup = (id) => mempool.get(id);
     const t = topics(chain.chainId);
+    const gossipStats = new GossipStats();
     let p2p: P2P;
     try {
-      p2p = await createP2P({
+      p2p = await (opts.network ?? createP2P)({
         transport: opts.transport ?? "tcp",
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
         privateKey: home.nodeKey.privKey,
         topics: [t.txs, t.proposal, t.vote],
         logger: log,
+        gossipStats,
+        messageIdOf: gossipMessageIdOf(chain.chainId),
       });
     } catch (e) {
       await chain.close();
@@ -265,9 +306,21 @@ export class CirrusNode {
       signerStatePath,
       clock,
       logger: log,
+      gossipStats,
     });
     const sync = new BlockSync(chain, p2p, driver, clock, log);
-    const node = new CirrusNode({ chain, mempool, p2p, driver, sync, home, validator: opts.validator, log });
+    const node = new CirrusNode({
+      chain,
+      mempool,
+      p2p,
+      driver,
+      sync,
+      home,
+      validator: opts.validator,
+      log,
+      clock,
+      gossipStats,
+    });
     try {
       await node.#start();
     } catch (e) {

@@ -7,9 +7,10 @@
  * - `GET  /query/account/ADDR`, `/query/block/HEIGHT|latest`, `/query/tx/ID`, `/query/txs?address=A`
  * - `GET  /events` server-sent events: `block`, `tx`, `event` (marketplace and bank events; filter with
  *   `?type=block&type=event`)
- * - `GET  /query/params`, `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
+ * - `GET  /query/params`, and the queries the ledger's modules declare (node/ledger/module.ts): the
+ *   market's `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
  *   `/query/deployment/OWNER/DSEQ`, `/query/escrow/OWNER/DSEQ`, `/query/provider/ADDR`, `/query/providers`,
- *   `/query/order|bid|lease?id=ID`, `/query/audits?provider=&auditor=`
+ *   `/query/order|bid|lease?id=ID`; the audit module's `/query/audits?provider=&auditor=`
  *
  * Every bad request gets a 4xx with `{error}` saying what is wrong; a handler bug gets a 500 with
  * `{error}`; nothing crashes the node.
@@ -21,12 +22,14 @@ import { fromHex, isAddress, toHex } from "../lib/crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";
-import * as market from "../auction/market/mod.ts";
+import { QueryError } from "./ledger/module.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
 const WAIT_MS_MAX = 120_000;
 const SSE_CLIENTS_MAX = 64;
+/** Bytes of events queued for one SSE client that does not read; beyond it the client is dropped. */
+const SSE_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 
 /** What a committed tx produced, for `POST /tx` with wait. */
 interface TxOutcome {
@@ -49,11 +52,39 @@ function json(status: number, body: unknown): Response {
   });
 }
 
-async function readJson(req: Request): Promise<Record<string, unknown>> {
+/**
+ * Read a request body with a byte cap: the declared length is checked first, then the body is
+ * streamed and refused (413) as soon as it passes the cap, never buffered whole.
+ */
+async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
   const len = Number(req.headers.get("content-length") ?? 0);
-  if (len > BODY_BYTES_MAX) throw new HttpError(413, `body is ${len} bytes, the limit is ${BODY_BYTES_MAX}`);
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (buf.length > BODY_BYTES_MAX) throw new HttpError(413, `body larger than ${BODY_BYTES_MAX} bytes`);
+  if (len > bytesMax) throw new HttpError(413, `body is ${len} bytes, the limit is ${bytesMax}`);
+  if (req.body === null) return new Uint8Array();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > bytesMax) {
+      reader.cancel().catch(() => {});
+      throw new HttpError(413, `body larger than ${bytesMax} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+async function readJson(req: Request): Promise<Record<string, unknown>> {
+  const buf = await readBody(req, BODY_BYTES_MAX);
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder().decode(buf));
@@ -73,6 +104,12 @@ function hexArg(v: unknown, what: string): Uint8Array {
   return fromHex(v.toLowerCase());
 }
 
+/** What the RPC reads and calls of a node. */
+export type RpcNode = Pick<
+  CirrusNode,
+  "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit" | "clock"
+>;
+
 /** The RPC server of one node. */
 export class RpcServer {
   #server: Deno.HttpServer | null = null;
@@ -81,7 +118,12 @@ export class RpcServer {
   #unsubscribe: (() => void) | null = null;
   addr = "";
 
-  constructor(readonly node: CirrusNode) {}
+  constructor(readonly node: RpcNode) {}
+
+  /** Event-stream subscribers connected now. */
+  get sseClients(): number {
+    return this.#sse.size;
+  }
 
   /** Listen on `host:port` (port 0 picks a free one). */
   start(listen: string): Promise<string> {
@@ -190,14 +232,15 @@ export class RpcServer {
   #waitFor(id: string, ms: number): { done: Promise<TxOutcome | null>; cancel(): void } {
     let finish!: (r: TxOutcome | null) => void;
     const done = new Promise<TxOutcome | null>((resolve) => finish = resolve);
+    const clock = this.node.clock;
     const waiter = (r: TxOutcome | null) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       const list = this.#waiters.get(id)?.filter((w) => w !== waiter) ?? [];
       if (list.length > 0) this.#waiters.set(id, list);
       else this.#waiters.delete(id);
       finish(r);
     };
-    const timer = setTimeout(() => waiter(null), ms);
+    const timer = clock.setTimeout(() => waiter(null), ms);
     this.#waiters.set(id, [...(this.#waiters.get(id) ?? []), waiter]);
     return { done, cancel: () => waiter(null) };
   }
@@ -310,117 +353,32 @@ export class RpcServer {
       }
       case "params":
         return json(200, chain.genesis.params);
-      case "deployments":
-      case "orders":
-      case "bids":
-      case "leases":
-      case "providers":
-      case "provider":
-      case "deployment":
-      case "order":
-      case "bid":
-      case "lease":
-      case "escrow":
-      case "audits":
-        return json(200, this.#market(kind, parts.slice(1), url));
-      default:
+      default: {
+        const query = kind === undefined ? undefined : chain.ledger.query(kind);
+        if (query) {
+          return json(
+            200,
+            this.#moduleQuery(() => query(chain.state, { args: parts.slice(1), params: url.searchParams })),
+          );
+        }
         throw new HttpError(
           404,
-          `unknown query "${
-            kind ?? ""
-          }" (account, block, tx, txs, params, deployments, deployment, orders, ` +
-            `order, bids, bid, leases, lease, providers, provider, escrow, audits)`,
+          `unknown query "${kind ?? ""}" (${
+            ["account", "block", "tx", "txs", "params", ...chain.ledger.queryNames()].join(", ")
+          })`,
         );
+      }
     }
   }
 
-  /** Marketplace queries over the committed state (escrow settled lazily at the current height). */
-  #market(kind: string, args: string[], url: URL): unknown {
-    const view = this.node.chain.state;
-    const q = (
-      name: string,
-      check?: (v: string) => boolean,
-      what = "a cirrus address",
-    ): string | undefined => {
-      const v = url.searchParams.get(name);
-      if (v === null || v === "") return undefined;
-      if (check && !check(v)) throw new HttpError(400, `${name}: "${v}" is not ${what}`);
-      return v;
-    };
-    const owner = q("owner", isAddress);
-    const provider = q("provider", isAddress);
-    const stateOf = <T extends string>(allowed: readonly T[]): T | undefined =>
-      q("state", (v) => (allowed as readonly string[]).includes(v), `one of ${allowed.join(", ")}`) as
-        | T
-        | undefined;
-    const id = url.searchParams.get("id") ?? args.join("/");
-    const dseqOf = (v: string | undefined): number => {
-      const n = Number(v);
-      if (!v || !Number.isSafeInteger(n) || n < 0) {
-        throw new HttpError(400, `dseq must be a non-negative integer`);
-      }
-      return n;
-    };
-    const found = <T>(v: T | null, what: string): T => {
-      if (v === null || v === undefined) throw new HttpError(404, `${what} not found`);
-      return v;
-    };
-    switch (kind) {
-      case "deployments":
-        return {
-          deployments: market.listDeployments(view, { owner, state: stateOf(["active", "closed"] as const) }),
-        };
-      case "orders":
-        return {
-          orders: market.listOrders(view, { owner, state: stateOf(["open", "active", "closed"] as const) }),
-        };
-      case "bids":
-        return {
-          bids: market.listBids(view, {
-            owner,
-            provider,
-            state: stateOf(["open", "active", "lost", "closed"] as const),
-          }),
-        };
-      case "leases":
-        return {
-          leases: market.listLeases(view, {
-            owner,
-            provider,
-            state: stateOf(["active", "insufficient_funds", "closed"] as const),
-          }),
-        };
-      case "providers":
-        return { providers: market.listProviders(view) };
-      case "audits":
-        return { audits: market.listAttestations(view, { provider, auditor: q("auditor") }) };
-      case "provider": {
-        const addr = args[0] ?? "";
-        if (!isAddress(addr)) throw new HttpError(400, `"${addr}" is not a cirrus address`);
-        return found(market.getProvider(view, addr), `provider ${addr}`);
-      }
-      case "deployment": {
-        const [o, d] = [args[0] ?? "", args[1]];
-        if (!isAddress(o)) {
-          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/deployment/OWNER/DSEQ)`);
-        }
-        return found(market.getDeployment(view, o, dseqOf(d)), `deployment ${o}/${d}`);
-      }
-      case "escrow": {
-        const [o, d] = [args[0] ?? "", args[1]];
-        if (!isAddress(o)) {
-          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/escrow/OWNER/DSEQ)`);
-        }
-        return found(market.escrowStatus(view, o, dseqOf(d)), `escrow of deployment ${o}/${d}`);
-      }
-      case "order":
-        return found(market.getOrder(view, id), `order ${id}`);
-      case "bid":
-        return found(market.getBid(view, id), `bid ${id}`);
-      case "lease":
-        return found(market.getLease(view, id), `lease ${id}`);
+  /** Runs a ledger module's query (see node/ledger/module.ts); its QueryError becomes a 4xx. */
+  #moduleQuery(run: () => unknown): unknown {
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof QueryError) throw new HttpError(e.status, e.message);
+      throw e;
     }
-    throw new HttpError(404, `unknown query ${kind}`);
   }
 
   #events(url: URL): Response {
@@ -434,6 +392,7 @@ export class RpcServer {
     let ping: ReturnType<typeof setInterval> | null = null;
     const cleanup = () => {
       if (listener) this.#sse.delete(listener);
+      listener = null;
       if (ping !== null) clearInterval(ping);
       this.#sseClosers.delete(closeFn);
     };
@@ -441,10 +400,22 @@ export class RpcServer {
     const stream = new ReadableStream<Uint8Array>({
       start: (ctrl) => {
         const send = (event: string, data: unknown) => {
+          if (listener === null) return; // dropped or closed
           try {
             ctrl.enqueue(enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
           } catch {
             cleanup();
+            return;
+          }
+          if ((ctrl.desiredSize ?? 0) < 0) {
+            // the client does not read: its queue is over SSE_QUEUE_BYTES_MAX, drop it
+            this.node.log("warn", "rpc: dropping a slow event subscriber", {
+              queueBytesMax: SSE_QUEUE_BYTES_MAX,
+            });
+            cleanup();
+            try {
+              ctrl.error(new Error("slow event subscriber dropped"));
+            } catch { /* closed */ }
           }
         };
         listener = (b) => {
@@ -498,7 +469,7 @@ export class RpcServer {
         ctrl.enqueue(enc.encode(`: cirrus events, height ${this.node.chain.height}\n\n`));
       },
       cancel: () => cleanup(),
-    });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: SSE_QUEUE_BYTES_MAX }));
     return new Response(stream, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
     });

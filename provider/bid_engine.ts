@@ -17,7 +17,8 @@
  * @module
  */
 import { DENOM } from "../lib/units.ts";
-import { placementProblem, signedByProblem } from "../auction/market/keeper.ts";
+import { orderIdOfBid } from "../lib/ids.ts";
+import { placementProblem, signedByProblem } from "../auction/market/placement.ts";
 import { formatScaled, parseScaled } from "../auction/market/decimal.ts";
 import type {
   DecCoin,
@@ -69,10 +70,9 @@ interface Tracked {
   height: number;
 }
 
-/** Order id of an order id or a bid/lease id. */
+/** Order id of an order id or a bid/lease id (`lib/ids.ts`'s `orderIdOfBid`; a malformed id as it is). */
 export function orderIdOfKey(id: string): string {
-  const parts = id.split("/");
-  return parts.length >= 5 ? parts.slice(0, 4).join("/") : id;
+  return orderIdOfBid(id) ?? id;
 }
 
 function describeGpu(a: { vendor: string; model: string; ram?: string; interface?: string }): string {

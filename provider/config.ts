@@ -34,7 +34,9 @@
  * volumes are memory-backed and draw from memory (always offered, never persistent).
  * @module
  */
-import { DENOM } from "../lib/units.ts";
+import { DENOM, isDenom } from "../lib/units.ts";
+import { isObj } from "../lib/schema.ts";
+import { isStorageClass, STORAGE_CLASSES } from "../lib/storage.ts";
 import { isAbsolute, join, resolve } from "node:path";
 import { formatGi, parseByteSize, parseCpuUnits, scalarText } from "../auction/sdl/quantity.ts";
 import { loadYaml } from "../auction/sdl/yaml.ts";
@@ -131,14 +133,13 @@ export const PROVIDER_CONFIG_DEFAULTS = {
   reservationTimeoutBlocks: 30,
 } as const;
 
-/** Storage classes the SDL knows. */
-export const STORAGE_CLASS_NAMES: readonly string[] = ["default", "beta1", "beta2", "beta3", "ram"];
-
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
-const DENOM_RE = /^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/;
 const MODEL_RE = /^[a-zA-Z0-9][\w.\-]{0,63}$/;
 
 type Obj = Record<string, unknown>;
+
+/** Storage pools a provider may have: every storage class but `ram` (memory-backed). */
+const STORAGE_POOLS = STORAGE_CLASSES.filter((c) => c !== "ram");
 
 function fail(path: string, problem: string): never {
   throw new ProviderConfigError(path, problem);
@@ -146,10 +147,6 @@ function fail(path: string, problem: string): never {
 
 function join2(base: string, key: string | number): string {
   return typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function obj(v: unknown, path: string, known: string[]): Obj {
@@ -212,13 +209,8 @@ function storagePools(v: unknown, path: string, allowAll: boolean): Record<strin
   if (!isObj(v)) return allowAll ? { "*": bytes(v, path) } : { default: bytes(v, path) };
   const out: Record<string, number> = {};
   for (const k of Object.keys(v).sort()) {
-    if (!STORAGE_CLASS_NAMES.includes(k) || k === "ram") {
-      fail(
-        join2(path, k),
-        `unknown storage pool (want ${
-          STORAGE_CLASS_NAMES.filter((c) => c !== "ram").join(", ")
-        }; ram volumes use memory)`,
-      );
+    if (!isStorageClass(k) || k === "ram") {
+      fail(join2(path, k), `unknown storage pool (want ${STORAGE_POOLS.join(", ")}; ram volumes use memory)`);
     }
     out[k] = bytes(v[k], join2(path, k));
   }
@@ -301,8 +293,8 @@ export function parseProviderConfig(text: string, baseDir: string): ProviderConf
     storageClasses = [];
     sc.forEach((v, i) => {
       const p = `storageClasses[${i}]`;
-      if (typeof v !== "string" || !STORAGE_CLASS_NAMES.includes(v)) {
-        fail(p, `must be one of ${STORAGE_CLASS_NAMES.join(", ")}`);
+      if (!isStorageClass(v)) {
+        fail(p, `must be one of ${STORAGE_CLASSES.join(", ")}`);
       }
       if (storageClasses.includes(v)) fail(p, `duplicate class ${v}`);
       storageClasses.push(v);
@@ -398,7 +390,7 @@ export function parseProviderConfig(text: string, baseDir: string): ProviderConf
   if (top.denoms !== undefined) {
     if (!Array.isArray(top.denoms) || top.denoms.length === 0) fail("denoms", "must be a non-empty list");
     denoms = top.denoms.map((d, i) => {
-      if (typeof d !== "string" || !DENOM_RE.test(d)) fail(`denoms[${i}]`, "invalid denom");
+      if (!isDenom(d)) fail(`denoms[${i}]`, "invalid denom");
       return d;
     });
   }
@@ -432,7 +424,7 @@ export function parseProviderConfig(text: string, baseDir: string): ProviderConf
     minimum: price(pr.minimum ?? D.pricing.minimum, "pricing.minimum"),
   };
   for (const k of Object.keys(pricing.storage)) {
-    if (!STORAGE_CLASS_NAMES.includes(k)) fail(`pricing.storage.${k}`, `unknown storage class`);
+    if (!isStorageClass(k)) fail(`pricing.storage.${k}`, `unknown storage class`);
   }
   if (pricing.storage.default === undefined) {
     fail("pricing.storage.default", "required (prices ephemeral volumes and classes without a price)");

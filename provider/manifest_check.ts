@@ -11,7 +11,8 @@
 import { manifestHash as hashOfManifest } from "../auction/sdl/manifest.ts";
 import type { Group, Manifest, ManifestGroup, ManifestService, ResourceUnit } from "../auction/sdl/types.ts";
 import type { DeploymentInfo, LeaseInfo } from "../auction/market/types.ts";
-import type { ProtocolErrorCode } from "./protocol.ts";
+import type { ProtocolErrorCode } from "./protocol/mod.ts";
+import { parseLeaseId } from "../lib/ids.ts";
 
 /** The outcome of a check: the group to run, or a refusal for the tenant. */
 export type ManifestCheckResult =
@@ -192,7 +193,7 @@ export function checkManifestAgainstLease(input: ManifestCheckInput): ManifestCh
 export function checkLeaseAccess(
   input: { signer: string; lease: LeaseInfo | null; leaseId: string; provider: string },
 ): { ok: true; lease: LeaseInfo } | { ok: false; code: ProtocolErrorCode; error: string } {
-  const owner = input.leaseId.split("/")[0];
+  const owner = parseLeaseId(input.leaseId)?.owner;
   if (input.signer !== owner || (input.lease && input.lease.owner !== input.signer)) {
     return {
       ok: false,

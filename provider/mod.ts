@@ -18,7 +18,7 @@ export {
   runPodman,
 } from "./cluster/podman.ts";
 export { KubernetesDriver, type KubernetesDriverOptions, parseQuantity } from "./cluster/kubernetes.ts";
-export * from "./protocol.ts";
+export * from "./protocol/mod.ts";
 export * from "./manifest_check.ts";
 export * from "./config.ts";
 export * from "./inventory.ts";

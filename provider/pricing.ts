@@ -55,11 +55,15 @@ export function scalePrice(group: Group, pricing: PricingConfig, gpus?: GpuAlloc
   return fixed + ceilDiv(perMib, MIB);
 }
 
+/** Most output of a pricing script kept by default, bytes. */
+export const SCRIPT_OUTPUT_MAX_BYTES = 4096;
+
+/** Options of {@link scriptPrice}. */
 export interface ScriptPriceOptions {
   /** default 5000 */
   timeoutMs?: number;
-  /** max stdout (and kept stderr) bytes, default 4096 */
-  maxOutputBytes?: number;
+  /** Most stdout (and kept stderr) bytes, default {@link SCRIPT_OUTPUT_MAX_BYTES}. */
+  outputMaxBytes?: number;
 }
 
 /** A pricing script failed (non-zero exit, timeout, garbage output, ...). */
@@ -124,7 +128,7 @@ export async function scriptPrice(
   opts: ScriptPriceOptions = {},
 ): Promise<bigint> {
   const timeoutMs = opts.timeoutMs ?? 5000;
-  const max = opts.maxOutputBytes ?? 4096;
+  const max = opts.outputMaxBytes ?? SCRIPT_OUTPUT_MAX_BYTES;
   const input = new TextEncoder().encode(JSON.stringify(order));
   let child: Deno.ChildProcess;
   try {

@@ -8,10 +8,11 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
-import { NotFoundError, reconcile } from "./cluster/driver.ts";
-import { type LeaseId, leaseKey, parseLeaseKey } from "./cluster/objects.ts";
+import { type LeaseStatus, NotFoundError, reconcile } from "./cluster/driver.ts";
+import { deploymentIdOf, deploymentIdOfAny, leaseIdOf, orderIdOf, parseLeaseId } from "../lib/ids.ts";
 import type { ManifestGroup } from "../auction/sdl/types.ts";
 import {
   type DeploymentDetail,
@@ -33,16 +34,26 @@ import {
   decodeLeaseRequest,
   decodeManifestRequest,
   encodeResponse,
+  errorResponse,
   FreshnessGuard,
+  LEASE_PROTOCOL_ID,
+  type LeaseEvent,
+  type LeaseOp,
+  type LeaseResponse,
+  type LogStreamFrame,
+  MANIFEST_PROTOCOL_ID,
+  type ManifestResponse,
   ManifestVersions,
+  type ProtocolErrorCode,
   verifyLeaseRequest,
   verifyManifestRequest,
-} from "./protocol.ts";
+} from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 
-/** Stream protocol ids. */
-export const MANIFEST_PROTOCOL = "/cirrus/manifest/1";
-export const LEASE_PROTOCOL = "/cirrus/lease/1";
+/** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
+export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
+/** The lease protocol id (`LEASE_PROTOCOL_ID`); its followed logs are on `${LEASE_PROTOCOL}/logs`. */
+export const LEASE_PROTOCOL = LEASE_PROTOCOL_ID;
 
 /** A committed block as the chain client reports it. */
 export interface ChainBlock {
@@ -96,7 +107,10 @@ export interface ProviderServiceOptions {
   /** Where manifests are kept (to redeploy after a restart). */
   stateDir: string;
   logger?: Logger;
+  /** Wall time for request freshness (default: the clock's). */
   now?: () => number;
+  /** Timers and wall time (default the system clock). */
+  clock?: Clock;
 }
 
 interface StoredManifest {
@@ -112,10 +126,11 @@ const LEASE_EVENTS_MAX = 200;
 export class ProviderService {
   readonly #o: ProviderServiceOptions;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #engine: BidEngine;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
-  readonly #events = new Map<string, { height: number; time: string; type: string; message: string }[]>();
+  readonly #events = new Map<string, LeaseEvent[]>();
   #queue: Promise<void> = Promise.resolve();
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
@@ -127,11 +142,17 @@ export class ProviderService {
   constructor(opts: ProviderServiceOptions, engine: BidEngine) {
     this.#o = opts;
     this.#log = opts.logger ?? (() => {});
+    this.#clock = opts.clock ?? systemClock;
     this.#engine = engine;
   }
 
   get address(): string {
     return this.#o.address;
+  }
+
+  /** Request nonces remembered against replays (only those of leases' owners). */
+  get replayNonces(): number {
+    return this.#fresh.size;
   }
 
   /** Register (or update) on chain, reconcile workloads with leases, start serving and bidding. */
@@ -208,7 +229,7 @@ export class ProviderService {
     // Wait (bounded) until it is committed, so bids are valid.
     for (let i = 0; i < 200 && !this.#stopped; i++) {
       if (getProvider(this.#o.chain.view(), this.#o.address)) return;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
     }
   }
 
@@ -221,12 +242,14 @@ export class ProviderService {
     const active = listLeases(view, { provider: this.#o.address, state: "active" });
     const wanted = [];
     for (const l of active) {
+      const lease = parseLeaseId(l.id);
+      if (!lease) continue;
       const stored = await this.#loadManifest(l.id);
-      wanted.push({ lease: parseLeaseKey(l.id), ...(stored ? { group: stored.group } : {}) });
+      wanted.push({ lease, ...(stored ? { group: stored.group } : {}) });
       // The accepted manifest version survives a restart: an older one sent again is still a replay.
-      if (stored) this.#versions.accept(`${l.owner}/${l.dseq}`, stored.version, stored.manifestHash);
+      if (stored) this.#versions.accept(deploymentIdOf(l.owner, l.dseq), stored.version, stored.manifestHash);
       // The leased resources count against capacity again.
-      const orderId = l.id.split("/").slice(0, 4).join("/");
+      const orderId = orderIdOf(lease);
       const order = getOrder(view, orderId);
       if (order) this.#engine.restoreLease(orderId, order.group as Group, height);
     }
@@ -328,7 +351,9 @@ export class ProviderService {
           break;
         case "lease.created":
           if (a.provider === me && a.lease) {
-            const orderId = a.lease.split("/").slice(0, 4).join("/");
+            const lease = parseLeaseId(a.lease);
+            if (!lease) break;
+            const orderId = orderIdOf(lease);
             if (this.#engine.onBidState(orderId, "active") === "unknown") {
               // The reservation expired before the lease came: count the lease again, or give it up.
               const order = getOrder(this.#o.chain.view(), orderId);
@@ -354,7 +379,9 @@ export class ProviderService {
           break;
         case "lease.closed":
           if (a.provider === me && a.lease) {
-            const order = a.lease.split("/").slice(0, 4).join("/");
+            const lease = parseLeaseId(a.lease);
+            if (!lease) break;
+            const order = orderIdOf(lease);
             this.#engine.onLeaseClosed(order);
             this.#bidOn.delete(order);
             this.#note(
@@ -383,7 +410,8 @@ export class ProviderService {
       this.#log("error", "teardown failed", { lease: leaseId, error: (e as Error).message });
     }
     await this.#dropManifest(leaseId);
-    this.#versions.forget?.(leaseId.split("/").slice(0, 2).join("/"));
+    const deploymentId = deploymentIdOfAny(leaseId);
+    if (deploymentId) this.#versions.forget(deploymentId);
   }
 
   // ---- manifests ----
@@ -405,9 +433,10 @@ export class ProviderService {
   }
 
   async #onManifest(req: Uint8Array, _from: string): Promise<Uint8Array> {
-    const fail = (code: string, error: string) => {
+    const respond = (r: ManifestResponse) => encodeResponse(r);
+    const fail = (code: ProtocolErrorCode, error: string) => {
       this.stats.manifestsRejected++;
-      return encodeResponse({ ok: false, code, error } as never);
+      return respond(errorResponse(code, error));
     };
     let signed;
     try {
@@ -419,8 +448,6 @@ export class ProviderService {
     if (!v.ok) return fail("forbidden", v.reason);
     const r = signed.request;
     if (r.chainId !== this.#o.chain.chainId) return fail("bad_request", `wrong chain id ${r.chainId}`);
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return fail("forbidden", stale);
     const view = this.#o.chain.view();
     const lease = getLease(view, r.leaseId);
     if (!lease) return fail("not_found", `lease ${r.leaseId} not found on chain`);
@@ -435,10 +462,14 @@ export class ProviderService {
       provider: this.#o.address,
     });
     if (!check.ok) return fail(check.code, check.error);
-    const depKey = `${lease.owner}/${lease.dseq}`;
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
+    if (stale) return fail("forbidden", stale);
+    const depKey = deploymentIdOf(lease.owner, lease.dseq);
     const ver = this.#versions.check(depKey, r.version, r.manifestHash);
     if (ver) return fail("conflict", ver);
-    const lid: LeaseId = parseLeaseKey(r.leaseId);
+    const lid = parseLeaseId(r.leaseId);
+    if (!lid) return fail("bad_request", `malformed lease id ${r.leaseId}`);
     try {
       await this.#o.driver.deploy(lid, check.group);
     } catch (e) {
@@ -460,18 +491,18 @@ export class ProviderService {
       `manifest ${r.manifestHash.slice(0, 12)} deployed`,
     );
     this.#log("info", "manifest deployed", { lease: r.leaseId, version: r.version });
-    let status = null;
+    let status: LeaseStatus | null = null;
     try {
-      status = await this.#o.driver.status(leaseKey(lid));
+      status = await this.#o.driver.status(leaseIdOf(lid));
     } catch { /* not yet */ }
-    return encodeResponse({ ok: true, status } as never);
+    return respond({ ok: true, status });
   }
 
   // ---- tenant access ----
 
   async #authorize(req: Uint8Array): Promise<
-    | { ok: true; lease: LeaseInfo; op: string; service?: string; tail?: number; follow?: boolean }
-    | { ok: false; code: string; error: string }
+    | { ok: true; lease: LeaseInfo; op: LeaseOp; service?: string; tail?: number; follow?: boolean }
+    | { ok: false; code: ProtocolErrorCode; error: string }
   > {
     let signed;
     try {
@@ -485,8 +516,6 @@ export class ProviderService {
     if (r.chainId !== this.#o.chain.chainId) {
       return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
     }
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return { ok: false, code: "forbidden", error: stale };
     const lease = getLease(this.#o.chain.view(), r.leaseId);
     if (!lease || lease.provider !== this.#o.address) {
       return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
@@ -494,6 +523,9 @@ export class ProviderService {
     if (v.signer !== lease.owner) {
       return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
     }
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
+    if (stale) return { ok: false, code: "forbidden", error: stale };
     return {
       ok: true,
       lease: lease as LeaseInfo,
@@ -505,34 +537,35 @@ export class ProviderService {
   }
 
   async #onLeaseRequest(req: Uint8Array, _from: string): Promise<Uint8Array> {
+    const respond = (r: LeaseResponse) => encodeResponse(r);
     const a = await this.#authorize(req);
-    if (!a.ok) return encodeResponse({ ok: false, code: a.code, error: a.error } as never);
+    if (!a.ok) return respond(errorResponse(a.code, a.error));
     const id = a.lease.id;
     if (a.op === "status") {
       try {
         const s = await this.#o.driver.status(id);
-        return encodeResponse({ ok: true, lease: a.lease, services: s.services } as never);
+        return respond({ ok: true, lease: a.lease, services: s.services });
       } catch (e) {
         if (e instanceof NotFoundError) {
-          return encodeResponse({
+          return respond({
             ok: true,
             lease: a.lease,
             services: [],
             message: a.lease.state === "active"
               ? "no workload yet: send the manifest"
               : `lease is ${a.lease.state}`,
-          } as never);
+          });
         }
         throw e;
       }
     }
     if (a.op === "events") {
-      return encodeResponse({ ok: true, events: this.#events.get(id) ?? [] } as never);
+      return respond({ ok: true, events: this.#events.get(id) ?? [] });
     }
     if (a.op === "logs") {
       const lines: string[] = [];
       const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), 5000);
+      const timer = this.#clock.setTimeout(() => ac.abort(), 5000);
       try {
         for await (
           const line of this.#o.driver.logs(id, {
@@ -545,14 +578,14 @@ export class ProviderService {
           if (lines.length >= 10_000) break;
         }
       } catch (e) {
-        if (e instanceof NotFoundError) return encodeResponse({ ok: true, lines: [] } as never);
+        if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
         if (!ac.signal.aborted) throw e;
       } finally {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
       }
-      return encodeResponse({ ok: true, lines } as never);
+      return respond({ ok: true, lines });
     }
-    return encodeResponse({ ok: false, code: "bad_request", error: `unknown op ${a.op}` } as never);
+    return respond(errorResponse("bad_request", `unknown op ${String(a.op)}`));
   }
 
   async #onLogStream(
@@ -561,9 +594,10 @@ export class ProviderService {
     send: (frame: Uint8Array) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
+    const frame = (r: LogStreamFrame) => encodeResponse(r);
     const a = await this.#authorize(req);
     if (!a.ok) {
-      await send(encodeResponse({ ok: false, code: a.code, error: a.error } as never));
+      await send(frame(errorResponse(a.code, a.error)));
       return;
     }
     for await (
@@ -574,13 +608,13 @@ export class ProviderService {
         signal,
       })
     ) {
-      await send(encodeResponse({ ok: true, line } as never));
+      await send(frame({ ok: true, line }));
     }
   }
 
   #note(leaseId: string, height: number, type: string, message: string): void {
     const list = this.#events.get(leaseId) ?? [];
-    list.push({ height, time: new Date((this.#o.now ?? Date.now)()).toISOString(), type, message });
+    list.push({ height, time: new Date(this.#o.now?.() ?? this.#clock.now()).toISOString(), type, message });
     if (list.length > LEASE_EVENTS_MAX) list.shift();
     this.#events.set(leaseId, list);
   }

@@ -19,19 +19,18 @@
 import type { Hex } from "../../consensus/types.ts";
 import { concatBytes, fromHex, sha256, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
-import { parseUint } from "../../lib/units.ts";
+import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
 import {
   type Account,
   type ApplyContext,
-  decodeSignedTx,
-  getTxHandler,
   type SignedTx,
   TxError,
   type TxEvent,
   verifyTxSignature,
 } from "./tx.ts";
+import type { Ledger } from "./ledger.ts";
 
 /** State key of an account. */
 export const accountKey = (address: string): string => `acct/${address}`;
@@ -82,8 +81,13 @@ export interface StateValidator {
   name?: string;
 }
 
-/** The committed state at some height. Mutated only by {@link LedgerState.apply}. */
+/**
+ * The committed state at some height, with the {@link Ledger} (the modules) whose rules run on it.
+ * Mutated only by {@link LedgerState.apply}.
+ */
 export class LedgerState implements StateReader {
+  /** The rules of this state: its modules' tx types, block steps, supply counters and queries. */
+  readonly ledger: Ledger;
   #map: Map<string, Uint8Array>;
   #sorted: string[] | null = null;
   #height: number;
@@ -91,7 +95,8 @@ export class LedgerState implements StateReader {
   #chainId: string;
   #params: Params;
 
-  private constructor(map: Map<string, Uint8Array>, height: number, appHash: Hex) {
+  private constructor(map: Map<string, Uint8Array>, height: number, appHash: Hex, ledger: Ledger) {
+    this.ledger = ledger;
     this.#map = map;
     this.#height = height;
     this.#appHash = appHash;
@@ -102,8 +107,8 @@ export class LedgerState implements StateReader {
     this.#params = decode(params) as Params;
   }
 
-  /** The state at height 0 for a (validated) genesis. */
-  static fromGenesis(g: Genesis): LedgerState {
+  /** The state at height 0 for a (validated) genesis, run by `ledger`'s modules. */
+  static fromGenesis(g: Genesis, ledger: Ledger): LedgerState {
     const map = new Map<string, Uint8Array>();
     let supply = 0n;
     for (const a of g.accounts) {
@@ -120,16 +125,16 @@ export class LedgerState implements StateReader {
     map.set(CHAIN_ID_KEY, canonicalEncode(g.chainId));
     map.set(GENESIS_TIME_KEY, canonicalEncode(g.genesisTime));
     map.set(PARAMS_KEY, canonicalEncode(g.params));
-    return LedgerState.fromEntries(map);
+    return LedgerState.fromEntries(map, { ledger });
   }
 
   /**
-   * A state from raw entries (e.g. loaded from the store). At height 0 the app hash is computed;
-   * at any other height it must be given.
+   * A state from raw entries (e.g. loaded from the store), run by `opts.ledger`'s modules. At height 0
+   * the app hash is computed; at any other height it must be given.
    */
   static fromEntries(
     entries: Iterable<readonly [string, Uint8Array]>,
-    opts: { height?: number; appHash?: Hex } = {},
+    opts: { ledger: Ledger; height?: number; appHash?: Hex },
   ): LedgerState {
     const map = new Map<string, Uint8Array>();
     for (const [k, v] of entries) {
@@ -142,7 +147,7 @@ export class LedgerState implements StateReader {
       if (height !== 0) throw new Error("fromEntries: appHash required above height 0");
       appHash = genesisAppHash(map);
     }
-    return new LedgerState(map, height, appHash);
+    return new LedgerState(map, height, appHash, opts.ledger);
   }
 
   /** Height of the last applied block (0 = genesis). */
@@ -236,7 +241,7 @@ export class LedgerState implements StateReader {
 
   /** An independent copy. */
   clone(): LedgerState {
-    return new LedgerState(new Map(this.#map), this.#height, this.#appHash);
+    return new LedgerState(new Map(this.#map), this.#height, this.#appHash, this.ledger);
   }
 }
 
@@ -301,40 +306,10 @@ export interface BlockExecution {
   writes: Map<string, Uint8Array | null>;
   results: TxResult[];
   appHash: Hex;
-  /** Events of the block hooks' beginBlock steps (before the txs), in hook registration order. */
+  /** Events of the modules' beginBlock steps (before the txs), in module order. */
   beginEvents: TxEvent[];
-  /** Events of the block hooks' endBlock steps (after the txs). */
+  /** Events of the modules' endBlock steps (after the txs). */
   endEvents: TxEvent[];
-}
-
-/**
- * A per-block step of a module (e.g. the marketplace: escrow exhaustion at the start, bid windows
- * closing at the end). Runs inside {@link executeBlock} on the block overlay with the same context a tx
- * handler gets (`emit` goes to the block's begin/end events). Must be deterministic and cost what the
- * block's own work costs (read an index keyed by height, never scan the state). A hook that throws
- * fails the whole block (a bug: the node halts loudly rather than diverge).
- */
-export interface BlockHook {
-  beginBlock?(ctx: ApplyContext): void;
-  endBlock?(ctx: ApplyContext): void;
-}
-
-const blockHooks: BlockHook[] = [];
-
-/** Registers a block hook; hooks run in registration order. */
-export function registerBlockHook(hook: BlockHook): void {
-  blockHooks.push(hook);
-}
-
-/** Counts funds a module holds outside accounts (escrow, deposits) for {@link totalSupply}. */
-export type SupplyCounter = (state: LedgerState) => bigint;
-
-const supplyCounters = new Map<string, SupplyCounter>();
-
-/** Registers a supply counter under a unique name. */
-export function registerSupplyCounter(name: string, counter: SupplyCounter): void {
-  if (supplyCounters.has(name)) throw new Error(`supply counter ${name} already registered`);
-  supplyCounters.set(name, counter);
 }
 
 /** Result of {@link checkTx}. */
@@ -351,6 +326,7 @@ function makeContext(
   };
   const setAccount = (a: Account): void => {
     if (a.balance < 0n || a.nonce < 0n) throw new Error(`negative account ${a.address}`);
+    if (a.balance > AMOUNT_MAX) throw new Error(`account ${a.address} above the largest amount`);
     view.set(accountKey(a.address), encodeAccount(a));
   };
   return {
@@ -376,10 +352,12 @@ function makeContext(
 }
 
 /**
- * Runs one tx on `view`. Returns null on success, else the reason (the caller discards `view`).
- * `proposer` null = a dry run for the mempool (fee not credited to anyone).
+ * The ante step of one tx (as Cosmos's AnteHandler): chain id, type, body shape, nonce and fee; when
+ * they pass, charges the fee (credited to the proposer) and advances the nonce on `view`, whatever the
+ * body will do (issue 8, finding 5: a failed tx is neither free nor replayable). Returns null when
+ * charged, else the reason (nothing written). `proposer` null = a dry run for the mempool.
  */
-function runTx(
+function chargeTx(
   state: LedgerState,
   view: Overlay,
   stx: SignedTx,
@@ -389,16 +367,11 @@ function runTx(
 ): string | null {
   const { tx } = stx;
   if (tx.chainId !== state.chainId) return `wrong chain id ${tx.chainId} (expected ${state.chainId})`;
-  const handler = getTxHandler(tx.type);
+  const handler = state.ledger.handler(tx.type);
   if (!handler) return `unknown tx type ${tx.type}`;
   const bodyProblem = handler.validateBody(tx.body);
   if (bodyProblem) return bodyProblem;
-  const ctx = makeContext(view, {
-    chainId: state.chainId,
-    height: block.height,
-    time: block.time,
-    proposer: block.proposer ?? "",
-  }, events);
+  const ctx = txContext(state, view, block, events);
   const acct = ctx.account(tx.from);
   if (!acct) return `unknown account ${tx.from}`;
   const expected = pendingNonce ?? acct.nonce;
@@ -411,13 +384,39 @@ function runTx(
     ctx.setAccount({ ...p, balance: p.balance + tx.fee });
     ctx.emit("fee", { from: tx.from, to: block.proposer, amount: tx.fee.toString() });
   }
+  return null;
+}
+
+/** Runs a charged tx's body on `view`. Returns null on success, else the reason (discard `view`). */
+function runTxBody(
+  state: LedgerState,
+  view: Overlay,
+  stx: SignedTx,
+  block: { height: number; time: number; proposer: string | null },
+  events: TxEvent[],
+): string | null {
+  const handler = state.ledger.handler(stx.tx.type)!;
   try {
-    handler.apply(ctx, stx);
+    handler.apply(txContext(state, view, block, events), stx);
   } catch (e) {
     if (e instanceof TxError) return e.reason;
     return `internal error: ${(e as Error).message}`;
   }
   return null;
+}
+
+function txContext(
+  state: LedgerState,
+  view: Overlay,
+  block: { height: number; time: number; proposer: string | null },
+  events: TxEvent[],
+): ApplyContext {
+  return makeContext(view, {
+    chainId: state.chainId,
+    height: block.height,
+    time: block.time,
+    proposer: block.proposer ?? "",
+  }, events);
 }
 
 /**
@@ -427,19 +426,14 @@ function runTx(
  */
 export function checkTx(state: LedgerState, stx: SignedTx, pendingNonce?: bigint, time = 0): CheckResult {
   const view = new Overlay(state);
-  const reason = runTx(
-    state,
-    view,
-    stx,
-    { height: state.height + 1, time, proposer: null },
-    [],
-    pendingNonce,
-  );
+  const block = { height: state.height + 1, time, proposer: null };
+  const reason = chargeTx(state, view, stx, block, [], pendingNonce) ??
+    runTxBody(state, view, stx, block, []);
   return reason === null ? { ok: true } : { ok: false, reason };
 }
 
 /**
- * The mempool's whole admission check for untrusted bytes: {@link decodeSignedTx} (with the state's
+ * The mempool's whole admission check for untrusted bytes: `Ledger.decodeTx` (with the state's
  * `maxTxBytes`), signature ("bad signature"), then {@link checkTx}.
  */
 export async function admitTx(
@@ -447,7 +441,7 @@ export async function admitTx(
   bytes: Uint8Array,
   pendingNonce?: bigint,
 ): Promise<{ ok: true; stx: SignedTx } | { ok: false; reason: string }> {
-  const d = decodeSignedTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
+  const d = state.ledger.decodeTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
   if (!d.ok) return d;
   if (!(await verifyTxSignature(d.stx))) return { ok: false, reason: "bad signature" };
   const c = checkTx(state, d.stx, pendingNonce);
@@ -455,8 +449,10 @@ export async function admitTx(
 }
 
 /**
- * Executes a block on an overlay of `state` (which is NOT mutated): each tx runs on its own nested
- * overlay; a failing tx changes nothing (no fee, no nonce); fees go to `proposer`. Signatures must
+ * Executes a block on an overlay of `state` (which is NOT mutated): each tx's ante step (nonce, fee)
+ * writes on the block's overlay, its body on its own nested overlay. A tx refused by the ante step
+ * changes nothing; once charged, a tx whose body fails keeps its fee and nonce (its result says why
+ * the body failed, its events hold only the fee); fees go to `proposer`. Signatures must
  * have been verified by the caller. Returns the write set, per-tx results and the new app hash;
  * commit with `state.apply(writes, height, appHash)`.
  */
@@ -468,22 +464,30 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
   const info = { chainId: state.chainId, height: block.height, time: block.time, proposer: block.proposer };
   const beginEvents: TxEvent[] = [];
   const beginCtx = makeContext(blockView, info, beginEvents);
-  for (const hook of blockHooks) hook.beginBlock?.(beginCtx);
+  state.ledger.beginBlock(beginCtx);
   const results: TxResult[] = [];
   for (const stx of block.txs) {
-    const txView = new Overlay(blockView);
     const events: TxEvent[] = [];
-    const reason = runTx(state, txView, stx, block, events);
+    const refused = chargeTx(state, blockView, stx, block, events);
+    if (refused !== null) {
+      results.push({ id: stx.id, ok: false, reason: refused, events: [] });
+      continue;
+    }
+    const txView = new Overlay(blockView);
+    const feeEvents = events.length;
+    const reason = runTxBody(state, txView, stx, block, events);
     if (reason === null) {
       txView.mergeInto(blockView);
       results.push({ id: stx.id, ok: true, events });
     } else {
-      results.push({ id: stx.id, ok: false, reason, events: [] });
+      // The body's writes and events are dropped; the fee and the nonce stay (and say so).
+      events.length = feeEvents;
+      results.push({ id: stx.id, ok: false, reason, events });
     }
   }
   const endEvents: TxEvent[] = [];
   const endCtx = makeContext(blockView, info, endEvents);
-  for (const hook of blockHooks) hook.endBlock?.(endCtx);
+  state.ledger.endBlock(endCtx);
   const writes = blockView.writes;
   return {
     writes,
@@ -495,12 +499,12 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
 }
 
 /**
- * All ucrs in existence by scanning: account balances plus what modules hold (marketplace escrow and
- * deposits, via registered supply counters). O(state); for tests and invariant checks.
+ * All ucrs in existence by scanning: account balances plus what the state's modules hold (marketplace
+ * escrow and deposits: `LedgerModule.heldFunds`). O(state); for tests and invariant checks.
  */
 export function totalSupply(state: LedgerState): bigint {
   let sum = 0n;
   for (const [k, v] of state.entries("acct/")) sum += decodeAccount(k.slice(5), v).balance;
-  for (const count of supplyCounters.values()) sum += count(state);
+  sum += state.ledger.heldFunds(state);
   return sum;
 }

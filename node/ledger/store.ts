@@ -1,6 +1,8 @@
 /**
  * The block store: LevelDB (utf8 keys, binary values). Every block is committed in ONE atomic batch,
- * so a crash leaves the store exactly at a block boundary.
+ * so a crash leaves the store exactly at a block boundary; the batch is synced to disk (`sync: true`)
+ * before `commitBlock` resolves, so the consensus WAL reset that follows it can never leave a power
+ * loss with neither the block nor the WAL (issue 8, finding 9).
  *
  * Keys (heights zero-padded to 12 digits, tx indexes to 6, so lexical order is numeric order):
  * - `b/<h>`            block bytes
@@ -18,6 +20,7 @@ import type { Hex } from "../../consensus/types.ts";
 import { fromHex, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode } from "../../lib/cbor.ts";
 import { LedgerState, type TxResult } from "./state.ts";
+import type { Ledger } from "./ledger.ts";
 
 /** Zero-padded height for keys. */
 export const padHeight = (h: number): string => h.toString().padStart(12, "0");
@@ -88,11 +91,11 @@ export class Store {
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(0) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(state.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode("") });
-    await this.#db.batch(ops);
+    await this.#db.batch(ops, { sync: true });
     this.#height = 0;
   }
 
-  /** Commits one block in ONE atomic batch: block, commit, state writes, tx index, meta. */
+  /** Commits one block in ONE atomic batch, durable on return: block, commit, state writes, tx index, meta. */
   async commitBlock(c: CommitInput): Promise<void> {
     if (this.#height === null) throw new Error("commitBlock: store has no genesis");
     if (c.height !== this.#height + 1) {
@@ -130,7 +133,7 @@ export class Store {
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(c.height) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(c.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode(c.blockHash) });
-    await this.#db.batch(ops);
+    await this.#db.batch(ops, { sync: true });
     this.#height = c.height;
   }
 
@@ -179,10 +182,10 @@ export class Store {
   }
 
   /**
-   * The committed state (all `s/` keys + meta), or null for an empty store. Reads meta and state
+   * The committed state (all `s/` keys + meta) run by `ledger`, or null for an empty store. Reads meta and state
    * through ONE iterator (one LevelDB snapshot), so it is consistent even during a commit.
    */
-  async loadState(): Promise<LedgerState | null> {
+  async loadState(ledger: Ledger): Promise<LedgerState | null> {
     const entries: [string, Uint8Array][] = [];
     const meta = new Map<string, Uint8Array>();
     for await (const [k, v] of this.#db.iterator({ gte: "m/", lt: "s0" })) {
@@ -191,7 +194,11 @@ export class Store {
     }
     const h = meta.get("m/height"), a = meta.get("m/appHash");
     if (!h || !a) return null;
-    return LedgerState.fromEntries(entries, { height: decode(h) as number, appHash: decode(a) as Hex });
+    return LedgerState.fromEntries(entries, {
+      ledger,
+      height: decode(h) as number,
+      appHash: decode(a) as Hex,
+    });
   }
 
   /** Closes the database. */

@@ -3,7 +3,8 @@
  * and the reconcile step the provider runs on start and on every block.
  */
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
-import { globalPortKeys, type LeaseId, leaseKey, type Resources } from "./objects.ts";
+import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
+import { globalPortKeys, type Resources } from "./objects.ts";
 
 export interface Capacity {
   total: Resources;
@@ -56,7 +57,7 @@ export interface ClusterDriver {
   status(leaseId: string): Promise<LeaseStatus>;
   /** Log lines (without the newline), oldest first. */
   logs(leaseId: string, opts?: LogOptions): AsyncIterable<string>;
-  /** Lease ids (`leaseKey`) that have a workload here. */
+  /** Lease ids (`leaseIdOf`) that have a workload here. */
   list(): Promise<string[]>;
   /**
    * Lease ids the driver keeps anything for (state files, host ports), workload or not; a superset
@@ -182,7 +183,7 @@ export function allocateGroupPorts(
   group: ManifestGroup,
   isFree?: (port: number) => boolean,
 ): Map<string, number> {
-  return alloc.allocate(leaseKey(lease), globalPortKeys(group), isFree);
+  return alloc.allocate(leaseIdOf(lease), globalPortKeys(group), isFree);
 }
 
 export interface ActiveLease {
@@ -209,7 +210,7 @@ export async function reconcile(
   active: Iterable<ActiveLease>,
 ): Promise<ReconcileResult> {
   const want = new Map<string, ActiveLease>();
-  for (const a of active) want.set(leaseKey(a.lease), a);
+  for (const a of active) want.set(leaseIdOf(a.lease), a);
   const have = new Set(await driver.list());
   const known = new Set([...have, ...(driver.known ? await driver.known() : [])]);
   const res: ReconcileResult = { removed: [], redeployed: [], errors: [] };

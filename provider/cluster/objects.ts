@@ -24,15 +24,10 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { ManifestExpose, ManifestGroup, ManifestService } from "../../auction/sdl/types.ts";
+import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 
-/** The on-chain id of a lease. */
-export interface LeaseId {
-  owner: string;
-  dseq: string | number | bigint;
-  gseq: number;
-  oseq: number;
-  provider: string;
-}
+/** The on-chain id of a lease (`lib/ids.ts`: format with `leaseIdOf`, parse with `parseLeaseId`). */
+export type { LeaseId };
 
 /** A Kubernetes object as plain JSON (what `kubectl apply` / `podman kube play` read). */
 export interface KubeObject {
@@ -64,25 +59,9 @@ export interface Resources {
   gpu: number;
 }
 
-/** `owner/dseq/gseq/oseq/provider`, as Akash writes a lease id. */
-export function leaseKey(l: LeaseId): string {
-  return `${l.owner}/${String(l.dseq)}/${l.gseq}/${l.oseq}/${l.provider}`;
-}
-
-/** Inverse of `leaseKey` (dseq stays a decimal string). */
-export function parseLeaseKey(key: string): LeaseId {
-  const parts = key.split("/");
-  if (parts.length !== 5 || parts.some((p) => p === "")) throw new Error(`bad lease id: ${key}`);
-  const [owner, dseq, gseq, oseq, provider] = parts as [string, string, string, string, string];
-  if (!/^\d+$/.test(dseq) || !/^\d+$/.test(gseq) || !/^\d+$/.test(oseq)) {
-    throw new Error(`bad lease id: ${key}`);
-  }
-  return { owner, dseq, gseq: Number(gseq), oseq: Number(oseq), provider };
-}
-
 /** The namespace of a lease: `l-` + 30 hex digits of sha256(lease id). */
 export function leaseNamespace(lease: LeaseId | string): string {
-  const key = typeof lease === "string" ? lease : leaseKey(lease);
+  const key = typeof lease === "string" ? lease : leaseIdOf(lease);
   return "l-" + bytesToHex(sha256(new TextEncoder().encode(key))).slice(0, 30);
 }
 
@@ -213,7 +192,7 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
     metadata: {
       name: namespace,
       labels: { ...labels },
-      annotations: { [ANNOTATION_LEASE_ID]: leaseKey(lease) },
+      annotations: { [ANNOTATION_LEASE_ID]: leaseIdOf(lease) },
     },
   }];
   const services = [...group.services].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

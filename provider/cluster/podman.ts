@@ -41,13 +41,12 @@ import {
   LABEL_NAMESPACE,
   LABEL_PREFIX,
   LABEL_SERVICE,
-  type LeaseId,
-  leaseKey,
   leaseNamespace,
   leaseObjects,
   type Resources,
   servicePorts,
 } from "./objects.ts";
+import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 
 /** The project's containers.conf (scripts/podman/containers.conf). */
 export const PROJECT_CONTAINERS_CONF = fileURLToPath(
@@ -377,7 +376,7 @@ export class PodmanDriver implements ClusterDriver {
           this.imageChecked = true;
         }
       }
-      const id = leaseKey(lease);
+      const id = leaseIdOf(lease);
       const ns = leaseNamespace(lease);
       const dir = this.leaseDir(ns);
       await Deno.mkdir(dir, { recursive: true });

@@ -13,15 +13,8 @@ import {
   type LogOptions,
   NotFoundError,
 } from "./driver.ts";
-import {
-  groupResources,
-  hostPortKey,
-  type LeaseId,
-  leaseKey,
-  leaseNamespace,
-  type Resources,
-  servicePorts,
-} from "./objects.ts";
+import { groupResources, hostPortKey, leaseNamespace, type Resources, servicePorts } from "./objects.ts";
+import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 
 export interface SimDriverOptions {
   capacity: Resources;
@@ -70,7 +63,7 @@ export class SimDriver implements ClusterDriver {
   }
 
   deploy(lease: LeaseId, group: ManifestGroup): Promise<void> {
-    const id = leaseKey(lease);
+    const id = leaseIdOf(lease);
     const use = groupResources(group);
     const free = sub(this.opts.capacity, this.used(id));
     for (const k of ["cpu", "memory", "storage", "gpu"] as const) {

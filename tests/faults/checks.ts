@@ -15,7 +15,7 @@ import { Store } from "../../node/ledger/store.ts";
 import { decodeBlock } from "../../node/ledger/block.ts";
 import { txId } from "../../node/ledger/tx.ts";
 import { totalSupply } from "../../node/ledger/state.ts";
-import "../../node/ledger/market_adapter.ts";
+import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
 import type { Cluster } from "./cluster.ts";
 
 /** One check's outcome. */
@@ -55,7 +55,7 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
     return null;
   }
   try {
-    const state = await store.loadState();
+    const state = await store.loadState(cirrusLedger());
     if (!state) return null;
     const height = state.height;
     const hashes: string[] = [];

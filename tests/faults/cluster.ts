@@ -10,8 +10,9 @@
  */
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
-import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
+import type { Genesis } from "../../node/ledger/genesis.ts";
+import { devnetGenesis } from "../../node/ledger/devnet_genesis.ts";
+import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
 import type { Misbehaviour } from "../../node/misbehave.ts";
 import { CLOCK_SKEW_ENV } from "../../node/misbehave.ts";
@@ -349,7 +350,7 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
       }
     }
     const nodes: ClusterNode[] = [];
-    const validators: Genesis["validators"] = [];
+    const validators: { name: string; address: string; pubKey: Uint8Array }[] = [];
     for (let i = 0; i < total; i++) {
       const isValidator = i < o.validators;
       const twinOf = i >= o.validators && i < o.validators + twins.length ? twins[i - o.validators]! : null;
@@ -377,12 +378,7 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
       }
       const h = await loadHome(home);
       if (isValidator) {
-        validators.push({
-          name,
-          address: h.validatorKey.address,
-          pubKey: toHex(h.validatorKey.pubKey),
-          power: "10",
-        });
+        validators.push({ name, address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
       }
       const own = isValidator ? (o.misbehave?.[i] ?? []) : [];
       const inherited = twinOf !== null ? (o.misbehave?.[twinOf] ?? []) : [];
@@ -406,15 +402,14 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
       const privKey = generatePrivateKey();
       return { name: `sender${k}`, address: addressOf(publicKeyOf(privKey)), privKey };
     });
-    const params = defaultParams();
-    Object.assign(params.consensus, { maxBlockBytes: 1024 * 1024 }, o.consensus ?? {});
-    const genesis: Genesis = {
+    // Blocks of at most 1 MiB: an oversize proposal (1 MiB + 64 KiB) still fits a gossip message.
+    const genesis = devnetGenesis({
       chainId: FAULTS_CHAIN_ID,
       genesisTime: new Date().toISOString(),
       validators,
       accounts: senders.map((s) => ({ name: s.name, address: s.address, balance: BALANCE.toString() })),
-      params,
-    };
+      consensus: { maxBlockBytes: 1024 * 1024, ...o.consensus },
+    });
     for (const n of nodes) await writeGenesis(n.home, genesis);
     return new Cluster({ nodes, genesis, senders, dir, lab });
   } catch (e) {

@@ -117,6 +117,9 @@ deployment:
 }
 
 let dseq = 0;
+/** A well-formed provider address: bid and lease ids name one (`lib/ids.ts` parses them). */
+const BIDDER = "cirrus1pr0vdr";
+
 function order(g: Group, over: Partial<OrderInfo> = {}): OrderInfo {
   dseq++;
   let max = 0n;
@@ -338,13 +341,13 @@ test("capacity full: the second order is skipped until the first bid is lost", (
   assert.is(e.evaluate(o1, g, prov, 5).action, "bid");
   const d2 = e.evaluate(o2, g, prov, 5);
   assert.is(d2.action === "skip" && d2.reason, "capacity: insufficient cpu: needs 5, free 3 of 8");
-  assert.is(e.onBidState(`${o1.id}/cirrus1prov`, "lost"), "released");
+  assert.is(e.onBidState(`${o1.id}/${BIDDER}`, "lost"), "released");
   assert.is(e.evaluate(o2, g, prov, 6).action, "bid");
   // the won bid becomes a lease; lease + nothing else fits
   assert.is(e.onBidState(o2.id, "active"), "committed");
   assert.is(e.evaluate(o3, g, prov, 7).action, "skip");
   assert.equal(e.tick(100), [], "a lease never expires");
-  assert.is(e.onLeaseClosed(`${o2.id}/cirrus1prov`), true);
+  assert.is(e.onLeaseClosed(`${o2.id}/${BIDDER}`), true);
   assert.is(e.evaluate(o3, g, prov, 101).action, "bid");
   assert.is(e.onBidState(o3.id, "closed"), "released");
   assert.is(e.inventory.used().cpu, 0);
@@ -399,7 +402,7 @@ test("reservations expire after reservationTimeoutBlocks; a late lease is adopte
   // the restart path: a fresh engine built from the config restores its active leases
   const cfg = config();
   const e2 = new BidEngine(cfg, capacityFromConfig(cfg));
-  assert.is(e2.restoreLease(`${o1.id}/cirrus1prov`, g), true);
+  assert.is(e2.restoreLease(`${o1.id}/${BIDDER}`, g), true);
   assert.is(e2.restoreLease(o2.id, g), false, "a second 5-cpu lease does not fit in 8 cpus");
   assert.is(e2.inventory.used().cpu, 5000);
 });

@@ -10,12 +10,12 @@ import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
   KubernetesDriver,
-  leaseKey,
   leaseNamespace,
   leaseObjects,
   parseQuantity,
   reconcile,
 } from "../../provider/mod.ts";
+import { leaseIdOf } from "../../lib/ids.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -203,7 +203,7 @@ class KubeApiDouble {
 
 const HELLO = await Deno.readTextFile(new URL("../../examples/hello.yaml", import.meta.url));
 const LEASE = { owner: "cirrus1tenant", dseq: 42, gseq: 1, oseq: 1, provider: "cirrus1provider" };
-const ID = leaseKey(LEASE);
+const ID = leaseIdOf(LEASE);
 const NS = leaseNamespace(LEASE);
 
 function group(sdl: string): ManifestGroup {
@@ -410,10 +410,10 @@ test("teardown deletes the namespace; list, reconcile and status after it", () =
     const other = { ...LEASE, dseq: 7 };
     await d.deploy(LEASE, g);
     await d.deploy(other, g);
-    assert.equal(await d.list(), [leaseKey(LEASE), leaseKey(other)].sort());
+    assert.equal(await d.list(), [leaseIdOf(LEASE), leaseIdOf(other)].sort());
     const from = api.requests.length;
     const res = await reconcile(d, [{ lease: LEASE, group: g }]);
-    assert.equal(res.removed, [leaseKey(other)]);
+    assert.equal(res.removed, [leaseIdOf(other)]);
     assert.ok(api.calls(from).includes(`DELETE /api/v1/namespaces/${leaseNamespace(other)}`));
     await d.teardown(ID);
     await d.teardown(ID); // nothing there: no error

@@ -12,7 +12,6 @@ import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
   ensureBusyboxImage,
   type LeaseId,
-  leaseKey,
   leaseNamespace,
   type LeaseStatus,
   podmanAvailable,
@@ -20,6 +19,7 @@ import {
   reconcile,
   runPodman,
 } from "../../provider/mod.ts";
+import { leaseIdOf } from "../../lib/ids.ts";
 
 const avail = await podmanAvailable();
 if (!avail.ok) console.log(`SKIP podman e2e: ${avail.reason}`);
@@ -48,7 +48,7 @@ async function setup(): Promise<
   const cleanup = async () => {
     for (const l of leases) {
       try {
-        await driver.teardown(leaseKey(l));
+        await driver.teardown(leaseIdOf(l));
       } catch { /* below */ }
       const r = await runPodman({}, [
         "pod",
@@ -125,7 +125,7 @@ t(
     try {
       const l = lease(1);
       leases.push(l);
-      const id = leaseKey(l);
+      const id = leaseIdOf(l);
       const t0 = performance.now();
       await driver.deploy(l, group(HELLO));
       const playMs = performance.now() - t0;
@@ -191,36 +191,36 @@ t(
       await driver.deploy(noImage, group(badSdl)); // resolves: the failure is a state, not an exception
       await driver.deploy(crash, group(crashSdl));
 
-      const bad = (await driver.status(leaseKey(noImage))).services[0]!;
+      const bad = (await driver.status(leaseIdOf(noImage))).services[0]!;
       assert.is(bad.state, "failed: image not found");
       assert.match(bad.message!, /localhost\/nope:latest/);
       assert.is(bad.ready, 0);
       assert.equal(await podsOf(noImage), [], "no half-made pod left behind");
 
-      const st = await waitState(driver, leaseKey(crash), "web", /^crashloop: /);
+      const st = await waitState(driver, leaseIdOf(crash), "web", /^crashloop: /);
       assert.is(st.services[0]!.state, "crashloop: exited with code 1");
       assert.is(st.services[0]!.ready, 0);
       const lines: string[] = [];
-      for await (const line of driver.logs(leaseKey(crash), { tail: 3 })) lines.push(line);
+      for await (const line of driver.logs(leaseIdOf(crash), { tail: 3 })) lines.push(line);
       assert.ok(lines.includes("starting"), `logs: ${JSON.stringify(lines)}`);
 
       // follow: streams until aborted
       const ac = new AbortController();
       const followed: string[] = [];
-      for await (const line of driver.logs(leaseKey(crash), { follow: true, tail: 1, signal: ac.signal })) {
+      for await (const line of driver.logs(leaseIdOf(crash), { follow: true, tail: 1, signal: ac.signal })) {
         followed.push(line);
         ac.abort();
       }
       assert.equal(followed, ["starting"]);
 
       // count 2 with a host port: one replica holds the port, the other runs beside it
-      const gst = await waitState(driver, leaseKey(good), "web", /^running$/);
+      const gst = await waitState(driver, leaseIdOf(good), "web", /^running$/);
       assert.equal([gst.services[0]!.ready, gst.services[0]!.total], [2, 2]);
       assert.is((await podsOf(good)).length, 2);
       const uri = gst.services[0]!.uris[0]!;
       assert.is((await waitHttp(uri)).status, 200);
-      assert.equal((await driver.list()).sort(), [good, noImage, crash].map(leaseKey).sort());
-      for (const l of [noImage, crash]) await driver.teardown(leaseKey(l));
+      assert.equal((await driver.list()).sort(), [good, noImage, crash].map(leaseIdOf).sort());
+      for (const l of [noImage, crash]) await driver.teardown(leaseIdOf(l));
       assert.is((await waitHttp(uri)).status, 200);
       assert.equal(await podsOf(crash), []);
     } finally {
@@ -238,7 +238,7 @@ t(
       leases.push(keep, closed, lost);
       const g = group(HELLO);
       for (const l of [keep, closed, lost]) await driver.deploy(l, g);
-      const lostUri = (await driver.status(leaseKey(lost))).services[0]!.uris[0]!;
+      const lostUri = (await driver.status(leaseIdOf(lost))).services[0]!.uris[0]!;
       // the host "rebooted" for `lost`: its pod is gone, its stored state is not
       const ids = await podsOf(lost);
       await runPodman({}, ["pod", "stop", "-t", "0", ...ids]);
@@ -247,11 +247,11 @@ t(
 
       const restarted = new PodmanDriver({ stateDir: dir });
       const res = await reconcile(restarted, [{ lease: keep, group: g }, { lease: lost, group: g }]);
-      assert.equal(res, { removed: [leaseKey(closed)], redeployed: [leaseKey(lost)], errors: [] });
+      assert.equal(res, { removed: [leaseIdOf(closed)], redeployed: [leaseIdOf(lost)], errors: [] });
       assert.equal(await podsOf(closed), []);
-      assert.is((await restarted.status(leaseKey(lost))).services[0]!.uris[0], lostUri, "same host port");
+      assert.is((await restarted.status(leaseIdOf(lost))).services[0]!.uris[0], lostUri, "same host port");
       assert.is((await waitHttp(lostUri)).status, 200);
-      assert.equal(await restarted.list(), [keep, lost].map(leaseKey).sort());
+      assert.equal(await restarted.list(), [keep, lost].map(leaseIdOf).sort());
     } finally {
       await cleanup();
     }

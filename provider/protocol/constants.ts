@@ -1,0 +1,25 @@
+/**
+ * The ids of the tenant -> provider stream protocols, their signature domains and the size limits of
+ * what they carry.
+ * @module
+ */
+
+/** The manifest protocol id. */
+export const MANIFEST_PROTOCOL_ID = "/cirrus/manifest/1";
+/** The manifest request's signature domain. */
+export const MANIFEST_SIGN_DOMAIN = "cirrus/manifest/1";
+/** The lease (tenant access) protocol id. */
+export const LEASE_PROTOCOL_ID = "/cirrus/lease/1";
+/** The lease request's signature domain. */
+export const LEASE_SIGN_DOMAIN = "cirrus/lease/1";
+
+/** Largest manifest request accepted, bytes. */
+export const MANIFEST_REQUEST_MAX_BYTES = 1024 * 1024;
+/** Largest lease request accepted, bytes. */
+export const LEASE_REQUEST_MAX_BYTES = 4096;
+/** Largest response accepted, bytes. */
+export const RESPONSE_MAX_BYTES = 8 * 1024 * 1024;
+/** Largest `tail` of a logs request. */
+export const LOG_TAIL_MAX = 100_000;
+/** Nonce length, bytes (hex on the wire). */
+export const NONCE_BYTES = 16;

@@ -1,0 +1,352 @@
+/**
+ * The wire schema of `/cirrus/manifest/1` and `/cirrus/lease/1`: the request and response shapes,
+ * their checks (`lib/schema.ts`) and their encoding. A signed request on the wire is one canonical
+ * CBOR map: the request's fields plus `signature` (hex). Decoders take untrusted bytes: they are size
+ * limited, strict (canonical CBOR only, no floats, tags, undefined, duplicate keys or unknown fields)
+ * and throw only {@link ProtocolError}.
+ *
+ * Responses are discriminated by `ok`: an {@link ErrorResponse}, or `ok: true` with the payload of the
+ * request's kind ({@link ManifestAccepted}, {@link LeaseStatusPayload}, {@link LeaseEventsPayload},
+ * {@link LeaseLogsPayload}, {@link LogLinePayload}).
+ * @module
+ */
+import { isHex } from "../../lib/crypto.ts";
+import { parseLeaseId } from "../../lib/ids.ts";
+import {
+  bool,
+  first,
+  int,
+  isObj,
+  keysProblem,
+  oneOf,
+  optional,
+  type Problem,
+  str,
+} from "../../lib/schema.ts";
+import type { LeaseInfo } from "../../auction/market/types.ts";
+import type { Manifest } from "../../auction/sdl/types.ts";
+import type { LeaseStatus, ServiceStatus } from "../cluster/driver.ts";
+import {
+  LEASE_REQUEST_MAX_BYTES,
+  LOG_TAIL_MAX,
+  MANIFEST_REQUEST_MAX_BYTES,
+  NONCE_BYTES,
+  RESPONSE_MAX_BYTES,
+} from "./constants.ts";
+import { decodeWire, encodePlainWire, encodeWire, ProtocolError } from "./encoding.ts";
+import { manifestShapeProblem, TEXT_MAX } from "./manifest_shape.ts";
+
+/** What `/cirrus/manifest/1` carries (before signing). */
+export interface ManifestRequest {
+  chainId: string;
+  /** `owner/dseq/gseq/oseq/provider` */
+  leaseId: string;
+  /** The whole deployment manifest; the provider picks the lease's group (by gseq -> group name). */
+  manifest: Manifest;
+  /** Hex sha256 of the canonical manifest (must equal the chain's). */
+  manifestHash: string;
+  /** Monotonic per deployment (e.g. the height of the deployment.create/update, or a counter). */
+  version: number;
+  /** unix ms */
+  timestamp: number;
+  /** 16 random bytes, hex */
+  nonce: string;
+  /** The signer's ed25519 public key, hex (32 bytes). */
+  pubKey: string;
+}
+
+/** A signed manifest request. */
+export interface SignedManifestRequest {
+  request: ManifestRequest;
+  /** ed25519 signature (64 bytes, hex) over `manifestSignBytes` (signing.ts). */
+  signature: string;
+}
+
+/** Operations of `/cirrus/lease/1`. */
+export type LeaseOp = "status" | "logs" | "events";
+/** Every {@link LeaseOp}. */
+export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events"];
+
+/** What `/cirrus/lease/1` carries (before signing). `service`, `tail`, `follow`: logs only. */
+export interface LeaseRequest {
+  chainId: string;
+  leaseId: string;
+  op: LeaseOp;
+  service?: string;
+  tail?: number;
+  follow?: boolean;
+  timestamp: number;
+  nonce: string;
+  pubKey: string;
+}
+
+/** A signed lease request. */
+export interface SignedLeaseRequest {
+  request: LeaseRequest;
+  signature: string;
+}
+
+/** Error codes of a refused request. */
+export type ProtocolErrorCode = "forbidden" | "bad_request" | "not_found" | "conflict" | "internal";
+/** Every {@link ProtocolErrorCode}. */
+export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
+  "forbidden",
+  "bad_request",
+  "not_found",
+  "conflict",
+  "internal",
+];
+
+/** A successful answer: `ok` plus any plain data. */
+export type OkResponse<T extends object = Record<string, unknown>> = { ok: true } & T;
+/** A refusal. */
+export interface ErrorResponse {
+  ok: false;
+  error: string;
+  code: ProtocolErrorCode;
+}
+/** What the provider answers on both protocols. */
+export type ProtocolResponse<T extends object = Record<string, unknown>> =
+  | OkResponse<T>
+  | ErrorResponse;
+
+/** The outcome of verifying a signed request. */
+export type VerifyResult = { ok: true; signer: string } | { ok: false; reason: string };
+
+/** What the provider answers a manifest it deployed: the workload's status (null while starting). */
+export interface ManifestAccepted {
+  status: LeaseStatus | null;
+}
+
+/** What the provider answers `status`: the lease and its services (`message` when no workload). */
+export interface LeaseStatusPayload {
+  lease: LeaseInfo;
+  services: ServiceStatus[];
+  message?: string;
+}
+
+/** One entry of a lease's event log. */
+export interface LeaseEvent {
+  height: number;
+  /** ISO 8601 */
+  time: string;
+  type: string;
+  message: string;
+}
+
+/** What the provider answers `events`. */
+export interface LeaseEventsPayload {
+  events: LeaseEvent[];
+}
+
+/** What the provider answers `logs`: the last lines. */
+export interface LeaseLogsPayload {
+  lines: string[];
+}
+
+/** One frame of `/cirrus/lease/1/logs` (a followed log). */
+export interface LogLinePayload {
+  line: string;
+}
+
+/** What the provider answers on `/cirrus/manifest/1`. */
+export type ManifestResponse = ProtocolResponse<ManifestAccepted>;
+
+/** What the provider answers on `/cirrus/lease/1`, by op. */
+export type LeaseResponse =
+  | OkResponse<LeaseStatusPayload>
+  | OkResponse<LeaseEventsPayload>
+  | OkResponse<LeaseLogsPayload>
+  | ErrorResponse;
+
+/** One frame the provider sends on `/cirrus/lease/1/logs`. */
+export type LogStreamFrame = ProtocolResponse<LogLinePayload>;
+
+// ---------------------------------------------------------------------------------------------------
+// field checks
+
+function chainIdProblem(v: unknown, path: string): Problem {
+  return str(v, path, 64, 1);
+}
+
+function leaseIdProblem(v: unknown, path: string): Problem {
+  return parseLeaseId(v) ? null : `${path}: must be owner/dseq/gseq/oseq/provider`;
+}
+
+const hexOf = (v: unknown, path: string, bytes: number): Problem =>
+  isHex(v, bytes) ? null : `${path}: must be ${bytes} bytes of lower-case hex`;
+
+/** What every request names first: its chain and its lease. */
+function targetProblem(v: Record<string, unknown>, what: string): Problem {
+  return first(chainIdProblem(v.chainId, `${what}.chainId`), leaseIdProblem(v.leaseId, `${what}.leaseId`));
+}
+
+/** What every request carries to be fresh and signed: timestamp, nonce, key (and signature). */
+function senderProblem(v: Record<string, unknown>, what: string, signed: boolean): Problem {
+  return first(
+    int(v.timestamp, `${what}.timestamp`, 0, Number.MAX_SAFE_INTEGER),
+    hexOf(v.nonce, `${what}.nonce`, NONCE_BYTES),
+    hexOf(v.pubKey, `${what}.pubKey`, 32),
+    signed ? hexOf(v.signature, `${what}.signature`, 64) : null,
+  );
+}
+
+/** The fields of a manifest request, in a fresh map (what is signed and sent). */
+export function manifestBody(r: ManifestRequest): Record<string, unknown> {
+  return {
+    chainId: r.chainId,
+    leaseId: r.leaseId,
+    manifest: r.manifest,
+    manifestHash: r.manifestHash,
+    version: r.version,
+    timestamp: r.timestamp,
+    nonce: r.nonce,
+    pubKey: r.pubKey,
+  };
+}
+
+/** The fields of a lease request, in a fresh map (options only when set). */
+export function leaseBody(r: LeaseRequest): Record<string, unknown> {
+  const b: Record<string, unknown> = {
+    chainId: r.chainId,
+    leaseId: r.leaseId,
+    op: r.op,
+    timestamp: r.timestamp,
+    nonce: r.nonce,
+    pubKey: r.pubKey,
+  };
+  if (r.service !== undefined) b.service = r.service;
+  if (r.tail !== undefined) b.tail = r.tail;
+  if (r.follow !== undefined) b.follow = r.follow;
+  return b;
+}
+
+const MANIFEST_FIELDS = [
+  "chainId",
+  "leaseId",
+  "manifest",
+  "manifestHash",
+  "version",
+  "timestamp",
+  "nonce",
+  "pubKey",
+] as const;
+const LEASE_FIELDS = ["chainId", "leaseId", "op", "timestamp", "nonce", "pubKey"] as const;
+const LEASE_OPTIONAL = ["service", "tail", "follow"] as const;
+
+/** The manifest request in `v` (a decoded map; `signed`: with its `signature`); throws {@link ProtocolError}. */
+export function manifestRequestFrom(v: unknown, signed = false): ManifestRequest {
+  const what = "manifest request";
+  if (!isObj(v)) throw new ProtocolError(`${what}: must be a map`);
+  const p = keysProblem(v, signed ? [...MANIFEST_FIELDS, "signature"] : MANIFEST_FIELDS, [], what) ??
+    first(
+      targetProblem(v, what),
+      hexOf(v.manifestHash, `${what}.manifestHash`, 32),
+      int(v.version, `${what}.version`, 0, Number.MAX_SAFE_INTEGER),
+      senderProblem(v, what, signed),
+      manifestShapeProblem(v.manifest, `${what}.manifest`),
+    );
+  if (p) throw new ProtocolError(p);
+  return {
+    chainId: v.chainId as string,
+    leaseId: v.leaseId as string,
+    manifest: v.manifest as Manifest,
+    manifestHash: v.manifestHash as string,
+    version: v.version as number,
+    timestamp: v.timestamp as number,
+    nonce: v.nonce as string,
+    pubKey: v.pubKey as string,
+  };
+}
+
+/** The lease request in `v` (a decoded map; `signed`: with its `signature`); throws {@link ProtocolError}. */
+export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
+  const what = "lease request";
+  if (!isObj(v)) throw new ProtocolError(`${what}: must be a map`);
+  const p = keysProblem(v, signed ? [...LEASE_FIELDS, "signature"] : LEASE_FIELDS, LEASE_OPTIONAL, what) ??
+    first(
+      targetProblem(v, what),
+      oneOf(v.op, `${what}.op`, LEASE_OPS),
+      senderProblem(v, what, signed),
+      optional((x, q) => str(x, q, 63, 1))(v.service, `${what}.service`),
+      optional((x, q) => int(x, q, 0, LOG_TAIL_MAX))(v.tail, `${what}.tail`),
+      optional(bool)(v.follow, `${what}.follow`),
+    );
+  if (p) throw new ProtocolError(p);
+  if (v.op !== "logs") {
+    for (const k of LEASE_OPTIONAL) {
+      if (v[k] !== undefined) throw new ProtocolError(`${what}.${k}: only allowed with op "logs"`);
+    }
+  }
+  const r: LeaseRequest = {
+    chainId: v.chainId as string,
+    leaseId: v.leaseId as string,
+    op: v.op as LeaseOp,
+    timestamp: v.timestamp as number,
+    nonce: v.nonce as string,
+    pubKey: v.pubKey as string,
+  };
+  if (v.service !== undefined) r.service = v.service as string;
+  if (v.tail !== undefined) r.tail = v.tail as number;
+  if (v.follow !== undefined) r.follow = v.follow as boolean;
+  return r;
+}
+
+/** Decodes a signed request: its fields (checked by `requestFrom`) and its `signature`. */
+function decodeSigned<R>(
+  bytes: Uint8Array,
+  what: string,
+  bytesMax: number,
+  requestFrom: (v: unknown, signed: boolean) => R,
+): { request: R; signature: string } {
+  const v = decodeWire(bytes, what, bytesMax);
+  const request = requestFrom(v, true);
+  const signature = isObj(v) ? v.signature : undefined;
+  if (typeof signature !== "string") throw new ProtocolError(`${what}.signature: missing`);
+  return { request, signature };
+}
+
+/** Wire bytes of a signed manifest request: one canonical CBOR map (the fields plus `signature`). */
+export function encodeManifestRequest(s: SignedManifestRequest): Uint8Array {
+  return encodeWire({ ...manifestBody(s.request), signature: s.signature });
+}
+
+/** Decodes untrusted bytes into a signed manifest request (signature NOT yet checked). */
+export function decodeManifestRequest(bytes: Uint8Array): SignedManifestRequest {
+  return decodeSigned(bytes, "manifest request", MANIFEST_REQUEST_MAX_BYTES, manifestRequestFrom);
+}
+
+/** Wire bytes of a signed lease request. */
+export function encodeLeaseRequest(s: SignedLeaseRequest): Uint8Array {
+  return encodeWire({ ...leaseBody(s.request), signature: s.signature });
+}
+
+/** Decodes untrusted bytes into a signed lease request (signature NOT yet checked). */
+export function decodeLeaseRequest(bytes: Uint8Array): SignedLeaseRequest {
+  return decodeSigned(bytes, "lease request", LEASE_REQUEST_MAX_BYTES, leaseRequestFrom);
+}
+
+/** A refusal response. */
+export function errorResponse(code: ProtocolErrorCode, error: string): ErrorResponse {
+  return { ok: false, code, error };
+}
+
+/**
+ * Wire bytes of a response. Undefined fields are dropped; numbers may be integers or finite floats;
+ * a value that is not plain data (Map, Date, function...) throws {@link ProtocolError}.
+ */
+export function encodeResponse(r: ProtocolResponse | OkResponse<object>): Uint8Array {
+  return encodePlainWire(r, "response");
+}
+
+/** Decodes a provider's response (untrusted on the CLI side). */
+export function decodeResponse(bytes: Uint8Array): ProtocolResponse {
+  const v = decodeWire(bytes, "response", RESPONSE_MAX_BYTES, { floats: true, canonical: false });
+  if (!isObj(v)) throw new ProtocolError("response: must be a map");
+  if (v.ok === true) return v as OkResponse;
+  if (v.ok !== false) throw new ProtocolError("response.ok: must be a boolean");
+  const p = keysProblem(v, ["ok", "error", "code"], [], "response") ??
+    first(str(v.error, "response.error", TEXT_MAX), oneOf(v.code, "response.code", PROTOCOL_ERROR_CODES));
+  if (p) throw new ProtocolError(p);
+  return { ok: false, error: v.error as string, code: v.code as ProtocolErrorCode };
+}
