@@ -187,6 +187,7 @@ export class Cluster {
   /** Start node i (again); its log is appended to. */
   async start(i: number): Promise<void> {
     const n = this.nodes[i]!;
+    if (this.#cleaned) throw new Error(`cluster cleaned up: ${n.name} not started`);
     if (n.proc) return;
     const bootstrap: string[] = [];
     for (const m of this.nodes) {
