@@ -46,9 +46,13 @@ const rand = (n: number) => Math.floor(Math.random() * n);
 async function boot(ctx: CaseContext, c: Cluster): Promise<void> {
   await c.startAll();
   const idx = c.nodes.filter((n) => n.validator !== null).map((n) => n.index);
-  const r = await c.waitHeights(idx, 1, 90_000);
+  // Starting N Deno processes on a loaded 2-core machine takes a while: 60 s + 15 s per process.
+  const ms = 60_000 + 15_000 * idx.length;
+  const r = await c.waitHeights(idx, 1, ms);
   ctx.say(`${idx.length} processes up, heights ${r.heights.join(",")}`);
-  if (!r.ok) throw new Error(`the cluster did not commit a block within 90 s (heights ${r.heights})`);
+  if (!r.ok) {
+    throw new Error(`the cluster did not commit a block within ${ms / 1000} s (heights ${r.heights})`);
+  }
 }
 
 /** Check that every node in `idx` gains `blocks` blocks within `ms`; returns the height reached. */
