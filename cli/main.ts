@@ -13,11 +13,35 @@ import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries
 import { addLeaseCommands } from "./lease.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
+import {
+  type Misbehaviour,
+  MISBEHAVIOURS,
+  parseMisbehaviours,
+  parseNamedMisbehaviours,
+} from "../node/misbehave.ts";
 
 /** Exit with a code after the output was printed (no error line). */
 class ExitCode extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
+  }
+}
+
+/** `--misbehave` of `node start`: KIND[,KIND...]. */
+function misbehaviourList(spec: string): Misbehaviour[] {
+  try {
+    return parseMisbehaviours(spec);
+  } catch (e) {
+    throw new UserError(`--misbehave: ${(e as Error).message}`);
+  }
+}
+
+/** `--misbehave` of `devnet`: NAME=KIND[,NAME=KIND...]. */
+function namedMisbehaviours(spec: string): Map<string, Misbehaviour[]> {
+  try {
+    return parseNamedMisbehaviours(spec);
+  } catch (e) {
+    throw new UserError(`--misbehave: ${(e as Error).message}`);
   }
 }
 
@@ -121,8 +145,14 @@ export function buildProgram(): Command {
       "--provider-config <file>",
       "provider config (YAML: cluster driver, capacity, attributes, pricing, key)",
     )
+    .addOption(
+      new Option("--misbehave <kinds>", "TEST ONLY (devnet/test chains): misbehave, KIND[,KIND...]")
+        .hideHelp(),
+    )
     .action(async (o, cmd) => {
       const g = globals(cmd);
+      const misbehave = o.misbehave === undefined ? [] : misbehaviourList(o.misbehave);
+      if (misbehave.length > 0 && o.validator !== true) throw new UserError(`--misbehave needs --validator`);
       if (o.provider && !o.providerConfig) throw new UserError(`--provider needs --provider-config FILE`);
       if (!o.provider && o.providerConfig) throw new UserError(`--provider-config needs --provider`);
       await runNode({
@@ -133,6 +163,7 @@ export function buildProgram(): Command {
         ...(o.rpcListen ? { rpcListen: o.rpcListen } : {}),
         bootstrap: o.bootstrap,
         logLevel: o.logLevel,
+        ...(misbehave.length > 0 ? { misbehave } : {}),
       });
     });
 
@@ -151,6 +182,11 @@ export function buildProgram(): Command {
     )
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
+    .option(
+      "--misbehave <spec>",
+      "test only: NAME=KIND[,NAME=KIND...] makes validators misbehave (kinds: " + MISBEHAVIOURS.join(", ") +
+        "; duplicate-key starts a second process with NAME's key)",
+    )
     .action(async (o) => {
       const n = Number(o.validators);
       if (!Number.isInteger(n) || n < 1 || n > 32) {
@@ -172,6 +208,7 @@ export function buildProgram(): Command {
         providerNodes: o.providerNodes !== false,
         ...(o.driver ? { driver: o.driver } : {}),
         basePort: Number(o.basePort),
+        ...(o.misbehave !== undefined ? { misbehave: namedMisbehaviours(o.misbehave) } : {}),
       });
     });
 
