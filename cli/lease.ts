@@ -180,9 +180,10 @@ export function addLeaseCommands(lease: Command): void {
     .action(async (dseq: string, file: string, o, cmd) => {
       const g = globals(cmd);
       const sdl = await readSdl(file);
+      const n = dseqArg(dseq);
       const sent = await sendManifest(g, {
         keyName: await fromKey(g, o.from),
-        dseq: dseqArg(dseq),
+        dseq: n,
         manifest: sdl.manifest,
         manifestHash: sdl.manifestHash,
       });
