@@ -8,7 +8,9 @@
 import { type Command, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import {
+  checkSimConfig,
   parseCrashes,
+  parseMisbehave,
   parsePartitions,
   SIM_DEFAULTS,
   type SimConfig,
@@ -31,6 +33,7 @@ export interface SimFlags {
   loss?: string;
   partition?: string;
   crash?: string;
+  misbehave?: string;
   txRate?: string;
   seed?: string;
   out?: string;
@@ -80,7 +83,8 @@ export async function simConfigOf(f: SimFlags): Promise<SimConfig> {
     set("seed", num("seed", f.seed));
     if (f.partition !== undefined) c.partitions = parsePartitions(f.partition);
     if (f.crash !== undefined) c.crashes = parseCrashes(f.crash);
-    return c;
+    if (f.misbehave !== undefined) c.misbehave = parseMisbehave(f.misbehave);
+    return checkSimConfig(c);
   } catch (e) {
     if (e instanceof SimConfigError) throw new UserError(e.message);
     throw e;
@@ -109,6 +113,10 @@ export function addSimCommand(program: Command): void {
     .option("--loss <p>", "probability that a gossip message is lost (default 0)")
     .option("--partition <spec>", 'partitions, "H1-H2:0,1|2,3" (several separated by ";")')
     .option("--crash <spec>", 'crashed validators, "v3@H1-H2" (several separated by ",")')
+    .option(
+      "--misbehave <spec>",
+      'byzantine validators, "v2=double-sign,v3=silent" (kinds of node/misbehave.ts but amnesia, duplicate-key)',
+    )
     .option("--tx-rate <r>", "bank transfers per simulated second (default 0)")
     .option("--seed <s>", `seed (default ${SIM_DEFAULTS.seed})`)
     .addOption(new Option("--out <dir>", "output directory").default("sim-out"))

@@ -141,11 +141,11 @@ export class SimCluster {
       bootstrap: links.map((j) => this.addrs[j]!),
       dataDir: this.#opts.dataDir?.(i) ?? join(loaded.home, "data"),
       ...(this.#storage[i] ? { storage: this.#storage[i] } : {}),
+      ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
       network: (o) => this.network.join(o),
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
-      ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ConsensusParams } from "../ledger/genesis.ts";
+import { type Misbehaviour, parseNamedMisbehaviours } from "../misbehave.ts";
 
 /** A partition between two heights: `groups` of validator indexes cannot talk to each other. */
 export interface PartitionFault {
@@ -21,6 +22,15 @@ export interface CrashFault {
   toHeight: number;
 }
 
+/** A byzantine validator: the test-only switches of `node/misbehave.ts`, for the whole run. */
+export interface MisbehaveFault {
+  node: number;
+  kinds: Misbehaviour[];
+}
+
+/** Kinds a simulation cannot run: they need a second process or state on disk. */
+export const SIM_MISBEHAVIOURS_UNSUPPORTED: readonly Misbehaviour[] = ["duplicate-key", "amnesia"];
+
 /** Everything one simulation run depends on (with the seed, the whole outcome). */
 export interface SimConfig {
   validators: number;
@@ -34,6 +44,8 @@ export interface SimConfig {
   loss: number;
   partitions: PartitionFault[];
   crashes: CrashFault[];
+  /** Byzantine validators. */
+  misbehave: MisbehaveFault[];
   /** Bank transfers submitted per simulated second, over all nodes. */
   txRate: number;
   /** Funded accounts sending the transfers. */
@@ -58,6 +70,7 @@ export const SIM_DEFAULTS: SimConfig = {
   loss: 0,
   partitions: [],
   crashes: [],
+  misbehave: [],
   txRate: 0,
   accounts: 8,
   providers: 0,
@@ -116,6 +129,27 @@ export function parseCrashes(spec: string): CrashFault[] {
   });
 }
 
+/**
+ * Parses `"v2=double-sign,v3=silent"` into byzantine validators.
+ * @example
+ * ```ts
+ * parseMisbehave("v2=double-sign"); // [{node: 2, kinds: ["double-sign"]}]
+ * ```
+ */
+export function parseMisbehave(spec: string): MisbehaveFault[] {
+  let named: Map<string, Misbehaviour[]>;
+  try {
+    named = parseNamedMisbehaviours(spec);
+  } catch (e) {
+    throw new SimConfigError(`misbehave: ${(e as Error).message}`);
+  }
+  return [...named].map(([name, kinds]) => {
+    const m = /^v?(\d+)$/.exec(name);
+    if (!m) throw new SimConfigError(`misbehave "${name}": expected vN=KIND`);
+    return { node: Number(m[1]), kinds };
+  });
+}
+
 function range<T>(
   s: string,
   from: number,
@@ -153,6 +187,13 @@ export function checkSimConfig(c: SimConfig): SimConfig {
     for (const i of p.groups.flat()) int("partition node", i, 0, c.validators - 1);
   }
   for (const k of c.crashes) int("crash node", k.node, 0, c.validators - 1);
+  for (const b of c.misbehave) {
+    int("misbehave node", b.node, 0, c.validators - 1);
+    const bad = b.kinds.find((k) => SIM_MISBEHAVIOURS_UNSUPPORTED.includes(k));
+    if (bad) {
+      throw new SimConfigError(`misbehave: "${bad}" needs a second process or disk state, not simulated`);
+    }
+  }
   return c;
 }
 
@@ -165,7 +206,7 @@ function asNumber(name: string, v: unknown): number {
 /**
  * A configuration from a scenario object (a parsed YAML file) over the defaults. Keys: validators,
  * providers, tenants, heights, latency, jitter, loss, partition (string), crash (string), txRate,
- * accounts, seed, stallMs, consensus (timeouts). Unknown keys are refused.
+ * accounts, seed, stallMs, misbehave (string), consensus (timeouts). Unknown keys are refused.
  */
 export function simConfigFrom(doc: unknown, base: SimConfig = SIM_DEFAULTS): SimConfig {
   if (doc === null || doc === undefined) return { ...base };
@@ -201,6 +242,9 @@ export function simConfigFrom(doc: unknown, base: SimConfig = SIM_DEFAULTS): Sim
         break;
       case "crash":
         c.crashes = parseCrashes(String(v));
+        break;
+      case "misbehave":
+        c.misbehave = parseMisbehave(String(v));
         break;
       case "consensus": {
         if (typeof v !== "object" || v === null) throw new SimConfigError("consensus: expected a mapping");

@@ -33,8 +33,8 @@ import { checkSimConfig, type SimConfig } from "./scenario.ts";
 
 /** Balance of every traffic account at genesis. */
 const ACCOUNT_BALANCE = 1_000_000_000_000n;
-/** Chain id of simulated chains. */
-export const SIM_CHAIN_ID = "cirrus-sim";
+/** Chain id of simulated chains (a test chain: the misbehaviour switches run only on those). */
+export const SIM_CHAIN_ID = "cirrus-test-sim";
 
 /** One committed height, as the first node to commit it saw it. */
 export interface HeightMetrics {
@@ -215,6 +215,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
     homes: setup.homes,
     seed: c.seed,
     storage: "memory",
+    misbehave: (i) => c.misbehave.find((b) => b.node === i)?.kinds ?? [],
     link: { latencyMs: c.latencyMs, jitterMs: c.jitterMs, loss: c.loss },
   });
   const cache = new VerdictCache();
@@ -242,7 +243,11 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
       });
     });
   const top = () => Math.max(0, ...cluster.nodes.map((n) => n?.chain.height ?? 0));
-  const faults: FaultEvent[] = [];
+  const faults: FaultEvent[] = c.misbehave.map((b) => ({
+    atMs: 0,
+    height: 0,
+    event: `v${b.node} misbehaves: ${b.kinds.join(",")}`,
+  }));
   const note = (event: string) => faults.push({ atMs: cluster.clock.now(), height: top(), event });
   const traffic = { submitted: 0, refused: 0, committed: 0 };
   let actors: SimActors | null = null;

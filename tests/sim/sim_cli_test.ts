@@ -31,6 +31,9 @@ test("bad flags and scenario files are user errors naming what is wrong", async 
     [{ validators: "many" }, /--validators/],
     [{ partition: "10:0|1" }, /partition/],
     [{ crash: "v1@9-3" }, /H1 < H2/],
+    [{ misbehave: "v1=lie" }, /misbehave/],
+    [{ misbehave: "v1=amnesia" }, /not simulated/],
+    [{ misbehave: "v9=silent" }, /misbehave node/],
     [{ scenario: "/nonexistent/x.yaml" }, /Cannot read scenario/],
   ];
   for (const [flags, re] of cases) {

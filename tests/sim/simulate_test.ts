@@ -62,6 +62,20 @@ test("a minority cut off falls behind and catches up after the heal", async () =
   assert.ok(m.safety.finalHeights.every((h) => h >= 10), `caught up: ${m.safety.finalHeights}`);
 });
 
+test("one byzantine validator of 4 (double-sign, then silent): the others commit, no fork", async () => {
+  for (const kind of ["double-sign", "silent"] as const) {
+    const m = await simulate({
+      ...SIM_DEFAULTS,
+      validators: 4,
+      heights: 6,
+      misbehave: [{ node: 3, kinds: [kind] }],
+    });
+    assert.is(m.heights.length, 6, kind);
+    assert.equal(m.safety.forks, [], kind);
+    assert.equal(m.faults[0]!.event, `v3 misbehaves: ${kind}`);
+  }
+});
+
 test("safety across random seeds and fault schedules (< 1/3 faulty): no fork, supply conserved", async () => {
   const rng = seededRng(2026);
   for (let run = 0; run < 5; run++) {
