@@ -169,6 +169,24 @@ test("a deployment with bids gets its lease within two seconds; a paying lease k
   }
 });
 
+test("a tx whose first gossip reached no peer is gossiped again: the resting chain still commits it", async () => {
+  const net = await restingNet();
+  try {
+    const [alice, bob] = net.accounts as [TestAccount, TestAccount];
+    const ids = net.nodes.map((n) => n!.p2p.peerId);
+    // node3 alone: its tx goes nowhere (its own height starts, but a quarter of the power decides nothing).
+    net.sim!.network.partition([[ids[3]!]]);
+    const sent = sendTx(net, 3, alice, "bank.send", { to: bob.address, amount: "7" });
+    await net.pass(500);
+    assert.is(net.nodes[0]!.mempool.size, 0, "the others never got it");
+    net.sim!.network.heal();
+    const r = await net.run(sent, "tx committed after the heal", 10_000);
+    assert.ok(r.ok, r.reason);
+  } finally {
+    await net.cleanup();
+  }
+});
+
 test("interval 0 keeps the old cadence: blocks keep coming with no tx", async () => {
   const net = await TestNet.create({ validators: 4, consensus: { createEmptyBlocksIntervalMs: 0 } });
   try {
