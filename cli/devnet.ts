@@ -296,7 +296,7 @@ async function stopAll(
   // The containers of a devnet's leases go with it.
   for (const p of providers) {
     if (p.driver !== "podman" || !p.home) continue;
-    const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman") });
+    const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman"), provider: p.address });
     for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
   }
 }

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
-import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
+import { emit, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
@@ -72,13 +72,7 @@ export function buildProgram(): Command {
   keys.command("import <name> <file>").description("import a key file written by `keys export`")
     .action(async (name: string, file: string, _o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const k = await new Keystore(g.home).import(name, text, file);
+      const k = await new Keystore(g.home).import(name, await readTextArg(file), file);
       emit(g, { name: k.name, address: k.address }, () => `imported key "${k.name}": ${k.address}`);
     });
 
@@ -215,13 +209,7 @@ export function buildProgram(): Command {
   )
     .action(async (file: string, _o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const r = validateReport(text);
+      const r = validateReport(await readTextArg(file));
       emit(g, r, () => {
         if (!r.valid) return `${file}: invalid: ${r.error}`;
         const lines = [`${file}: valid, manifest hash ${r.manifestHash}`];

@@ -11,6 +11,7 @@ import { ConsensusDriver, topics } from "./consensus_driver.ts";
 import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Rng } from "../lib/rng.ts";
 import { Mempool } from "./mempool.ts";
 import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
@@ -45,6 +46,8 @@ export interface NodeOptions {
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /** Randomness of the node's choices, e.g. block sync's peer sample (default: seeded from the crypto source). */
+  rng?: Rng;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
 }
@@ -318,7 +321,7 @@ export class CirrusNode {
       logger: log,
       gossipStats,
     });
-    const sync = new BlockSync(chain, p2p, driver, clock, log);
+    const sync = new BlockSync(chain, p2p, driver, clock, log, undefined, opts.rng ? { rng: opts.rng } : {});
     const node = new CirrusNode({
       chain,
       mempool,

@@ -19,6 +19,7 @@ import type { P2P } from "./p2p.ts";
 import type { ConsensusDriver } from "./consensus_driver.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
+import { cryptoSeededRng, type Rng } from "../lib/rng.ts";
 
 /** The protocol id. */
 export const SYNC_PROTOCOL = "/cirrus/sync/1";
@@ -53,6 +54,8 @@ export interface BlockSyncOptions {
   statusTimeoutMs?: number;
   /** Time allowed for a blocks answer (default 10 s). */
   blocksTimeoutMs?: number;
+  /** Draws the sample of peers asked for their height (default {@link cryptoSeededRng}). */
+  rng?: Rng;
 }
 
 /** Serve and run block sync for one node. */
@@ -67,6 +70,7 @@ export class BlockSync {
   applied = 0;
   /** Polls in a row that found no peer ahead (the pause before the next one doubles with each). */
   #quietPolls = 0;
+  readonly #rng: Rng;
 
   constructor(
     readonly chain: Chain,
@@ -76,7 +80,9 @@ export class BlockSync {
     readonly log: Logger,
     readonly intervalMs = 1000,
     readonly options: BlockSyncOptions = {},
-  ) {}
+  ) {
+    this.#rng = options.rng ?? cryptoSeededRng();
+  }
 
   /** Register the protocol handler and start the catch-up loop. */
   async start(): Promise<void> {
@@ -159,7 +165,7 @@ export class BlockSync {
   async #candidates(): Promise<{ peer: string; height: number }[]> {
     let peers = this.p2p.peers().filter((p) => !this.penalized(p));
     if (peers.length > SYNC_STATUS_PEERS_MAX) {
-      peers = peers.map((p) => ({ p, k: Math.random() })).sort((a, b) => a.k - b.k)
+      peers = peers.map((p) => ({ p, k: this.#rng() })).sort((a, b) => a.k - b.k)
         .slice(0, SYNC_STATUS_PEERS_MAX).map((x) => x.p);
     }
     const timeoutMs = this.options.statusTimeoutMs ?? 2000;

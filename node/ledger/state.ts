@@ -22,14 +22,7 @@ import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
 import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
-import {
-  type Account,
-  type ApplyContext,
-  type SignedTx,
-  TxError,
-  type TxEvent,
-  verifyTxSignature,
-} from "./tx.ts";
+import { type Account, type ApplyContext, type SignedTx, TxError, type TxEvent } from "./tx.ts";
 import type { Ledger } from "./ledger.ts";
 
 /** State key of an account. */
@@ -445,22 +438,6 @@ export function checkTx(state: LedgerState, stx: SignedTx, pendingNonce?: bigint
   const reason = chargeTx(state, view, stx, block, [], pendingNonce) ??
     runTxBody(state, view, stx, block, []);
   return reason === null ? { ok: true } : { ok: false, reason };
-}
-
-/**
- * The mempool's whole admission check for untrusted bytes: `Ledger.decodeTx` (with the state's
- * `maxTxBytes`), signature ("bad signature"), then {@link checkTx}.
- */
-export async function admitTx(
-  state: LedgerState,
-  bytes: Uint8Array,
-  pendingNonce?: bigint,
-): Promise<{ ok: true; stx: SignedTx } | { ok: false; reason: string }> {
-  const d = state.ledger.decodeTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
-  if (!d.ok) return d;
-  if (!(await verifyTxSignature(d.stx))) return { ok: false, reason: "bad signature" };
-  const c = checkTx(state, d.stx, pendingNonce);
-  return c.ok ? { ok: true, stx: d.stx } : c;
 }
 
 /**

@@ -128,6 +128,7 @@ export class SimCluster {
       dataDir: this.#opts.dataDir?.(i) ?? join(home, "data"),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
       network: (o) => this.network.join(o),
+      rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
     });
     this.nodes[i] = node;

@@ -41,6 +41,7 @@ import {
   LABEL_NAMESPACE,
   LABEL_PREFIX,
   LABEL_SERVICE,
+  labelValue,
   leaseNamespace,
   leaseObjects,
   type Resources,
@@ -202,6 +203,12 @@ export interface PodmanDriverOptions extends PodmanOptions {
   playTimeoutMs?: number;
   /** seconds a container gets between SIGTERM and SIGKILL on teardown/redeploy (default 1) */
   stopTimeoutSeconds?: number;
+  /**
+   * The provider's address. Pods found without state in `stateDir` (the state was lost) are adopted
+   * only when their lease names this provider; without it they are never adopted, so a driver never
+   * lists, reconciles away or tears down the pods of another provider (or test) on the same machine.
+   */
+  provider?: string;
 }
 
 interface LeaseState {
@@ -503,7 +510,9 @@ export class PodmanDriver implements ClusterDriver {
         ids.add(known);
         continue;
       }
-      // pods without state (state dir lost): the lease id from their labels when they hold it whole
+      // pods without state (state dir lost): the lease id from their labels when they hold it whole,
+      // and only for leases of this provider
+      if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) continue;
       const id = [
         l[`${LABEL_PREFIX}/owner`],
         l[`${LABEL_PREFIX}/dseq`],

@@ -59,6 +59,8 @@ if (!podman.ok) {
       "--from",
       "alice",
       "--wait",
+      "--timeout",
+      "240",
       "--output",
       "json",
       ...common,
