@@ -268,5 +268,5 @@ export async function startProviderRole(
 async function resolveCapacity(cfg: ProviderConfig, driver: ClusterDriver): Promise<InventoryCapacity> {
   if (cfg.capacity !== "probe") return capacityFromConfig(cfg);
   const probed = await driver.probeCapacity();
-  return capacityFromConfig(cfg, probed.free);
+  return capacityFromConfig(cfg, { ...probed.free, ...(probed.gpus ? { gpus: probed.gpus } : {}) });
 }

@@ -19,6 +19,7 @@ import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import { cirrusLedger } from "./ledger/default_ledger.ts";
+import { forgetConsensusState, misbehavingP2P, type Misbehaviour, testChainProblem } from "./misbehave.ts";
 
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
 const TX_BATCH_MAX = 512;
@@ -50,6 +51,8 @@ export interface NodeOptions {
   rng?: Rng;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
+  /** Test only (refused unless the chain is a test chain): misbehave in these ways (`node/misbehave.ts`). */
+  misbehave?: readonly Misbehaviour[];
 }
 
 /** Result of submitting a transaction. */
@@ -283,7 +286,16 @@ export class CirrusNode {
     const clock = opts.clock ?? systemClock;
     const home = opts.home;
     const dataDir = opts.dataDir ?? join(home.home, "data");
+    const misbehave = opts.misbehave ?? [];
+    if (misbehave.length > 0) {
+      const why = testChainProblem(home.genesis.chainId, "--misbehave");
+      if (why) throw new Error(why);
+      if (!opts.validator) throw new Error("--misbehave needs a validator (--validator)");
+    }
+    const walPath = join(dataDir, "cs.wal");
+    const signerStatePath = join(dataDir, "priv_validator_state.json");
     await Deno.mkdir(dataDir, { recursive: true });
+    if (misbehave.includes("amnesia")) await forgetConsensusState({ walPath, signerStatePath });
     const chain = await Chain.open({
       dir: join(dataDir, "ledger"),
       genesis: home.genesis,
@@ -310,13 +322,23 @@ export class CirrusNode {
       await chain.close();
       throw e;
     }
+    if (misbehave.length > 0) {
+      log("warn", "MISBEHAVING (test only)", { kinds: misbehave.join(",") });
+      p2p = misbehavingP2P(p2p, {
+        kinds: misbehave,
+        topics: t,
+        validatorKey: home.validatorKey,
+        maxBlockBytes: home.genesis.params.consensus.maxBlockBytes,
+        logger: log,
+      });
+    }
     const driver = new ConsensusDriver({
       chain,
       p2p,
       mempool,
       validatorKey: opts.validator ? home.validatorKey : null,
-      walPath: join(dataDir, "cs.wal"),
-      signerStatePath: join(dataDir, "priv_validator_state.json"),
+      walPath,
+      signerStatePath,
       clock,
       logger: log,
       gossipStats,

@@ -352,12 +352,23 @@ export class PodmanDriver implements ClusterDriver {
     const mine = objects.filter((o) => o.kind !== "Namespace" && o.metadata.labels?.[LABEL_SERVICE] === name);
     const out: KubeObject[] = [nsObj];
     for (const o of mine) {
+      // no Ingress controller here; claims would be podman volumes shared by every lease (no
+      // namespaces), so a persistent volume stays an emptyDir of the pod as before
+      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim") continue;
       if (o.kind !== "Deployment") {
         out.push(o);
         continue;
       }
       const d: KubeObject = structuredClone(o);
       d.metadata.name = `${ns}-${name}`;
+      for (const v of d.spec.template.spec.volumes ?? []) {
+        if (!v.persistentVolumeClaim) continue;
+        const claim = mine.find((c) =>
+          c.kind === "PersistentVolumeClaim" && c.metadata.name === v.persistentVolumeClaim.claimName
+        );
+        delete v.persistentVolumeClaim;
+        v.emptyDir = { sizeLimit: claim?.spec.resources.requests.storage };
+      }
       const containers: Json[] = d.spec.template.spec.containers;
       const hasHostPort = containers.some((c) => (c.ports ?? []).some((p: Json) => p.hostPort !== undefined));
       const replicas: number = d.spec.replicas;
