@@ -169,7 +169,7 @@ test("a deployment with bids gets its lease within two seconds; a paying lease k
   }
 });
 
-test("a tx whose first gossip reached no peer is gossiped again: the resting chain still commits it", async () => {
+test("a tx submitted to a node cut off from the others (its gossip reaches no one) commits once healed", async () => {
   const net = await restingNet();
   try {
     const [alice, bob] = net.accounts as [TestAccount, TestAccount];
