@@ -101,6 +101,8 @@ export class ConsensusDriver {
   #replaying = false;
   #pendingGetValue: { height: number; round: number } | null = null;
   #lastProgress = 0;
+  /** The height waiting at rest (nothing to do) for a tx, a peer's message or the empty-block interval. */
+  #resting: { height: number; timer: unknown } | null = null;
   /** Heights decided after round 0 (a timeout or a missing proposal cost a round). */
   laterRounds = 0;
   /** Duplicate-vote evidence seen (conflicting signed votes of one validator). */
@@ -128,6 +130,11 @@ export class ConsensusDriver {
   /** The height being decided. */
   get height(): number {
     return this.#height;
+  }
+
+  /** True while the next height waits at rest (no tx, no scheduled ledger work; issue 9, part 5). */
+  get resting(): boolean {
+    return this.#resting !== null;
   }
 
   /** The current round (for status). */
@@ -172,6 +179,7 @@ export class ConsensusDriver {
       (req, from) => this.#onResend(req, from),
       { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
     );
+    this.#o.mempool.onAdded(() => this.#wake(this.#height));
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
     });
@@ -181,6 +189,8 @@ export class ConsensusDriver {
   /** Stop timers and close the WAL. Queued inputs are dropped. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#o.mempool.onAdded(null);
+    this.#resting = null;
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
     this.#queue = [];
@@ -267,6 +277,7 @@ export class ConsensusDriver {
 
   async #startHeight(height: number, replay: boolean): Promise<void> {
     const chain = this.#o.chain;
+    this.#stopResting();
     this.#height = height;
     this.#blocks.clear();
     this.#walSeen.clear();
@@ -392,18 +403,70 @@ export class ConsensusDriver {
     this.#o.mempool.update(event.txs.map((t) => t.id), chain.state, new Set(event.txs.map((t) => t.from)));
     await this.#wal.reset();
     this.#cs = null;
+    this.#stopResting();
     // The next height starts from the queue (never recursively inside this task), after
-    // timeoutCommit so that late precommits and txs can arrive.
+    // timeoutCommit so that late precommits and txs can arrive; or rests when it has nothing to do.
     const delay = chain.genesis.params.consensus.timeoutCommitMs;
     const next = event.height + 1;
+    const committedAt = this.#clock.now();
     this.#height = next;
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
       this.#enqueue(() =>
-        this.#height === next && !this.#cs ? this.#startHeight(next, false) : Promise.resolve()
+        this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
       );
     }, delay);
     this.#timers.add(t);
+  }
+
+  // ---- rest (issue 9, part 5: a node at rest costs nothing) ----
+
+  /**
+   * Starts `height` now when it has something to do (a tx in the mempool, a peer's message for it,
+   * ledger work scheduled) or when `createEmptyBlocksIntervalMs` since the last commit has passed;
+   * otherwise rests until one of those happens (CometBFT's create_empty_blocks=false + interval). No
+   * round runs while resting, so no timeout fires; every validator applies the same rule, and one
+   * that receives a proposal or a vote for the height starts it whatever its own mempool holds.
+   */
+  async #startOrRest(height: number, committedAt: number): Promise<void> {
+    const chain = this.#o.chain;
+    const interval = chain.genesis.params.consensus.createEmptyBlocksIntervalMs ?? 0;
+    const wait = committedAt + interval - this.#clock.now();
+    if (interval <= 0 || wait <= 0 || this.#hasWork(height)) {
+      await this.#startHeight(height, false);
+      return;
+    }
+    const t = this.#clock.setTimeout(() => {
+      this.#timers.delete(t);
+      this.#wake(height);
+    }, wait);
+    this.#timers.add(t);
+    this.#resting = { height, timer: t };
+    this.#log("debug", "resting", { height, waitMs: wait });
+  }
+
+  /** Whether `height` has work: txs pending, peers' messages for it buffered, ledger work scheduled. */
+  #hasWork(height: number): boolean {
+    const chain = this.#o.chain;
+    return this.#o.mempool.size > 0 || this.#future.length > 0 ||
+      chain.ledger.scheduledWork(chain.state, height);
+  }
+
+  /** Ends the rest of `height` (a tx, a peer's message or the interval): the height starts from the queue. */
+  #wake(height: number): void {
+    if (this.#resting?.height !== height || this.#stopped) return;
+    this.#stopResting();
+    this.#enqueue(() =>
+      this.#height === height && !this.#cs ? this.#startHeight(height, false) : Promise.resolve()
+    );
+  }
+
+  #stopResting(): void {
+    const r = this.#resting;
+    if (!r) return;
+    this.#resting = null;
+    this.#clock.clearTimeout(r.timer);
+    this.#timers.delete(r.timer);
   }
 
   // ---- our own messages ----
@@ -468,7 +531,8 @@ export class ConsensusDriver {
       this.#timers.delete(t);
       if (this.#stopped) return;
       this.#enqueue(() => {
-        if (this.#clock.now() - this.#lastProgress >= every) this.#own?.resend();
+        // Nothing is re-sent between heights (at rest, a node sends nothing).
+        if (this.#cs && this.#clock.now() - this.#lastProgress >= every) this.#own?.resend();
         return Promise.resolve();
       });
       this.#scheduleRebroadcast();
@@ -491,6 +555,7 @@ export class ConsensusDriver {
 
   /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
   #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
+    if (!this.#cs) this.#wake(this.#height); // a peer runs our resting height: join it
     if (
       this.#future.length >= FUTURE_BUFFER_MAX || this.#futureBytes + data.length > FUTURE_BUFFER_BYTES_MAX
     ) return;

@@ -25,6 +25,13 @@ import { forgetConsensusState, misbehavingP2P, type Misbehaviour, testChainProbl
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
 const TX_BATCH_MAX = 512;
 const TX_BATCH_DELAY_MS = 20;
+/**
+ * A tx submitted here and still pending after this long is gossiped again (its first gossip may have
+ * reached no peer, e.g. sent before any connection): a chain at rest would otherwise never see it.
+ */
+const TX_REGOSSIP_MS = 2_000;
+/** Most txs submitted here that are followed for a re-gossip. */
+const TX_REGOSSIP_MAX = 4_096;
 
 /** Options of {@link startNode}. */
 export interface NodeOptions {
@@ -82,6 +89,9 @@ export class CirrusNode {
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
   #txTimer: unknown = null;
+  /** Txs submitted here, still followed for a re-gossip: id -> bytes and time of the last gossip. */
+  #ownTxs = new Map<string, { bytes: Uint8Array; at: number }>();
+  #regossipTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -146,6 +156,10 @@ export class CirrusNode {
     const r = this.mempool.add(stx, this.chain.state);
     if (!r.ok) return { ok: false, txId: stx.id, error: r.reason };
     this.#queueGossip(stx.bytes);
+    if (this.#ownTxs.size < TX_REGOSSIP_MAX) {
+      this.#ownTxs.set(stx.id, { bytes: stx.bytes, at: this.clock.now() });
+    }
+    this.#armRegossip();
     return { ok: true, txId: stx.id };
   }
 
@@ -155,6 +169,23 @@ export class CirrusNode {
     else if (this.#txTimer === null) {
       this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
     }
+  }
+
+  /** Armed only while txs submitted here are pending: a node at rest has no timer for it. */
+  #armRegossip(): void {
+    if (this.#regossipTimer !== null || this.#stopped || this.#ownTxs.size === 0) return;
+    this.#regossipTimer = this.clock.setTimeout(() => {
+      this.#regossipTimer = null;
+      const now = this.clock.now();
+      for (const [id, t] of this.#ownTxs) {
+        if (!this.mempool.has(id)) this.#ownTxs.delete(id);
+        else if (now - t.at >= TX_REGOSSIP_MS) {
+          t.at = now;
+          this.#queueGossip(t.bytes);
+        }
+      }
+      this.#armRegossip();
+    }, TX_REGOSSIP_MS);
   }
 
   #flushTxs(): void {
@@ -231,6 +262,7 @@ export class CirrusNode {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
+    if (this.#regossipTimer !== null) this.clock.clearTimeout(this.#regossipTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();

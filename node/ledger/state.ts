@@ -196,17 +196,21 @@ export class LedgerState implements StateReader {
 
   /** Keys (optionally only those starting with `prefix`), sorted. The sort is cached until the next apply. */
   keys(prefix = ""): string[] {
-    if (!this.#sorted) this.#sorted = [...this.#map.keys()].sort();
-    const s = this.#sorted;
-    let lo = 0, hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid]! < prefix) lo = mid + 1;
-      else hi = mid;
-    }
+    const s = this.#sortedKeys();
     const out: string[] = [];
-    for (let i = lo; i < s.length && s[i]!.startsWith(prefix); i++) out.push(s[i]!);
+    for (let i = lowerBound(s, prefix); i < s.length && s[i]!.startsWith(prefix); i++) out.push(s[i]!);
     return out;
+  }
+
+  /** True when some key starts with `prefix` (one binary search over the cached sort). */
+  hasKeyWithPrefix(prefix: string): boolean {
+    const s = this.#sortedKeys();
+    return s[lowerBound(s, prefix)]?.startsWith(prefix) ?? false;
+  }
+
+  #sortedKeys(): string[] {
+    if (!this.#sorted) this.#sorted = [...this.#map.keys()].sort();
+    return this.#sorted;
   }
 
   /** Entries (optionally under `prefix`), sorted by key. */
@@ -236,6 +240,17 @@ export class LedgerState implements StateReader {
   clone(): LedgerState {
     return new LedgerState(new Map(this.#map), this.#height, this.#appHash, this.ledger);
   }
+}
+
+/** Index of the first element of sorted `s` that is not below `key`. */
+function lowerBound(s: readonly string[], key: string): number {
+  let lo = 0, hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function genesisAppHash(map: ReadonlyMap<string, Uint8Array>): Hex {

@@ -242,14 +242,15 @@ export async function sendTx(
   body: Record<string, unknown>,
 ): Promise<TxOutcome> {
   const node = net.nodes[i]!;
-  const bytes = await signTx({
+  // Signing is real work: tracked, so that a resting cluster's clock does not jump past it.
+  const bytes = await net.track(signTx({
     chainId: net.genesis.chainId,
     type,
     from: account.address,
     nonce: node.mempool.nextNonce(node.chain.state, account.address),
     fee: 1n,
     body,
-  }, account.privKey);
+  }, account.privKey));
   let resolve!: (o: TxOutcome) => void;
   const done = new Promise<TxOutcome>((r) => resolve = r);
   let id = "";
