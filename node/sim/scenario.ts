@@ -82,6 +82,8 @@ export const SIM_DEFAULTS: SimConfig = {
     timeoutPrecommitMs: 500,
     timeoutDeltaMs: 250,
     timeoutCommitMs: 200,
+    // 0: a block every height, as before issue 9's rest (set it to study a resting chain).
+    createEmptyBlocksIntervalMs: 0,
   },
 };
 
