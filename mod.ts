@@ -6,6 +6,7 @@
  * - `ledger`: transactions, the pure ledger state machine, blocks, the LevelDB store.
  * - `node`: the node (libp2p, mempool, consensus driver, block sync, RPC).
  * - `auction`: the marketplace (SDL).
+ * - `sim`: the simulator, `simulate(config) -> metrics` (whole nodes on simulated time and network).
  * @module
  */
 export * as lib from "./lib/mod.ts";
@@ -14,3 +15,5 @@ export * as ledger from "./node/ledger/mod.ts";
 export * as node from "./node/mod.ts";
 export * as auction from "./auction/mod.ts";
 export * as provider from "./provider/mod.ts";
+export * as sim from "./node/sim/mod.ts";
+export { simulate } from "./node/sim/simulate.ts";

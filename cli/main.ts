@@ -11,6 +11,7 @@ import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
+import { addSimCommand } from "./sim.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 import {
@@ -324,6 +325,7 @@ export function buildProgram(): Command {
           }\n  body:   ${JSON.stringify(t.body)}`,
     );
   });
+  addSimCommand(program);
   return program;
 }
 

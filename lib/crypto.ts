@@ -178,7 +178,7 @@ export async function sign(seed: Uint8Array, msg: Uint8Array): Promise<Uint8Arra
   if (!(seed instanceof Uint8Array) || seed.length !== 32) {
     throw new Error("private key seed must be 32 bytes");
   }
-  if (await webCryptoAvailable()) {
+  if (!syncOnly && await webCryptoAvailable()) {
     const id = toHex(seed);
     let key = signKeys.get(id);
     if (!key) {
@@ -249,9 +249,103 @@ export async function verify(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Arra
     return false;
   }
   if (pubKey.length !== 32 || sig.length !== 64) return false;
+  if (sharedVerdicts === null) return await verifyUncached(pubKey, msg, sig);
+  const cached = sharedVerdicts.get(pubKey, msg, sig);
+  if (cached !== undefined) return cached;
+  // noble alone (synchronous): the same rule once the key is valid (see below), and no real async
+  // work whose completion order could differ between two runs of a simulation.
+  const ok = verifyKeyEntry(pubKey).valid && verifyWithNoble(pubKey, msg, sig);
+  sharedVerdicts.set(pubKey, msg, sig, ok);
+  return ok;
+}
+
+async function verifyUncached(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): Promise<boolean> {
   if (!verifyKeyEntry(pubKey).valid) return false;
   if ((await verifyWithWebCrypto(pubKey, msg, sig)) === true) return true;
   return verifyWithNoble(pubKey, msg, sig);
+}
+
+/**
+ * Verdicts of {@link verify} remembered by (public key, signature, message): the verdict of a
+ * signature check is a pure function of the three, so many simulated nodes in one process can share
+ * it (issue 10: a signature is checked once per simulation, not once per node). A hit compares the
+ * whole message, so a cached verdict is never reused for other bytes. A miss is checked by noble
+ * synchronously, so that a simulation's outcome does not depend on when WebCrypto answers.
+ */
+export class VerdictCache {
+  readonly #entries = new Map<string, { msg: Uint8Array; ok: boolean }[]>();
+  #size = 0;
+  /** Hits and misses, for the simulator's report. */
+  hits = 0;
+  misses = 0;
+  /** @param max verdicts kept at most; the whole cache is dropped when full (simple, bounded). */
+  constructor(readonly max = 1_000_000) {}
+
+  /** The remembered verdict, or undefined. */
+  get(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean | undefined {
+    const list = this.#entries.get(verdictKey(pubKey, sig));
+    if (list) {
+      for (const e of list) {
+        if (bytesEqual(e.msg, msg)) {
+          this.hits++;
+          return e.ok;
+        }
+      }
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  /** Remembers a verdict (a copy of the message is kept). */
+  set(pubKey: Uint8Array, msg: Uint8Array, sig: Uint8Array, ok: boolean): void {
+    if (this.#size >= this.max) {
+      this.#entries.clear();
+      this.#size = 0;
+    }
+    const key = verdictKey(pubKey, sig);
+    let list = this.#entries.get(key);
+    if (!list) this.#entries.set(key, list = []);
+    list.push({ msg: msg.slice(), ok });
+    this.#size++;
+  }
+
+  /** Verdicts held. */
+  get size(): number {
+    return this.#size;
+  }
+}
+
+let sharedVerdicts: VerdictCache | null = null;
+let syncOnly = false;
+
+/**
+ * Makes {@link sign} use noble only (synchronous work inside the promise: the same signature, since
+ * ed25519 signing is deterministic). A simulation of many nodes in one process needs it: WebCrypto
+ * answers in whatever order the machine finishes them, and that order would leak into the run.
+ * Returns a function restoring the previous mode. A real node never sets it.
+ */
+export function signSynchronously(on: boolean): () => void {
+  const previous = syncOnly;
+  syncOnly = on;
+  return () => {
+    syncOnly = previous;
+  };
+}
+
+/**
+ * Makes every {@link verify} of this process consult `cache` (null: none, the default; a real node
+ * never sets one). Returns a function restoring the previous cache. For the simulator only.
+ */
+export function shareVerdicts(cache: VerdictCache | null): () => void {
+  const previous = sharedVerdicts;
+  sharedVerdicts = cache;
+  return () => {
+    sharedVerdicts = previous;
+  };
+}
+
+function verdictKey(pubKey: Uint8Array, sig: Uint8Array): string {
+  return toHex(sig) + toHex(pubKey);
 }
 
 /** The account address of a 32-byte public key: bech32("cirrus", first 20 bytes of sha256(pubKey)). */

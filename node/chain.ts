@@ -118,6 +118,8 @@ export interface ChainOptions {
   genesis: Genesis;
   /** The ledger's modules (their rules run on the state, for every block). */
   ledger: Ledger;
+  /** Opens the block store (default: LevelDB in `dir`; the simulator passes an in-memory one). */
+  openStore?: (dir: string) => Promise<Store>;
 }
 
 /** One node's view of the committed chain. */
@@ -150,7 +152,7 @@ export class Chain {
 
   /** Open (or create) the store and load the committed state. */
   static async open(opts: ChainOptions): Promise<Chain> {
-    const store = await Store.open(opts.dir);
+    const store = await (opts.openStore ?? Store.open)(opts.dir);
     let height = store.latestHeight();
     let state: LedgerState | null;
     if (height === null) {

@@ -23,7 +23,11 @@ import {
   validateResend,
   validateVoteMessage,
 } from "./consensus_gossip.ts";
-import { ConsensusWal } from "./consensus_wal.ts";
+import { ConsensusWal, type WalLog } from "./consensus_wal.ts";
+
+export type { WalLog } from "./consensus_wal.ts";
+/** What the driver needs of its signer state ({@link SignerState} on disk, or the simulator's). */
+export type SignerGuard = Pick<SignerState, "authorize">;
 import { OwnMessages } from "./consensus_own.ts";
 import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash, txsThatFit } from "./ledger/mod.ts";
@@ -48,6 +52,10 @@ export interface DriverOptions {
   validatorKey: { address: string; privKey: Uint8Array } | null;
   walPath: string;
   signerStatePath: string;
+  /** Opens the log under the WAL at `walPath` (default the fsynced file; the simulator keeps it in memory). */
+  openWal?: (path: string) => Promise<WalLog>;
+  /** Loads the signer state at `signerStatePath` (default the file, `SignerState.load`). */
+  loadSigner?: (path: string) => Promise<SignerGuard>;
   clock?: Clock;
   logger?: Logger;
   /** Re-send own messages of a stuck height every this many ms (default 1000). */
@@ -141,8 +149,8 @@ export class ConsensusDriver {
 
   /** Open the WAL and signer state, subscribe to gossip, replay the WAL, start the height. */
   async start(): Promise<void> {
-    this.#wal = await ConsensusWal.open(this.#o.walPath);
-    const signer = await SignerState.load(this.#o.signerStatePath);
+    this.#wal = await ConsensusWal.open(this.#o.walPath, this.#o.openWal);
+    const signer = await (this.#o.loadSigner ?? SignerState.load)(this.#o.signerStatePath);
     const key = this.#o.validatorKey;
     if (key) {
       const { p2p, chain } = this.#o;

@@ -30,7 +30,7 @@ export interface OwnMessagesOptions {
   topics: ReturnType<typeof topics>;
   /** The validator key (only validators sign). */
   key: { address: string; privKey: Uint8Array };
-  signer: SignerState;
+  signer: Pick<SignerState, "authorize">;
   wal: ConsensusWal;
   log: Logger;
 }

@@ -28,19 +28,25 @@ export interface WalReplayHandlers {
   value(height: number, round: number, bytes: Uint8Array): Promise<void>;
 }
 
+/** The log under the consensus WAL: {@link Wal} on disk, or the simulator's in-memory one. */
+export type WalLog = Pick<Wal, "append" | "readAll" | "reset" | "close">;
+
 const STEPS: readonly string[] = ["propose", "prevote", "precommit"];
 
 /** The consensus WAL of one node: typed appends over {@link Wal}, and replay. */
 export class ConsensusWal {
-  readonly #wal: Wal;
+  readonly #wal: WalLog;
 
-  private constructor(wal: Wal) {
+  private constructor(wal: WalLog) {
     this.#wal = wal;
   }
 
-  /** Opens (creating if needed) the WAL at `path`. */
-  static async open(path: string): Promise<ConsensusWal> {
-    return new ConsensusWal(await Wal.open(path));
+  /**
+   * Opens (creating if needed) the WAL at `path`, through `open` when given (the simulator keeps
+   * its WALs in memory), else the fsynced file ({@link Wal.open}).
+   */
+  static async open(path: string, open?: (path: string) => Promise<WalLog>): Promise<ConsensusWal> {
+    return new ConsensusWal(await (open ?? Wal.open)(path));
   }
 
   /** Records a signed proposal and its block bytes (`sync` for our own, before sending). */

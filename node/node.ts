@@ -7,7 +7,7 @@ import { decode, encode } from "cborg";
 import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
-import { ConsensusDriver, topics } from "./consensus_driver.ts";
+import { ConsensusDriver, type SignerGuard, topics, type WalLog } from "./consensus_driver.ts";
 import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
@@ -17,6 +17,7 @@ import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
+import type { Store } from "./ledger/store.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import { cirrusLedger } from "./ledger/default_ledger.ts";
 import { forgetConsensusState, misbehavingP2P, type Misbehaviour, testChainProblem } from "./misbehave.ts";
@@ -47,12 +48,24 @@ export interface NodeOptions {
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /**
+   * Where the block store, consensus WAL and signer state live (default: on disk under `dataDir`,
+   * LevelDB and fsynced files; the simulator passes in-memory ones, `node/sim/memory_storage.ts`).
+   */
+  storage?: NodeStorage;
   /** Randomness of the node's choices, e.g. block sync's peer sample (default: seeded from the crypto source). */
   rng?: Rng;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
   /** Test only (refused unless the chain is a test chain): misbehave in these ways (`node/misbehave.ts`). */
   misbehave?: readonly Misbehaviour[];
+}
+
+/** Openers of a node's durable parts (see {@link NodeOptions.storage}). */
+export interface NodeStorage {
+  openStore: (dir: string) => Promise<Store>;
+  openWal: (path: string) => Promise<WalLog>;
+  loadSigner: (path: string) => Promise<SignerGuard>;
 }
 
 /** Result of submitting a transaction. */
@@ -294,12 +307,13 @@ export class CirrusNode {
     }
     const walPath = join(dataDir, "cs.wal");
     const signerStatePath = join(dataDir, "priv_validator_state.json");
-    await Deno.mkdir(dataDir, { recursive: true });
+    if (!opts.storage) await Deno.mkdir(dataDir, { recursive: true });
     if (misbehave.includes("amnesia")) await forgetConsensusState({ walPath, signerStatePath });
     const chain = await Chain.open({
       dir: join(dataDir, "ledger"),
       genesis: home.genesis,
       ledger: opts.ledger ?? cirrusLedger(),
+      ...(opts.storage ? { openStore: opts.storage.openStore } : {}),
     });
     const lp = home.genesis.params.ledger;
     const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
@@ -339,6 +353,7 @@ export class CirrusNode {
       validatorKey: opts.validator ? home.validatorKey : null,
       walPath,
       signerStatePath,
+      ...(opts.storage ? { openWal: opts.storage.openWal, loadSigner: opts.storage.loadSigner } : {}),
       clock,
       logger: log,
       gossipStats,

@@ -58,21 +58,39 @@ export interface StoredTx {
 
 type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
 
+/**
+ * The part of the LevelDB API the store uses (`level`'s `Level` has it; the simulator passes an
+ * in-memory one, `node/sim/memory_storage.ts`).
+ */
+export interface StoreDb {
+  open(): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
+  batch(ops: Op[], opts: { sync: boolean }): Promise<void>;
+  iterator(
+    opts: { gte?: string; lt?: string; reverse?: boolean; limit?: number },
+  ): AsyncIterable<[string, Uint8Array]>;
+  close(): Promise<void>;
+}
+
+/** One write of {@link StoreDb.batch}. */
+export type StoreOp = Op;
+
 const view = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** The LevelDB-backed store of blocks, commits, state and tx indexes. */
 export class Store {
-  #db: Level<string, Uint8Array>;
+  #db: StoreDb;
   #height: number | null;
 
-  private constructor(db: Level<string, Uint8Array>, height: number | null) {
+  private constructor(db: StoreDb, height: number | null) {
     this.#db = db;
     this.#height = height;
   }
 
-  /** Opens (creating if needed) the store in `dir`. */
-  static async open(dir: string): Promise<Store> {
-    const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+  /** Opens (creating if needed) the store in `dir`, or over `db` when given (then `dir` is unused). */
+  static async open(dir: string, db?: StoreDb): Promise<Store> {
+    if (!db) db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
     await db.open();
     const h = await db.get("m/height");
     return new Store(db, h === undefined ? null : (decode(h) as number));

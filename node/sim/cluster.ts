@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { type RunUntilOptions, SimClock } from "../../lib/sim_clock.ts";
 import type { Logger } from "../../lib/log.ts";
 import { randomInt, seededRng } from "../../lib/rng.ts";
-import { loadHome } from "../config.ts";
+import { type LoadedHome, loadHome } from "../config.ts";
+import { MemoryStorage } from "./memory_storage.ts";
 import { type CirrusNode, startNode } from "../node.ts";
 import { peerIdFromSeed } from "../p2p.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
@@ -42,8 +43,16 @@ export function defaultLinks(n: number, seed: number): (i: number) => number[] {
 
 /** Options of {@link SimCluster.create}. */
 export interface SimClusterOptions {
-  /** Initialised home directories (config, genesis, keys), one per node. */
-  homes: string[];
+  /**
+   * One per node: an initialised home directory (config, genesis, keys), or a home already loaded
+   * (the simulator builds them in memory from its seed).
+   */
+  homes: (string | LoadedHome)[];
+  /**
+   * Where nodes keep blocks, WAL and signer state: "disk" (default, real LevelDB and fsynced files
+   * under each data directory) or "memory" ({@link MemoryStorage}, kept across a node's restarts).
+   */
+  storage?: "disk" | "memory";
   /** Seed of the network's rng. */
   seed: number;
   /** Default link profile. */
@@ -81,6 +90,7 @@ export class SimCluster {
   readonly #opts: SimClusterOptions;
   readonly #unbusy: ((() => void) | null)[];
   readonly #links: (i: number) => number[];
+  readonly #storage: (MemoryStorage | null)[];
 
   private constructor(opts: SimClusterOptions, addrs: string[], clock: SimClock, network: SimNetwork) {
     this.#opts = opts;
@@ -90,13 +100,14 @@ export class SimCluster {
     this.nodes = opts.homes.map(() => null);
     this.#unbusy = opts.homes.map(() => null);
     this.#links = opts.links ?? defaultLinks(opts.homes.length, opts.seed);
+    this.#storage = opts.homes.map(() => opts.storage === "memory" ? new MemoryStorage() : null);
   }
 
   /** Prepares the cluster (no node started yet). */
   static async create(opts: SimClusterOptions): Promise<SimCluster> {
     const addrs: string[] = [];
     for (const [i, home] of opts.homes.entries()) {
-      const h = await loadHome(home);
+      const h = typeof home === "string" ? await loadHome(home) : home;
       addrs.push(`/sim/node${i}/p2p/${await peerIdFromSeed(h.nodeKey.privKey)}`);
     }
     const clock = new SimClock({
@@ -120,7 +131,7 @@ export class SimCluster {
     if (home === undefined) {
       throw new RangeError(`Cannot start node ${i}: the cluster has ${this.nodes.length}`);
     }
-    const loaded = await loadHome(home);
+    const loaded = typeof home === "string" ? await loadHome(home) : home;
     const links = this.#links(i);
     const node = await startNode({
       home: loaded,
@@ -128,12 +139,13 @@ export class SimCluster {
       transport: "memory",
       p2pListen: [`/sim/node${i}`],
       bootstrap: links.map((j) => this.addrs[j]!),
-      dataDir: this.#opts.dataDir?.(i) ?? join(home, "data"),
+      dataDir: this.#opts.dataDir?.(i) ?? join(loaded.home, "data"),
+      ...(this.#storage[i] ? { storage: this.#storage[i] } : {}),
+      ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
       network: (o) => this.network.join(o),
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
-      ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);
@@ -145,7 +157,7 @@ export class SimCluster {
     for (let i = 0; i < this.nodes.length; i++) await this.start(i);
   }
 
-  /** Stops node i (its store and WAL stay on disk, so it can start again). */
+  /** Stops node i (its store and WAL stay, on disk or in memory, so it can start again). */
   async stop(i: number): Promise<void> {
     const node = this.nodes[i];
     this.nodes[i] = null;

@@ -12,7 +12,9 @@
  *   remembered `seenTtlMs`: one id published twice is one message (a second publish returns 0).
  * - Request/response and streams go over the same links (latency, partitions; never lost). A
  *   request to a peer that is not connected fails at once; one whose link is cut in flight times out.
- * - The mesh is every linked peer subscribed to the topic (`meshPeers` = `topicPeers`).
+ * - The mesh is every linked peer subscribed to the topic (`meshPeers` = `topicPeers`). A message is
+ *   not relayed to a peer to which it was already delivered (as gossipsub 1.2's IDONTWANT): the same
+ *   outcome as delivering a duplicate it would drop, without the work.
  * @module
  */
 import { toHex } from "../../lib/crypto.ts";
@@ -72,6 +74,8 @@ export class SimHost implements P2P {
   readonly #streams = new Map<string, StreamHandler>();
   /** Message ids seen, with their expiry time, in insertion (= expiry) order. */
   readonly #seen = new Map<string, number>();
+  /** Gossip ids delivered here, with the simulated time of their first delivery. */
+  readonly #arrived = new Map<string, number>();
   readonly #peerCbs: ((peerId: string, event: "connect" | "disconnect") => void)[] = [];
   readonly #pending = new Set<() => void>();
   /** The tail of the gossip inbox (see `#enqueue`). */
@@ -171,10 +175,10 @@ export class SimHost implements P2P {
             );
           }
           finish(() => resolve(r.ok));
-        });
+        }, "ok" in r ? r.ok.length : 0);
       const sent = this.#net.send(this.peerId, peerId, "reliable", `request ${protocol}`, (server) => {
         void clock.track(server.#serve(protocol, req, this.peerId)).then((r) => reply(server, r));
-      });
+      }, req.length);
       if (!sent) finish(() => reject(new Error(`p2p: not connected to ${peerId}`)));
     });
   }
@@ -213,7 +217,7 @@ export class SimHost implements P2P {
               ? { error: new Error(`frame of ${frame.length} bytes exceeds ${frameBytesMax}`) }
               : { frame },
           );
-        });
+        }, frame.length);
       })).then((outcome) => {
         this.#net.send(peerId, this.peerId, "reliable", `end ${protocol}`, () => {
           push(outcome === null ? { end: true } : { error: new RemoteError(outcome) });
@@ -329,15 +333,42 @@ export class SimHost implements P2P {
     let n = 0;
     for (const p of this.topicPeers(topic)) {
       if (p === from) continue;
+      // A peer that has the message already would drop it on arrival (gossipsub 1.2's IDONTWANT
+      // spares the bytes too): not sent, counted in the network's `suppressed`.
+      const peer = this.#net.host(p);
+      if (peer && peer.#hasArrived(id)) {
+        this.#net.stats.suppressed++;
+        continue;
+      }
       const sent = this.#net.send(this.peerId, p, "gossip", `${topic} ${id.slice(0, 12)}`, (host) => {
+        host.#noteArrival(id);
         host.#enqueue(topic, data, id, this.peerId);
-      });
+      }, data.length);
       if (sent) n++;
     }
     return n;
   }
 
   /** Remembers `id`; false when it was already seen (and not expired). */
+  /**
+   * Records that gossip `id` was delivered here (in the delivery's timer, so at a deterministic
+   * point of simulated time, unlike `#seen`, which is marked when the message is processed).
+   */
+  #noteArrival(id: string): void {
+    const now = this.#net.clock.now();
+    for (const [old, at] of this.#arrived) {
+      if (now - at < this.#net.seenTtlMs / 2) break;
+      this.#arrived.delete(old);
+    }
+    if (!this.#arrived.has(id)) this.#arrived.set(id, now);
+  }
+
+  /** Whether `id` was delivered here recently enough that a copy sent now would be dropped as seen. */
+  #hasArrived(id: string): boolean {
+    const at = this.#arrived.get(id);
+    return at !== undefined && this.#net.clock.now() - at < this.#net.seenTtlMs / 2;
+  }
+
   #markSeen(id: string): boolean {
     const now = this.#net.clock.now();
     for (const [old, expiry] of this.#seen) {

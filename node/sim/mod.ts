@@ -5,3 +5,6 @@
 export * from "./network.ts";
 export * from "./host.ts";
 export * from "./cluster.ts";
+export * from "./memory_storage.ts";
+export * from "./scenario.ts";
+export * from "./simulate.ts";

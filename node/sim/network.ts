@@ -5,9 +5,9 @@
  *   connections; a host talks only to its linked peers, so a sparse bootstrap graph keeps the work
  *   per message at the fan-out itself (gossip floods along links, deduplicated by message id).
  * - Each directed link delivers in order (FIFO, like one TCP connection) after
- *   `latencyMs + jitter`, jitter drawn from the link's own rng (seeded from the network's seed and
- *   the two peer ids, so one link's draws do not depend on the traffic of others); gossip messages are lost with
- *   probability `loss` (request/response and streams are reliable, as over TCP).
+ *   `latencyMs + jitter`, jitter drawn from an rng seeded by the network's seed, the two peer ids,
+ *   the message and the instant (so draws depend neither on other links' traffic nor on the order
+ *   in which concurrent senders ran); gossip messages are lost with probability `loss` (request/response and streams are reliable, as over TCP).
  * - Partitions: `partition([[a, b], [c, d]])` puts hosts in groups; hosts of different groups
  *   (unlisted hosts form one more group) neither talk nor list each other as peers until `heal()`.
  * - Deterministic: for one seed and one sequence of calls, the same deliveries happen in the same
@@ -16,7 +16,7 @@
  * @module
  */
 import type { SimClock } from "../../lib/sim_clock.ts";
-import { type Rng, seededRng } from "../../lib/rng.ts";
+import { seededRng } from "../../lib/rng.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { P2POptions } from "../p2p.ts";
 import { peerIdFromSeed } from "../p2p.ts";
@@ -56,7 +56,12 @@ export interface SimNetworkStats {
   lost: number;
   /** Dropped at a cut link, a partition or a stopped host. */
   dropped: number;
+  /** Gossip not relayed because the peer had already seen it (see `SimHost`). */
+  suppressed: number;
 }
+
+/** Observes every message sent (for the simulator's per-node counters); `what` starts with its type. */
+export type SendTap = (from: string, to: string, what: string, bytes: number) => void;
 
 /** The kind of a delivery: gossip may be lost, the others are reliable. */
 export type DeliveryKind = "gossip" | "reliable";
@@ -70,9 +75,11 @@ export class SimNetwork {
   readonly seed: number;
   readonly seenTtlMs: number;
   readonly logger: Logger;
-  readonly stats: SimNetworkStats = { sent: 0, delivered: 0, lost: 0, dropped: 0 };
+  readonly stats: SimNetworkStats = { sent: 0, delivered: 0, lost: 0, dropped: 0, suppressed: 0 };
   /** The last deliveries, `"<ms> <from> -> <to> <what>"` (bounded by `traceMax`). */
   readonly trace: string[] = [];
+  /** Called for every message sent (before loss or partition drops it), when set. */
+  tap: SendTap | null = null;
   readonly #traceMax: number;
   readonly #defaultLink: LinkProfile;
   readonly #hosts = new Map<string, SimHost>();
@@ -81,8 +88,9 @@ export class SimNetwork {
   readonly #profiles = new Map<string, LinkProfile>();
   /** Earliest next delivery time per directed link, for FIFO order. */
   readonly #linkClock = new Map<string, number>();
-  /** The rng of each directed link (jitter, loss). */
-  readonly #linkRng = new Map<string, Rng>();
+  /** Sends of one message on one link at the current instant (to tell identical ones apart). */
+  #nthAt = -1;
+  readonly #nthCount = new Map<string, number>();
   #groups = new Map<string, number>();
   #anon = 0;
 
@@ -181,7 +189,7 @@ export class SimNetwork {
   /**
    * @internal Schedules `deliver` on host `to` after the link's delay, in FIFO order per link;
    * drops it when the link is down now or at delivery time, or (gossip) when the rng loses it.
-   * Returns false when dropped at once.
+   * Returns false when dropped at once. `bytes`: the payload's size, for {@link SimNetwork.tap}.
    */
   send(
     from: string,
@@ -189,8 +197,10 @@ export class SimNetwork {
     kind: DeliveryKind,
     what: string,
     deliver: (host: SimHost) => void,
+    bytes = 0,
   ): boolean {
     this.stats.sent++;
+    this.tap?.(from, to, what, bytes);
     const target = this.#hosts.get(to);
     if (!target || !this.connected(from, to)) {
       this.stats.dropped++;
@@ -198,8 +208,10 @@ export class SimNetwork {
     }
     const p = this.#profile(from, to);
     const key = `${from}>${to}`;
-    let rng = this.#linkRng.get(key);
-    if (!rng) this.#linkRng.set(key, rng = seededRng(this.seed ^ hash32(key)));
+    // The draws of a message depend on the link, the message and the instant, not on the order in
+    // which concurrent senders reached this point during one settle (real async work may reorder them).
+    const nth = this.#nth(`${key} ${what}`);
+    const rng = seededRng(this.seed ^ hash32(`${key} ${what} ${this.clock.now()} ${nth}`));
     if (kind === "gossip" && p.loss > 0 && rng() < p.loss) {
       this.stats.lost++;
       this.#record(`lost ${from} -> ${to} ${what}`);
@@ -223,6 +235,16 @@ export class SimNetwork {
       `net ${to} ${from}`,
     );
     return true;
+  }
+
+  #nth(k: string): number {
+    if (this.#nthAt !== this.clock.now()) {
+      this.#nthAt = this.clock.now();
+      this.#nthCount.clear();
+    }
+    const n = this.#nthCount.get(k) ?? 0;
+    this.#nthCount.set(k, n + 1);
+    return n;
   }
 
   #record(line: string): void {
