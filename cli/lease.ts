@@ -41,7 +41,7 @@ function nonce(): string {
 }
 
 /** A short-lived libp2p host of the CLI, dialing providers. */
-async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
+export async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
   const p2p = await createP2P({ transport: "tcp", listen: ["/ip4/127.0.0.1/tcp/0"], topics: [] });
   try {
     return await fn(p2p);
@@ -51,7 +51,7 @@ async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
 }
 
 /** Dial the provider of a lease: its on-chain hostUri; returns its peer id. */
-async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promise<string> {
+export async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promise<string> {
   const info = await rpc<{ hostUri: string[] }>(g, `/query/provider/${provider}`);
   let lastError = "no host address";
   for (const addr of info.hostUri) {
@@ -67,7 +67,8 @@ async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promi
   throw new UserError(`cannot reach provider ${provider} at ${info.hostUri.join(", ")}: ${lastError}`);
 }
 
-async function chainId(g: GlobalOptions): Promise<string> {
+/** The chain id of the node the CLI talks to. */
+export async function chainId(g: GlobalOptions): Promise<string> {
   return (await rpc<{ chainId: string }>(g, "/status")).chainId;
 }
 

@@ -11,6 +11,7 @@ import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
+import { addScreenCommand } from "./screen.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
 /** Exit with a code after the output was printed (no error line). */
@@ -240,6 +241,7 @@ export function buildProgram(): Command {
     });
 
   addMarketCommands(program, deployment);
+  addScreenCommand(deployment);
   addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
   addAuditCommands(program);

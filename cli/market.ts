@@ -12,6 +12,7 @@ import { Keystore } from "../node/keystore.ts";
 import { isAddress } from "../lib/crypto.ts";
 import { orderIdOfBid } from "../lib/ids.ts";
 import { sendManifest, waitReady } from "./lease.ts";
+import { screenGroups, type Screening } from "./screen.ts";
 import {
   emit,
   fromKey,
@@ -179,6 +180,37 @@ export interface CreatedDeployment {
   lease?: { id: string; provider: string; price: { denom: string; amount: string } };
   /** With --wait and a manifest sent: each service and its URIs. */
   services?: { name: string; uris: string[] }[];
+  /** With --wait: what every provider said, before the deployment was sent, about each group. */
+  screening?: Screening;
+}
+
+/** Progress lines of a screening: each provider that would not bid, and why; groups nobody would bid on. */
+function declineLines(s: Screening, only?: string): string[] {
+  const out: string[] = [];
+  for (const grp of s.groups) {
+    if (only !== undefined && grp.name !== only) continue;
+    for (const p of grp.providers) {
+      if (!p.bid) {
+        out.push(`  provider ${p.address} will not bid on group ${grp.name}: ${p.reasons.join("; ")}`);
+      }
+    }
+    if (!grp.providers.some((p) => p.bid)) out.push(`  no provider would bid on group ${grp.name}`);
+  }
+  return out;
+}
+
+/** Screens groups for `deployment create --wait`; a failure is a line of progress, never an error. */
+async function screenQuietly(
+  g: GlobalOptions,
+  groups: ReturnType<typeof groupsForTx>,
+  say: (line: string) => void,
+): Promise<Screening | undefined> {
+  try {
+    return await screenGroups(g, groups, { timeoutMs: 5_000 });
+  } catch (e) {
+    say(`  could not ask the providers whether they would bid: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Create a deployment; with `wait`, follow the auction until a lease is created (or time out). */
@@ -202,8 +234,11 @@ export async function createDeployment(
     })
     : null;
   try {
+    const groups = groupsForTx(sdl.groups);
+    // Ask the providers first (nothing of ours is reserved yet): who would bid, and why not.
+    const screening = sub ? await screenQuietly(g, groups, say) : undefined;
     const body: Record<string, unknown> = {
-      groups: groupsForTx(sdl.groups),
+      groups,
       manifestHash: sdl.manifestHash,
       deposit: { denom: DENOM, amount: deposit.toString() },
     };
@@ -218,6 +253,8 @@ export async function createDeployment(
       owner: r.from,
       orders: orders.map((x) => x.order!),
     };
+    if (screening) out.screening = screening;
+    const groupOf = new Map(orders.map((x) => [x.order!, x.group ?? ""]));
     say(`deployment ${out.dseq} created in block ${out.height} (tx ${out.txId.slice(0, 16)}...)`);
     for (const ord of orders) {
       say(
@@ -226,6 +263,7 @@ export async function createDeployment(
         }/block`,
       );
     }
+    if (screening) { for (const l of declineLines(screening)) say(l); }
     if (!sub) return out;
     const deadline = Date.now() + o.timeoutMs;
     const wanted = new Set(out.orders);
@@ -248,6 +286,10 @@ export async function createDeployment(
         } else if (e.type === "order.reopened" && wanted.has(a.order ?? "") && !reopened.has(a.order!)) {
           reopened.add(a.order!);
           say(`  no bids yet: order ${a.order} stays open; the next bid opens a new bid window`);
+          // Why not, now: the providers' own reasons for this group.
+          const name = groupOf.get(a.order!);
+          const again = await screenQuietly(g, groups.filter((x) => x.name === name), say);
+          if (again) { for (const l of declineLines(again, name)) say(l); }
         }
       }
       if (leases.size >= wanted.size) break;

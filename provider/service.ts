@@ -44,15 +44,20 @@ import {
   type ManifestResponse,
   ManifestVersions,
   type ProtocolErrorCode,
+  SCREEN_PROTOCOL_ID,
   verifyLeaseRequest,
   verifyManifestRequest,
 } from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
+import { type RateLimitOptions, Screener } from "./screen.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
 export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
 /** The lease protocol id (`LEASE_PROTOCOL_ID`); its followed logs are on `${LEASE_PROTOCOL}/logs`. */
 export const LEASE_PROTOCOL = LEASE_PROTOCOL_ID;
+
+/** The screening protocol id (`SCREEN_PROTOCOL_ID`): "would you bid on these groups?", unsigned. */
+export const SCREEN_PROTOCOL = SCREEN_PROTOCOL_ID;
 
 /** A committed block as the chain client reports it. */
 export interface ChainBlock {
@@ -107,6 +112,8 @@ export interface ProviderServiceOptions {
   stateDir: string;
   logger?: Logger;
   now?: () => number;
+  /** the per-peer limit of `/cirrus/screen/1` (defaults: see `RateLimiter`) */
+  screenLimits?: RateLimitOptions;
 }
 
 interface StoredManifest {
@@ -123,6 +130,7 @@ export class ProviderService {
   readonly #o: ProviderServiceOptions;
   readonly #log: Logger;
   readonly #engine: BidEngine;
+  readonly #screener: Screener;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
   readonly #events = new Map<string, LeaseEvent[]>();
@@ -138,6 +146,16 @@ export class ProviderService {
     this.#o = opts;
     this.#log = opts.logger ?? (() => {});
     this.#engine = engine;
+    this.#screener = new Screener({
+      engine,
+      address: opts.address,
+      chainId: opts.chain.chainId,
+      view: () => opts.chain.view(),
+      height: () => opts.chain.height(),
+      pricing: opts.config.pricing,
+      ...(opts.screenLimits ? { limits: opts.screenLimits } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
   }
 
   get address(): string {
@@ -161,6 +179,7 @@ export class ProviderService {
       seen = await this.#reconcile();
       await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
       await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
+      await this.#o.chain.handle(SCREEN_PROTOCOL, (req, from) => this.#screener.answer(req, from));
       await this.#o.chain.handleStream(
         `${LEASE_PROTOCOL}/logs`,
         (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
@@ -179,7 +198,7 @@ export class ProviderService {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
-    for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`]) {
+    for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`, SCREEN_PROTOCOL]) {
       this.#o.chain.unhandle?.(p);
     }
     await this.#queue.catch(() => {});

@@ -87,7 +87,14 @@ export interface SignedLeaseRequest {
 }
 
 /** Error codes of a refused request. */
-export type ProtocolErrorCode = "forbidden" | "bad_request" | "not_found" | "conflict" | "internal";
+export type ProtocolErrorCode =
+  | "forbidden"
+  | "bad_request"
+  | "not_found"
+  | "conflict"
+  | "internal"
+  | "busy"
+  | "unsupported";
 /** Every {@link ProtocolErrorCode}. */
 export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
   "forbidden",
@@ -95,6 +102,8 @@ export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
   "not_found",
   "conflict",
   "internal",
+  "busy",
+  "unsupported",
 ];
 
 /** A successful answer: `ok` plus any plain data. */
