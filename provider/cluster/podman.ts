@@ -15,7 +15,9 @@
  * Deployment as its own pod on one host, where two pods cannot hold one host port: a service with
  * a global expose and count > 1 becomes `<ns>-<service>` (1 replica, with the host ports) and
  * `<ns>-<service>-r` (count - 1 replicas, no host ports). A redeploy is `kube down` + `kube play`
- * per service (a short gap, not a rolling update).
+ * per service (a short gap, not a rolling update). Image names are played fully qualified
+ * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
+ * them, never as podman's short names.
  */
 import { stringify } from "yaml";
 import { dirname, join } from "node:path";
@@ -47,6 +49,7 @@ import {
   servicePorts,
 } from "./objects.ts";
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
+import { normalizeImageName } from "../image_name.ts";
 
 /** The project's containers.conf (scripts/podman/containers.conf). */
 export const PROJECT_CONTAINERS_CONF = fileURLToPath(
@@ -371,7 +374,7 @@ export class PodmanDriver implements ClusterDriver {
   deploy(lease: LeaseId, group: ManifestGroup): Promise<void> {
     return this.locked(async () => {
       if (this.opts.buildExampleImage !== false && !this.imageChecked) {
-        if (group.services.some((s) => s.image === BUSYBOX_IMAGE)) {
+        if (group.services.some((s) => normalizeImageName(s.image) === BUSYBOX_IMAGE)) {
           await ensureBusyboxImage(this.opts);
           this.imageChecked = true;
         }
@@ -390,7 +393,12 @@ export class PodmanDriver implements ClusterDriver {
         (p) => [...oldPorts.values()].includes(p) || canBind(p),
       );
       await this.savePorts();
-      const { objects } = leaseObjects(lease, group, { hostPorts: ports });
+      // Images by their full names (`drupal` -> docker.io/library/drupal:latest), as a cluster reads them.
+      const played: ManifestGroup = {
+        ...group,
+        services: group.services.map((svc) => ({ ...svc, image: normalizeImageName(svc.image) })),
+      };
+      const { objects } = leaseObjects(lease, played, { hostPorts: ports });
       const state: LeaseState = {
         leaseId: id,
         lease: {
