@@ -11,10 +11,10 @@
  *   `nvidia.com/gpu` / `amd.com/gpu` (vendor of the first gpu attribute, nvidia when none).
  *   Volumes with a mount become `emptyDir`s with a size limit (ram: `medium: Memory`). Persistent
  *   volumes are emptyDirs too for now (no PersistentVolumeClaims yet: they do not outlive the pod).
- * - Unprivileged: `allowPrivilegeEscalation: false`, `privileged: false`, all capabilities
- *   dropped, no service account token, no service links. `runAsNonRoot` is NOT set: most tenant
- *   images (busybox included) run as uid 0 and would not start; uid 0 without capabilities cannot
- *   do more than the container's own files allow. The sysctl `net.ipv4.ip_unprivileged_port_start=0`
+ * - Unprivileged: `allowPrivilegeEscalation: false`, `privileged: false`, the runtime's default
+ *   capabilities less NET_RAW, MKNOD and AUDIT_WRITE (images whose entrypoints chown or change user,
+ *   like postgres, need CHOWN, SETUID, SETGID...), no service account token, no service links.
+ *   `runAsNonRoot` is NOT set: most tenant images (busybox included) run as uid 0. The sysctl `net.ipv4.ip_unprivileged_port_start=0`
  *   (a "safe" sysctl in Kubernetes, namespaced to the pod) lets such a process still bind port 80.
  * - Service `<service>-<port>[-udp]` per exposed port: global exposes are `NodePort` with nodePort =
  *   the allocated host port, and the container port gets `hostPort` = the same port (what Podman
@@ -247,7 +247,9 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
     container.securityContext = {
       allowPrivilegeEscalation: false,
       privileged: false,
-      capabilities: { drop: ["ALL"] },
+      // The runtime's default set (what postgres, nginx... need to chown and change user), less the
+      // ones containerd keeps and podman does not: both runtimes then grant the same.
+      capabilities: { drop: ["NET_RAW", "MKNOD", "AUDIT_WRITE"] },
     };
 
     const podSpec: Record<string, unknown> = {

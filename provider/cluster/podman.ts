@@ -15,7 +15,9 @@
  * Deployment as its own pod on one host, where two pods cannot hold one host port: a service with
  * a global expose and count > 1 becomes `<ns>-<service>` (1 replica, with the host ports) and
  * `<ns>-<service>-r` (count - 1 replicas, no host ports). A redeploy is `kube down` + `kube play`
- * per service (a short gap, not a rolling update). Image names are played fully qualified
+ * per service (a short gap, not a rolling update). Every pod of a lease joins the lease's own isolated
+ * network under its service's SDL name (podman_network.ts): services reach each other as
+ * `<service>:<port>`, other leases cannot reach them. Image names are played fully qualified
  * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
  * them, never as podman's short names.
  */
@@ -50,6 +52,7 @@ import {
 } from "./objects.ts";
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
+import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
 
 /** The project's containers.conf (scripts/podman/containers.conf). */
 export const PROJECT_CONTAINERS_CONF = fileURLToPath(
@@ -416,6 +419,7 @@ export class PodmanDriver implements ClusterDriver {
       await this.removePods(ns);
       if (old) { for (const f of old.files) await this.kubeDown(join(dir, f)); }
       await this.writeState(ns, state);
+      await ensureLeaseNetwork((a) => this.podman(a), ns);
       for (const svc of group.services) {
         const file = `${dnsLabel(svc.name)}.yaml`;
         const path = join(dir, file);
@@ -423,7 +427,10 @@ export class PodmanDriver implements ClusterDriver {
         await Deno.writeTextFile(path, docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
         state.files.push(file);
         await this.writeState(ns, state);
-        const r = await this.podman(["kube", "play", "--replace", path], this.opts.playTimeoutMs ?? 180_000);
+        const r = await this.podman(
+          ["kube", "play", "--replace", "--network", serviceNetworkArg(ns, svc.name), path],
+          this.opts.playTimeoutMs ?? 180_000,
+        );
         if (r.code !== 0) {
           state.errors[svc.name] = classifyPlayError(r.stderr, svc.image);
           // a failed play can leave half a pod (infra without the app container): remove it
@@ -459,6 +466,7 @@ export class PodmanDriver implements ClusterDriver {
       const s = await this.readState(ns);
       await this.removePods(ns);
       for (const f of s?.files ?? []) await this.kubeDown(join(dir, f));
+      await removeLeaseNetwork((a) => this.podman(a), ns);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       const alloc = await this.allocator();
       alloc.release(leaseId);

@@ -107,7 +107,9 @@ spec:
             privileged: false
             capabilities:
               drop:
-                - ALL
+                - NET_RAW
+                - MKNOD
+                - AUDIT_WRITE
 ---
 apiVersion: v1
 kind: Service
@@ -273,7 +275,7 @@ test("golden: cpu, memory, storage, GPU (nvidia and amd), count, env, volumes", 
     assert.equal(c.securityContext, {
       allowPrivilegeEscalation: false,
       privileged: false,
-      capabilities: { drop: ["ALL"] },
+      capabilities: { drop: ["NET_RAW", "MKNOD", "AUDIT_WRITE"] },
     });
     assert.is(d.template.spec.automountServiceAccountToken, false);
     assert.is(c.imagePullPolicy, "IfNotPresent");
