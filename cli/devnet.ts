@@ -5,13 +5,24 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { initHome, loadHome, writeGenesis } from "../node/config.ts";
-import { keyFileFromSeed, Keystore } from "../node/keystore.ts";
+import { loadHome } from "../node/config.ts";
 import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
-import { defaultParams, type Genesis } from "../node/ledger/genesis.ts";
-import { toHex } from "../lib/crypto.ts";
-import { peerIdFromSeed } from "../node/p2p.ts";
+import type { Genesis } from "../node/ledger/genesis.ts";
 import { sendTx, UserError } from "./util.ts";
+import {
+  assertPortsFree,
+  createKeys,
+  createProviderHomes,
+  createValidatorHomes,
+  DEVNET_CHAIN_ID,
+  type DevnetKeys,
+  nodePorts,
+  peerIdOf,
+  providerAttributes,
+  writeDevnetGenesis,
+} from "./devnet_layout.ts";
+
+export { DEVNET_CHAIN_ID } from "./devnet_layout.ts";
 
 /** Options of a devnet. */
 export interface DevnetOptions {
@@ -68,24 +79,7 @@ export interface Devnet {
   respawn(i: number): Promise<Deno.ChildProcess>;
 }
 
-export const DEVNET_CHAIN_ID = "cirrus-devnet";
-const BALANCE = "1000000000000";
-
-function portFree(port: number): boolean {
-  try {
-    const l = Deno.listen({ hostname: "127.0.0.1", port });
-    l.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function peerIdOf(home: string): Promise<string> {
-  const loaded = await loadHome(home);
-  return await peerIdFromSeed(loaded.nodeKey.privKey);
-}
-
+/** Polls `fn` every 200 ms until it returns a value, for at most `ms` (then a {@link UserError}). */
 async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null>): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown = null;
@@ -132,34 +126,6 @@ export async function spawnToLog(
   return child;
 }
 
-/** Attributes of devnet provider j. */
-function providerAttributes(j: number): Record<string, string> {
-  return { host: "akash", tier: "community", region: j % 2 === 0 ? "us-west" : "eu-central" };
-}
-
-/** The provider config of devnet provider j (prices differ so that auctions have a clear winner). */
-function providerYaml(name: string, j: number, driver: string): string {
-  const factor = 1 + j * 0.5;
-  const price = (x: number) => JSON.stringify(String(Number((x * factor).toPrecision(6))));
-  return [
-    `# devnet provider ${name}`,
-    `key: ${name}`,
-    `cluster:`,
-    `  driver: ${driver}`,
-    `  hostPorts: [${31000 + 1000 * j}, ${31999 + 1000 * j}]`,
-    `  publicHost: 127.0.0.1`,
-    driver === "sim" ? `capacity: {cpu: "8", memory: 16Gi, storage: 200Gi}` : `capacity: probe`,
-    `capacityCap: {cpu: "4", memory: 8Gi, storage: 50Gi}`,
-    `attributes: ${JSON.stringify(providerAttributes(j))}`,
-    `pricing:`,
-    `  cpu: ${price(0.05)}`,
-    `  memory: ${price(0.0001)}`,
-    `  storage: {default: ${price(0.00005)}}`,
-    `  gpu: {default: ${price(100)}}`,
-    ``,
-  ].join("\n");
-}
-
 /** podman when it works on this machine (building the example image), else sim; says which. */
 async function pickDriver(say: (s: string) => void): Promise<"podman" | "sim"> {
   const p = await podmanAvailable();
@@ -175,114 +141,63 @@ async function pickDriver(say: (s: string) => void): Promise<"podman" | "sim"> {
   return "sim";
 }
 
-/** Create the homes, genesis and keys, start the processes, wait until blocks are committed. */
-export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
-  const say = (s: string) => {
-    if (!o.quiet) console.log(s);
-  };
+/** The files of a devnet: homes (validators, then provider nodes), keys, genesis, peer ids. */
+interface Layout {
+  dir: string;
+  /** Validator count. */
+  n: number;
+  /** Provider nodes to run. */
+  providerNodes: number;
+  homes: string[];
+  peerIds: string[];
+  keys: DevnetKeys;
+  driver: "podman" | "sim";
+}
+
+/** Step 1: a fresh directory with every home, key and the genesis. */
+async function createLayout(o: DevnetOptions, say: (s: string) => void): Promise<Layout> {
   const dir = resolve(o.dir);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   const n = o.validators;
   const providerCount = o.providers ?? 2;
   const providerNodes = o.providerNodes !== false ? providerCount : 0;
-  for (let i = 0; i < n + providerNodes; i++) {
-    for (const port of [o.basePort + 10 * i, o.basePort + 10 * i + 1]) {
-      if (!portFree(port)) {
-        throw new UserError(`devnet: port ${port} is in use (another devnet running? use --base-port)`);
-      }
-    }
-  }
-  // Homes and keys.
-  const homes: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const home = join(dir, `node${i}`);
-    await initHome({
-      home,
-      moniker: `node${i}`,
-      chainId: DEVNET_CHAIN_ID,
-      p2pListen: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}`,
-      rpcListen: `127.0.0.1:${o.basePort + 10 * i + 1}`,
-    });
-    homes.push(home);
-  }
-  const cliHome = join(dir, "cli");
-  const ks = new Keystore(cliHome);
-  const accounts: Record<string, string> = {};
-  // `auditor` attests the providers' attributes (for placements with signedBy, as Akash's audit).
-  for (const name of ["alice", "bob", "auditor"]) accounts[name] = (await ks.add(name)).address;
-  const providerNames = Array.from({ length: providerCount }, (_, i) => `provider${i + 1}`);
-  for (const name of providerNames) accounts[name] = (await ks.add(name)).address;
-  const bench: { name: string; address: string; privKey: string }[] = [];
-  for (let i = 0; i < o.accounts; i++) {
-    const k = await ks.add(`bench${i}`);
-    bench.push({ name: k.name, address: k.address, privKey: toHex(k.privKey) });
-  }
-  // Genesis shared by all.
-  const validators: Genesis["validators"] = [];
-  const vAccounts: Genesis["accounts"] = [];
-  for (let i = 0; i < n; i++) {
-    const h = await loadHome(homes[i]!);
-    validators.push({
-      name: `node${i}`,
-      address: h.validatorKey.address,
-      pubKey: toHex(h.validatorKey.pubKey),
-      power: "10",
-    });
-    vAccounts.push({ name: `node${i}`, address: h.validatorKey.address, balance: BALANCE });
-  }
-  const params = defaultParams();
-  Object.assign(params.consensus, o.consensusParams ?? {});
-  if (params.market) Object.assign(params.market, o.marketParams ?? {});
-  const genesis: Genesis = {
-    chainId: DEVNET_CHAIN_ID,
-    genesisTime: new Date().toISOString(),
-    validators,
-    accounts: [
-      ...Object.entries(accounts).map(([name, address]) => ({ name, address, balance: BALANCE })),
-      ...bench.map((b) => ({ name: b.name, address: b.address, balance: BALANCE })),
-      ...vAccounts,
-    ],
-    params,
-  };
-  const peerIds: string[] = [];
-  for (const home of homes) {
-    await writeGenesis(home, genesis);
-    peerIds.push(await peerIdOf(home));
-  }
-  if (bench.length > 0) await Deno.writeTextFile(join(dir, "bench_keys.json"), JSON.stringify(bench));
+  assertPortsFree(o.basePort, n + providerNodes);
+  const homes = await createValidatorHomes(dir, n, o.basePort);
+  const keys = await createKeys(dir, providerCount, o.accounts);
+  const genesis = await writeDevnetGenesis(homes, keys, {
+    ...(o.consensusParams ? { consensus: o.consensusParams } : {}),
+    ...(o.marketParams ? { market: o.marketParams } : {}),
+  });
   // Provider nodes: full nodes (not validators) with the provider role and their own key.
   const driver = providerNodes > 0 ? (o.driver ?? await pickDriver(say)) : "sim";
-  for (let j = 0; j < providerNodes; j++) {
-    const name = providerNames[j]!;
-    const i = n + j;
-    const home = join(dir, name);
-    await initHome({
-      home,
-      moniker: name,
-      chainId: DEVNET_CHAIN_ID,
-      p2pListen: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}`,
-      rpcListen: `127.0.0.1:${o.basePort + 10 * i + 1}`,
-    });
-    await writeGenesis(home, genesis);
-    await new Keystore(home).save(keyFileFromSeed(name, (await ks.get(name)).privKey));
-    await Deno.writeTextFile(join(home, "provider.yaml"), providerYaml(name, j, driver));
-    homes.push(home);
-    peerIds.push(await peerIdOf(home));
-  }
-  // Processes: each bootstraps from all the others.
+  homes.push(
+    ...await createProviderHomes(
+      { dir, validators: n, basePort: o.basePort, count: providerNodes, driver },
+      keys,
+      genesis,
+    ),
+  );
+  const peerIds: string[] = [];
+  for (const home of homes) peerIds.push(await peerIdOf(home));
+  return { dir, n, providerNodes, homes, peerIds, keys, driver };
+}
+
+/** Starts node i of the layout (a validator, or a provider node) as a process logging to its home. */
+function nodeSpawner(
+  o: DevnetOptions,
+  l: Layout,
+): (i: number, append: boolean) => Promise<Deno.ChildProcess> {
   const main = new URL("./main.ts", import.meta.url).pathname;
   const config = new URL("../deno.json", import.meta.url).pathname;
-  const procs: Deno.ChildProcess[] = [];
-  const nodes: DevnetInfo["nodes"] = [];
-  const spawnNode = async (i: number, append: boolean): Promise<Deno.ChildProcess> => {
+  return async (i, append) => {
     // Everyone bootstraps from the validators (and validators from each other).
-    const bootstrap = peerIds.slice(0, n).flatMap((id, j) =>
-      j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${o.basePort + 10 * j}/p2p/${id}`]
+    const bootstrap = l.peerIds.slice(0, l.n).flatMap((id, j) =>
+      j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${nodePorts(o.basePort, j).p2p}/p2p/${id}`]
     );
-    const role = i < n
+    const role = i < l.n
       ? ["--validator"]
-      : ["--provider", "--provider-config", join(homes[i]!, "provider.yaml")];
+      : ["--provider", "--provider-config", join(l.homes[i]!, "provider.yaml")];
     return await spawnToLog(
       Deno.execPath(),
       [
@@ -296,107 +211,176 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         "node",
         "start",
         "--home",
-        homes[i]!,
+        l.homes[i]!,
         ...role,
         ...bootstrap,
       ],
-      join(homes[i]!, "node.log"),
+      join(l.homes[i]!, "node.log"),
       append,
     );
   };
-  for (let i = 0; i < n; i++) {
-    const p2p = `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`;
-    const child = await spawnNode(i, false);
+}
+
+/** Step 2: the validator processes, and their entries of `devnet.json`. */
+async function spawnValidators(
+  o: DevnetOptions,
+  l: Layout,
+  spawn: (i: number, append: boolean) => Promise<Deno.ChildProcess>,
+  procs: Deno.ChildProcess[],
+): Promise<DevnetInfo["nodes"]> {
+  const nodes: DevnetInfo["nodes"] = [];
+  for (let i = 0; i < l.n; i++) {
+    const ports = nodePorts(o.basePort, i);
+    const child = await spawn(i, false);
     procs.push(child);
-    const h = await loadHome(homes[i]!);
+    const h = await loadHome(l.homes[i]!);
     nodes.push({
       name: `node${i}`,
-      rpc: `http://127.0.0.1:${o.basePort + 10 * i + 1}`,
-      p2p,
-      home: homes[i]!,
+      rpc: `http://127.0.0.1:${ports.rpc}`,
+      p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
+      home: l.homes[i]!,
       pid: child.pid,
       validator: h.validatorKey.address,
     });
   }
-  const providers: DevnetInfo["providers"] = providerNames.map((name, j) => ({
+  return nodes;
+}
+
+/** Step 3: the provider node processes; every provider account gets its entry of `devnet.json`. */
+async function spawnProviders(
+  o: DevnetOptions,
+  l: Layout,
+  spawn: (i: number, append: boolean) => Promise<Deno.ChildProcess>,
+  procs: Deno.ChildProcess[],
+): Promise<DevnetInfo["providers"]> {
+  const providers: DevnetInfo["providers"] = l.keys.providerNames.map((name, j) => ({
     name,
-    address: accounts[name]!,
+    address: l.keys.accounts[name]!,
     attributes: providerAttributes(j),
   }));
-  for (let j = 0; j < providerNodes; j++) {
-    const i = n + j;
-    const child = await spawnNode(i, false);
+  for (let j = 0; j < l.providerNodes; j++) {
+    const i = l.n + j;
+    const ports = nodePorts(o.basePort, i);
+    const child = await spawn(i, false);
     procs.push(child);
     Object.assign(providers[j]!, {
-      rpc: `http://127.0.0.1:${o.basePort + 10 * i + 1}`,
-      p2p: `/ip4/127.0.0.1/tcp/${o.basePort + 10 * i}/p2p/${peerIds[i]}`,
-      home: homes[i]!,
+      rpc: `http://127.0.0.1:${ports.rpc}`,
+      p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
+      home: l.homes[i]!,
       pid: child.pid,
-      driver,
+      driver: l.driver,
     });
   }
-  const info: DevnetInfo = { chainId: DEVNET_CHAIN_ID, home: cliHome, nodes, accounts, providers };
+  return providers;
+}
+
+/** Stops every process (SIGTERM, SIGKILL after 5 s), then removes the podman providers' containers. */
+async function stopAll(
+  procs: readonly Deno.ChildProcess[],
+  providers: DevnetInfo["providers"],
+): Promise<void> {
+  for (const p of procs) {
+    try {
+      p.kill("SIGTERM");
+    } catch { /* gone */ }
+  }
+  const killer = setTimeout(() => {
+    for (const p of procs) {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* gone */ }
+    }
+  }, 5000);
+  await Promise.all(procs.map((p) => p.status));
+  clearTimeout(killer);
+  // The containers of a devnet's leases go with it.
+  for (const p of providers) {
+    if (p.driver !== "podman" || !p.home) continue;
+    const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman") });
+    for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
+  }
+}
+
+/** Step 4: every validator answers and has committed a block (bounded). */
+async function waitCommitting(nodes: DevnetInfo["nodes"]): Promise<void> {
+  await waitFor("every node answering and committing a block", 60_000, async () => {
+    for (const node of nodes) {
+      const s = await (await fetch(`${node.rpc}/status`)).json() as { height: number };
+      if (s.height < 1) return null;
+    }
+    return true;
+  });
+}
+
+/** Step 5: every provider node has registered itself on chain (bounded). */
+async function waitProvidersRegistered(info: DevnetInfo, count: number): Promise<void> {
+  await waitFor("every provider node registering on chain", 90_000, async () => {
+    const r = await (await fetch(`${info.nodes[0]!.rpc}/query/providers`)).json() as {
+      providers: { owner: string }[];
+    };
+    const have = new Set(r.providers.map((p) => p.owner));
+    return info.providers.slice(0, count).every((p) => have.has(p.address)) ? true : null;
+  });
+}
+
+/** Step 5 without provider nodes: register the provider accounts (their host: a validator). */
+async function registerProviderAccounts(info: DevnetInfo): Promise<void> {
+  for (const [i, p] of info.providers.entries()) {
+    const node = info.nodes[i % info.nodes.length]!;
+    await sendTx({ node: node.rpc, home: info.home, output: "text" }, p.name, "provider.create", {
+      hostUri: [node.p2p],
+      attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
+      info: { website: "https://cirrus.invalid/devnet" },
+    });
+  }
+}
+
+/** Step 6: the auditor attests every provider's attributes. */
+async function attestProviders(info: DevnetInfo): Promise<void> {
+  for (const p of info.providers) {
+    await sendTx({ node: info.nodes[0]!.rpc, home: info.home, output: "text" }, "auditor", "audit.attest", {
+      provider: p.address,
+      attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
+    });
+  }
+}
+
+/** Create the homes, genesis and keys, start the processes, wait until blocks are committed. */
+export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
+  const say = (s: string) => {
+    if (!o.quiet) console.log(s);
+  };
+  const layout = await createLayout(o, say);
+  const { dir, n, providerNodes } = layout;
+  const spawn = nodeSpawner(o, layout);
+  const procs: Deno.ChildProcess[] = [];
+  const nodes = await spawnValidators(o, layout, spawn, procs);
+  const providers = await spawnProviders(o, layout, spawn, procs);
+  const info: DevnetInfo = {
+    chainId: DEVNET_CHAIN_ID,
+    home: layout.keys.cliHome,
+    nodes,
+    accounts: layout.keys.accounts,
+    providers,
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    for (const p of procs) {
-      try {
-        p.kill("SIGTERM");
-      } catch { /* gone */ }
-    }
-    const killer = setTimeout(() => {
-      for (const p of procs) {
-        try {
-          p.kill("SIGKILL");
-        } catch { /* gone */ }
-      }
-    }, 5000);
-    await Promise.all(procs.map((p) => p.status));
-    clearTimeout(killer);
-    // The containers of a devnet's leases go with it.
-    for (const p of providers) {
-      if (p.driver !== "podman" || !p.home) continue;
-      const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman") });
-      for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
-    }
+    await stopAll(procs, providers);
   };
   try {
     say(`devnet: starting ${n} validators in ${dir} ...`);
-    await waitFor("every node answering and committing a block", 60_000, async () => {
-      for (const node of nodes) {
-        const s = await (await fetch(`${node.rpc}/status`)).json() as { height: number };
-        if (s.height < 1) return null;
-      }
-      return true;
-    });
+    await waitCommitting(nodes);
     // Provider nodes register themselves; wait for them. Without provider nodes, register the accounts
     // (their host: a validator) for hand-driven auctions.
     if (providerNodes > 0) {
-      say(`devnet: waiting for ${providerNodes} provider nodes (${driver} driver) to register ...`);
-      await waitFor("every provider node registering on chain", 90_000, async () => {
-        const r = await (await fetch(`${nodes[0]!.rpc}/query/providers`)).json() as {
-          providers: { owner: string }[];
-        };
-        const have = new Set(r.providers.map((p) => p.owner));
-        return providers.slice(0, providerNodes).every((p) => have.has(p.address)) ? true : null;
-      });
+      say(`devnet: waiting for ${providerNodes} provider nodes (${layout.driver} driver) to register ...`);
+      await waitProvidersRegistered(info, providerNodes);
+    } else {
+      await registerProviderAccounts(info);
     }
-    for (const [i, p] of (providerNodes > 0 ? [] : providers).entries()) {
-      const node = nodes[i % nodes.length]!;
-      await sendTx({ node: node.rpc, home: cliHome, output: "text" }, p.name, "provider.create", {
-        hostUri: [node.p2p],
-        attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
-        info: { website: "https://cirrus.invalid/devnet" },
-      });
-    }
-    // The auditor attests every provider's attributes.
-    for (const p of providers) {
-      await sendTx({ node: nodes[0]!.rpc, home: cliHome, output: "text" }, "auditor", "audit.attest", {
-        provider: p.address,
-        attributes: Object.entries(p.attributes).map(([key, value]) => ({ key, value })),
-      });
-    }
+    await attestProviders(info);
   } catch (e) {
     await stop();
     throw new UserError(`${(e as Error).message}; see the logs in ${dir}/node*/node.log`);
@@ -409,7 +393,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     await procs[i]!.status;
   };
   const respawn = async (i: number) => {
-    const child = await spawnNode(i, true);
+    const child = await spawn(i, true);
     procs[i] = child;
     const entry = i < n ? nodes[i] : providers[i - n];
     if (entry) entry.pid = child.pid;

@@ -23,29 +23,32 @@ type UnaryHandler = Parameters<ChainClient["handle"]>[1];
 type StreamHandler = Parameters<ChainClient["handleStream"]>[1];
 
 /**
- * The protocol handlers of each node's provider service. libp2p keeps one handler per protocol for
- * the life of the host, so the node's p2p host gets a dispatcher once and a provider service that is
- * stopped (and maybe started again) on the same node swaps its handlers here.
+ * The provider protocol handlers of ONE node. libp2p keeps one handler per protocol for the life of
+ * the host, so the node's p2p host gets a dispatcher once, and a provider service that is stopped
+ * (and maybe started again) on the same node swaps its handlers here. Create one per node and hand it
+ * to every provider service composed on that node.
  */
-const nodeRoutes = new WeakMap<
-  CirrusNode,
-  { unary: Map<string, UnaryHandler>; stream: Map<string, StreamHandler>; registered: Set<string> }
->();
-
-function routesOf(node: CirrusNode) {
-  let r = nodeRoutes.get(node);
-  if (!r) nodeRoutes.set(node, r = { unary: new Map(), stream: new Map(), registered: new Set() });
-  return r;
+export class NodeProtocolRoutes {
+  /** Unary handlers by protocol. */
+  readonly unary = new Map<string, UnaryHandler>();
+  /** Stream handlers by protocol. */
+  readonly stream = new Map<string, StreamHandler>();
+  /** Protocols whose dispatcher the node's p2p host already has. */
+  readonly registered = new Set<string>();
+  constructor(readonly node: CirrusNode) {}
 }
 
-/** A chain client over an in-process node, signing with the provider's key. */
+/**
+ * A chain client over an in-process node, signing with the provider's key; its protocol handlers go
+ * through `routes` (the node's, see {@link NodeProtocolRoutes}).
+ */
 export function nodeChainClient(
-  node: CirrusNode,
+  routes: NodeProtocolRoutes,
   key: { address: string; privKey: Uint8Array },
 ): ChainClient {
+  const node = routes.node;
   // Txs of one sender are signed one at a time so that nonces follow each other.
   let signing: Promise<unknown> = Promise.resolve();
-  const routes = routesOf(node);
   const mine = new Map<string, UnaryHandler | StreamHandler>();
   const unavailable = (protocol: string) => new Error(`${protocol}: the provider service is not running`);
   const register = async (protocol: string, install: () => Promise<void>) => {
@@ -159,48 +162,95 @@ export async function makeDriver(cfg: ProviderConfig, stateDir: string, log: Log
   }
 }
 
-/** Start the provider role on a node. */
+/** Options of {@link composeProvider}. */
+export interface ComposeProviderOptions {
+  /** The node's protocol routes (one per node, kept across provider restarts on it). */
+  routes: NodeProtocolRoutes;
+  /** The provider's account key (signs its txs). */
+  key: { address: string; privKey: Uint8Array };
+  config: ProviderConfig;
+  /** Directory of the provider's state (manifests, the podman driver's state). */
+  stateDir: string;
+  /** The service's logger (and the driver's, when this function builds it). */
+  logger: Logger;
+  /** The cluster driver; default: the one the config asks for ({@link makeDriver}). */
+  driver?: ClusterDriver;
+  /** Wraps the chain client (tests: observe or delay it). */
+  wrapChain?: (client: ChainClient) => ChainClient;
+}
+
+/** A started provider service and its parts. */
+export interface ComposedProvider {
+  service: ProviderService;
+  driver: ClusterDriver;
+  engine: BidEngine;
+  /** Stops the service, then closes the driver. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The provider role on a node, composed and started: the cluster driver, the capacity (configured or
+ * probed), the bid engine over an inventory, and the provider service over the node's chain client.
+ * `node start --provider` (and so the devnet's provider nodes) and the in-process tests compose it here.
+ */
+export async function composeProvider(o: ComposeProviderOptions): Promise<ComposedProvider> {
+  const driver = o.driver ?? await makeDriver(o.config, o.stateDir, o.logger);
+  const capacity = await resolveCapacity(o.config, driver);
+  const engine = new BidEngine(o.config, new Inventory(capacity));
+  const chain = nodeChainClient(o.routes, o.key);
+  const service = new ProviderService({
+    chain: o.wrapChain ? o.wrapChain(chain) : chain,
+    driver,
+    config: o.config,
+    address: o.key.address,
+    stateDir: o.stateDir,
+    logger: o.logger,
+  }, engine);
+  await service.start();
+  return {
+    service,
+    driver,
+    engine,
+    stop: async () => {
+      await service.stop();
+      await driver.close?.();
+    },
+  };
+}
+
+/** Start the provider role on a node (`node start --provider --provider-config FILE`). */
 export async function startProviderRole(
   node: CirrusNode,
   home: string,
   configPath: string,
   log: Logger,
-): Promise<{ service: ProviderService; driver: ClusterDriver; stop(): Promise<void> }> {
+): Promise<ComposedProvider> {
   let text: string;
   try {
     text = await Deno.readTextFile(configPath);
   } catch (e) {
     throw new UserError(`Cannot read provider config ${configPath}: ${(e as Error).message}`);
   }
-  const cfg = parseProviderConfig(text, dirname(resolve(configPath)));
-  const key = await new Keystore(home).get(cfg.key);
+  const config = parseProviderConfig(text, dirname(resolve(configPath)));
+  const key = await new Keystore(home).get(config.key);
   const stateDir = join(home, "provider");
-  const driver = await makeDriver(cfg, stateDir, log);
-  const capacity = await resolveCapacity(cfg, driver);
-  const engine = new BidEngine(cfg, new Inventory(capacity));
-  const service = new ProviderService({
-    chain: nodeChainClient(node, key),
-    driver,
-    config: cfg,
-    address: key.address,
+  const driver = await makeDriver(config, stateDir, log);
+  const provider = await composeProvider({
+    routes: new NodeProtocolRoutes(node),
+    key,
+    config,
     stateDir,
     logger: (level, msg, fields) => log(level, `provider: ${msg}`, fields),
-  }, engine);
-  await service.start();
+    driver,
+  });
+  const capacity = provider.engine.inventory.capacity;
   log("info", "provider role started", {
     address: key.address,
     driver: driver.kind,
     cpu: capacity.cpu,
     memory: capacity.memory,
   });
-  return {
-    service,
-    driver,
-    stop: async () => {
-      await service.stop();
-      await driver.close?.();
-    },
-  };
+  return provider;
 }
 
 /** The capacity to offer: configured, or probed from the driver (free resources); capped by `capacityCap`. */

@@ -17,7 +17,8 @@ import {
   Store,
   txsHash,
 } from "./ledger/mod.ts";
-import { decodeSignedTx, txAddresses, txId, verifyTxSignature } from "./ledger/tx.ts";
+import { txId, verifyTxSignature } from "./ledger/tx.ts";
+import type { Ledger } from "./ledger/ledger.ts";
 import type { Commit, Hex, Validator } from "../consensus/types.ts";
 import { ValidatorSet, voteSignBytes } from "../consensus/mod.ts";
 
@@ -81,6 +82,8 @@ export function genesisValidators(genesis: Genesis): Validator[] {
 export interface ChainOptions {
   dir: string;
   genesis: Genesis;
+  /** The ledger's modules (their rules run on the state, for every block). */
+  ledger: Ledger;
 }
 
 /** One node's view of the committed chain. */
@@ -117,11 +120,11 @@ export class Chain {
     let height = store.latestHeight();
     let state: LedgerState | null;
     if (height === null) {
-      state = LedgerState.fromGenesis(opts.genesis);
+      state = LedgerState.fromGenesis(opts.genesis, opts.ledger);
       await store.initGenesis(state);
       height = 0;
     } else {
-      state = await store.loadState();
+      state = await store.loadState(opts.ledger);
       if (!state) {
         await store.close();
         throw new Error(`the store in ${opts.dir} has no state; remove it to start over`);
@@ -141,6 +144,11 @@ export class Chain {
 
   get chainId(): string {
     return this.genesis.chainId;
+  }
+
+  /** The ledger (modules) whose rules run on this chain's state. */
+  get ledger(): Ledger {
+    return this.state.ledger;
   }
 
   /** Subscribe to committed blocks. */
@@ -177,7 +185,7 @@ export class Chain {
         stxs.push(known);
         continue;
       }
-      const d = decodeSignedTx(txs[i]!, { maxTxBytes });
+      const d = this.ledger.decodeTx(txs[i]!, { maxTxBytes });
       if (!d.ok) return { ok: false, reason: `tx ${i}: ${d.reason}` };
       stxs.push(d.stx);
     }
@@ -278,7 +286,12 @@ export class Chain {
   async commit(vb: ValidatedBlock, commit: Commit): Promise<CommittedBlock> {
     const height = vb.block.header.height;
     if (height !== this.height + 1) throw new Error(`commit of height ${height} at height ${this.height}`);
-    const txIndex = vb.stxs.map((s, index) => ({ id: s.id, height, index, addresses: txAddresses(s) }));
+    const txIndex = vb.stxs.map((s, index) => ({
+      id: s.id,
+      height,
+      index,
+      addresses: this.ledger.txAddresses(s),
+    }));
     await this.store.commitBlock({
       block: vb.bytes,
       blockHash: vb.hash,

@@ -13,7 +13,9 @@ import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
 import { createP2P, type P2P, type Verdict } from "./p2p.ts";
 import { BlockSync } from "./sync.ts";
-import { decodeSignedTx, type SignedTx } from "./ledger/tx.ts";
+import type { SignedTx } from "./ledger/tx.ts";
+import type { Ledger } from "./ledger/ledger.ts";
+import { cirrusLedger } from "./ledger/default_ledger.ts";
 
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
 const TX_BATCH_MAX = 512;
@@ -31,6 +33,8 @@ export interface NodeOptions {
   dataDir?: string;
   clock?: Clock;
   logger?: Logger;
+  /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
+  ledger?: Ledger;
 }
 
 /** Result of submitting a transaction. */
@@ -96,7 +100,7 @@ export class CirrusNode {
    * against state + mempool; gossip it on success.
    */
   async submitTx(bytes: Uint8Array): Promise<SubmitResult> {
-    const d = decodeSignedTx(bytes, { maxTxBytes: this.chain.genesis.params.ledger.maxTxBytes });
+    const d = this.chain.ledger.decodeTx(bytes, { maxTxBytes: this.chain.genesis.params.ledger.maxTxBytes });
     if (!d.ok) return { ok: false, error: d.reason };
     const stx = d.stx;
     if (stx.tx.chainId !== this.chainId) {
@@ -146,7 +150,7 @@ export class CirrusNode {
       const out: SignedTx[] = [];
       for (const b of arr) {
         if (!(b instanceof Uint8Array)) return null;
-        const d = decodeSignedTx(b, { maxTxBytes: p.maxTxBytes });
+        const d = this.chain.ledger.decodeTx(b, { maxTxBytes: p.maxTxBytes });
         if (!d.ok || d.stx.tx.chainId !== this.chainId) return null;
         out.push(d.stx);
       }
@@ -215,7 +219,11 @@ export class CirrusNode {
     const home = opts.home;
     const dataDir = opts.dataDir ?? join(home.home, "data");
     await Deno.mkdir(dataDir, { recursive: true });
-    const chain = await Chain.open({ dir: join(dataDir, "ledger"), genesis: home.genesis });
+    const chain = await Chain.open({
+      dir: join(dataDir, "ledger"),
+      genesis: home.genesis,
+      ledger: opts.ledger ?? cirrusLedger(),
+    });
     const lp = home.genesis.params.ledger;
     const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
     chain.txLookup = (id) => mempool.get(id);

@@ -7,9 +7,10 @@
  * - `GET  /query/account/ADDR`, `/query/block/HEIGHT|latest`, `/query/tx/ID`, `/query/txs?address=A`
  * - `GET  /events` server-sent events: `block`, `tx`, `event` (marketplace and bank events; filter with
  *   `?type=block&type=event`)
- * - `GET  /query/params`, `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
+ * - `GET  /query/params`, and the queries the ledger's modules declare (node/ledger/module.ts): the
+ *   market's `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
  *   `/query/deployment/OWNER/DSEQ`, `/query/escrow/OWNER/DSEQ`, `/query/provider/ADDR`, `/query/providers`,
- *   `/query/order|bid|lease?id=ID`, `/query/audits?provider=&auditor=`
+ *   `/query/order|bid|lease?id=ID`; the audit module's `/query/audits?provider=&auditor=`
  *
  * Every bad request gets a 4xx with `{error}` saying what is wrong; a handler bug gets a 500 with
  * `{error}`; nothing crashes the node.
@@ -21,7 +22,7 @@ import { fromHex, isAddress, toHex } from "../lib/crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";
-import * as market from "../auction/market/mod.ts";
+import { QueryError } from "./ledger/module.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
@@ -310,117 +311,32 @@ export class RpcServer {
       }
       case "params":
         return json(200, chain.genesis.params);
-      case "deployments":
-      case "orders":
-      case "bids":
-      case "leases":
-      case "providers":
-      case "provider":
-      case "deployment":
-      case "order":
-      case "bid":
-      case "lease":
-      case "escrow":
-      case "audits":
-        return json(200, this.#market(kind, parts.slice(1), url));
-      default:
+      default: {
+        const query = kind === undefined ? undefined : chain.ledger.query(kind);
+        if (query) {
+          return json(
+            200,
+            this.#moduleQuery(() => query(chain.state, { args: parts.slice(1), params: url.searchParams })),
+          );
+        }
         throw new HttpError(
           404,
-          `unknown query "${
-            kind ?? ""
-          }" (account, block, tx, txs, params, deployments, deployment, orders, ` +
-            `order, bids, bid, leases, lease, providers, provider, escrow, audits)`,
+          `unknown query "${kind ?? ""}" (${
+            ["account", "block", "tx", "txs", "params", ...chain.ledger.queryNames()].join(", ")
+          })`,
         );
+      }
     }
   }
 
-  /** Marketplace queries over the committed state (escrow settled lazily at the current height). */
-  #market(kind: string, args: string[], url: URL): unknown {
-    const view = this.node.chain.state;
-    const q = (
-      name: string,
-      check?: (v: string) => boolean,
-      what = "a cirrus address",
-    ): string | undefined => {
-      const v = url.searchParams.get(name);
-      if (v === null || v === "") return undefined;
-      if (check && !check(v)) throw new HttpError(400, `${name}: "${v}" is not ${what}`);
-      return v;
-    };
-    const owner = q("owner", isAddress);
-    const provider = q("provider", isAddress);
-    const stateOf = <T extends string>(allowed: readonly T[]): T | undefined =>
-      q("state", (v) => (allowed as readonly string[]).includes(v), `one of ${allowed.join(", ")}`) as
-        | T
-        | undefined;
-    const id = url.searchParams.get("id") ?? args.join("/");
-    const dseqOf = (v: string | undefined): number => {
-      const n = Number(v);
-      if (!v || !Number.isSafeInteger(n) || n < 0) {
-        throw new HttpError(400, `dseq must be a non-negative integer`);
-      }
-      return n;
-    };
-    const found = <T>(v: T | null, what: string): T => {
-      if (v === null || v === undefined) throw new HttpError(404, `${what} not found`);
-      return v;
-    };
-    switch (kind) {
-      case "deployments":
-        return {
-          deployments: market.listDeployments(view, { owner, state: stateOf(["active", "closed"] as const) }),
-        };
-      case "orders":
-        return {
-          orders: market.listOrders(view, { owner, state: stateOf(["open", "active", "closed"] as const) }),
-        };
-      case "bids":
-        return {
-          bids: market.listBids(view, {
-            owner,
-            provider,
-            state: stateOf(["open", "active", "lost", "closed"] as const),
-          }),
-        };
-      case "leases":
-        return {
-          leases: market.listLeases(view, {
-            owner,
-            provider,
-            state: stateOf(["active", "insufficient_funds", "closed"] as const),
-          }),
-        };
-      case "providers":
-        return { providers: market.listProviders(view) };
-      case "audits":
-        return { audits: market.listAttestations(view, { provider, auditor: q("auditor") }) };
-      case "provider": {
-        const addr = args[0] ?? "";
-        if (!isAddress(addr)) throw new HttpError(400, `"${addr}" is not a cirrus address`);
-        return found(market.getProvider(view, addr), `provider ${addr}`);
-      }
-      case "deployment": {
-        const [o, d] = [args[0] ?? "", args[1]];
-        if (!isAddress(o)) {
-          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/deployment/OWNER/DSEQ)`);
-        }
-        return found(market.getDeployment(view, o, dseqOf(d)), `deployment ${o}/${d}`);
-      }
-      case "escrow": {
-        const [o, d] = [args[0] ?? "", args[1]];
-        if (!isAddress(o)) {
-          throw new HttpError(400, `"${o}" is not a cirrus address (want /query/escrow/OWNER/DSEQ)`);
-        }
-        return found(market.escrowStatus(view, o, dseqOf(d)), `escrow of deployment ${o}/${d}`);
-      }
-      case "order":
-        return found(market.getOrder(view, id), `order ${id}`);
-      case "bid":
-        return found(market.getBid(view, id), `bid ${id}`);
-      case "lease":
-        return found(market.getLease(view, id), `lease ${id}`);
+  /** Runs a ledger module's query (see node/ledger/module.ts); its QueryError becomes a 4xx. */
+  #moduleQuery(run: () => unknown): unknown {
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof QueryError) throw new HttpError(e.status, e.message);
+      throw e;
     }
-    throw new HttpError(404, `unknown query ${kind}`);
   }
 
   #events(url: URL): Response {

@@ -18,7 +18,7 @@
  */
 import { DENOM } from "../lib/units.ts";
 import { orderIdOfBid } from "../lib/ids.ts";
-import { placementProblem, signedByProblem } from "../auction/market/keeper.ts";
+import { placementProblem, signedByProblem } from "../auction/market/placement.ts";
 import { formatScaled, parseScaled } from "../auction/market/decimal.ts";
 import type {
   DecCoin,

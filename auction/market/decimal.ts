@@ -6,11 +6,12 @@
  * so the fractional remainder carries from block to block and nothing is lost to rounding.
  * @module
  */
+import { AMOUNT_DECIMALS_MAX } from "../sdl/quantity.ts";
 
 /** 10^18: the fixed-point scale of prices. */
 export const PRICE_SCALE = 10n ** 18n;
-/** Max fractional digits of a price. */
-export const PRICE_DECIMALS = 18;
+/** Max fractional digits of a price (the SDL's amount rule). */
+export const PRICE_DECIMALS = AMOUNT_DECIMALS_MAX;
 
 const DEC_RE = /^(0|[1-9][0-9]{0,37})(?:\.([0-9]{1,18}))?$/;
 

@@ -17,22 +17,20 @@
  * - `audit.revoke` `{provider, keys?: string[]}`: withdraws the sender's attestation (all, or the keys)
  *
  * A group's `signedBy` is met as Akash meets it: see {@link signedByProblem}.
+ *
+ * Files: `records.ts` (the map of every state key; record io), `escrow.ts` (lazy settlement,
+ * exhaustion index), `closing.ts` (orders, leases, deployments closed), `placement.ts` (provider
+ * requirements, winning bid), `tx.ts` (the entry point) and one handler file per tx family
+ * (`tx_provider.ts`, `tx_deployment.ts`, `tx_bid.ts`, `tx_lease.ts`, `tx_audit.ts`), `blocks.ts`
+ * (begin/end block), `validate.ts` (stateless body checks), `query.ts` (reads for the RPC).
  * @module
  */
 export * from "./types.ts";
 export * from "./decimal.ts";
 export * from "./validate.ts";
-export {
-  applyMarketTx,
-  attestationOf,
-  exhaustionHeight,
-  marketBeginBlock,
-  marketEndBlock,
-  marketHeldFunds,
-  marketKeys,
-  marketTxAddresses,
-  placementProblem,
-  readRecord,
-  signedByProblem,
-} from "./keeper.ts";
+export { marketKeyIds, marketKeys, marketPrefixes, readRecord } from "./records.ts";
+export { exhaustionHeight } from "./escrow.ts";
+export { attestationOf, placementProblem, signedByProblem, winningBid } from "./placement.ts";
+export { applyMarketTx, marketTxAddresses } from "./tx.ts";
+export { marketBeginBlock, marketEndBlock, marketHeldFunds } from "./blocks.ts";
 export * from "./query.ts";

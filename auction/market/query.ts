@@ -7,7 +7,8 @@
  * @module
  */
 import { formatScaled, owedAfter } from "./decimal.ts";
-import { escrowRates, exhaustionHeight, marketKeys as K, readRecord } from "./keeper.ts";
+import { escrowRates, exhaustionHeight } from "./escrow.ts";
+import { marketKeyIds as ids, marketKeys as K, marketPrefixes as P, readRecord } from "./records.ts";
 import type {
   AttestationInfo,
   AttestationRecord,
@@ -57,7 +58,7 @@ export function getProvider(view: MarketView, addr: string): ProviderInfo | null
 
 /** All providers, sorted by address. */
 export function listProviders(view: MarketView): ProviderInfo[] {
-  return view.keys("mkt/provider/").map((k) => getProvider(view, k.slice("mkt/provider/".length))!);
+  return view.keys(P.provider).map((k) => getProvider(view, ids.provider(k)!)!);
 }
 
 /** The escrow of deployment owner/dseq settled at `height` (default: the view's height), or null. */
@@ -133,12 +134,6 @@ function deploymentInfo(
   return out;
 }
 
-function splitDeploymentKey(k: string): { owner: string; dseq: number } {
-  const rest = k.slice("mkt/deployment/".length);
-  const i = rest.lastIndexOf("/");
-  return { owner: rest.slice(0, i), dseq: Number(rest.slice(i + 1)) };
-}
-
 const byDseq = <T extends { owner: string; dseq: number }>(a: T, b: T) =>
   a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.dseq - b.dseq;
 
@@ -149,10 +144,10 @@ export function listDeployments(
 ): DeploymentInfo[] {
   const h = heightOf(view, filter.height);
   const out: DeploymentInfo[] = [];
-  for (const k of view.keys(filter.owner ? `mkt/deployment/${filter.owner}/` : "mkt/deployment/")) {
+  for (const k of view.keys(filter.owner ? `${P.deployment}${filter.owner}/` : P.deployment)) {
     const d = readRecord<DeploymentRecord>(view, k)!;
     if (filter.state && d.state !== filter.state) continue;
-    const { owner, dseq } = splitDeploymentKey(k);
+    const { owner, dseq } = ids.deployment(k)!;
     out.push(deploymentInfo(view, owner, dseq, d, h));
   }
   return out.sort(byDseq);
@@ -187,10 +182,10 @@ export function listOrders(
   filter: { owner?: string; state?: OrderState } = {},
 ): OrderInfo[] {
   const out: OrderInfo[] = [];
-  for (const k of view.keys(filter.owner ? `mkt/order/${filter.owner}/` : "mkt/order/")) {
+  for (const k of view.keys(filter.owner ? `${P.order}${filter.owner}/` : P.order)) {
     const o = readRecord<OrderRecord>(view, k)!;
     if (filter.state && o.state !== filter.state) continue;
-    out.push(orderInfo(view, parseOrderId(k.slice("mkt/order/".length))!, o));
+    out.push(orderInfo(view, ids.order(k)!, o));
   }
   return out.sort(bySeq);
 }
@@ -221,8 +216,8 @@ export function listBids(
   filter: { owner?: string; provider?: string; state?: BidState } = {},
 ): BidInfo[] {
   const out: BidInfo[] = [];
-  for (const k of view.keys(filter.owner ? `mkt/bid/${filter.owner}/` : "mkt/bid/")) {
-    const id = parseBidId(k.slice("mkt/bid/".length))!;
+  for (const k of view.keys(filter.owner ? `${P.bid}${filter.owner}/` : P.bid)) {
+    const id = ids.bid(k)!;
     if (filter.provider && id.provider !== filter.provider) continue;
     const b = readRecord<BidRecord>(view, k)!;
     if (filter.state && b.state !== filter.state) continue;
@@ -270,8 +265,8 @@ export function listLeases(
 ): LeaseInfo[] {
   const h = heightOf(view, filter.height);
   const out: LeaseInfo[] = [];
-  for (const k of view.keys(filter.owner ? `mkt/lease/${filter.owner}/` : "mkt/lease/")) {
-    const id = parseBidId(k.slice("mkt/lease/".length))!;
+  for (const k of view.keys(filter.owner ? `${P.lease}${filter.owner}/` : P.lease)) {
+    const id = ids.lease(k)!;
     if (filter.provider && id.provider !== filter.provider) continue;
     const l = readRecord<LeaseRecord>(view, k)!;
     if (filter.state && l.state !== filter.state) continue;
@@ -299,14 +294,14 @@ export function getDeployment(
   const h = heightOf(view, height);
   const prefix = `${owner}/${dseq}/`;
   const esc = readRecord<EscrowRecord>(view, K.escrow(owner, dseq)) ?? null;
-  const orders = view.keys(`mkt/order/${prefix}`).map((k) =>
-    orderInfo(view, parseOrderId(k.slice(10))!, readRecord<OrderRecord>(view, k)!, d)
+  const orders = view.keys(`${P.order}${prefix}`).map((k) =>
+    orderInfo(view, ids.order(k)!, readRecord<OrderRecord>(view, k)!, d)
   ).sort(bySeq);
-  const bids = view.keys(`mkt/bid/${prefix}`).map((k) =>
-    bidInfo(parseBidId(k.slice(8))!, readRecord<BidRecord>(view, k)!)
+  const bids = view.keys(`${P.bid}${prefix}`).map((k) =>
+    bidInfo(ids.bid(k)!, readRecord<BidRecord>(view, k)!)
   ).sort(bySeq);
-  const leases = view.keys(`mkt/lease/${prefix}`).map((k) =>
-    leaseInfo(view, parseBidId(k.slice(10))!, readRecord<LeaseRecord>(view, k)!, h, esc)
+  const leases = view.keys(`${P.lease}${prefix}`).map((k) =>
+    leaseInfo(view, ids.lease(k)!, readRecord<LeaseRecord>(view, k)!, h, esc)
   ).sort(bySeq);
   return { ...deploymentInfo(view, owner, dseq, d, h), orders, bids, leases };
 }
@@ -320,8 +315,8 @@ export function listAttestations(
   filter: { provider?: string; auditor?: string } = {},
 ): AttestationInfo[] {
   const out: AttestationInfo[] = [];
-  for (const k of view.keys(filter.provider ? `mkt/audit/${filter.provider}/` : "mkt/audit/")) {
-    const [provider, auditor] = k.slice("mkt/audit/".length).split("/") as [string, string];
+  for (const k of view.keys(filter.provider ? `${P.audit}${filter.provider}/` : P.audit)) {
+    const { provider, auditor } = ids.audit(k)!;
     if (filter.auditor && auditor !== filter.auditor) continue;
     const r = readRecord<AttestationRecord>(view, k)!;
     out.push({ provider, auditor, attributes: r.attributes, height: r.height });

@@ -77,10 +77,15 @@ export function defaultMarketParams(): MarketParams {
   };
 }
 
+/** State of a deployment. */
 export type DeploymentState = "active" | "closed";
+/** State of a group of a deployment. */
 export type GroupState = "open" | "insufficient_funds" | "closed";
+/** State of an order. */
 export type OrderState = "open" | "active" | "closed";
+/** State of a bid. */
 export type BidState = "open" | "active" | "lost" | "closed";
+/** State of a lease. */
 export type LeaseState = "active" | "insufficient_funds" | "closed";
 
 /** Why a lease / deployment closed. */
@@ -204,24 +209,18 @@ export interface EscrowRecord {
 // ---------------------------------------------------------------------------------------------------
 // query output (JSON-friendly)
 
-export interface ProviderInfo {
+/** A provider (query output). */
+export interface ProviderInfo extends ProviderRecord {
   owner: string;
-  hostUri: string[];
-  attributes: { key: string; value: string }[];
-  info: { email?: string; website?: string };
-  createdAt: number;
-  updatedAt: number;
 }
 
 /** One auditor's attestation of one provider (query output). */
-export interface AttestationInfo {
+export interface AttestationInfo extends AttestationRecord {
   provider: string;
   auditor: string;
-  attributes: { key: string; value: string }[];
-  /** height of the last change */
-  height: number;
 }
 
+/** A lease, `paid` settled at the query height (query output). */
 export interface LeaseInfo {
   id: string;
   owner: string;
@@ -238,6 +237,7 @@ export interface LeaseInfo {
   paid: string;
 }
 
+/** A bid (query output). */
 export interface BidInfo {
   id: string;
   owner: string;
@@ -252,6 +252,7 @@ export interface BidInfo {
   closedAt?: number;
 }
 
+/** An order with its group spec (query output). */
 export interface OrderInfo {
   id: string;
   owner: string;
@@ -269,6 +270,7 @@ export interface OrderInfo {
   bids: number;
 }
 
+/** An escrow settled at the query height (query output). */
 export interface EscrowStatus {
   owner: string;
   dseq: number;
@@ -288,6 +290,7 @@ export interface EscrowStatus {
   blocksRemaining: number | null;
 }
 
+/** A group of a deployment (query output). */
 export interface GroupInfo {
   gseq: number;
   name: string;
@@ -295,6 +298,7 @@ export interface GroupInfo {
   spec: Group;
 }
 
+/** A deployment with its groups and escrow status (query output). */
 export interface DeploymentInfo {
   id: string;
   owner: string;
@@ -309,6 +313,7 @@ export interface DeploymentInfo {
   escrow: EscrowStatus | null;
 }
 
+/** A deployment with its orders, bids and leases (query output). */
 export interface DeploymentDetail extends DeploymentInfo {
   orders: OrderInfo[];
   bids: BidInfo[];

@@ -7,43 +7,26 @@
 import * as L from "../sdl/limits.ts";
 import type { Group } from "../sdl/types.ts";
 import { parseScaled } from "./decimal.ts";
+import { isHex } from "../../lib/crypto.ts";
 import { isBech32Address, parseBidId, parseOrderId } from "../../lib/ids.ts";
-import { isDenom, parseUint } from "../../lib/units.ts";
+import { isDenom, uintProblem } from "../../lib/units.ts";
+import { int, isObj, keysProblem } from "../../lib/schema.ts";
 import { isStorageClass, STORAGE_CLASSES } from "../../lib/storage.ts";
 
 type Obj = Record<string, unknown>;
 
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
-const HEX64_RE = /^[0-9a-f]{64}$/;
 const ENDPOINT_KINDS = ["shared_http", "random_port", "leased_ip"];
 
 /** Max host URIs of a provider. */
-export const MAX_HOST_URIS = 8;
+export const HOST_URI_COUNT_MAX = 8;
 /** Max attributes of a provider or placement. */
-export const MAX_ATTRIBUTES = 64;
+export const ATTRIBUTE_COUNT_MAX = 64;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-function keysProblem(o: Obj, required: string[], optional: string[], path: string): string | null {
-  for (const k of required) if (!Object.hasOwn(o, k)) return `${path}.${k}: missing`;
-  for (const k of Object.keys(o)) {
-    if (!required.includes(k) && !optional.includes(k)) return `${path}.${k}: unknown field`;
-  }
-  return null;
-}
-
+/** A string of `min`..`max` characters (one message for both faults, as tx rejections state it). */
 function str(v: unknown, path: string, min: number, max: number): string | null {
   if (typeof v !== "string" || v.length < min || v.length > max) {
     return `${path}: must be a string of ${min}-${max} characters`;
-  }
-  return null;
-}
-
-function int(v: unknown, path: string, min: number, max: number): string | null {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
-    return `${path}: must be an integer in [${min}, ${max}]`;
   }
   return null;
 }
@@ -53,37 +36,38 @@ export function denomProblem(v: unknown, path: string): string | null {
   return typeof v === "string" && isDenom(v) ? null : `${path}: invalid denom`;
 }
 
+/** Reason when `v` is not `{denom, amount}` with a valid denom and an amount that passes `amount`. */
+function coinShapeProblem(
+  v: unknown,
+  path: string,
+  amount: (a: unknown, path: string) => string | null,
+): string | null {
+  if (!isObj(v)) return `${path}: must be {denom, amount}`;
+  return keysProblem(v, ["denom", "amount"], [], path) ?? denomProblem(v.denom, `${path}.denom`) ??
+    amount(v.amount, `${path}.amount`);
+}
+
+function scaledAmountProblem(v: unknown, path: string): string | null {
+  const a = parseScaled(v);
+  if (a === null) {
+    return `${path}: must be a canonical decimal string with at most 18 decimals ("100", "0.5")`;
+  }
+  return a === 0n ? `${path}: must be positive` : null;
+}
+
 /** Reason when `v` is not `{denom, amount}` with a positive canonical decimal amount (a price). */
 export function priceProblem(v: unknown, path: string): string | null {
-  if (!isObj(v)) return `${path}: must be {denom, amount}`;
-  const k = keysProblem(v, ["denom", "amount"], [], path);
-  if (k) return k;
-  const d = denomProblem(v.denom, `${path}.denom`);
-  if (d) return d;
-  const a = parseScaled(v.amount);
-  if (a === null) {
-    return `${path}.amount: must be a canonical decimal string with at most 18 decimals ("100", "0.5")`;
-  }
-  if (a === 0n) return `${path}.amount: must be positive`;
-  return null;
+  return coinShapeProblem(v, path, scaledAmountProblem);
 }
 
 /** Reason when `v` is not `{denom, amount}` with a positive integer amount (a deposit). */
 export function coinProblem(v: unknown, path: string): string | null {
-  if (!isObj(v)) return `${path}: must be {denom, amount}`;
-  const k = keysProblem(v, ["denom", "amount"], [], path);
-  if (k) return k;
-  const d = denomProblem(v.denom, `${path}.denom`);
-  if (d) return d;
-  const a = parseUint(v.amount);
-  if (a === null) return `${path}.amount: must be a non-negative integer string`;
-  if (a === 0n) return `${path}.amount: must be positive`;
-  return null;
+  return coinShapeProblem(v, path, (a, p) => uintProblem(a, p, true));
 }
 
 function attributesProblem(v: unknown, path: string): string | null {
-  if (!Array.isArray(v) || v.length > MAX_ATTRIBUTES) {
-    return `${path}: must be an array of at most ${MAX_ATTRIBUTES} {key, value}`;
+  if (!Array.isArray(v) || v.length > ATTRIBUTE_COUNT_MAX) {
+    return `${path}: must be an array of at most ${ATTRIBUTE_COUNT_MAX} {key, value}`;
   }
   const seen = new Set<string>();
   for (let i = 0; i < v.length; i++) {
@@ -135,9 +119,9 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
   if (k) return k;
   if (u.id !== index + 1) return `${path}.id: must be ${index + 1} (units are numbered from 1 in order)`;
   const checks = [
-    int(u.cpu, `${path}.cpu`, L.MIN_UNIT_CPU, L.MAX_UNIT_CPU),
-    int(u.memory, `${path}.memory`, L.MIN_UNIT_MEMORY, L.MAX_UNIT_MEMORY),
-    int(u.count, `${path}.count`, L.MIN_UNIT_COUNT, L.MAX_UNIT_COUNT),
+    int(u.cpu, `${path}.cpu`, L.UNIT_CPU_MIN, L.UNIT_CPU_MAX),
+    int(u.memory, `${path}.memory`, L.UNIT_MEMORY_MIN, L.UNIT_MEMORY_MAX),
+    int(u.count, `${path}.count`, L.UNIT_COUNT_MIN, L.UNIT_COUNT_MAX),
     priceProblem(u.price, `${path}.price`),
     stringList(u.services, `${path}.services`, 64, 63),
     str(u.profile, `${path}.profile`, 1, 128),
@@ -154,7 +138,7 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
     const vk = keysProblem(v, ["name", "size", "persistent"], ["class"], vp);
     if (vk) return vk;
     const n = str(v.name, `${vp}.name`, 1, 128) ??
-      int(v.size, `${vp}.size`, L.MIN_UNIT_STORAGE, L.MAX_UNIT_STORAGE);
+      int(v.size, `${vp}.size`, L.UNIT_STORAGE_MIN, L.UNIT_STORAGE_MAX);
     if (n) return n;
     if (typeof v.persistent !== "boolean") return `${vp}.persistent: must be a boolean`;
     if (v.class !== undefined && !isStorageClass(v.class)) {
@@ -171,7 +155,7 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
   const g = u.gpu;
   if (!isObj(g)) return `${gp}: must be {units, attributes}`;
   const gk = keysProblem(g, ["units", "attributes"], [], gp) ??
-    int(g.units, `${gp}.units`, 0, L.MAX_UNIT_GPU);
+    int(g.units, `${gp}.units`, 0, L.UNIT_GPU_MAX);
   if (gk) return gk;
   if (!Array.isArray(g.attributes) || g.attributes.length > 16) return `${gp}.attributes: at most 16`;
   if (g.units === 0 && g.attributes.length > 0) return `${gp}.attributes: must be empty when units is 0`;
@@ -208,15 +192,15 @@ function unitProblem(u: unknown, path: string, index: number): string | null {
 }
 
 /** Max auditors in each of `signedBy.allOf` / `signedBy.anyOf`. */
-export const MAX_AUDITORS = 16;
+export const AUDITOR_COUNT_MAX = 16;
 
 /**
- * Reason when `v` is not a list of at most {@link MAX_AUDITORS} distinct auditor addresses (bech32,
+ * Reason when `v` is not a list of at most {@link AUDITOR_COUNT_MAX} distinct auditor addresses (bech32,
  * any prefix: Akash files name `akash1...` auditors; at most 128 characters).
  */
 function auditorsProblem(v: unknown, path: string): string | null {
-  if (!Array.isArray(v) || v.length > MAX_AUDITORS) {
-    return `${path}: must be an array of at most ${MAX_AUDITORS} auditor addresses`;
+  if (!Array.isArray(v) || v.length > AUDITOR_COUNT_MAX) {
+    return `${path}: must be an array of at most ${AUDITOR_COUNT_MAX} auditor addresses`;
   }
   const seen = new Set<string>();
   for (let i = 0; i < v.length; i++) {
@@ -253,8 +237,8 @@ export function groupProblem(g: unknown, path: string): string | null {
     auditorsProblem(sb.anyOf, `${sp}.anyOf`);
   if (sk) return sk;
   const units = g.units;
-  if (!Array.isArray(units) || units.length === 0 || units.length > L.MAX_GROUP_UNITS) {
-    return `${path}.units: must be an array of 1-${L.MAX_GROUP_UNITS} resource units`;
+  if (!Array.isArray(units) || units.length === 0 || units.length > L.GROUP_UNIT_COUNT_MAX) {
+    return `${path}.units: must be an array of 1-${L.GROUP_UNIT_COUNT_MAX} resource units`;
   }
   let denom: string | undefined;
   let cpu = 0, mem = 0, gpu = 0, storage = 0;
@@ -273,10 +257,10 @@ export function groupProblem(g: unknown, path: string): string | null {
     storage += u.storageBytes * u.count;
   }
   const totals: [string, number, number][] = [
-    ["cpu", cpu, L.MAX_GROUP_CPU],
-    ["gpu", gpu, L.MAX_GROUP_GPU],
-    ["memory", mem, L.MAX_GROUP_MEMORY],
-    ["storage", storage, L.MAX_GROUP_STORAGE],
+    ["cpu", cpu, L.GROUP_CPU_MAX],
+    ["gpu", gpu, L.GROUP_GPU_MAX],
+    ["memory", mem, L.GROUP_MEMORY_MAX],
+    ["storage", storage, L.GROUP_STORAGE_MAX],
   ];
   for (const [what, total, max] of totals) {
     if (total > max) return `${path}: group total ${what} ${total} exceeds ${max}`;
@@ -286,8 +270,8 @@ export function groupProblem(g: unknown, path: string): string | null {
 
 /** Reason when `v` is not a valid groups array (1-20 groups, unique names, one denom). */
 export function groupsProblem(v: unknown, path: string): string | null {
-  if (!Array.isArray(v) || v.length === 0 || v.length > L.MAX_GROUP_COUNT) {
-    return `${path}: must be an array of 1-${L.MAX_GROUP_COUNT} groups`;
+  if (!Array.isArray(v) || v.length === 0 || v.length > L.GROUP_COUNT_MAX) {
+    return `${path}: must be an array of 1-${L.GROUP_COUNT_MAX} groups`;
   }
   const names = new Set<string>();
   let denom: string | undefined;
@@ -320,8 +304,8 @@ function providerBodyProblem(body: Obj): string | null {
   const k = keysProblem(body, ["hostUri", "attributes"], ["info"], "body");
   if (k) return k;
   const h = body.hostUri;
-  if (!Array.isArray(h) || h.length === 0 || h.length > MAX_HOST_URIS) {
-    return `body.hostUri: must be an array of 1-${MAX_HOST_URIS} multiaddrs`;
+  if (!Array.isArray(h) || h.length === 0 || h.length > HOST_URI_COUNT_MAX) {
+    return `body.hostUri: must be an array of 1-${HOST_URI_COUNT_MAX} multiaddrs`;
   }
   for (let i = 0; i < h.length; i++) {
     const u = h[i];
@@ -348,7 +332,7 @@ function providerBodyProblem(body: Obj): string | null {
 
 const dseqProblem = (v: unknown) => int(v, "body.dseq", 1, Number.MAX_SAFE_INTEGER);
 const hashProblem = (v: unknown, path: string) =>
-  typeof v === "string" && HEX64_RE.test(v) ? null : `${path}: must be 64 lower-case hex characters (sha256)`;
+  isHex(v, 32) ? null : `${path}: must be 64 lower-case hex characters (sha256)`;
 
 /** Stateless validators of each marketplace tx type's body. */
 export const bodyValidators: Record<string, (body: Obj) => string | null> = {
@@ -373,13 +357,7 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
   "deployment.deposit"(body) {
     const k = keysProblem(body, ["dseq", "amount"], [], "body");
     if (k) return k;
-    const a = parseUint(body.amount);
-    return dseqProblem(body.dseq) ??
-      (a === null
-        ? "body.amount: must be a non-negative integer string"
-        : a === 0n
-        ? "body.amount: must be positive"
-        : null);
+    return dseqProblem(body.dseq) ?? uintProblem(body.amount, "body.amount", true);
   },
   "deployment.close"(body) {
     return keysProblem(body, ["dseq"], [], "body") ?? dseqProblem(body.dseq);
@@ -421,8 +399,8 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
     if (!isBech32Address(body.provider)) return "body.provider: must be a bech32 address";
     if (body.keys === undefined) return null;
     const keys = body.keys;
-    if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_ATTRIBUTES) {
-      return `body.keys: must be an array of 1-${MAX_ATTRIBUTES} attribute keys (omit it to revoke all)`;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > ATTRIBUTE_COUNT_MAX) {
+      return `body.keys: must be an array of 1-${ATTRIBUTE_COUNT_MAX} attribute keys (omit it to revoke all)`;
     }
     const seen = new Set<string>();
     for (let i = 0; i < keys.length; i++) {

@@ -1,8 +1,31 @@
-/** Provider endpoints a deployment needs (global exposes, leased ips). */
-import type { Sdl, Service, UnitEndpoint } from "./types.ts";
+/**
+ * Endpoints: the `endpoints:` section (leased ips a deployment declares) and the provider endpoints a
+ * deployment needs (global exposes, leased ips).
+ * @module
+ */
+import { byName, type Ctx, entries, joinPath, readMap, readStr, unknownKeys } from "./read.ts";
+import type { Endpoint, Sdl, Service, UnitEndpoint } from "./types.ts";
 
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+const ENDPOINT_NAME_RE = /^[a-z]+[a-z\-_\d]+$/;
+
+/** Parses the `endpoints:` section (optional): each a name with `kind: ip`. */
+export function parseEndpoints(ctx: Ctx, raw: unknown): Record<string, Endpoint> {
+  const endpoints: Record<string, Endpoint> = {};
+  for (const [name, value] of entries(readMap(ctx, raw, "endpoints") ?? {})) {
+    const path = joinPath("endpoints", name);
+    if (!ENDPOINT_NAME_RE.test(name)) {
+      ctx.err(path, "invalid endpoint name (lowercase letters, digits, '-', '_')");
+    }
+    const eo = readMap(ctx, value, path, true);
+    if (!eo) continue;
+    unknownKeys(ctx, eo, path, ["kind"]);
+    const kind = readStr(ctx, eo["kind"], joinPath(path, "kind"), true);
+    if (kind !== undefined && kind !== "" && kind !== "ip") {
+      ctx.err(joinPath(path, "kind"), `unknown endpoint kind ${JSON.stringify(kind)} (want "ip")`);
+    }
+    if (kind === "ip") endpoints[name] = { kind: "ip" };
+  }
+  return endpoints;
 }
 
 /** Leased-ip endpoint sequence numbers: used endpoint names, sorted, numbered from 1. */

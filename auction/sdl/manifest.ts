@@ -4,17 +4,13 @@
  *
  * Canonical encoding: a normalized plain structure (no undefined, integers only, maps with sorted keys,
  * arrays in SDL order; groups and services sorted by name, storage params sorted by volume name)
- * encoded with cborg (deterministic: map keys sorted, shortest integer forms). manifestHash = hex sha256.
+ * encoded canonically (lib/cbor: map keys sorted, shortest integer forms). manifestHash = hex sha256.
  */
-import { encode } from "cborg";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { canonicalEncode } from "../../lib/cbor.ts";
+import { sha256, toHex } from "../../lib/crypto.ts";
 import { endpointSequenceNumbers, serviceEndpoints } from "./endpoints.ts";
+import { byName } from "./read.ts";
 import type { Group, Hex, Manifest, ManifestExpose, ManifestService, Sdl } from "./types.ts";
-
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** Build the manifest from a validated SDL and its groups (unit ids link services to units). */
 export function buildManifest(sdl: Sdl, groups: Group[]): Manifest {
@@ -101,10 +97,10 @@ function normalize(v: unknown): unknown {
 
 /** Deterministic CBOR bytes of a manifest. */
 export function encodeManifest(m: Manifest): Uint8Array {
-  return encode(normalize(m));
+  return canonicalEncode(normalize(m));
 }
 
 /** Hex sha256 of the canonical encoding: the hash a deployment commits to on chain. */
 export function manifestHash(m: Manifest): Hex {
-  return bytesToHex(sha256(encodeManifest(m)));
+  return toHex(sha256(encodeManifest(m)));
 }

@@ -1,5 +1,7 @@
 /** auction/sdl: Akash SDL v2.0 / v2.1 -> validated model, groups (orders), manifest and its hash. */
-export { gpuAttributeKey, joinPath, parseSdl } from "./parse.ts";
+export { parseSdl } from "./parse.ts";
+export { joinPath } from "./read.ts";
+export { gpuAttributeKey } from "./groups.ts";
 export { buildManifest, encodeManifest, manifestHash } from "./manifest.ts";
 export { endpointSequenceNumbers, serviceEndpoints } from "./endpoints.ts";
 export { validateReport } from "./report.ts";

@@ -16,7 +16,7 @@ interface Decimal {
 }
 
 const DECIMAL_RE = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,3}))?$/;
-const MAX_EXPONENT = 40;
+const EXPONENT_MAX = 40;
 
 function parseDecimal(text: string): Decimal | undefined {
   const m = DECIMAL_RE.exec(text.trim());
@@ -26,7 +26,7 @@ function parseDecimal(text: string): Decimal | undefined {
   if (intPart.length + fracPart.length === 0) return undefined;
   if (intPart.length + fracPart.length > 80) return undefined;
   const exp = m[4] === undefined ? 0 : Number(m[4]);
-  if (Math.abs(exp) > MAX_EXPONENT) return undefined;
+  if (Math.abs(exp) > EXPONENT_MAX) return undefined;
   let digits = BigInt((intPart + fracPart) || "0");
   let scale = fracPart.length - exp;
   if (scale < 0) {
@@ -64,6 +64,7 @@ function formatDecimal(d: Decimal): string {
   return (d.negative ? "-" : "") + s;
 }
 
+/** A parsed quantity (bytes, millicores), or why it is not one. */
 export type QuantityResult = { ok: true; value: number } | { ok: false; error: string };
 
 function toSafeNumber(v: bigint, what: string): QuantityResult {
@@ -119,10 +120,11 @@ export function formatGi(bytes: number): string {
   return `${Math.floor(bytes / 1024 ** 3)}Gi`;
 }
 
+/** A parsed price amount (normalized decimal string), or why it is not one. */
 export type AmountResult = { ok: true; value: string } | { ok: false; error: string };
 
 /** Max fractional digits of a cosmos LegacyDec (DecCoin amount). */
-export const MAX_AMOUNT_DECIMALS = 18;
+export const AMOUNT_DECIMALS_MAX = 18;
 
 /** A price amount (DecCoin): positive decimal, at most 18 fractional digits; returned normalized. */
 export function parseAmount(v: unknown): AmountResult {
@@ -139,10 +141,10 @@ export function parseAmount(v: unknown): AmountResult {
   if (d.digits === 0n) return { ok: false, error: "amount is zero" };
   const normalized = formatDecimal(d);
   const frac = normalized.split(".")[1] ?? "";
-  if (frac.length > MAX_AMOUNT_DECIMALS) {
+  if (frac.length > AMOUNT_DECIMALS_MAX) {
     return {
       ok: false,
-      error: `amount ${JSON.stringify(text)} has more than ${MAX_AMOUNT_DECIMALS} decimals`,
+      error: `amount ${JSON.stringify(text)} has more than ${AMOUNT_DECIMALS_MAX} decimals`,
     };
   }
   return { ok: true, value: normalized.replace(/^0+(?=\d)/, "") };

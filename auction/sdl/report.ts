@@ -2,6 +2,7 @@
 import { parseSdl } from "./parse.ts";
 import type { Hex } from "./types.ts";
 
+/** One resource unit of a validation report. */
 export interface ValidateReportUnit {
   /** millicores per replica */
   cpu: number;
@@ -15,6 +16,7 @@ export interface ValidateReportUnit {
   price: { denom: string; amount: string };
 }
 
+/** What `deployment validate` shows: valid or the first error, the groups with their units, the manifest hash. */
 export interface ValidateReport {
   valid: boolean;
   error?: string;

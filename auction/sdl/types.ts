@@ -6,16 +6,19 @@
 
 export type Hex = string;
 
+/** A `key: value` attribute (placement requirements, provider attributes). */
 export interface Attribute {
   key: string;
   value: string;
 }
 
+/** Auditors whose attestations a placement requires: all of `allOf`, one of `anyOf`. */
 export interface SignedBy {
   allOf: string[];
   anyOf: string[];
 }
 
+/** A price per block. */
 export interface Price {
   denom: string;
   /** DecCoin amount: a normalized decimal string, may have a fraction ("100", "0.5"). */
@@ -23,8 +26,10 @@ export interface Price {
 }
 
 import type { StorageClass } from "../../lib/storage.ts";
+/** Storage classes (lib/storage). */
 export type { StorageClass };
 
+/** One storage volume of a compute profile. */
 export interface StorageVolume {
   /** "default" for the unnamed (root) volume. */
   name: string;
@@ -35,8 +40,10 @@ export interface StorageVolume {
   persistent: boolean;
 }
 
+/** A gpu vendor. */
 export type GpuVendor = "nvidia" | "amd";
 
+/** One acceptable gpu (vendor, model or `*`, optional ram and interface). */
 export interface GpuAttribute {
   vendor: GpuVendor;
   /** model name, or "*" for any model of this vendor */
@@ -46,11 +53,13 @@ export interface GpuAttribute {
   interface?: "pcie" | "sxm";
 }
 
+/** The gpus of a compute profile. */
 export interface Gpu {
   units: number;
   attributes: GpuAttribute[];
 }
 
+/** A compute profile: cpu (millicores), memory and storage (bytes), gpus. */
 export interface ComputeResources {
   /** millicores */
   cpu: number;
@@ -61,6 +70,7 @@ export interface ComputeResources {
   gpu: Gpu;
 }
 
+/** http_options of an expose (Akash v2 SDL). */
 export interface HttpOptions {
   maxBodySize: number;
   readTimeout: number;
@@ -70,6 +80,7 @@ export interface HttpOptions {
   nextCases: string[];
 }
 
+/** One target of an expose: a service, or global (optionally on a leased ip). */
 export interface ExposeTo {
   service?: string;
   global: boolean;
@@ -77,6 +88,7 @@ export interface ExposeTo {
   ip?: string;
 }
 
+/** One exposed port of a service. */
 export interface Expose {
   port: number;
   /** external port; 0 when not given (= port) */
@@ -88,11 +100,13 @@ export interface Expose {
   httpOptions: HttpOptions;
 }
 
+/** Where a service mounts one volume. */
 export interface StorageParam {
   mount: string;
   readOnly: boolean;
 }
 
+/** Private registry credentials of a service. */
 export interface Credentials {
   host: string;
   email?: string;
@@ -100,6 +114,7 @@ export interface Credentials {
   password: string;
 }
 
+/** A service of the `services:` section. */
 export interface Service {
   image: string;
   command: string[];
@@ -112,6 +127,7 @@ export interface Service {
   credentials?: Credentials;
 }
 
+/** A placement profile: requirements and a price per compute profile. */
 export interface PlacementProfile {
   /** sorted by key */
   attributes: Attribute[];
@@ -120,15 +136,18 @@ export interface PlacementProfile {
   pricing: Record<string, Price>;
 }
 
+/** A service of the `services:` section. */
 export interface ServiceDeployment {
   profile: string;
   count: number;
 }
 
+/** A declared endpoint (a leased ip). */
 export interface Endpoint {
   kind: "ip";
 }
 
+/** A validated SDL document. */
 export interface Sdl {
   version: "2.0" | "2.1";
   services: Record<string, Service>;
@@ -141,14 +160,17 @@ export interface Sdl {
   endpoints: Record<string, Endpoint>;
 }
 
+/** The kind of a provider endpoint a unit needs. */
 export type EndpointKind = "shared_http" | "random_port" | "leased_ip";
 
+/** One provider endpoint a resource unit needs. */
 export interface UnitEndpoint {
   kind: EndpointKind;
   /** leased ip sequence number (0 for other kinds) */
   sequenceNumber: number;
 }
 
+/** One resource unit of a group (replicas of one compute profile). */
 export interface ResourceUnit {
   /** 1-based id within its group */
   id: number;
@@ -172,6 +194,7 @@ export interface ResourceUnit {
   endpoints: UnitEndpoint[];
 }
 
+/** A group (an order on the market): a placement's requirements and resource units. */
 export interface Group {
   /** placement name */
   name: string;
@@ -179,6 +202,7 @@ export interface Group {
   units: ResourceUnit[];
 }
 
+/** One expose in the manifest. */
 export interface ManifestExpose {
   port: number;
   /** 0 = same as port */
@@ -194,6 +218,7 @@ export interface ManifestExpose {
   httpOptions: HttpOptions;
 }
 
+/** One service in the manifest. */
 export interface ManifestService {
   name: string;
   image: string;
@@ -214,6 +239,7 @@ export interface ManifestService {
   credentials?: Credentials;
 }
 
+/** One group of the manifest. */
 export interface ManifestGroup {
   name: string;
   /** sorted by name */
@@ -223,6 +249,7 @@ export interface ManifestGroup {
 /** What each group runs; groups sorted by name. */
 export type Manifest = ManifestGroup[];
 
+/** The result of `parseSdl`: the model, groups, manifest and hash, or the errors. */
 export type SdlResult =
   | { ok: true; sdl: Sdl; groups: Group[]; manifest: Manifest; manifestHash: Hex; warnings: string[] }
   | { ok: false; error: string; errors: string[]; warnings: string[] };

@@ -5,11 +5,12 @@
  * re-indented (which never changes the value: flow scalars fold leading spaces away) and a warning says so.
  */
 import { parseDocument } from "yaml";
-import { MAX_SDL_BYTES, MAX_YAML_ALIAS_COUNT } from "./limits.ts";
+import { SDL_BYTES_MAX, YAML_ALIAS_COUNT_MAX } from "./limits.ts";
 
+/** A loaded YAML document (plain JS, integers as bigint) with warnings, or the first error. */
 export type YamlLoad = { ok: true; value: unknown; warnings: string[] } | { ok: false; error: string };
 
-const MAX_REPAIRS = 20;
+const REPAIR_COUNT_MAX = 20;
 
 function firstLine(msg: string): string {
   return (msg.split("\n")[0] ?? msg).replace(/:$/, "");
@@ -65,9 +66,9 @@ function repairQuoted(text: string, cutAt: number, quote: "'" | '"'): string | u
 /** Parse one YAML document into plain JS (integers as bigint). Never throws. */
 export function loadYaml(text: string): YamlLoad {
   if (typeof text !== "string") return { ok: false, error: "sdl: input must be a string" };
-  const bytes = text.length > MAX_SDL_BYTES ? text.length : new TextEncoder().encode(text).length;
-  if (bytes > MAX_SDL_BYTES) {
-    return { ok: false, error: `sdl: input too large (${bytes} bytes > ${MAX_SDL_BYTES})` };
+  const bytes = text.length > SDL_BYTES_MAX ? text.length : new TextEncoder().encode(text).length;
+  if (bytes > SDL_BYTES_MAX) {
+    return { ok: false, error: `sdl: input too large (${bytes} bytes > ${SDL_BYTES_MAX})` };
   }
   const warnings: string[] = [];
   try {
@@ -75,9 +76,9 @@ export function loadYaml(text: string): YamlLoad {
     for (let attempt = 0;; attempt++) {
       const doc = parseDocument(src, { merge: true, intAsBigInt: true, uniqueKeys: true });
       const first = doc.errors[0];
-      if (!first) return { ok: true, value: doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT }), warnings };
+      if (!first) return { ok: true, value: doc.toJS({ maxAliasCount: YAML_ALIAS_COUNT_MAX }), warnings };
       const m = /^Missing closing (['"])quote/.exec(first.message);
-      const repaired = m && attempt < MAX_REPAIRS
+      const repaired = m && attempt < REPAIR_COUNT_MAX
         ? repairQuoted(src, first.pos[0], m[1] as "'" | '"')
         : undefined;
       if (repaired === undefined) return { ok: false, error: `yaml: ${firstLine(first.message)}` };

@@ -1,7 +1,7 @@
 /**
- * Plugs the marketplace (auction/market, pure) into the ledger: registers its tx types, its block
- * hooks (escrow exhaustion at the start of a block, bid windows at the end) and its supply counter
- * (escrow balances and bid deposits count toward the total supply).
+ * The adapter between the marketplace (auction/market, pure, over a `MarketStore`) and the ledger's
+ * tx context: the store view, the params, tx handlers and block steps that the `market` and `audit`
+ * modules are made of.
  * @module
  */
 import { decode } from "cborg";
@@ -9,16 +9,13 @@ import {
   applyMarketTx,
   bodyValidators,
   defaultMarketParams,
-  marketBeginBlock,
-  marketEndBlock,
   MarketError,
-  marketHeldFunds,
   type MarketParams,
   type MarketStore,
   marketTxAddresses,
 } from "../../auction/market/mod.ts";
-import { PARAMS_KEY, registerBlockHook, registerSupplyCounter } from "./state.ts";
-import { type ApplyContext, registerTxType, TxError } from "./tx.ts";
+import { PARAMS_KEY } from "./state.ts";
+import { type ApplyContext, TxError, type TxHandler } from "./tx.ts";
 import { DENOM } from "../../lib/units.ts";
 
 /** The marketplace params of the state `ctx` runs on (defaults when the stored params predate them). */
@@ -57,9 +54,16 @@ export function marketStoreOf(ctx: ApplyContext): MarketStore {
   };
 }
 
-for (const type of Object.keys(bodyValidators)) {
-  registerTxType(type, {
-    validateBody: bodyValidators[type]!,
+/**
+ * The ledger handler of marketplace tx type `type` (one of `bodyValidators`'): the body check, the
+ * keeper's transition over the tx context ({@link MarketError} becomes a {@link TxError}), and the
+ * addresses it concerns.
+ */
+export function marketTxHandler(type: string): TxHandler {
+  const validateBody = bodyValidators[type];
+  if (!validateBody) throw new Error(`${type} is not a marketplace tx type`);
+  return {
+    validateBody,
     apply(ctx, stx) {
       try {
         applyMarketTx(marketStoreOf(ctx), marketParamsOf(ctx), type, stx.tx.from, stx.tx.body);
@@ -69,23 +73,23 @@ for (const type of Object.keys(bodyValidators)) {
       }
     },
     addresses: (stx) => marketTxAddresses(type, stx.tx.body),
-  });
+  };
 }
 
-function inBlock(step: (ctx: ApplyContext) => void): (ctx: ApplyContext) => void {
+/** Handlers of the marketplace tx types that `pick` selects, by type. */
+export function marketTxHandlers(pick: (type: string) => boolean): Record<string, TxHandler> {
+  const out: Record<string, TxHandler> = {};
+  for (const type of Object.keys(bodyValidators).sort()) if (pick(type)) out[type] = marketTxHandler(type);
+  return out;
+}
+
+/** A block step of the marketplace: never rejects; any error is a bug and fails the block loudly. */
+export function marketBlockStep(step: (ctx: ApplyContext) => void): (ctx: ApplyContext) => void {
   return (ctx) => {
     try {
       step(ctx);
     } catch (e) {
-      // A block step never rejects: any error is a bug, and the block must fail loudly.
       throw new Error(`marketplace block step at height ${ctx.height}: ${(e as Error).message}`);
     }
   };
 }
-
-registerBlockHook({
-  beginBlock: inBlock((ctx) => marketBeginBlock(marketStoreOf(ctx))),
-  endBlock: inBlock((ctx) => marketEndBlock(marketStoreOf(ctx))),
-});
-
-registerSupplyCounter("market", (state) => marketHeldFunds(state));

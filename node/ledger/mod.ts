@@ -1,12 +1,20 @@
 /**
- * The ledger: transactions, genesis, the pure state machine, blocks and the block store.
+ * The ledger: transactions, genesis, the pure state machine built from an explicit list of modules
+ * (bank, market, audit), blocks and the block store.
  * @module
  */
 export * from "../../lib/cbor.ts";
 export * from "./tx.ts";
 export * from "./genesis.ts";
+export * from "./module.ts";
+export * from "./ledger.ts";
 export * from "./state.ts";
 export * from "./block.ts";
 export * from "./store.ts";
-export * from "./testing.ts";
+export * from "./bank.ts";
 export * from "./market_adapter.ts";
+export * from "./market_module.ts";
+export * from "./market_queries.ts";
+export * from "./audit_module.ts";
+export * from "./default_ledger.ts";
+export * from "./devnet_genesis.ts";

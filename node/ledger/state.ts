@@ -25,13 +25,12 @@ import { decode } from "cborg";
 import {
   type Account,
   type ApplyContext,
-  decodeSignedTx,
-  getTxHandler,
   type SignedTx,
   TxError,
   type TxEvent,
   verifyTxSignature,
 } from "./tx.ts";
+import type { Ledger } from "./ledger.ts";
 
 /** State key of an account. */
 export const accountKey = (address: string): string => `acct/${address}`;
@@ -82,8 +81,13 @@ export interface StateValidator {
   name?: string;
 }
 
-/** The committed state at some height. Mutated only by {@link LedgerState.apply}. */
+/**
+ * The committed state at some height, with the {@link Ledger} (the modules) whose rules run on it.
+ * Mutated only by {@link LedgerState.apply}.
+ */
 export class LedgerState implements StateReader {
+  /** The rules of this state: its modules' tx types, block steps, supply counters and queries. */
+  readonly ledger: Ledger;
   #map: Map<string, Uint8Array>;
   #sorted: string[] | null = null;
   #height: number;
@@ -91,7 +95,8 @@ export class LedgerState implements StateReader {
   #chainId: string;
   #params: Params;
 
-  private constructor(map: Map<string, Uint8Array>, height: number, appHash: Hex) {
+  private constructor(map: Map<string, Uint8Array>, height: number, appHash: Hex, ledger: Ledger) {
+    this.ledger = ledger;
     this.#map = map;
     this.#height = height;
     this.#appHash = appHash;
@@ -102,8 +107,8 @@ export class LedgerState implements StateReader {
     this.#params = decode(params) as Params;
   }
 
-  /** The state at height 0 for a (validated) genesis. */
-  static fromGenesis(g: Genesis): LedgerState {
+  /** The state at height 0 for a (validated) genesis, run by `ledger`'s modules. */
+  static fromGenesis(g: Genesis, ledger: Ledger): LedgerState {
     const map = new Map<string, Uint8Array>();
     let supply = 0n;
     for (const a of g.accounts) {
@@ -120,16 +125,16 @@ export class LedgerState implements StateReader {
     map.set(CHAIN_ID_KEY, canonicalEncode(g.chainId));
     map.set(GENESIS_TIME_KEY, canonicalEncode(g.genesisTime));
     map.set(PARAMS_KEY, canonicalEncode(g.params));
-    return LedgerState.fromEntries(map);
+    return LedgerState.fromEntries(map, { ledger });
   }
 
   /**
-   * A state from raw entries (e.g. loaded from the store). At height 0 the app hash is computed;
-   * at any other height it must be given.
+   * A state from raw entries (e.g. loaded from the store), run by `opts.ledger`'s modules. At height 0
+   * the app hash is computed; at any other height it must be given.
    */
   static fromEntries(
     entries: Iterable<readonly [string, Uint8Array]>,
-    opts: { height?: number; appHash?: Hex } = {},
+    opts: { ledger: Ledger; height?: number; appHash?: Hex },
   ): LedgerState {
     const map = new Map<string, Uint8Array>();
     for (const [k, v] of entries) {
@@ -142,7 +147,7 @@ export class LedgerState implements StateReader {
       if (height !== 0) throw new Error("fromEntries: appHash required above height 0");
       appHash = genesisAppHash(map);
     }
-    return new LedgerState(map, height, appHash);
+    return new LedgerState(map, height, appHash, opts.ledger);
   }
 
   /** Height of the last applied block (0 = genesis). */
@@ -236,7 +241,7 @@ export class LedgerState implements StateReader {
 
   /** An independent copy. */
   clone(): LedgerState {
-    return new LedgerState(new Map(this.#map), this.#height, this.#appHash);
+    return new LedgerState(new Map(this.#map), this.#height, this.#appHash, this.ledger);
   }
 }
 
@@ -301,40 +306,10 @@ export interface BlockExecution {
   writes: Map<string, Uint8Array | null>;
   results: TxResult[];
   appHash: Hex;
-  /** Events of the block hooks' beginBlock steps (before the txs), in hook registration order. */
+  /** Events of the modules' beginBlock steps (before the txs), in module order. */
   beginEvents: TxEvent[];
-  /** Events of the block hooks' endBlock steps (after the txs). */
+  /** Events of the modules' endBlock steps (after the txs). */
   endEvents: TxEvent[];
-}
-
-/**
- * A per-block step of a module (e.g. the marketplace: escrow exhaustion at the start, bid windows
- * closing at the end). Runs inside {@link executeBlock} on the block overlay with the same context a tx
- * handler gets (`emit` goes to the block's begin/end events). Must be deterministic and cost what the
- * block's own work costs (read an index keyed by height, never scan the state). A hook that throws
- * fails the whole block (a bug: the node halts loudly rather than diverge).
- */
-export interface BlockHook {
-  beginBlock?(ctx: ApplyContext): void;
-  endBlock?(ctx: ApplyContext): void;
-}
-
-const blockHooks: BlockHook[] = [];
-
-/** Registers a block hook; hooks run in registration order. */
-export function registerBlockHook(hook: BlockHook): void {
-  blockHooks.push(hook);
-}
-
-/** Counts funds a module holds outside accounts (escrow, deposits) for {@link totalSupply}. */
-export type SupplyCounter = (state: LedgerState) => bigint;
-
-const supplyCounters = new Map<string, SupplyCounter>();
-
-/** Registers a supply counter under a unique name. */
-export function registerSupplyCounter(name: string, counter: SupplyCounter): void {
-  if (supplyCounters.has(name)) throw new Error(`supply counter ${name} already registered`);
-  supplyCounters.set(name, counter);
 }
 
 /** Result of {@link checkTx}. */
@@ -389,7 +364,7 @@ function runTx(
 ): string | null {
   const { tx } = stx;
   if (tx.chainId !== state.chainId) return `wrong chain id ${tx.chainId} (expected ${state.chainId})`;
-  const handler = getTxHandler(tx.type);
+  const handler = state.ledger.handler(tx.type);
   if (!handler) return `unknown tx type ${tx.type}`;
   const bodyProblem = handler.validateBody(tx.body);
   if (bodyProblem) return bodyProblem;
@@ -439,7 +414,7 @@ export function checkTx(state: LedgerState, stx: SignedTx, pendingNonce?: bigint
 }
 
 /**
- * The mempool's whole admission check for untrusted bytes: {@link decodeSignedTx} (with the state's
+ * The mempool's whole admission check for untrusted bytes: `Ledger.decodeTx` (with the state's
  * `maxTxBytes`), signature ("bad signature"), then {@link checkTx}.
  */
 export async function admitTx(
@@ -447,7 +422,7 @@ export async function admitTx(
   bytes: Uint8Array,
   pendingNonce?: bigint,
 ): Promise<{ ok: true; stx: SignedTx } | { ok: false; reason: string }> {
-  const d = decodeSignedTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
+  const d = state.ledger.decodeTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
   if (!d.ok) return d;
   if (!(await verifyTxSignature(d.stx))) return { ok: false, reason: "bad signature" };
   const c = checkTx(state, d.stx, pendingNonce);
@@ -468,7 +443,7 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
   const info = { chainId: state.chainId, height: block.height, time: block.time, proposer: block.proposer };
   const beginEvents: TxEvent[] = [];
   const beginCtx = makeContext(blockView, info, beginEvents);
-  for (const hook of blockHooks) hook.beginBlock?.(beginCtx);
+  state.ledger.beginBlock(beginCtx);
   const results: TxResult[] = [];
   for (const stx of block.txs) {
     const txView = new Overlay(blockView);
@@ -483,7 +458,7 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
   }
   const endEvents: TxEvent[] = [];
   const endCtx = makeContext(blockView, info, endEvents);
-  for (const hook of blockHooks) hook.endBlock?.(endCtx);
+  state.ledger.endBlock(endCtx);
   const writes = blockView.writes;
   return {
     writes,
@@ -495,12 +470,12 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
 }
 
 /**
- * All ucrs in existence by scanning: account balances plus what modules hold (marketplace escrow and
- * deposits, via registered supply counters). O(state); for tests and invariant checks.
+ * All ucrs in existence by scanning: account balances plus what the state's modules hold (marketplace
+ * escrow and deposits: `LedgerModule.heldFunds`). O(state); for tests and invariant checks.
  */
 export function totalSupply(state: LedgerState): bigint {
   let sum = 0n;
   for (const [k, v] of state.entries("acct/")) sum += decodeAccount(k.slice(5), v).balance;
-  for (const count of supplyCounters.values()) sum += count(state);
+  sum += state.ledger.heldFunds(state);
   return sum;
 }

@@ -18,6 +18,7 @@ import type { Hex } from "../../consensus/types.ts";
 import { fromHex, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode } from "../../lib/cbor.ts";
 import { LedgerState, type TxResult } from "./state.ts";
+import type { Ledger } from "./ledger.ts";
 
 /** Zero-padded height for keys. */
 export const padHeight = (h: number): string => h.toString().padStart(12, "0");
@@ -179,10 +180,10 @@ export class Store {
   }
 
   /**
-   * The committed state (all `s/` keys + meta), or null for an empty store. Reads meta and state
+   * The committed state (all `s/` keys + meta) run by `ledger`, or null for an empty store. Reads meta and state
    * through ONE iterator (one LevelDB snapshot), so it is consistent even during a commit.
    */
-  async loadState(): Promise<LedgerState | null> {
+  async loadState(ledger: Ledger): Promise<LedgerState | null> {
     const entries: [string, Uint8Array][] = [];
     const meta = new Map<string, Uint8Array>();
     for await (const [k, v] of this.#db.iterator({ gte: "m/", lt: "s0" })) {
@@ -191,7 +192,11 @@ export class Store {
     }
     const h = meta.get("m/height"), a = meta.get("m/appHash");
     if (!h || !a) return null;
-    return LedgerState.fromEntries(entries, { height: decode(h) as number, appHash: decode(a) as Hex });
+    return LedgerState.fromEntries(entries, {
+      ledger,
+      height: decode(h) as number,
+      appHash: decode(a) as Hex,
+    });
   }
 
   /** Closes the database. */

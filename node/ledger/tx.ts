@@ -1,6 +1,7 @@
 /**
- * Transactions: canonical encoding, signing, strict decoding of untrusted bytes, and the tx type
- * registry through which modules (bank, marketplace, staking) plug their handlers in.
+ * Transactions: canonical encoding, signing, strict decoding of untrusted bytes, and the handler
+ * interface through which ledger modules (bank, marketplace, staking) plug their tx types in (see
+ * module.ts; the list of modules is given to `createLedger`, in ledger.ts).
  *
  * Formats (all deterministic CBOR, see codec.ts):
  * - tx bytes      = cbor({body, fee: "dec", from, type, nonce: "dec", chainId})    (map keys sorted)
@@ -30,7 +31,7 @@ import {
   plainDataProblem,
   strictDecode,
 } from "../../lib/cbor.ts";
-import { DENOM, parseUint, uintProblem } from "../../lib/units.ts";
+import { parseUint } from "../../lib/units.ts";
 
 /** An unsigned transaction. `nonce` is the sender's count of executed txs; `fee` is in the base denom. */
 export interface Tx {
@@ -103,9 +104,9 @@ export type DecodeTxResult = { ok: true; stx: SignedTx } | { ok: false; reason: 
 
 /**
  * Strictly decodes untrusted signed tx bytes: size limit, canonical CBOR, exact fields and types,
- * canonical decimal nonce/fee, `from` == addressOf(pubKey), and — for registered tx types — the
- * handler's body validation. Does not check the signature (async: {@link verifyTxSignature}), the
- * chain id, or anything that depends on state. Never throws.
+ * canonical decimal nonce/fee, `from` == addressOf(pubKey). Does not check the body of the tx's type
+ * (the ledger's modules do: `Ledger.decodeTx`), the signature (async: {@link verifyTxSignature}),
+ * the chain id, or anything that depends on state. Never throws.
  */
 export function decodeSignedTx(bytes: Uint8Array, opts: { maxTxBytes?: number } = {}): DecodeTxResult {
   try {
@@ -155,11 +156,6 @@ function decodeSignedTxOrThrow(bytes: Uint8Array, maxTxBytes: number): SignedTx 
     fail("envelope.pubKey: not a valid ed25519 public key (small order or non-canonical)");
   }
   const tx: Tx = { chainId: raw.chainId, type: raw.type, from: raw.from, nonce, fee, body: raw.body };
-  const handler = registry.get(tx.type);
-  if (handler) {
-    const why = handler.validateBody(tx.body);
-    if (why) fail(why);
-  }
   return { tx, pubKey, signature: sig, txBytes, bytes, id: txId(bytes) };
 }
 
@@ -188,7 +184,7 @@ export async function verifyTxSignatures(stxs: readonly SignedTx[], inFlight = 6
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Tx type registry
+// Tx handlers
 
 /** A tx rejected during execution: nothing it wrote is kept, and `reason` goes into its result. */
 export class TxError extends Error {
@@ -241,54 +237,3 @@ export interface TxHandler {
   /** Addresses besides `from` that the tx concerns (for the by-address tx index). */
   addresses?(stx: SignedTx): string[];
 }
-
-const registry = new Map<string, TxHandler>();
-
-/** Registers a tx type. Throws if the name is taken. */
-export function registerTxType(name: string, handler: TxHandler): void {
-  if (registry.has(name)) throw new Error(`tx type ${name} already registered`);
-  registry.set(name, handler);
-}
-
-/** The handler of a tx type, if registered. */
-export function getTxHandler(name: string): TxHandler | undefined {
-  return registry.get(name);
-}
-
-/** Names of all registered tx types, sorted. */
-export function txTypes(): string[] {
-  return [...registry.keys()].sort();
-}
-
-/** Every address a tx concerns: `from` plus the handler's `addresses`, deduplicated. */
-export function txAddresses(stx: SignedTx): string[] {
-  const extra = registry.get(stx.tx.type)?.addresses?.(stx) ?? [];
-  return [...new Set([stx.tx.from, ...extra])];
-}
-
-// ---------------------------------------------------------------------------------------------------
-// bank.send
-
-/** Body of `bank.send`: `{to: address, amount: "decimal ucrs, > 0"}`. */
-export interface BankSendBody {
-  to: string;
-  amount: string;
-}
-
-registerTxType("bank.send", {
-  validateBody(body) {
-    const keys = exactKeysProblem(body, ["to", "amount"], "body");
-    if (keys) return keys;
-    if (!isAddress(body.to)) return "body.to: must be a cirrus address";
-    return uintProblem(body.amount, "body.amount", true);
-  },
-  apply(ctx, stx) {
-    const body = stx.tx.body as unknown as BankSendBody;
-    const amount = BigInt(body.amount);
-    ctx.transfer(stx.tx.from, body.to, amount);
-    ctx.emit("transfer", { from: stx.tx.from, to: body.to, amount: body.amount, denom: DENOM });
-  },
-  addresses(stx) {
-    return [String(stx.tx.body.to)];
-  },
-});

@@ -18,11 +18,11 @@ import {
 } from "../../lib/schema.ts";
 import { STORAGE_CLASSES } from "../../lib/storage.ts";
 import {
+  GROUP_COUNT_MAX,
+  GROUP_UNIT_COUNT_MAX,
   HTTP_NEXT_CASES,
-  MAX_GROUP_COUNT,
-  MAX_GROUP_UNITS,
-  MAX_UNIT_COUNT,
-  MAX_UNIT_GPU,
+  UNIT_COUNT_MAX,
+  UNIT_GPU_MAX,
 } from "../../auction/sdl/limits.ts";
 
 /** Longest name (group, volume, model...), characters. */
@@ -59,13 +59,13 @@ function gpuAttributeProblem(v: unknown, p: string): Problem {
 function resourcesProblem(v: unknown, p: string): Problem {
   return obj(v, p, ["id", "cpu", "memory", "storage", "gpu", "endpoints"], [], (o) =>
     first(
-      int(o.id, `${p}.id`, 1, MAX_GROUP_UNITS),
+      int(o.id, `${p}.id`, 1, GROUP_UNIT_COUNT_MAX),
       int(o.cpu, `${p}.cpu`, 0, SIZE_MAX),
       int(o.memory, `${p}.memory`, 0, SIZE_MAX),
       arr(o.storage, `${p}.storage`, 32, volumeProblem),
       obj(o.gpu, `${p}.gpu`, ["units", "attributes"], [], (g) =>
         first(
-          int(g.units, `${p}.gpu.units`, 0, MAX_UNIT_GPU),
+          int(g.units, `${p}.gpu.units`, 0, UNIT_GPU_MAX),
           arr(g.attributes, `${p}.gpu.attributes`, 64, gpuAttributeProblem),
         )),
       arr(o.endpoints, `${p}.endpoints`, LIST_MAX, (e, q) =>
@@ -135,7 +135,7 @@ function serviceProblem(v: unknown, p: string): Problem {
         strList(LIST_MAX, TEXT_MAX)(o.args, `${p}.args`),
         strList(1024, TEXT_MAX)(o.env, `${p}.env`),
         resourcesProblem(o.resources, `${p}.resources`),
-        int(o.count, `${p}.count`, 0, MAX_UNIT_COUNT),
+        int(o.count, `${p}.count`, 0, UNIT_COUNT_MAX),
         arr(o.expose, `${p}.expose`, LIST_MAX, exposeProblem),
         obj(o.params, `${p}.params`, ["storage"], [], (x) =>
           arr(x.storage, `${p}.params.storage`, 32, (s, q) =>
@@ -162,7 +162,7 @@ function serviceProblem(v: unknown, p: string): Problem {
 
 /** Why `v` is not a well-formed manifest (the shape of `Manifest`, bounded), or null. */
 export function manifestShapeProblem(v: unknown, path = "manifest"): Problem {
-  return arr(v, path, MAX_GROUP_COUNT, (g, p) =>
+  return arr(v, path, GROUP_COUNT_MAX, (g, p) =>
     obj(g, p, ["name", "services"], [], (o) =>
       first(
         str(o.name, `${p}.name`, NAME_MAX, 1),

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { type Devnet, startDevnet } from "../../cli/devnet.ts";
 import { cli } from "../helpers/cli.ts";
+import { sdlCorpus } from "../helpers/corpus.ts";
 
 let net: Devnet;
 /** Long enough (~6 s at ~9 blocks/s) for two CLI processes, started together on a loaded machine, to bid
@@ -181,12 +182,13 @@ test("keys add/list/show/export/import round trip with 0600 files", async () => 
   }
 });
 
-test("marketplace by CLI: a corpus SDL, two bids, the cheaper wins, escrow falls, close refunds", async () => {
+const corpus = sdlCorpus("the corpus SDL marketplace test");
+
+corpus.test("marketplace by CLI: a corpus SDL, two bids, the cheaper wins, escrow falls, close refunds", async () => {
   const node = net.info.nodes[0]!.rpc;
   const common = ["--home", net.info.home, "--node", node, "--output", "json"];
-  const sdlText =
-    (await Deno.readTextFile(new URL("../../../shared/sdl-corpus/CodiMD.yaml", import.meta.url)))
-      .replace(/\bua[ck]t\b/g, "ucrs");
+  const sdlText = (await Deno.readTextFile(corpus.url("CodiMD.yaml")))
+    .replace(/\bua[ck]t\b/g, "ucrs");
   const sdlFile = join(dir, "codimd.yaml");
   await Deno.writeTextFile(sdlFile, sdlText);
   const v = await cli("deployment", "validate", sdlFile, "--output", "json");

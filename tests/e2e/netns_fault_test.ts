@@ -13,7 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
-import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
+import { devnetGenesis, type DevnetValidator } from "../../node/ledger/devnet_genesis.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 import { createLab, type Lab, leftovers, netnsAvailable, run, stopProcess } from "../helpers/netns.ts";
@@ -215,7 +215,7 @@ if (!avail.ok) {
     try {
       dir = await Deno.makeTempDir({ prefix: "cirrus-netns-" });
       lab = await createLab(N);
-      const validators: Genesis["validators"] = [];
+      const validators: DevnetValidator[] = [];
       for (let i = 0; i < N; i++) {
         const home = join(dir, `node${i}`);
         await initHome({
@@ -227,23 +227,10 @@ if (!avail.ok) {
         });
         homes.push(home);
         const h = await loadHome(home);
-        validators.push({
-          name: `node${i}`,
-          address: h.validatorKey.address,
-          pubKey: toHex(h.validatorKey.pubKey),
-          power: "10",
-        });
+        validators.push({ name: `node${i}`, address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
         peerIds.push(await peerIdFromSeed(h.nodeKey.privKey));
       }
-      const params = defaultParams();
-      // Short timeouts: quick round changes while a partition stalls consensus.
-      Object.assign(params.consensus, {
-        timeoutProposeMs: 600,
-        timeoutPrevoteMs: 300,
-        timeoutPrecommitMs: 300,
-        timeoutDeltaMs: 150,
-      });
-      const genesis: Genesis = {
+      const genesis = devnetGenesis({
         chainId: CHAIN_ID,
         genesisTime: new Date().toISOString(),
         validators,
@@ -251,8 +238,14 @@ if (!avail.ok) {
           { name: "alice", address: aliceAddr, balance: BALANCE.toString() },
           { name: "bob", address: bobAddr, balance: BALANCE.toString() },
         ],
-        params,
-      };
+        // Short timeouts: quick round changes while a partition stalls consensus.
+        consensus: {
+          timeoutProposeMs: 600,
+          timeoutPrevoteMs: 300,
+          timeoutPrecommitMs: 300,
+          timeoutDeltaMs: 150,
+        },
+      });
       for (const home of homes) await writeGenesis(home, genesis);
       for (let i = 0; i < N; i++) procs.push(await spawnNode(i));
       const hs = await waitHeights([0, 1, 2, 3], 2, 60_000);

@@ -4,8 +4,9 @@
  */
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
-import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
-import { addressOf, generatePrivateKey, publicKeyOf, toHex } from "../../lib/crypto.ts";
+import type { Genesis } from "../../node/ledger/genesis.ts";
+import { devnetGenesis, type DevnetValidator } from "../../node/ledger/devnet_genesis.ts";
+import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts";
 import { CirrusNode } from "../../node/node.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
 import { signTx } from "../../node/ledger/tx.ts";
@@ -49,17 +50,12 @@ export class TestNet {
 
   async #init(): Promise<void> {
     const tag = crypto.randomUUID().slice(0, 8);
-    const validators: Genesis["validators"] = [];
+    const validators: DevnetValidator[] = [];
     for (let i = 0; i < this.opts.validators; i++) {
       const home = join(this.dir, `node${i}`);
       await initHome({ home, moniker: `node${i}`, chainId: "cirrus-test" });
       const h = await loadHome(home);
-      validators.push({
-        name: `node${i}`,
-        address: h.validatorKey.address,
-        pubKey: toHex(h.validatorKey.pubKey),
-        power: "10",
-      });
+      validators.push({ name: `node${i}`, address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
       const peerId = await peerIdFromSeed(h.nodeKey.privKey);
       this.homes.push(home);
       this.addrs.push(
@@ -71,22 +67,21 @@ export class TestNet {
       const privKey = generatePrivateKey();
       this.accounts.push({ address: addressOf(publicKeyOf(privKey)), privKey });
     }
-    const params = defaultParams();
-    Object.assign(params.consensus, {
-      timeoutProposeMs: 400,
-      timeoutPrevoteMs: 200,
-      timeoutPrecommitMs: 200,
-      timeoutDeltaMs: 100,
-      timeoutCommitMs: 0,
-    }, this.opts.consensus ?? {});
-    if (params.market) Object.assign(params.market, this.opts.market ?? {});
-    this.genesis = {
+    this.genesis = devnetGenesis({
       chainId: "cirrus-test",
       genesisTime: new Date(0).toISOString(),
       validators,
       accounts: this.accounts.map((a) => ({ address: a.address, balance: "1000000000" })),
-      params,
-    };
+      consensus: {
+        timeoutProposeMs: 400,
+        timeoutPrevoteMs: 200,
+        timeoutPrecommitMs: 200,
+        timeoutDeltaMs: 100,
+        timeoutCommitMs: 0,
+        ...this.opts.consensus,
+      },
+      ...(this.opts.market ? { market: this.opts.market } : {}),
+    });
     for (const home of this.homes) await writeGenesis(home, this.genesis);
   }
 

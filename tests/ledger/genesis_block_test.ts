@@ -15,12 +15,10 @@ import {
   encodeCommit,
   encodeHeader,
   GenesisError,
-  makeSend,
-  testGenesis,
-  testKey,
   txsHash,
   validateGenesis,
 } from "../../node/ledger/mod.ts";
+import { makeSend, testGenesis, testKey } from "../helpers/ledger.ts";
 
 const { genesis, keys, validator } = testGenesis(3);
 

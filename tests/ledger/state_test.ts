@@ -6,25 +6,24 @@ import {
   accountKey,
   admitTx,
   checkTx,
+  cirrusLedger,
   decodeSignedTx,
   encodeAccount,
   executeBlock,
   LedgerState,
-  makeSend,
   type SignedTx,
   signTx,
-  testGenesis,
-  testKey,
   totalSupply,
   verifyTxSignature,
 } from "../../node/ledger/mod.ts";
+import { makeSend, testGenesis, testKey } from "../helpers/ledger.ts";
 
 const { genesis, keys, validator } = testGenesis(4, "1000000");
 const [alice, bob, carol] = [keys[0]!, keys[1]!, keys[2]!];
 const stranger = testKey("stranger");
 
 function fresh(): LedgerState {
-  return LedgerState.fromGenesis(genesis);
+  return LedgerState.fromGenesis(genesis, cirrusLedger());
 }
 
 function snapshot(s: LedgerState): string {
@@ -60,7 +59,7 @@ test("genesis state: accounts, supply, deterministic app hash", () => {
   assert.is(s.appHash.length, 64);
   assert.is(s.validators()[0]!.address, validator.address);
   const g2 = testGenesis(4, "1000001").genesis;
-  assert.is.not(LedgerState.fromGenesis(g2).appHash, s.appHash);
+  assert.is.not(LedgerState.fromGenesis(g2, cirrusLedger()).appHash, s.appHash);
 });
 
 test("a valid transfer: balances, nonce, fee to the proposer, events; executeBlock does not mutate", async () => {
@@ -306,7 +305,7 @@ test("fromEntries reproduces a state; apply rejects a height gap", async () => {
   const s = fresh();
   const ex = block(s, [await makeSend(alice, bob.address, "1", 0n)]);
   s.apply(ex.writes, 1, ex.appHash);
-  const t = LedgerState.fromEntries(s.entries(), { height: s.height, appHash: s.appHash });
+  const t = LedgerState.fromEntries(s.entries(), { ledger: s.ledger, height: s.height, appHash: s.appHash });
   assert.is(snapshot(t), snapshot(s));
   assert.throws(() => s.apply(new Map(), 5, s.appHash), /height 5 after 1/);
   assert.throws(

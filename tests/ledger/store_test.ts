@@ -4,6 +4,7 @@ import { toHex } from "../../lib/crypto.ts";
 import {
   type Block,
   blockHash,
+  cirrusLedger,
   commitHash,
   decodeBlock,
   decodeCommit,
@@ -11,12 +12,10 @@ import {
   encodeCommit,
   executeBlock,
   LedgerState,
-  makeSend,
   Store,
-  testGenesis,
-  txAddresses,
   txsHash,
 } from "../../node/ledger/mod.ts";
+import { makeSend, testGenesis } from "../helpers/ledger.ts";
 import type { Commit } from "../../consensus/types.ts";
 
 const { genesis, keys, validator } = testGenesis(20);
@@ -60,7 +59,7 @@ async function commitNext(store: Store, state: LedgerState, prevHash: string, pr
     commit: encodeCommit(commit),
     writes: ex.writes,
     appHash: ex.appHash,
-    txIndex: stxs.map((s, index) => ({ id: s.id, height: h, index, addresses: txAddresses(s) })),
+    txIndex: stxs.map((s, index) => ({ id: s.id, height: h, index, addresses: state.ledger.txAddresses(s) })),
     results: ex.results,
   });
   state.apply(ex.writes, h, ex.appHash);
@@ -69,7 +68,7 @@ async function commitNext(store: Store, state: LedgerState, prevHash: string, pr
 
 /** Replays blocks 1..height in memory; returns the state. */
 async function replay(height: number): Promise<LedgerState> {
-  const s = LedgerState.fromGenesis(genesis);
+  const s = LedgerState.fromGenesis(genesis, cirrusLedger());
   for (let h = 1; h <= height; h++) {
     const stxs = await Promise.all(
       keys.map((k, i) => makeSend(k, keys[(i + h) % keys.length]!.address, String(h + i), BigInt(h - 1))),
@@ -82,7 +81,7 @@ async function replay(height: number): Promise<LedgerState> {
 
 async function writer(dir: string) {
   const store = await Store.open(dir);
-  const state = LedgerState.fromGenesis(genesis);
+  const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   await store.initGenesis(state);
   let prevHash = "", prevCommit: Commit | null = null;
   for (;;) {
@@ -98,11 +97,11 @@ test("commit 3 blocks, reopen: loadState equals the in-memory state; blocks, com
   try {
     let store = await Store.open(dir);
     assert.is(store.latestHeight(), null);
-    assert.is(await store.loadState(), null);
-    const state = LedgerState.fromGenesis(genesis);
+    assert.is(await store.loadState(cirrusLedger()), null);
+    const state = LedgerState.fromGenesis(genesis, cirrusLedger());
     await store.initGenesis(state);
     assert.is(store.latestHeight(), 0);
-    assert.is(snapshot((await store.loadState())!), snapshot(state));
+    assert.is(snapshot((await store.loadState(cirrusLedger()))!), snapshot(state));
     let prevHash = "", prevCommit: Commit | null = null;
     const committed = [];
     for (let i = 0; i < 3; i++) {
@@ -115,7 +114,7 @@ test("commit 3 blocks, reopen: loadState equals the in-memory state; blocks, com
 
     store = await Store.open(dir);
     assert.is(store.latestHeight(), 3);
-    const loaded = (await store.loadState())!;
+    const loaded = (await store.loadState(cirrusLedger()))!;
     assert.is(snapshot(loaded), snapshot(state));
     assert.is(loaded.appHash, state.appHash);
     assert.is(loaded.height, 3);
@@ -141,7 +140,7 @@ test("commit 3 blocks, reopen: loadState equals the in-memory state; blocks, com
     assert.equal(await store.meta(), { height: 3, appHash: state.appHash, blockHash: committed[2]!.hash });
     let threw = false;
     try {
-      await commitNext(store, LedgerState.fromGenesis(genesis), "", null); // height 1 again
+      await commitNext(store, LedgerState.fromGenesis(genesis, cirrusLedger()), "", null); // height 1 again
     } catch {
       threw = true;
     }
@@ -180,7 +179,7 @@ test("a writer killed with SIGKILL mid-stream leaves the store exactly at a bloc
       const store = await Store.open(dir);
       const h = store.latestHeight()!;
       assert.ok(h >= target, `height ${h} >= ${target}`);
-      const loaded = (await store.loadState())!;
+      const loaded = (await store.loadState(cirrusLedger()))!;
       const expected = await replay(h);
       assert.is(loaded.height, h);
       assert.is(loaded.appHash, expected.appHash, `app hash at ${h}`);

@@ -3,18 +3,20 @@ import * as assert from "uvu/assert";
 import { encode } from "cborg";
 import { toHex } from "../../lib/crypto.ts";
 import {
+  bank,
   canonicalEncode,
+  cirrusLedger,
+  createLedger,
   decodeSignedTx,
   encodeTx,
-  getTxHandler,
-  registerTxType,
+  type LedgerModule,
   signTx,
-  testKey,
   type Tx,
   txId,
   txSignBytes,
   verifyTxSignature,
 } from "../../node/ledger/mod.ts";
+import { testKey } from "../helpers/ledger.ts";
 
 const alice = testKey("alice");
 const bob = testKey("bob");
@@ -35,7 +37,7 @@ function sendTx(
 }
 
 function reasonOf(bytes: Uint8Array, maxTxBytes?: number): string {
-  const r = decodeSignedTx(bytes, maxTxBytes === undefined ? {} : { maxTxBytes });
+  const r = cirrusLedger().decodeTx(bytes, maxTxBytes === undefined ? {} : { maxTxBytes });
   assert.is(r.ok, false, "expected rejection");
   return r.ok ? "" : r.reason;
 }
@@ -208,14 +210,16 @@ test("a signature does not carry over to a modified tx (amount changed)", async 
   if (d.ok) assert.is(await verifyTxSignature(d.stx), false);
 });
 
-test("unknown tx types decode (structurally) and the registry refuses duplicate names", async () => {
-  const r = decodeSignedTx(await signTx(sendTx({ type: "nosuch.thing" }, { a: "1" }), alice.seed));
+test("unknown tx types decode (structurally); a ledger refuses a tx type or module declared twice", async () => {
+  const r = cirrusLedger().decodeTx(await signTx(sendTx({ type: "nosuch.thing" }, { a: "1" }), alice.seed));
   assert.ok(r.ok);
-  assert.ok(getTxHandler("bank.send"));
+  assert.ok(cirrusLedger().handler("bank.send"));
+  const copy: LedgerModule = { name: "bank2", txTypes: { "bank.send": bank.txTypes["bank.send"]! } };
   assert.throws(
-    () => registerTxType("bank.send", { validateBody: () => null, apply: () => {} }),
-    /already registered/,
+    () => createLedger({ modules: [bank, copy] }),
+    /tx type bank.send is declared by two modules/,
   );
+  assert.throws(() => createLedger({ modules: [bank, bank] }), /module bank is listed twice/);
 });
 
 test.run();

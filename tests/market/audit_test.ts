@@ -8,14 +8,17 @@ import * as assert from "uvu/assert";
 import { groupsForTx, listAttestations, listBids, signedByProblem } from "../../auction/market/mod.ts";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { Group } from "../../auction/sdl/types.ts";
-import { decodeSignedTx, signTx, type TestKey, totalSupply } from "../../node/ledger/mod.ts";
+import { cirrusLedger, signTx, totalSupply } from "../../node/ledger/mod.ts";
+import { type TestKey } from "../helpers/ledger.ts";
 import { deploymentBody, eventsOf, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
+import { sdlCorpus } from "../helpers/corpus.ts";
 
 const ucrs = (amount: string) => ({ denom: "ucrs", amount });
 const attrs = (m: Record<string, string>) => Object.entries(m).map(([key, value]) => ({ key, value }));
 const AKASH_AUDITOR = "akash1365yvmc4s7awdyj3n2sav7xfx76adc6dnmlx63";
+const corpus = sdlCorpus("the corpus signedBy test");
 /** A real corpus file whose placement requires `host: akash` signed by Akash's auditor. */
-const CORPUS_FILE = new URL("../../../shared/sdl-corpus/caddy.yaml", import.meta.url);
+const CORPUS_FILE = corpus.url("caddy.yaml");
 
 /** Providers p0, p1 (us-west, host akash), p2 (eu); auditors a1, a2; tenant alice. */
 async function market() {
@@ -43,7 +46,7 @@ async function decodeReason(from: TestKey, type: string, body: Record<string, un
     { chainId: "cirrus-test", type, from: from.address, nonce: 0n, fee: 1n, body },
     from.seed,
   );
-  const r = decodeSignedTx(bytes, { maxTxBytes: 1 << 20 });
+  const r = cirrusLedger().decodeTx(bytes, { maxTxBytes: 1 << 20 });
   return r.ok ? "ok" : r.reason;
 }
 
@@ -181,7 +184,7 @@ test("audit txs: rejections with clear reasons, nothing written", async () => {
   );
 });
 
-test("a real corpus file with signedBy (denom -> ucrs) is accepted; bids need the named auditor", async () => {
+corpus.test("a real corpus file with signedBy (denom -> ucrs) is accepted; bids need the named auditor", async () => {
   const { c, alice, p0, a1 } = await market();
   const text = (await Deno.readTextFile(CORPUS_FILE)).replaceAll(/\bua(kt|ct)\b/g, "ucrs");
   const r = parseSdl(text);

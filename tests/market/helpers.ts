@@ -7,16 +7,15 @@ import { toHex } from "../../lib/crypto.ts";
 import {
   type BlockExecution,
   checkTx,
-  decodeSignedTx,
+  cirrusLedger,
   executeBlock,
   type Genesis,
   LedgerState,
   type SignedTx,
   signTx,
-  testGenesis,
-  type TestKey,
   totalSupply,
 } from "../../node/ledger/mod.ts";
+import { testGenesis, type TestKey } from "../helpers/ledger.ts";
 
 /** An SDL with one placement (`region` attribute) and a price per block of `price` ucrs x count. */
 export function sdl(
@@ -89,7 +88,7 @@ export class TestChain {
     this.genesis = t.genesis;
     this.keys = t.keys;
     this.validator = t.validator;
-    this.state = LedgerState.fromGenesis(t.genesis);
+    this.state = LedgerState.fromGenesis(t.genesis, LEDGER);
   }
 
   get height(): number {
@@ -191,9 +190,12 @@ export function replay(s: LedgerState, blocks: SignedTx[][], proposer: string): 
   });
 }
 
+/** The ledger the marketplace tests run (bank, market, audit). */
+const LEDGER = cirrusLedger();
+
 /** Signs and decodes a tx; throws when the body does not validate. */
 export async function buildTx(from: TestKey, type: string, body: Record<string, unknown>, nonce: bigint) {
-  const r = decodeSignedTx(
+  const r = LEDGER.decodeTx(
     await signTx({ chainId: "cirrus-test", type, from: from.address, nonce, fee: 1n, body }, from.seed),
     { maxTxBytes: 1 << 20 },
   );

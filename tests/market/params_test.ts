@@ -2,7 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { defaultMarketParams, listOrders } from "../../auction/market/mod.ts";
-import { defaultParams, GenesisError, testGenesis, validateGenesis } from "../../node/ledger/mod.ts";
+import { defaultParams, GenesisError, validateGenesis } from "../../node/ledger/mod.ts";
+import { testGenesis } from "../helpers/ledger.ts";
 import { deploymentBody, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
 
 test("defaults: denoms [ucrs], window 2, 20 bids per order, min deposit 5 CRS, bid deposit 0.5 CRS", () => {

@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { listBids, listLeases } from "../../auction/market/mod.ts";
-import { decodeSignedTx, signTx } from "../../node/ledger/mod.ts";
+import { cirrusLedger, signTx } from "../../node/ledger/mod.ts";
 import { buildTx, deploymentBody, groupsOf, HASH2, providerBody, sdl, TestChain } from "./helpers.ts";
 
 const ucrs = (amount: string) => ({ denom: "ucrs", amount });
@@ -310,7 +310,7 @@ test("malformed bodies are refused at decode time with the path of the problem",
       { chainId: "cirrus-test", type, from: p0.address, nonce: 0n, fee: 1n, body },
       p0.seed,
     );
-    const r = decodeSignedTx(bytes, { maxTxBytes: 1 << 20 });
+    const r = cirrusLedger().decodeTx(bytes, { maxTxBytes: 1 << 20 });
     return r.ok ? "ok" : r.reason;
   };
   assert.match(

@@ -2,12 +2,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Mempool } from "../../node/mempool.ts";
-import { executeBlock, LedgerState, makeSend, testGenesis } from "../../node/ledger/mod.ts";
+import { cirrusLedger, executeBlock, LedgerState } from "../../node/ledger/mod.ts";
+import { makeSend, testGenesis } from "../helpers/ledger.ts";
 
 const { genesis, keys, validator } = testGenesis(3, "1000000");
 
 test("admits contiguous nonces per sender and reaps in arrival order", async () => {
-  const state = LedgerState.fromGenesis(genesis);
+  const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   const mp = new Mempool({ maxTxs: 100, maxBytes: 1 << 20 });
   const [a, b] = keys;
   const t0 = await makeSend(a!, b!.address, "1", 0n);
@@ -25,7 +26,7 @@ test("admits contiguous nonces per sender and reaps in arrival order", async () 
 });
 
 test("refuses txs when full, by count and by bytes", async () => {
-  const state = LedgerState.fromGenesis(genesis);
+  const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   const [a, b] = keys;
   const byCount = new Mempool({ maxTxs: 1, maxBytes: 1 << 20 });
   assert.ok(byCount.add(await makeSend(a!, b!.address, "1", 0n), state).ok);
@@ -37,7 +38,7 @@ test("refuses txs when full, by count and by bytes", async () => {
 });
 
 test("after a block: committed txs leave, a touched sender's stale txs are dropped, others stay", async () => {
-  const state = LedgerState.fromGenesis(genesis);
+  const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   const [a, b, c] = keys;
   const mp = new Mempool({ maxTxs: 100, maxBytes: 1 << 20 });
   const a0 = await makeSend(a!, b!.address, "1", 0n);

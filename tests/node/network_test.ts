@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { blockHash, decodeBlock } from "../../node/ledger/mod.ts";
+import { blockHash, cirrusLedger, decodeBlock } from "../../node/ledger/mod.ts";
 import { decodeCommit, encodeCommit } from "../../node/ledger/block.ts";
 import { sleep, TestNet } from "../helpers/network.ts";
 import { Chain } from "../../node/chain.ts";
@@ -115,7 +115,11 @@ test("a validator that joins late catches up through block sync; forged commits 
     const blockBytes = (await net.nodes[0]!.chain.store.getBlock(1))!;
     const commit = decodeCommit((await net.nodes[0]!.chain.store.getCommit(1))!);
     const forged = encodeCommit({ ...commit, round: commit.round + 1 });
-    const scratch = await Chain.open({ dir: `${net.dir}/scratch`, genesis: net.genesis });
+    const scratch = await Chain.open({
+      dir: `${net.dir}/scratch`,
+      genesis: net.genesis,
+      ledger: cirrusLedger(),
+    });
     try {
       const v = await scratch.validateBlock(blockBytes, { hash: commit.blockHash });
       assert.ok(v.ok, "block 1 itself is valid");

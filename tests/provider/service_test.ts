@@ -1,6 +1,6 @@
 /**
- * The provider role in process: the real ProviderService (composed as cli/provider_role.ts composes it:
- * nodeChainClient, makeDriver -> SimDriver, BidEngine over an Inventory) on a real 4-validator network
+ * The provider role in process: the real ProviderService (composed by cli/provider_role.ts's
+ * composeProvider: nodeChainClient, makeDriver -> SimDriver, BidEngine over an Inventory) on a real 4-validator network
  * (memory transport), and a tenant that is a separate libp2p host speaking /cirrus/manifest/1 and
  * /cirrus/lease/1. Auction, manifest delivery and tenant access, capacity, teardown on close and on
  * escrow exhaustion, and reconcile after a restart.
@@ -21,10 +21,9 @@ import {
   MANIFEST_PROTOCOL,
   ProviderService,
 } from "../../provider/service.ts";
-import { makeDriver, nodeChainClient } from "../../cli/provider_role.ts";
+import { composeProvider, NodeProtocolRoutes } from "../../cli/provider_role.ts";
 import { parseProviderConfig, type ProviderConfig } from "../../provider/config.ts";
 import { BidEngine } from "../../provider/bid_engine.ts";
-import { capacityFromConfig, Inventory } from "../../provider/inventory.ts";
 import { SimDriver } from "../../provider/cluster/sim.ts";
 import { parseLeaseId } from "../../lib/ids.ts";
 import {
@@ -98,35 +97,33 @@ interface RunningProvider {
   config: ProviderConfig;
   account: TestAccount;
   stateDir: string;
+  /** The node's provider protocol routes: a restart on the same node passes them on. */
+  routes: NodeProtocolRoutes;
   logs: { level: string; msg: string; fields?: Record<string, unknown> }[];
 }
 
-/** Composes and starts a provider on `node` exactly as cli/provider_role.ts startProviderRole does. */
+/** Composes and starts a provider on `node` with cli/provider_role.ts's composeProvider (the sim driver). */
 async function startProvider(
   node: CirrusNode,
   account: TestAccount,
   yaml: string,
   stateDir: string,
-  driver?: SimDriver,
-  wrap: (c: ChainClient) => ChainClient = (c) => c,
+  opts: { driver?: SimDriver; routes?: NodeProtocolRoutes; wrapChain?: (c: ChainClient) => ChainClient } = {},
 ): Promise<RunningProvider> {
   const config = parseProviderConfig(yaml, stateDir);
   const logs: RunningProvider["logs"] = [];
-  const log = (level: string, msg: string, fields?: Record<string, unknown>) =>
-    logs.push({ level, msg, ...(fields ? { fields } : {}) });
-  const d = driver ?? await makeDriver(config, stateDir, log);
-  assert.instance(d, SimDriver);
-  const engine = new BidEngine(config, new Inventory(capacityFromConfig(config)));
-  const service = new ProviderService({
-    chain: wrap(nodeChainClient(node, account)),
-    driver: d,
+  const routes = opts.routes ?? new NodeProtocolRoutes(node);
+  const p = await composeProvider({
+    routes,
+    key: account,
     config,
-    address: account.address,
     stateDir,
-    logger: log,
-  }, engine);
-  await service.start();
-  return { service, driver: d as SimDriver, engine, config, account, stateDir, logs };
+    logger: (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
+    ...(opts.driver ? { driver: opts.driver } : {}),
+    ...(opts.wrapChain ? { wrapChain: opts.wrapChain } : {}),
+  });
+  assert.instance(p.driver, SimDriver);
+  return { ...p, driver: p.driver as SimDriver, config, account, stateDir, routes, logs };
 }
 
 /** A network with a longer bid window (the providers bid from their commit callbacks) and calmer blocks. */
@@ -674,7 +671,7 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     assert.match(refused, /not running/);
 
     // A new service on the same node, state dir and cluster reconciles on start.
-    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, driver);
+    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, { driver, routes: p.routes });
     assert.equal(await driver.list(), [keepLease], "active lease redeployed, stray removed");
     const st = await driver.status(keepLease);
     assert.is(st.services[0]!.image, "localhost/busybox:latest", "from the stored manifest");
@@ -740,7 +737,11 @@ test("a lease that closes while the provider is starting (after its reconcile) s
         return await c.handle(protocol, handler);
       },
     });
-    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, p.driver, slowStart);
+    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, {
+      driver: p.driver,
+      routes: p.routes,
+      wrapChain: slowStart,
+    });
     assert.ok(closedAt > 0);
     await waitFor(
       async () => (await p2!.driver.list()).length === 0,

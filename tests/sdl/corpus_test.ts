@@ -1,5 +1,5 @@
 /**
- * The real-world SDL corpus (../shared/sdl-corpus, 262 files): at least 98% validate; every file that
+ * The real-world SDL corpus (../shared/sdl-corpus, 262 files; skipped with the reason when absent): at least 98% validate; every file that
  * does not is listed here with its defect; and for every file that Akash's own TS SDL (chain-sdk, used
  * only here as an oracle) also accepts, our groups match its groups unit by unit.
  */
@@ -7,13 +7,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SDL } from "@akashnetwork/chain-sdk";
 import { gpuAttributeKey, parseSdl } from "../../auction/sdl/mod.ts";
+import { sdlCorpus } from "../helpers/corpus.ts";
 
-const corpusDir = new URL("../../../shared/sdl-corpus/", import.meta.url);
-const files = [...Deno.readDirSync(corpusDir)]
-  .filter((e) => e.isFile && /\.ya?ml$/.test(e.name))
-  .map((e) => e.name)
-  .sort();
-const read = (name: string) => Deno.readTextFileSync(new URL(name, corpusDir));
+const corpus = sdlCorpus("sdl corpus tests");
+const files = corpus.files(/\.ya?ml$/);
+const read = corpus.read;
 
 /** Files with a real defect: name -> expected error (substring) of parseSdl. */
 const EXPECTED_INVALID: Record<string, string> = {
@@ -30,11 +28,11 @@ const EXPECTED_INVALID: Record<string, string> = {
   "teamspeak.yaml": "yaml: Implicit keys need to be on a single line at line 1",
 };
 
-test("corpus: the corpus is where we expect it and holds the 262 files", () => {
+corpus.test("corpus: the corpus is where we expect it and holds the 262 files", () => {
   assert.is(files.length, 262);
 });
 
-test("corpus: at least 98% of the files validate, and exactly the listed defective ones do not", () => {
+corpus.test("corpus: at least 98% of the files validate, and exactly the listed defective ones do not", () => {
   const invalid: Record<string, string> = {};
   for (const name of files) {
     const r = parseSdl(read(name));
@@ -55,7 +53,7 @@ test("corpus: at least 98% of the files validate, and exactly the listed defecti
   }
 });
 
-test("corpus: every valid file has groups, units and a sha256 manifest hash", () => {
+corpus.test("corpus: every valid file has groups, units and a sha256 manifest hash", () => {
   for (const name of files) {
     const r = parseSdl(read(name));
     if (!r.ok) continue;
@@ -92,7 +90,7 @@ function oracleGroups(groups: any[]): unknown {
   }));
 }
 
-test("corpus: parity with Akash's chain-sdk SDL on every file both accept (groups, units, prices)", () => {
+corpus.test("corpus: parity with Akash's chain-sdk SDL on every file both accept (groups, units, prices)", () => {
   // Known oracle differences (files it rejects are not compared): chain-sdk's JSON schema rejects
   // `attributes:` left null and unknown service keys (depends_on, restart, ...), which Akash's Go parser
   // accepts, and it crashes ("flatMap") on some services without `expose`. Where both accept, there is

@@ -1,15 +1,12 @@
-/** Fuzz: random mutations of corpus files never make the parser throw. */
+/** Fuzz: random mutations of corpus files (skipped without the corpus) never make the parser throw. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseSdl, validateReport } from "../../auction/sdl/mod.ts";
 import { seededRng } from "../../lib/rng.ts";
+import { sdlCorpus } from "../helpers/corpus.ts";
 
-const corpusDir = new URL("../../../shared/sdl-corpus/", import.meta.url);
-const texts = [...Deno.readDirSync(corpusDir)]
-  .filter((e) => e.isFile && e.name.endsWith(".yaml"))
-  .map((e) => e.name)
-  .sort()
-  .map((n) => Deno.readTextFileSync(new URL(n, corpusDir)));
+const corpus = sdlCorpus("fuzz of corpus files");
+const texts = corpus.files(/\.yaml$/).map(corpus.read);
 
 const SNIPPETS = [
   ":",
@@ -87,7 +84,7 @@ function mutate(text: string, r: () => number): string {
   }
 }
 
-test("fuzz: 500 random mutations of corpus files never throw, and results are well-formed", () => {
+corpus.test("fuzz: 500 random mutations of corpus files never throw, and results are well-formed", () => {
   const r = seededRng(0xc1a55);
   let valid = 0;
   for (let i = 0; i < 500; i++) {

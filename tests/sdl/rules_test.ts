@@ -87,6 +87,58 @@ test("the placement must price the compute profile deployed in it", () => {
   );
 });
 
+test("a profile or price declared but invalid is reported once, at its own path, not again as missing", () => {
+  assert.equal(errorsOf((d) => (d.profiles.compute.web.resources.memory.size = "lots")), [
+    'profiles.compute.web.resources.memory.size: invalid size "lots" (use e.g. 512Mi, 1Gi, 1G or bytes)',
+  ]);
+  assert.equal(errorsOf((d) => (d.profiles.placement.dcloud = null)), [
+    "profiles.placement.dcloud: required",
+  ]);
+  assert.equal(errorsOf((d) => (d.profiles.placement.dcloud.pricing.web = null)), [
+    "profiles.placement.dcloud.pricing.web: required",
+  ]);
+  assert.equal(errorsOf((d) => (d.profiles.placement.dcloud.pricing.web.amount = "x")), [
+    'profiles.placement.dcloud.pricing.web.amount: invalid amount "x" (want a decimal like 100 or 0.5)',
+  ]);
+  // a name that needs quoting in a path
+  assert.equal(
+    errorsOf((d) => {
+      d.profiles.placement["d cloud"] = null;
+      d.deployment.web = { "d cloud": { profile: "web" } };
+    }),
+    ['profiles.placement["d cloud"]: required'],
+  );
+});
+
+test("a missing profile or price is reported even when a declared one whose name extends it failed", () => {
+  const badWebx = { resources: { cpu: { units: 0.5 }, memory: { size: "lots" }, storage: { size: "1Gi" } } };
+  assert.equal(
+    errorsOf((d) => {
+      d.profiles.compute = { webx: badWebx };
+    }),
+    [
+      'profiles.compute.webx.resources.memory.size: invalid size "lots" (use e.g. 512Mi, 1Gi, 1G or bytes)',
+      'deployment.web.dcloud.profile: no compute profile named "web" in profiles.compute',
+    ],
+  );
+  assert.equal(
+    errorsOf((d) => {
+      d.profiles.placement = { dcloudx: null };
+    }),
+    [
+      "profiles.placement.dcloudx: required",
+      'deployment.web.dcloud: no placement profile named "dcloud" in profiles.placement',
+    ],
+  );
+  assert.equal(
+    errorsOf((d) => (d.profiles.placement.dcloud.pricing = { webx: { denom: "uakt", amount: "x" } })),
+    [
+      'profiles.placement.dcloud.pricing.webx.amount: invalid amount "x" (want a decimal like 100 or 0.5)',
+      'profiles.placement.dcloud.pricing.web: required: deployment.web.dcloud uses compute profile "web" (no price for it)',
+    ],
+  );
+});
+
 test("gpu attributes are required when gpu units > 0", () => {
   rejects(
     (d) => (d.profiles.compute.web.resources.gpu = { units: 1 }),

@@ -4,8 +4,8 @@
  * @module
  */
 import { addressOf, publicKeyOf, sha256, toHex } from "../../lib/crypto.ts";
-import { defaultParams, type Genesis } from "./genesis.ts";
-import { decodeSignedTx, type SignedTx, signTx, type Tx } from "./tx.ts";
+import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
+import { decodeSignedTx, type SignedTx, signTx, type Tx } from "../../node/ledger/tx.ts";
 
 /** A key pair with its address. */
 export interface TestKey {
