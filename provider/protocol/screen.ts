@@ -14,7 +14,7 @@ import { isDenom } from "../../lib/units.ts";
 import { groupsProblem } from "../../auction/market/validate.ts";
 import type { DecCoin } from "../../auction/market/types.ts";
 import type { Group } from "../../auction/sdl/types.ts";
-import { MAX_GROUP_COUNT } from "../../auction/sdl/limits.ts";
+import { GROUP_COUNT_MAX } from "../../auction/sdl/limits.ts";
 import { decodeWire, encodeWire, ProtocolError } from "./encoding.ts";
 import type { OkResponse, ProtocolResponse } from "./wire_schema.ts";
 import { TEXT_MAX } from "./manifest_shape.ts";
@@ -104,7 +104,7 @@ export function screenAnswerFrom(r: OkResponse): ScreenAnswer {
       typeof r.height === "number" && Number.isSafeInteger(r.height) && r.height >= 0
         ? null
         : `${what}.height: must be a non-negative integer`,
-      arr(r.groups, `${what}.groups`, MAX_GROUP_COUNT, groupScreeningProblem),
+      arr(r.groups, `${what}.groups`, GROUP_COUNT_MAX, groupScreeningProblem),
     );
   if (p) throw new ProtocolError(p);
   return { provider: r.provider as string, height: r.height as number, groups: r.groups as GroupScreening[] };
