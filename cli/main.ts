@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
-import { emit, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
+import { emit, ExitCode, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
@@ -15,11 +15,6 @@ import { addScreenCommand } from "./screen.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 
 /** Exit with a code after the output was printed (no error line). */
-class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];

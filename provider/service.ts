@@ -2,7 +2,8 @@
  * The provider role: turns idle capacity into leases. It watches committed blocks through a chain
  * client, bids on orders it can serve (bid engine), accepts tenants' manifests over
  * `/cirrus/manifest/1`, runs them through a cluster driver, answers tenants' status / logs / events
- * over `/cirrus/lease/1`, tears workloads down when leases end, and reconciles on start.
+ * (and runs their `lease shell` commands) over `/cirrus/lease/1`, answers screening questions over
+ * `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
  *
  * The service knows no node internals: the CLI hands it a {@link ChainClient}.
  * @module
@@ -50,6 +51,7 @@ import {
 } from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 import { type RateLimitOptions, Screener } from "./screen.ts";
+import { answerShell } from "./lease_shell.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
 export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
@@ -508,7 +510,16 @@ export class ProviderService {
   // ---- tenant access ----
 
   async #authorize(req: Uint8Array): Promise<
-    | { ok: true; lease: LeaseInfo; op: LeaseOp; service?: string; tail?: number; follow?: boolean }
+    | {
+      ok: true;
+      lease: LeaseInfo;
+      op: LeaseOp;
+      service?: string;
+      tail?: number;
+      follow?: boolean;
+      replica?: number;
+      command?: string[];
+    }
     | { ok: false; code: ProtocolErrorCode; error: string }
   > {
     let signed;
@@ -539,6 +550,8 @@ export class ProviderService {
       ...(r.service !== undefined ? { service: r.service } : {}),
       ...(r.tail !== undefined ? { tail: r.tail } : {}),
       ...(r.follow !== undefined ? { follow: r.follow } : {}),
+      ...(r.replica !== undefined ? { replica: r.replica } : {}),
+      ...(r.command !== undefined ? { command: r.command } : {}),
     };
   }
 
@@ -564,6 +577,9 @@ export class ProviderService {
         }
         throw e;
       }
+    }
+    if (a.op === "shell") {
+      return respond(await answerShell(this.#o.driver, a.lease, { ...a, command: a.command ?? [] }));
     }
     if (a.op === "events") {
       return respond({ ok: true, events: this.#events.get(id) ?? [] });
@@ -602,8 +618,14 @@ export class ProviderService {
   ): Promise<void> {
     const frame = (r: LogStreamFrame) => encodeResponse(r);
     const a = await this.#authorize(req);
-    if (!a.ok) {
-      await send(frame(errorResponse(a.code, a.error)));
+    if (!a.ok || a.op !== "logs") {
+      await send(
+        frame(
+          a.ok
+            ? errorResponse("bad_request", `op ${a.op} is not a log stream`)
+            : errorResponse(a.code, a.error),
+        ),
+      );
       return;
     }
     for await (

@@ -30,6 +30,8 @@ import {
   type Capacity,
   type ClusterDriver,
   DEFAULT_HOST_PORT_RANGE,
+  type ExecOptions,
+  type ExecResult,
   HostPortAllocator,
   type LeaseStatus,
   type LogOptions,
@@ -53,6 +55,7 @@ import {
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
+import { execInLease } from "./podman_exec.ts";
 
 /** The project's containers.conf (scripts/podman/containers.conf). */
 export const PROJECT_CONTAINERS_CONF = fileURLToPath(
@@ -608,6 +611,18 @@ export class PodmanDriver implements ClusterDriver {
     return { leaseId, namespace: ns, services };
   }
 
+  /** `lease shell`: `podman exec` in a running replica (podman_exec.ts). */
+  async exec(leaseId: string, opts: ExecOptions): Promise<ExecResult> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const runner = {
+      run: (a: string[]) => this.podman(a),
+      spawn: (a: string[]) => spawnPodman(this.opts, a),
+    };
+    return await execInLease(runner, ns, s.group, opts);
+  }
+
   async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {
     const ns = leaseNamespace(leaseId);
     const s = await this.readState(ns);
@@ -626,16 +641,21 @@ export class PodmanDriver implements ClusterDriver {
   }
 }
 
-/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
-async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
-  if (signal?.aborted) return;
-  const child = new Deno.Command(o.podman ?? "podman", {
+/** A podman process with CONTAINERS_CONF set, no stdin, stdout and stderr piped. */
+function spawnPodman(o: PodmanOptions, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(o.podman ?? "podman", {
     args,
     env: { CONTAINERS_CONF: containersConf(o) },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
+async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
+  if (signal?.aborted) return;
+  const child = spawnPodman(o, args);
   const queue: (string | null)[] = [];
   let wake: (() => void) | undefined;
   const push = (v: string | null) => {

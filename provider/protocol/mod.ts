@@ -3,7 +3,7 @@
  *
  * - `/cirrus/manifest/1`: a signed manifest request (the whole deployment manifest, its hash, a
  *   monotonic version, a timestamp and a nonce, signed by the tenant) -> a {@link ManifestResponse};
- * - `/cirrus/lease/1`: a signed lease request (`status`, `logs`, `events`) -> a {@link LeaseResponse};
+ * - `/cirrus/lease/1`: a signed lease request (`status`, `logs`, `events`, `shell`) -> a {@link LeaseResponse};
  * - `/cirrus/screen/1`: an unsigned screening request (groups) -> a {@link ScreenResponse}.
  *
  * `constants.ts`: protocol ids, signature domains, size limits; `wire_schema.ts`: request and
@@ -31,6 +31,7 @@ export {
   type LeaseOp,
   type LeaseRequest,
   type LeaseResponse,
+  type LeaseShellPayload,
   type LeaseStatusPayload,
   type LogLinePayload,
   type LogStreamFrame,
