@@ -1,7 +1,9 @@
 /**
  * End to end with real processes and real containers: a devnet (4 validators, 2 provider nodes with
  * the podman driver); the tenant deploys examples/hello.yaml with the CLI; the container answers HTTP
- * 200; logs reach the tenant; another key is forbidden; lease close removes the pod and settles escrow.
+ * 200; logs reach the tenant; another key is forbidden; `lease shell -- echo hi` prints hi (bob: forbidden);
+ * `deployment screen` lists each provider with a price or its reason; lease close removes the pod and
+ * settles escrow.
  * Without podman on the machine the tests are reported as skipped, with the reason.
  */
 import { test } from "uvu";
@@ -87,6 +89,58 @@ if (!podman.ok) {
     const forbidden = await cli("lease", "status", r.lease.id, "--from", "bob", ...common);
     assert.is(forbidden.code, 1);
     assert.match(forbidden.stderr, /forbidden/);
+
+    // lease shell: the owner's command runs in the container, its exit code comes back; bob is forbidden.
+    const hi = await cli("lease", "shell", r.lease.id, "--from", "alice", ...common, "--", "echo", "hi");
+    assert.is(hi.code, 0, hi.stderr);
+    assert.is(hi.stdout, "hi\n");
+    const three = await cli(
+      "lease",
+      "shell",
+      r.lease.id,
+      "--from",
+      "alice",
+      ...common,
+      "--",
+      "sh",
+      "-c",
+      "exit 3",
+    );
+    assert.is(three.code, 3, three.stderr);
+    const bobShell = await cli("lease", "shell", r.lease.id, "--from", "bob", ...common, "--", "echo", "hi");
+    assert.is(bobShell.code, 1);
+    assert.match(bobShell.stderr, /forbidden/);
+
+    // deployment screen: every provider answers, with a price or the bid engine's own reason.
+    const screened = await cli("deployment", "screen", "examples/hello.yaml", "--output", "json", ...common);
+    assert.is(screened.code, 0, screened.stderr);
+    const hello = JSON.parse(screened.stdout);
+    const addresses = info.providers.map((p) => p.address).sort();
+    assert.equal(hello.groups.map((g: { name: string }) => g.name), ["dcloud"]);
+    assert.equal(hello.groups[0].providers.map((p: { address: string }) => p.address), addresses);
+    for (const p of hello.groups[0].providers) {
+      assert.ok(p.bid === true && p.price.denom === "ucrs" && Number(p.price.amount) > 0, JSON.stringify(p));
+    }
+    const beta3 = join(dir, "beta3.yaml");
+    await Deno.writeTextFile(
+      beta3,
+      (await Deno.readTextFile(join(root, "examples", "hello.yaml")))
+        .replace("    expose:", "    params:\n      storage:\n        data: {mount: /data}\n    expose:")
+        .replace(
+          "        storage:\n          size: 128Mi",
+          "        storage:\n          - size: 128Mi\n          - {name: data, size: 1Gi, attributes: {persistent: true, class: beta3}}",
+        ),
+    );
+    const declined = JSON.parse(
+      (await cli("deployment", "screen", beta3, "--output", "json", ...common)).stdout,
+    );
+    assert.equal(declined.groups[0].providers.map((p: { address: string }) => p.address), addresses);
+    for (const p of declined.groups[0].providers) {
+      assert.is(p.bid, false);
+      assert.match(p.reasons[0], /storage class beta3 not offered/);
+    }
+    const screenText = await cli("deployment", "screen", beta3, ...common);
+    assert.match(screenText.stdout, /group dcloud: 0 of 2 providers would bid/);
 
     const ns = (await runPodman({}, ["pod", "ps", "--format", "{{.Name}}"], 30_000)).stdout;
     assert.ok(ns.trim().length > 0, "a pod runs");
