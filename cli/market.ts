@@ -13,6 +13,7 @@ import { isAddress } from "../lib/crypto.ts";
 import { orderIdOfBid } from "../lib/ids.ts";
 import { sendManifest, waitReady } from "./lease.ts";
 import { screenGroups, type Screening } from "./screen.ts";
+import { escrowRunway, type Runway, runwayTimeText } from "./runway.ts";
 import {
   emit,
   fromKey,
@@ -182,6 +183,8 @@ export interface CreatedDeployment {
   services?: { name: string; uris: string[] }[];
   /** With --wait: what every provider said, before the deployment was sent, about each group. */
   screening?: Screening;
+  /** With --wait, once leased: how long the deposit pays the leases. */
+  runway?: Runway;
 }
 
 /** Progress lines of a screening: each provider that would not bid, and why; groups nobody would bid on. */
@@ -314,6 +317,14 @@ export async function createDeployment(
         price: { denom: first.denom!, amount: first.price! },
       };
     }
+    const esc = await rpc<Record<string, unknown>>(g, `/query/escrow/${out.owner}/${out.dseq}`).catch(() =>
+      null
+    );
+    const run = esc ? await escrowRunway(g, esc) : undefined;
+    if (run) {
+      out.runway = run;
+      say(`  escrow runway: ${run.blocks ?? "unbounded"} blocks${runwayTimeText(run)}`);
+    }
     if (o.sendManifest === false || leases.size === 0) return out;
     // The manifest goes to the winners; then wait until the workload answers.
     const sent = await sendManifest(g, {
@@ -380,6 +391,9 @@ export function addMarketCommands(program: Command, deployment: Command): void {
       const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
       if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
       const d = await rpc<Record<string, unknown>>(g, `/query/deployment/${owner}/${dseqArg(dseq)}`);
+      const escrow = d.escrow as Record<string, unknown> | undefined;
+      const run = escrow ? await escrowRunway(g, escrow) : undefined;
+      if (escrow && run) escrow.runway = run;
       emit(g, d, () => {
         const lines = [`deployment ${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ""}`];
         const esc = d.escrow as Record<string, string> | undefined;
@@ -387,7 +401,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
           lines.push(
             `  escrow: ${esc.balance} ${esc.denom}, ${esc.ratePerBlock}/block, ${
               esc.blocksRemaining ?? "-"
-            } blocks left`,
+            } blocks left${runwayTimeText(run)}`,
           );
         }
         for (const x of (d.orders as Record<string, unknown>[] | undefined) ?? []) {
@@ -648,12 +662,14 @@ export function addMarketQueries(query: Command): void {
       const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
       if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
       const e = await rpc<Record<string, unknown>>(g, `/query/escrow/${owner}/${dseqArg(dseq)}`);
+      const run = await escrowRunway(g, e);
+      if (run) e.runway = run;
       emit(
         g,
         e,
         () =>
           `escrow of ${owner}/${dseq}: ${e.balance} ${e.denom} (${e.state}), ${e.ratePerBlock}/block, ` +
-          `${e.blocksRemaining ?? "-"} blocks remaining`,
+          `${e.blocksRemaining ?? "-"} blocks remaining${runwayTimeText(run)}`,
       );
     });
 }

@@ -67,6 +67,16 @@ if (!podman.ok) {
     assert.type(r.dseq, "number");
     assert.match(r.lease.id, /^cirrus1\w+\/\d+\/1\/1\/cirrus1\w+$/);
     assert.is(r.lease.provider, info.providers[0]!.address, "provider1 (the cheaper) won");
+    // --wait asked every provider first (both would bid) and says how long the deposit lasts.
+    assert.equal(
+      r.screening.groups[0].providers.map((p: { bid: boolean }) => p.bid),
+      [true, true],
+      JSON.stringify(r.screening),
+    );
+    assert.ok(
+      r.runway.blocks > 0 && r.runway.msPerBlock > 0 && r.runway.seconds > 0,
+      JSON.stringify(r.runway),
+    );
     const uri = r.services[0].uris[0];
     assert.match(uri, /^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(uri);
@@ -199,6 +209,13 @@ if (!podman.ok) {
       if (!text.includes("hello v2")) await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(text, /hello v2/, "reconcile redeployed the active lease's workload");
+    const open = JSON.parse(
+      (await cli("query", "escrow", String(r.dseq), "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.is(open.runway.blocks, open.blocksRemaining);
+    assert.ok(open.runway.msPerBlock > 0 && open.runway.seconds > 0, JSON.stringify(open.runway));
+    const statusText = await cli("deployment", "status", String(r.dseq), "--from", "alice", ...common);
+    assert.match(statusText.stdout, /blocks left \(~[\dhmsd ]+ at \d+\.\d s\/block\)/);
     const closed = await cli("lease", "close", r.lease.id, "--from", "alice", ...common);
     assert.is(closed.code, 0, closed.stderr);
     let gone = false;
