@@ -9,6 +9,7 @@ import type { CirrusNode } from "../node/node.ts";
 import { Keystore } from "../node/keystore.ts";
 import { signTx } from "../node/ledger/tx.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Clock } from "../lib/clock.ts";
 import { type ChainClient, ProviderService } from "../provider/service.ts";
 import { parseProviderConfig, type ProviderConfig } from "../provider/config.ts";
 import { BidEngine } from "../provider/bid_engine.ts";
@@ -177,6 +178,8 @@ export interface ComposeProviderOptions {
   driver?: ClusterDriver;
   /** Wraps the chain client (tests: observe or delay it). */
   wrapChain?: (client: ChainClient) => ChainClient;
+  /** The service's timers and wall time (default the system clock; the node's clock in `node start`). */
+  clock?: Clock;
 }
 
 /** A started provider service and its parts. */
@@ -205,6 +208,7 @@ export async function composeProvider(o: ComposeProviderOptions): Promise<Compos
     address: o.key.address,
     stateDir: o.stateDir,
     logger: o.logger,
+    ...(o.clock ? { clock: o.clock } : {}),
   }, engine);
   await service.start();
   return {
@@ -242,6 +246,7 @@ export async function startProviderRole(
     stateDir,
     logger: (level, msg, fields) => log(level, `provider: ${msg}`, fields),
     driver,
+    clock: node.clock,
   });
   const capacity = provider.engine.inventory.capacity;
   log("info", "provider role started", {

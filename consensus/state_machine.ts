@@ -24,10 +24,16 @@ export interface Timeouts {
   deltaMs: number;
 }
 
-/** A proposal received for some round, with the driver's validity answer for its block. */
+/**
+ * A proposal received for some round, with the driver's validity answer for its block and whether
+ * its time is close enough to the local clock (proposer-based time, as CometBFT's PBTS): `timely`
+ * only gates the prevote for a fresh proposal (L22); locking and deciding need `valid` alone, so a
+ * node whose clock is off still follows what 2f+1 decided.
+ */
 export interface ReceivedProposal {
   proposal: Proposal;
   valid: boolean;
+  timely: boolean;
 }
 
 /** The whole consensus state of one height (see the module doc for ownership). */
@@ -64,7 +70,7 @@ export interface HeightState {
 /** An input to {@link step}. */
 export type Input =
   | { type: "start" }
-  | { type: "proposal"; proposal: Proposal; valid: boolean }
+  | { type: "proposal"; proposal: Proposal; valid: boolean; timely?: boolean }
   | { type: "vote"; signed: SignedVote }
   | { type: "timeout"; step: Step; height: number; round: number }
   | { type: "value"; height: number; round: number; blockHash: Hex };
@@ -151,7 +157,7 @@ export function step(state: HeightState, input: Input): { state: HeightState; ou
       }
       break;
     case "proposal":
-      receiveProposal(state, input.proposal, input.valid);
+      receiveProposal(state, input.proposal, input.valid, input.timely ?? true);
       break;
     case "vote": {
       const result = state.votes.add(input.signed);
@@ -192,14 +198,14 @@ export function step(state: HeightState, input: Input): { state: HeightState; ou
   return { state, outputs };
 }
 
-function receiveProposal(state: HeightState, proposal: Proposal, valid: boolean): void {
+function receiveProposal(state: HeightState, proposal: Proposal, valid: boolean, timely: boolean): void {
   if (proposal.chainId !== state.chainId || proposal.height !== state.height) return;
   const r = proposal.round;
   if (!Number.isInteger(r) || r < 0 || r > ROUND_MAX) return;
   if (!Number.isInteger(proposal.polRound) || proposal.polRound < -1 || proposal.polRound >= r) return;
   if (state.proposals.has(r)) return; // only the first proposal of a round counts
   if (proposal.proposer !== state.validators.proposerForRound(r).address) return;
-  state.proposals.set(r, { proposal, valid });
+  state.proposals.set(r, { proposal, valid, timely });
 }
 
 function isSelfValidator(state: HeightState): state is HeightState & { self: string } {
@@ -334,8 +340,8 @@ function ruleProposalNoPol(state: HeightState, outputs: Output[]): boolean {
   const received = state.proposals.get(state.round);
   if (received === undefined || received.proposal.polRound !== -1) return false;
   const v = received.proposal.blockHash;
-  // L23: valid(v) and (lockedRound = -1 or lockedValue = v)
-  const ok = received.valid && (state.lockedRound === -1 || state.lockedValue === v);
+  // L23: valid(v) and (lockedRound = -1 or lockedValue = v); PBTS adds timely(v) for a fresh value
+  const ok = received.valid && received.timely && (state.lockedRound === -1 || state.lockedValue === v);
   castVote(state, "prevote", ok ? v : null, outputs); // L24 / L26
   state.step = "prevote"; // L27
   return true;

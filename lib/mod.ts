@@ -7,7 +7,8 @@
  * - `units`: the base denomination, denoms, canonical integer amounts.
  * - `storage`: storage classes.
  * - `ids`: deployment, group, order, bid and lease ids (one parse, one format).
- * - `log`, `clock`, `rng`: the logger, time and randomness that components take as inputs.
+ * - `log`, `clock`, `rng`: the logger, time and randomness that components take as inputs;
+ *   `sim_clock`: the simulated clock that tests and the simulator pass instead of the system's.
  * @module
  */
 export * from "./crypto.ts";
@@ -17,5 +18,6 @@ export * from "./storage.ts";
 export * from "./ids.ts";
 export * from "./log.ts";
 export * from "./clock.ts";
+export * from "./sim_clock.ts";
 export * from "./rng.ts";
 export * from "./schema.ts";

@@ -69,6 +69,40 @@ class VerifiedCache {
   }
 }
 
+/**
+ * How far ahead of a validator's own clock a freshly proposed block's time may be (issue 8, finding 1).
+ *
+ * The chain's time is proposer-based and bounded by the honest clocks (as CometBFT's PBTS): a block
+ * time must exceed the last one (a rule of validity, the same everywhere), and a validator prevotes a
+ * fresh proposal (no proof of lock) only when its time is at most this far ahead of its own clock (a
+ * rule of timeliness, local, never cached as invalidity). So no block is committed unless an honest
+ * validator found its time plausible: the chain's time never runs ahead of honest wall clocks by more
+ * than this, and wall-clock rules can rely on it. A proposer writing `Number.MAX_SAFE_INTEGER` gets
+ * nil prevotes and the next round's proposer goes on. BFT time (the weighted median of precommit
+ * times) was not chosen: it needs a time in every signed vote and a new commit format.
+ */
+export const BLOCK_TIME_AHEAD_MS_MAX = 10_000;
+
+/**
+ * Why a freshly proposed block's `time` is not timely at local time `nowMs`, or null when it is.
+ * @param time the block header's time (Unix ms).
+ * @param nowMs the validator's clock.
+ * @param aheadMsMax tolerance (default {@link BLOCK_TIME_AHEAD_MS_MAX}).
+ * @returns a reason, or null.
+ * @example
+ * ```ts
+ * blockTimeProblem(Number.MAX_SAFE_INTEGER, Date.now()); // "block time ... ahead of the local clock ..."
+ * ```
+ */
+export function blockTimeProblem(
+  time: number,
+  nowMs: number,
+  aheadMsMax = BLOCK_TIME_AHEAD_MS_MAX,
+): string | null {
+  if (time - nowMs <= aheadMsMax) return null;
+  return `block time ${time} is ${time - nowMs} ms ahead of the local clock (at most ${aheadMsMax})`;
+}
+
 /** Validators of a genesis as consensus validators. */
 export function genesisValidators(genesis: Genesis): Validator[] {
   return genesis.validators.map((v) => ({
@@ -227,20 +261,26 @@ export class Chain {
   }
 
   /**
-   * Validate a block proposed for height `height + 1` by `proposer`: header fields, last commit,
-   * size limits, tx signatures; then execute it (pure) against the current state.
+   * Validate a block for height `height + 1`: header fields, last commit, size limits, tx signatures;
+   * then execute it (pure) against the current state. The answer depends only on the bytes and the
+   * committed chain, so it is the same at every correct node (issue 8, finding 3): the header's
+   * proposer must be a validator of the height, not the proposer of the round it is (re-)proposed in.
    */
   async validateBlock(
     bytes: Uint8Array,
-    expect: { proposer?: string; hash?: Hex },
+    expect: { hash?: Hex },
   ): Promise<{ ok: true; value: ValidatedBlock } | { ok: false; reason: string }> {
     const p = this.genesis.params.consensus;
-    if (bytes.length > p.maxBlockBytes + 65_536) {
-      return { ok: false, reason: `block is ${bytes.length} bytes` };
+    if (bytes.length > p.maxBlockBytes) {
+      return { ok: false, reason: `block is ${bytes.length} bytes > maxBlockBytes ${p.maxBlockBytes}` };
     }
     let block: Block;
     try {
-      block = decodeBlock(bytes);
+      block = decodeBlock(bytes, {
+        maxBlockBytes: p.maxBlockBytes,
+        maxBlockTxs: p.maxBlockTxs,
+        maxTxBytes: this.genesis.params.ledger.maxTxBytes,
+      });
     } catch (e) {
       return { ok: false, reason: `malformed block: ${(e as Error).message}` };
     }
@@ -252,8 +292,8 @@ export class Chain {
     }
     if (h.chainId !== this.chainId) return { ok: false, reason: `chain id ${h.chainId}` };
     if (h.height !== height) return { ok: false, reason: `height ${h.height}, expected ${height}` };
-    if (expect.proposer !== undefined && h.proposer !== expect.proposer) {
-      return { ok: false, reason: `proposer ${h.proposer}, expected ${expect.proposer}` };
+    if (!this.validators.has(h.proposer)) {
+      return { ok: false, reason: `proposer ${h.proposer} is not a validator of height ${height}` };
     }
     if (h.prevHash !== this.lastBlockHash) {
       return { ok: false, reason: "prevHash does not match the last block" };

@@ -8,16 +8,28 @@
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign, verify } from "../lib/crypto.ts";
+import { sign } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Chain, ValidatedBlock } from "./chain.ts";
+import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
 import type { Mempool } from "./mempool.ts";
-import type { P2P, Verdict } from "./p2p.ts";
-import { commitHash, encodeBlock, type SignedTx, txsHash } from "./ledger/mod.ts";
+import type { P2P } from "./p2p.ts";
+import {
+  blockBytesMismatch,
+  type ConsensusGossipContext,
+  resendProtocol,
+  resendToPeers,
+  SeenSignatures,
+  topics,
+  validateProposalMessage,
+  validateResend,
+  validateVoteMessage,
+  VOTES_PER_MESSAGE_MAX,
+} from "./consensus_gossip.ts";
+import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
+import { commitHash, encodeBlock, type SignedTx, txsHash, txsThatFit } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
 import {
-  ConsensusDecodeError,
   decodeSignedProposal,
   decodeSignedVote,
   encodeSignedProposal,
@@ -43,27 +55,21 @@ export interface DriverOptions {
   signerStatePath: string;
   clock?: Clock;
   logger?: Logger;
-  /** Republish own messages of a stuck height every this many ms (default 1000). */
+  /** Re-send own messages of a stuck height every this many ms (default 1000). */
   rebroadcastMs?: number;
+  /** Where refused re-sent messages are counted per peer and reason (the node's gossip stats). */
+  gossipStats?: GossipStats;
 }
 
 type CoreState = ReturnType<typeof newHeightState>;
 type CoreInput = Parameters<typeof step>[1];
 type CoreOutput = ReturnType<typeof step>["outputs"][number];
 
-/** Topic names of a chain. */
-export function topics(chainId: string) {
-  return {
-    txs: `/cirrus/${chainId}/txs`,
-    proposal: `/cirrus/${chainId}/proposal`,
-    vote: `/cirrus/${chainId}/vote`,
-  };
-}
+export { topics } from "./consensus_gossip.ts";
 
 const FUTURE_BUFFER_MAX = 2_000;
 /** Bytes of next-height messages kept at most (a few full proposals). */
 const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
-const VOTES_PER_MESSAGE_MAX = 64;
 const BLOCK_STORE_MAX = 16;
 
 /** WAL record kinds. */
@@ -83,6 +89,8 @@ export class ConsensusDriver {
   #height = 0;
   #queue: (() => Promise<void>)[] = [];
   #running = false;
+  /** The drain loop in progress (resolved when the queue is empty). */
+  #draining: Promise<void> = Promise.resolve();
   #stopped = false;
   #timers = new Set<unknown>();
   /** Blocks seen for the current height by hash (validated or not). */
@@ -91,6 +99,8 @@ export class ConsensusDriver {
   #ownProposal: Uint8Array | null = null;
   #ownVotes: Uint8Array[] = [];
   #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
+  /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
+  #walSeen = new SeenSignatures();
   #futureBytes = 0;
   #wal!: Wal;
   #signer!: SignerState;
@@ -105,10 +115,20 @@ export class ConsensusDriver {
   /** Heights seen in messages from peers, above ours: a hint for block sync. */
   #onBehind: ((height: number) => void) | null = null;
 
+  /** What the gossip validators read of this driver (one object, no allocation per message). */
+  readonly #gossipCtx: ConsensusGossipContext;
+  readonly #gossipStats: GossipStats;
+
   constructor(opts: DriverOptions) {
     this.#o = opts;
+    this.#gossipCtx = {
+      chain: opts.chain,
+      height: () => this.#height,
+      onBehind: (h) => this.#onBehind?.(h),
+    };
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? (() => {});
+    this.#gossipStats = opts.gossipStats ?? new GossipStats();
     this.#topics = topics(opts.chain.chainId);
   }
 
@@ -133,13 +153,18 @@ export class ConsensusDriver {
     this.#signer = await SignerState.load(this.#o.signerStatePath);
     this.#o.p2p.onMessage(
       this.#topics.proposal,
-      (d) => this.#validateProposalMessage(d),
+      (d) => validateProposalMessage(d, this.#gossipCtx),
       (d) => this.#enqueue(() => this.#onProposalMessage(d)),
     );
     this.#o.p2p.onMessage(
       this.#topics.vote,
-      (d) => this.#validateVoteMessage(d),
+      (d) => validateVoteMessage(d, this.#gossipCtx),
       (d) => this.#enqueue(() => this.#onVoteMessage(d)),
+    );
+    await this.#o.p2p.handle(
+      resendProtocol(this.#o.chain.chainId),
+      (req, from) => this.#onResend(req, from),
+      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
     );
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
@@ -153,7 +178,7 @@ export class ConsensusDriver {
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
     this.#queue = [];
-    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    await this.#draining;
     await this.#wal?.close();
   }
 
@@ -193,10 +218,15 @@ export class ConsensusDriver {
 
   // ---- queue ----
 
+  /** True when no input is queued or being processed (the simulator waits for this between events). */
+  get idle(): boolean {
+    return !this.#running && this.#queue.length === 0;
+  }
+
   #enqueue(task: () => Promise<void>): void {
     if (this.#stopped) return;
     this.#queue.push(task);
-    if (!this.#running) void this.#drain();
+    if (!this.#running) this.#draining = this.#drain();
   }
 
   async #run(task: () => Promise<void>): Promise<void> {
@@ -233,6 +263,7 @@ export class ConsensusDriver {
     const chain = this.#o.chain;
     this.#height = height;
     this.#blocks.clear();
+    this.#walSeen.clear();
     this.#ownProposal = null;
     this.#ownVotes = [];
     this.#pendingGetValue = null;
@@ -390,24 +421,23 @@ export class ConsensusDriver {
   async #buildValue(height: number, round: number): Promise<void> {
     const chain = this.#o.chain;
     const p = chain.genesis.params.consensus;
-    const stxs: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes);
-    const txs = stxs.map((s) => s.bytes);
     const lastCommit = height > 1 ? decodeCommit((await chain.store.getCommit(height - 1))!) : null;
-    const block = {
-      header: {
-        chainId: chain.chainId,
-        height,
-        time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
-        prevHash: chain.lastBlockHash,
-        appHash: chain.state.appHash,
-        txsHash: txsHash(txs),
-        proposer: this.#o.validatorKey!.address,
-        lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
-      },
-      txs,
-      lastCommit,
+    const header = {
+      chainId: chain.chainId,
+      height,
+      time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
+      prevHash: chain.lastBlockHash,
+      appHash: chain.state.appHash,
+      txsHash: txsHash([]),
+      proposer: this.#o.validatorKey!.address,
+      lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
     };
-    const bytes = encodeBlock(block);
+    // The whole block (header, txs, commit) within maxBlockBytes, so that its proposal can be sent.
+    const empty = encodeBlock({ header, txs: [], lastCommit }).length;
+    const reaped: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes - empty);
+    const fit = txsThatFit(reaped.map((s) => s.bytes.length), p.maxBlockBytes, empty);
+    const txs = reaped.slice(0, fit).map((s) => s.bytes);
+    const bytes = encodeBlock({ header: { ...header, txsHash: txsHash(txs) }, txs, lastCommit });
     await this.#wal.append(encode(["value", height, round, bytes]), { sync: false });
     await this.#acceptValue(height, round, bytes);
   }
@@ -469,10 +499,20 @@ export class ConsensusDriver {
   }
 
   async #publish(topic: string, data: Uint8Array): Promise<void> {
+    // A proposal that cannot leave this node costs the round: say so loudly (issue 8, finding 4).
+    const level = topic === this.#topics.proposal ? "error" : "debug";
+    if (data.length > GOSSIP_BYTES_MAX) {
+      this.#log(level, "message too large for gossip; not sent", {
+        topic,
+        bytes: data.length,
+        max: GOSSIP_BYTES_MAX,
+      });
+      return;
+    }
     try {
       await this.#o.p2p.publish(topic, data);
     } catch (e) {
-      this.#log("debug", "publish failed", { topic, error: String(e) });
+      this.#log(level, "publish failed", { topic, bytes: data.length, error: String(e) });
     }
   }
 
@@ -481,86 +521,48 @@ export class ConsensusDriver {
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
       if (this.#stopped) return;
-      this.#enqueue(async () => {
+      this.#enqueue(() => {
         if (this.#clock.now() - this.#lastProgress >= every) {
           this.#resend++;
           if (this.#ownProposal) {
             const [sp, b] = decode(this.#ownProposal) as [Uint8Array, Uint8Array];
-            await this.#publish(this.#topics.proposal, encode([sp, b, this.#resend]));
+            resendToPeers(
+              this.#o.p2p,
+              this.#o.chain.chainId,
+              "proposal",
+              encode([sp, b, this.#resend]),
+              this.#log,
+            );
           }
           if (this.#ownVotes.length > 0) {
-            await this.#publish(this.#topics.vote, encode([this.#ownVotes, this.#resend]));
+            resendToPeers(
+              this.#o.p2p,
+              this.#o.chain.chainId,
+              "vote",
+              encode([this.#ownVotes, this.#resend]),
+              this.#log,
+            );
           }
         }
+        return Promise.resolve();
       });
       this.#scheduleRebroadcast();
     }, every);
     this.#timers.add(t);
   }
 
+  /** A peer's re-sent message: validated exactly like gossip (votes may be bundled), then handled. */
+  async #onResend(req: Uint8Array, from: string): Promise<Uint8Array> {
+    const r = await validateResend(req, this.#gossipCtx);
+    const topic = r.kind === "vote" ? this.#topics.vote : this.#topics.proposal;
+    if (toVerdict(r.result, { topic, from, stats: this.#gossipStats, logger: this.#log }) === "accept") {
+      const d = r.data;
+      this.#enqueue(() => r.kind === "vote" ? this.#onVoteMessage(d) : this.#onProposalMessage(d));
+    }
+    return new Uint8Array(0);
+  }
+
   // ---- peer messages ----
-
-  /** Gossip validation of a proposal message: shape, chain, signature of the round's proposer. */
-  async #validateProposalMessage(data: Uint8Array): Promise<Verdict> {
-    if (data.length > this.#o.chain.genesis.params.consensus.maxBlockBytes + 131_072) return "reject";
-    let sp: SignedProposal;
-    try {
-      const arr = decode(data);
-      if (
-        !Array.isArray(arr) || arr.length !== 3 || !(arr[0] instanceof Uint8Array) ||
-        !(arr[1] instanceof Uint8Array)
-      ) {
-        return "reject";
-      }
-      sp = decodeSignedProposal(arr[0]);
-    } catch {
-      return "reject";
-    }
-    const chain = this.#o.chain;
-    const p = sp.proposal;
-    if (p.chainId !== chain.chainId) return "reject";
-    if (p.height < this.#height) return "ignore";
-    if (p.height > this.#height + 1) {
-      this.#onBehind?.(p.height);
-      return "ignore";
-    }
-    const v = chain.validators.get(p.proposer);
-    if (!v) return "reject";
-    if (p.height === this.#height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
-      return "reject";
-    }
-    return await verify(v.pubKey, proposalSignBytes(p), sp.signature) ? "accept" : "reject";
-  }
-
-  /** Gossip validation of a vote message: shape, chain, validator membership, signatures. */
-  async #validateVoteMessage(data: Uint8Array): Promise<Verdict> {
-    if (data.length > 64 * 1024) return "reject";
-    let votes: SignedVote[];
-    try {
-      const arr = decode(data);
-      if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
-        return "reject";
-      }
-      if (arr[0].length > VOTES_PER_MESSAGE_MAX) return "reject";
-      votes = (arr[0] as unknown[]).map((b) => {
-        if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
-        return decodeSignedVote(b);
-      });
-    } catch {
-      return "reject";
-    }
-    const chain = this.#o.chain;
-    let current = false;
-    for (const sv of votes) {
-      if (sv.vote.chainId !== chain.chainId) return "reject";
-      const v = chain.validators.get(sv.vote.validator);
-      if (!v) return "reject";
-      if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return "reject";
-      if (sv.vote.height >= this.#height && sv.vote.height <= this.#height + 1) current = true;
-      if (sv.vote.height > this.#height + 1) this.#onBehind?.(sv.vote.height);
-    }
-    return current ? "accept" : "ignore";
-  }
 
   /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
   #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
@@ -590,16 +592,31 @@ export class ConsensusDriver {
     if (chain.validators.proposerForRound(p.round).address !== p.proposer) return;
     let v = this.#blocks.get(p.blockHash);
     if (!v) {
-      v = await chain.validateBlock(blockBytes, { proposer: p.proposer, hash: p.blockHash });
+      // Bytes that are not the signed block say nothing about the block: never cache them as invalid.
+      const mismatch = blockBytesMismatch(chain, blockBytes, p.blockHash);
+      if (mismatch !== null) {
+        this.#log("debug", "proposal with foreign block bytes dropped", { height: p.height, why: mismatch });
+        return;
+      }
+      v = await chain.validateBlock(blockBytes, { hash: p.blockHash });
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
       }
       this.#rememberBlock(p.blockHash, v);
     }
-    if (!this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
+    // the signature covers the block hash, and the bytes are the block's (checked above or cached)
+    const first = this.#walSeen.first(sp.signature);
+    if (first && !this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
       await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
     }
-    await this.#feed({ type: "proposal", proposal: p, valid: v.ok });
+    // Timeliness is local and gates only the prevote for a fresh value (never cached as invalidity).
+    const late = v.ok && p.polRound < 0
+      ? blockTimeProblem(v.value.block.header.time, this.#clock.now())
+      : null;
+    if (late) {
+      this.#log("warn", "untimely proposed block", { height: p.height, round: p.round, reason: late });
+    }
+    await this.#feed({ type: "proposal", proposal: p, valid: v.ok, timely: late === null });
   }
 
   async #onVoteMessage(data: Uint8Array): Promise<void> {
@@ -617,7 +634,8 @@ export class ConsensusDriver {
         continue;
       }
       if (h !== this.#height || !this.#cs) continue;
-      if (!this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
+      const first = this.#walSeen.first(signed.signature);
+      if (first && !this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
         await this.#wal.append(encode(["vote", encodeSignedVote(signed)]), { sync: false });
       }
       await this.#feed({ type: "vote", signed });

@@ -8,8 +8,8 @@ import { checkTx, type LedgerState } from "./ledger/state.ts";
 
 /** Limits of a mempool. */
 export interface MempoolLimits {
-  maxTxs: number;
-  maxBytes: number;
+  txsMax: number;
+  bytesMax: number;
 }
 
 /** Result of adding a transaction. */
@@ -54,11 +54,11 @@ export class Mempool {
     if (this.#txs.has(stx.id)) {
       return { ok: false, reason: `tx ${stx.id} is already in the mempool`, duplicate: true };
     }
-    if (this.#txs.size >= this.limits.maxTxs) {
-      return { ok: false, reason: `mempool is full (${this.limits.maxTxs} txs); retry later` };
+    if (this.#txs.size >= this.limits.txsMax) {
+      return { ok: false, reason: `mempool is full (${this.limits.txsMax} txs); retry later` };
     }
-    if (this.#bytes + stx.bytes.length > this.limits.maxBytes) {
-      return { ok: false, reason: `mempool is full (${this.limits.maxBytes} bytes); retry later` };
+    if (this.#bytes + stx.bytes.length > this.limits.bytesMax) {
+      return { ok: false, reason: `mempool is full (${this.limits.bytesMax} bytes); retry later` };
     }
     const check = checkTx(state, stx, this.nextNonce(state, stx.tx.from));
     if (!check.ok) return { ok: false, reason: check.reason };
@@ -73,11 +73,11 @@ export class Mempool {
   }
 
   /** The oldest transactions that fit in a block. */
-  reap(maxTxs: number, maxBytes: number): SignedTx[] {
+  reap(txsMax: number, bytesMax: number): SignedTx[] {
     const out: SignedTx[] = [];
     let bytes = 0;
     for (const stx of this.#txs.values()) {
-      if (out.length >= maxTxs || bytes + stx.bytes.length > maxBytes) break;
+      if (out.length >= txsMax || bytes + stx.bytes.length > bytesMax) break;
       out.push(stx);
       bytes += stx.bytes.length;
     }

@@ -8,10 +8,12 @@ import { join } from "node:path";
 import { Chain, type CommittedBlock } from "./chain.ts";
 import { type LoadedHome, loadHome } from "./config.ts";
 import { ConsensusDriver, topics } from "./consensus_driver.ts";
+import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { Mempool } from "./mempool.ts";
-import { createP2P, type P2P, type Verdict } from "./p2p.ts";
+import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
+import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
 import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
 import type { Ledger } from "./ledger/ledger.ts";
@@ -31,10 +33,13 @@ export interface NodeOptions {
   bootstrap?: string[];
   /** Directory of the node's data (default `<home>/data`). */
   dataDir?: string;
+  /** Timers and wall time (default the system clock). */
   clock?: Clock;
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
+  network?: (opts: P2POptions) => Promise<P2P>;
 }
 
 /** Result of submitting a transaction. */
@@ -50,10 +55,14 @@ export class CirrusNode {
   readonly home: LoadedHome;
   readonly validator: boolean;
   readonly log: Logger;
+  /** The clock every timer of this node runs on. */
+  readonly clock: Clock;
+  /** Refused gossip, counted per peer and per reason (all topics). */
+  readonly gossipStats: GossipStats;
   #txBatch: Uint8Array[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
-  #txTimer: ReturnType<typeof setTimeout> | null = null;
+  #txTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -66,6 +75,8 @@ export class CirrusNode {
       home: LoadedHome;
       validator: boolean;
       log: Logger;
+      clock: Clock;
+      gossipStats: GossipStats;
     },
   ) {
     this.chain = parts.chain;
@@ -76,6 +87,8 @@ export class CirrusNode {
     this.home = parts.home;
     this.validator = parts.validator;
     this.log = parts.log;
+    this.clock = parts.clock;
+    this.gossipStats = parts.gossipStats;
   }
 
   /** Start a node from a home directory path. */
@@ -120,11 +133,13 @@ export class CirrusNode {
   #queueGossip(bytes: Uint8Array): void {
     this.#txBatch.push(bytes);
     if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
-    else if (this.#txTimer === null) this.#txTimer = setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    else if (this.#txTimer === null) {
+      this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
+    }
   }
 
   #flushTxs(): void {
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.#txTimer = null;
     if (this.#txBatch.length === 0 || this.#stopped) return;
     const batch = this.#txBatch;
@@ -134,35 +149,50 @@ export class CirrusNode {
     );
   }
 
-  /** Gossip validation of a tx batch: well-formed, right chain, valid signatures (else reject). */
-  async validateTxBatch(data: Uint8Array): Promise<Verdict> {
+  /**
+   * Gossip validation of a tx batch: well-formed, right chain, every sender funded for its fee
+   * (else ignored: not relayed, checked before any signature), valid signatures (else reject).
+   */
+  async validateTxBatch(data: Uint8Array): Promise<GossipResult> {
     const stxs = this.#decodeBatch(data);
-    if (!stxs) return "reject";
+    if (!Array.isArray(stxs)) return stxs;
+    const state = this.chain.state;
+    let from = "";
+    let balance = -1n;
+    for (const s of stxs) {
+      if (s.tx.from !== from) { // batches come mostly from few senders: one account read per run
+        from = s.tx.from;
+        balance = state.account(from)?.balance ?? -1n;
+      }
+      if (balance < s.tx.fee) return IGNORE.unfunded_sender;
+    }
     this.#decoded.set(data, stxs);
-    return await this.chain.verifySignatures(stxs) ? "reject" : "accept";
+    return await this.chain.verifySignatures(stxs) ? REJECT.bad_signature : "accept";
   }
 
-  #decodeBatch(data: Uint8Array): SignedTx[] | null {
+  /** The batch's txs, or why it is refused (malformed, another chain's). */
+  #decodeBatch(data: Uint8Array): SignedTx[] | GossipResult {
     const p = this.chain.genesis.params.ledger;
     try {
       const arr = decode(data);
-      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return null;
+      if (!Array.isArray(arr) || arr.length === 0 || arr.length > TX_BATCH_MAX) return REJECT.malformed;
       const out: SignedTx[] = [];
       for (const b of arr) {
-        if (!(b instanceof Uint8Array)) return null;
+        if (!(b instanceof Uint8Array)) return REJECT.malformed;
         const d = this.chain.ledger.decodeTx(b, { maxTxBytes: p.maxTxBytes });
-        if (!d.ok || d.stx.tx.chainId !== this.chainId) return null;
+        if (!d.ok) return REJECT.malformed;
+        if (d.stx.tx.chainId !== this.chainId) return REJECT.wrong_chain;
         out.push(d.stx);
       }
       return out;
     } catch {
-      return null;
+      return REJECT.malformed;
     }
   }
 
   #onTxBatch(data: Uint8Array): void {
     const stxs = this.#decoded.get(data) ?? this.#decodeBatch(data);
-    if (!stxs) return;
+    if (!Array.isArray(stxs)) return;
     for (const s of stxs) this.mempool.add(s, this.chain.state);
   }
 
@@ -181,7 +211,7 @@ export class CirrusNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#txTimer !== null) clearTimeout(this.#txTimer);
+    if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();
@@ -225,18 +255,21 @@ export class CirrusNode {
       ledger: opts.ledger ?? cirrusLedger(),
     });
     const lp = home.genesis.params.ledger;
-    const mempool = new Mempool({ maxTxs: lp.mempoolMaxTxs, maxBytes: lp.mempoolMaxBytes });
+    const mempool = new Mempool({ txsMax: lp.mempoolMaxTxs, bytesMax: lp.mempoolMaxBytes });
     chain.txLookup = (id) => mempool.get(id);
     const t = topics(chain.chainId);
+    const gossipStats = new GossipStats();
     let p2p: P2P;
     try {
-      p2p = await createP2P({
+      p2p = await (opts.network ?? createP2P)({
         transport: opts.transport ?? "tcp",
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
         privateKey: home.nodeKey.privKey,
         topics: [t.txs, t.proposal, t.vote],
         logger: log,
+        gossipStats,
+        messageIdOf: gossipMessageIdOf(chain.chainId),
       });
     } catch (e) {
       await chain.close();
@@ -251,9 +284,21 @@ export class CirrusNode {
       signerStatePath: join(dataDir, "priv_validator_state.json"),
       clock,
       logger: log,
+      gossipStats,
     });
     const sync = new BlockSync(chain, p2p, driver, clock, log);
-    const node = new CirrusNode({ chain, mempool, p2p, driver, sync, home, validator: opts.validator, log });
+    const node = new CirrusNode({
+      chain,
+      mempool,
+      p2p,
+      driver,
+      sync,
+      home,
+      validator: opts.validator,
+      log,
+      clock,
+      gossipStats,
+    });
     try {
       await node.#start();
     } catch (e) {

@@ -23,7 +23,7 @@ export class StreamEndedError extends Error {
 }
 
 /** Largest varint we accept for a length: 5 bytes (up to 2^35, far above any limit we set). */
-const MAX_VARINT_BYTES = 5;
+const VARINT_BYTES_MAX = 5;
 
 export function encodeVarint(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`bad varint ${n}`);
@@ -41,13 +41,13 @@ export function decodeVarint(buf: Uint8Array): [number, number] | undefined {
   let value = 0;
   let mul = 1;
   for (let i = 0; i < buf.length; i++) {
-    if (i >= MAX_VARINT_BYTES) throw new RangeError("varint length prefix too long");
+    if (i >= VARINT_BYTES_MAX) throw new RangeError("varint length prefix too long");
     const b = buf[i]!;
     value += (b & 0x7f) * mul;
     if ((b & 0x80) === 0) return [value, i + 1];
     mul *= 0x80;
   }
-  if (buf.length >= MAX_VARINT_BYTES) throw new RangeError("varint length prefix too long");
+  if (buf.length >= VARINT_BYTES_MAX) throw new RangeError("varint length prefix too long");
   return undefined;
 }
 
@@ -104,7 +104,7 @@ export class FrameReader {
   }
 
   /** Read the next frame. Resolves undefined on a clean end of stream at a frame boundary. */
-  async next(maxBytes: number): Promise<Uint8Array | undefined> {
+  async next(bytesMax: number): Promise<Uint8Array | undefined> {
     // 1. the length prefix
     let header: [number, number] | undefined;
     while (true) {
@@ -116,7 +116,7 @@ export class FrameReader {
       }
     }
     const [len, used] = header;
-    if (len > maxBytes) throw new FrameTooLargeError(len, maxBytes);
+    if (len > bytesMax) throw new FrameTooLargeError(len, bytesMax);
     // 2. the body
     while (this.#buffered < used + len) {
       if (!(await this.#pull())) throw new StreamEndedError();

@@ -28,6 +28,8 @@ const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
 const WAIT_MS_MAX = 120_000;
 const SSE_CLIENTS_MAX = 64;
+/** Bytes of events queued for one SSE client that does not read; beyond it the client is dropped. */
+const SSE_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 
 /** What a committed tx produced, for `POST /tx` with wait. */
 interface TxOutcome {
@@ -50,11 +52,39 @@ function json(status: number, body: unknown): Response {
   });
 }
 
-async function readJson(req: Request): Promise<Record<string, unknown>> {
+/**
+ * Read a request body with a byte cap: the declared length is checked first, then the body is
+ * streamed and refused (413) as soon as it passes the cap, never buffered whole.
+ */
+async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
   const len = Number(req.headers.get("content-length") ?? 0);
-  if (len > BODY_BYTES_MAX) throw new HttpError(413, `body is ${len} bytes, the limit is ${BODY_BYTES_MAX}`);
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (buf.length > BODY_BYTES_MAX) throw new HttpError(413, `body larger than ${BODY_BYTES_MAX} bytes`);
+  if (len > bytesMax) throw new HttpError(413, `body is ${len} bytes, the limit is ${bytesMax}`);
+  if (req.body === null) return new Uint8Array();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > bytesMax) {
+      reader.cancel().catch(() => {});
+      throw new HttpError(413, `body larger than ${bytesMax} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+async function readJson(req: Request): Promise<Record<string, unknown>> {
+  const buf = await readBody(req, BODY_BYTES_MAX);
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder().decode(buf));
@@ -74,6 +104,12 @@ function hexArg(v: unknown, what: string): Uint8Array {
   return fromHex(v.toLowerCase());
 }
 
+/** What the RPC reads and calls of a node. */
+export type RpcNode = Pick<
+  CirrusNode,
+  "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit" | "clock"
+>;
+
 /** The RPC server of one node. */
 export class RpcServer {
   #server: Deno.HttpServer | null = null;
@@ -82,7 +118,12 @@ export class RpcServer {
   #unsubscribe: (() => void) | null = null;
   addr = "";
 
-  constructor(readonly node: CirrusNode) {}
+  constructor(readonly node: RpcNode) {}
+
+  /** Event-stream subscribers connected now. */
+  get sseClients(): number {
+    return this.#sse.size;
+  }
 
   /** Listen on `host:port` (port 0 picks a free one). */
   start(listen: string): Promise<string> {
@@ -191,14 +232,15 @@ export class RpcServer {
   #waitFor(id: string, ms: number): { done: Promise<TxOutcome | null>; cancel(): void } {
     let finish!: (r: TxOutcome | null) => void;
     const done = new Promise<TxOutcome | null>((resolve) => finish = resolve);
+    const clock = this.node.clock;
     const waiter = (r: TxOutcome | null) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       const list = this.#waiters.get(id)?.filter((w) => w !== waiter) ?? [];
       if (list.length > 0) this.#waiters.set(id, list);
       else this.#waiters.delete(id);
       finish(r);
     };
-    const timer = setTimeout(() => waiter(null), ms);
+    const timer = clock.setTimeout(() => waiter(null), ms);
     this.#waiters.set(id, [...(this.#waiters.get(id) ?? []), waiter]);
     return { done, cancel: () => waiter(null) };
   }
@@ -350,6 +392,7 @@ export class RpcServer {
     let ping: ReturnType<typeof setInterval> | null = null;
     const cleanup = () => {
       if (listener) this.#sse.delete(listener);
+      listener = null;
       if (ping !== null) clearInterval(ping);
       this.#sseClosers.delete(closeFn);
     };
@@ -357,10 +400,22 @@ export class RpcServer {
     const stream = new ReadableStream<Uint8Array>({
       start: (ctrl) => {
         const send = (event: string, data: unknown) => {
+          if (listener === null) return; // dropped or closed
           try {
             ctrl.enqueue(enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
           } catch {
             cleanup();
+            return;
+          }
+          if ((ctrl.desiredSize ?? 0) < 0) {
+            // the client does not read: its queue is over SSE_QUEUE_BYTES_MAX, drop it
+            this.node.log("warn", "rpc: dropping a slow event subscriber", {
+              queueBytesMax: SSE_QUEUE_BYTES_MAX,
+            });
+            cleanup();
+            try {
+              ctrl.error(new Error("slow event subscriber dropped"));
+            } catch { /* closed */ }
           }
         };
         listener = (b) => {
@@ -414,7 +469,7 @@ export class RpcServer {
         ctrl.enqueue(enc.encode(`: cirrus events, height ${this.node.chain.height}\n\n`));
       },
       cancel: () => cleanup(),
-    });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: SSE_QUEUE_BYTES_MAX }));
     return new Response(stream, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
     });

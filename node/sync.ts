@@ -4,6 +4,13 @@
  * keeps no old messages, so catching up never relies on it.
  *
  * Requests (CBOR): `{t: "status"}` -> `{height}`; `{t: "blocks", from, count}` -> `{blocks: [[block, commit]]}`.
+ * A response holds at most {@link SYNC_BATCH_MAX} blocks and {@link SYNC_RESPONSE_BYTES_MAX} bytes
+ * (at least one block, whatever its size).
+ *
+ * No peer is trusted (issue 8, finding 6): every round asks several peers for their height, fetches
+ * from the highest that is not in penalty, and moves on to the next when one times out, answers
+ * nothing while claiming more, or sends a block that fails verification. Such a peer is put in
+ * penalty for a time that doubles with each strike; a batch that moves the chain clears its strikes.
  * @module
  */
 import { decode, encode } from "cborg";
@@ -17,7 +24,30 @@ import type { Logger } from "../lib/log.ts";
 export const SYNC_PROTOCOL = "/cirrus/sync/1";
 /** Most blocks in one response. */
 export const SYNC_BATCH_MAX = 32;
-const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Largest response, in bytes: the request/response layer's default cap (16 MiB). A server stops
+ * adding blocks before it (one block always goes, and a block is at most 4 MiB).
+ */
+export const SYNC_RESPONSE_BYTES_MAX = 16 * 1024 * 1024;
+/** Room left in a response for its CBOR framing. */
+const RESPONSE_FRAMING_BYTES = 64 * 1024;
+/** Peers asked for their height in one round, at most (a random sample beyond). */
+export const SYNC_STATUS_PEERS_MAX = 16;
+/** First penalty of a misbehaving peer; doubles with each strike up to {@link PENALTY_MS_MAX}. */
+const PENALTY_MS = 5_000;
+const PENALTY_MS_MAX = 10 * 60_000;
+/** Peers remembered with strikes, at most (oldest forgotten). */
+const PENALIZED_PEERS_MAX = 1024;
+
+/** Options of {@link BlockSync}. */
+export interface BlockSyncOptions {
+  /** Bytes of blocks this node puts in one response, at most (default {@link SYNC_RESPONSE_BYTES_MAX}). */
+  responseBytesMax?: number;
+  /** Time allowed for a status answer (default 2 s). */
+  statusTimeoutMs?: number;
+  /** Time allowed for a blocks answer (default 10 s). */
+  blocksTimeoutMs?: number;
+}
 
 /** Serve and run block sync for one node. */
 export class BlockSync {
@@ -25,6 +55,8 @@ export class BlockSync {
   #stopped = false;
   #busy = false;
   #hint = 0;
+  /** peer -> strikes and the time its penalty ends. */
+  readonly #penalties = new Map<string, { strikes: number; until: number }>();
   /** Blocks applied through sync since start. */
   applied = 0;
 
@@ -35,11 +67,15 @@ export class BlockSync {
     readonly clock: Clock,
     readonly log: Logger,
     readonly intervalMs = 1000,
+    readonly options: BlockSyncOptions = {},
   ) {}
 
   /** Register the protocol handler and start the catch-up loop. */
   async start(): Promise<void> {
-    await this.p2p.handle(SYNC_PROTOCOL, (req) => this.#serve(req), { maxRequestBytes: 1024 });
+    await this.p2p.handle(SYNC_PROTOCOL, (req) => this.#serve(req), {
+      requestBytesMax: 1024,
+      responseBytesMax: SYNC_RESPONSE_BYTES_MAX,
+    });
     this.driver.onBehind((h) => {
       if (h > this.#hint) this.#hint = h;
       void this.tick();
@@ -47,9 +83,19 @@ export class BlockSync {
     this.#schedule();
   }
 
+  /** Stop the catch-up loop. */
   stop(): void {
     this.#stopped = true;
     if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
+  }
+
+  /** Whether `peer` is in penalty now (for status and tests). */
+  penalized(peer: string): boolean {
+    return (this.#penalties.get(peer)?.until ?? -Infinity) > this.clock.now();
+  }
+
+  get #responseBytesMax(): number {
+    return this.options.responseBytesMax ?? SYNC_RESPONSE_BYTES_MAX;
   }
 
   #schedule(): void {
@@ -71,60 +117,117 @@ export class BlockSync {
       if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 1) {
         throw new Error("count: bad");
       }
+      const budget = this.#responseBytesMax - RESPONSE_FRAMING_BYTES;
       const blocks: [Uint8Array, Uint8Array][] = [];
+      let bytes = 0;
       for (let h = from; h < from + Math.min(count, SYNC_BATCH_MAX) && h <= this.chain.height; h++) {
         const b = await this.chain.store.getBlock(h);
         const c = await this.chain.store.getCommit(h);
         if (!b || !c) break;
+        if (blocks.length > 0 && bytes + b.length + c.length > budget) break;
         blocks.push([b, c]);
+        bytes += b.length + c.length;
       }
       return encode({ blocks });
     }
     throw new Error("unknown request");
   }
 
-  /** One catch-up round: ask peers for their height; fetch and apply blocks from the highest. */
+  #strike(peer: string, strikes: number, reason: string): void {
+    const prev = this.#penalties.get(peer);
+    const n = (prev?.strikes ?? 0) + strikes;
+    const ms = Math.min(PENALTY_MS * 2 ** Math.min(n - 1, 20), PENALTY_MS_MAX);
+    this.#penalties.delete(peer);
+    if (this.#penalties.size >= PENALIZED_PEERS_MAX) {
+      const oldest = this.#penalties.keys().next();
+      if (!oldest.done) this.#penalties.delete(oldest.value);
+    }
+    this.#penalties.set(peer, { strikes: n, until: this.clock.now() + ms });
+    this.log("warn", "block sync: peer penalized", { peer, reason, strikes: n, penaltyMs: ms });
+  }
+
+  /** Heights claimed by a sample of peers not in penalty, highest first (only those above ours). */
+  async #candidates(): Promise<{ peer: string; height: number }[]> {
+    let peers = this.p2p.peers().filter((p) => !this.penalized(p));
+    if (peers.length > SYNC_STATUS_PEERS_MAX) {
+      peers = peers.map((p) => ({ p, k: Math.random() })).sort((a, b) => a.k - b.k)
+        .slice(0, SYNC_STATUS_PEERS_MAX).map((x) => x.p);
+    }
+    const timeoutMs = this.options.statusTimeoutMs ?? 2000;
+    const answers = await Promise.all(peers.map(async (peer) => {
+      try {
+        const res = decode(
+          await this.p2p.request(peer, SYNC_PROTOCOL, encode({ t: "status" }), { timeoutMs }),
+        );
+        const h = (res as { height?: unknown } | null)?.height;
+        return typeof h === "number" && Number.isSafeInteger(h) && h >= 0 ? { peer, height: h } : null;
+      } catch {
+        return null; // a peer without the protocol, or slow: the others answer
+      }
+    }));
+    return answers.filter((a): a is { peer: string; height: number } =>
+      a !== null && a.height > this.chain.height
+    )
+      .sort((a, b) => b.height - a.height);
+  }
+
+  /**
+   * Fetch from one peer until it has nothing more or misbehaves. Returns true when the peer gave all
+   * it claimed (or the chain reached its height).
+   */
+  async #fetchFrom(peer: string, claimed: number): Promise<boolean> {
+    const timeoutMs = this.options.blocksTimeoutMs ?? 10_000;
+    let guard = 0;
+    while (!this.#stopped && this.chain.height < claimed && guard++ < 100_000) {
+      let res: { blocks?: unknown };
+      try {
+        res = decode(
+          await this.p2p.request(
+            peer,
+            SYNC_PROTOCOL,
+            encode({ t: "blocks", from: this.chain.height + 1, count: SYNC_BATCH_MAX }),
+            { timeoutMs, responseBytesMax: SYNC_RESPONSE_BYTES_MAX },
+          ),
+        ) as { blocks?: unknown };
+      } catch (e) {
+        this.#strike(peer, 1, `blocks request failed: ${(e as Error)?.message ?? e}`);
+        return false;
+      }
+      if (!Array.isArray(res?.blocks) || res.blocks.length === 0) {
+        this.#strike(peer, 1, `claimed height ${claimed} but sent no block after ${this.chain.height}`);
+        return false;
+      }
+      for (const pair of res.blocks) {
+        if (!Array.isArray(pair) || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
+          this.#strike(peer, 3, "malformed blocks response");
+          return false;
+        }
+        const why = await this.driver.applySyncedBlock(pair[0], pair[1]);
+        if (why) {
+          // A block that fails verification against our chain is a lie (or another chain).
+          this.#strike(peer, 3, why);
+          return false;
+        }
+        this.applied++;
+      }
+      this.#penalties.delete(peer);
+    }
+    return true;
+  }
+
+  /**
+   * One catch-up round: ask several peers for their height; fetch from the highest, falling back to
+   * the next when one fails (and penalizing it).
+   */
   async tick(): Promise<void> {
     if (this.#busy || this.#stopped) return;
     this.#busy = true;
     try {
-      const peers = this.p2p.peers();
-      let best: { peer: string; height: number } | null = null;
-      for (const peer of peers) {
-        try {
-          const res = decode(
-            await this.p2p.request(peer, SYNC_PROTOCOL, encode({ t: "status" }), { timeoutMs: 2000 }),
-          );
-          const h = (res as { height?: unknown }).height;
-          if (typeof h === "number" && Number.isSafeInteger(h) && (!best || h > best.height)) {
-            best = { peer, height: h };
-          }
-        } catch { /* peer without the protocol, or slow: try the others */ }
-      }
-      if (!best || best.height <= this.chain.height) return;
-      this.log("info", "catching up", { from: this.chain.height + 1, to: best.height, peer: best.peer });
-      let guard = 0;
-      while (!this.#stopped && this.chain.height < best.height && guard++ < 10_000) {
-        const res = decode(
-          await this.p2p.request(
-            best.peer,
-            SYNC_PROTOCOL,
-            encode({ t: "blocks", from: this.chain.height + 1, count: SYNC_BATCH_MAX }),
-            { timeoutMs: 10_000, maxResponseBytes: RESPONSE_BYTES_MAX },
-          ),
-        ) as { blocks?: unknown };
-        if (!Array.isArray(res.blocks) || res.blocks.length === 0) break;
-        for (const pair of res.blocks) {
-          if (!Array.isArray(pair) || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
-            return;
-          }
-          const why = await this.driver.applySyncedBlock(pair[0], pair[1]);
-          if (why) {
-            this.log("warn", "block sync rejected a block", { peer: best.peer, reason: why });
-            return;
-          }
-          this.applied++;
-        }
+      const candidates = await this.#candidates();
+      for (const { peer, height } of candidates) {
+        if (this.#stopped || this.chain.height >= height) continue;
+        this.log("info", "catching up", { from: this.chain.height + 1, to: height, peer });
+        await this.#fetchFrom(peer, height);
       }
     } catch (e) {
       this.log("debug", "block sync round failed", { error: String(e) });

@@ -9,6 +9,7 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
 import { type LeaseStatus, NotFoundError, reconcile } from "./cluster/driver.ts";
@@ -113,7 +114,10 @@ export interface ProviderServiceOptions {
   /** Where manifests are kept (to redeploy after a restart). */
   stateDir: string;
   logger?: Logger;
+  /** Wall time for request freshness (default: the clock's). */
   now?: () => number;
+  /** Timers and wall time (default the system clock). */
+  clock?: Clock;
   /** the per-peer limit of `/cirrus/screen/1` (defaults: see `RateLimiter`) */
   screenLimits?: RateLimitOptions;
 }
@@ -131,6 +135,7 @@ const LEASE_EVENTS_MAX = 200;
 export class ProviderService {
   readonly #o: ProviderServiceOptions;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #engine: BidEngine;
   readonly #screener: Screener;
   readonly #fresh = new FreshnessGuard({});
@@ -147,6 +152,7 @@ export class ProviderService {
   constructor(opts: ProviderServiceOptions, engine: BidEngine) {
     this.#o = opts;
     this.#log = opts.logger ?? (() => {});
+    this.#clock = opts.clock ?? systemClock;
     this.#engine = engine;
     this.#screener = new Screener({
       engine,
@@ -156,12 +162,17 @@ export class ProviderService {
       height: () => opts.chain.height(),
       pricing: opts.config.pricing,
       ...(opts.screenLimits ? { limits: opts.screenLimits } : {}),
-      ...(opts.now ? { now: opts.now } : {}),
+      now: opts.now ?? (() => this.#clock.now()),
     });
   }
 
   get address(): string {
     return this.#o.address;
+  }
+
+  /** Request nonces remembered against replays (only those of leases' owners). */
+  get replayNonces(): number {
+    return this.#fresh.size;
   }
 
   /** Register (or update) on chain, reconcile workloads with leases, start serving and bidding. */
@@ -239,7 +250,7 @@ export class ProviderService {
     // Wait (bounded) until it is committed, so bids are valid.
     for (let i = 0; i < 200 && !this.#stopped; i++) {
       if (getProvider(this.#o.chain.view(), this.#o.address)) return;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
     }
   }
 
@@ -458,8 +469,6 @@ export class ProviderService {
     if (!v.ok) return fail("forbidden", v.reason);
     const r = signed.request;
     if (r.chainId !== this.#o.chain.chainId) return fail("bad_request", `wrong chain id ${r.chainId}`);
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return fail("forbidden", stale);
     const view = this.#o.chain.view();
     const lease = getLease(view, r.leaseId);
     if (!lease) return fail("not_found", `lease ${r.leaseId} not found on chain`);
@@ -474,6 +483,9 @@ export class ProviderService {
       provider: this.#o.address,
     });
     if (!check.ok) return fail(check.code, check.error);
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
+    if (stale) return fail("forbidden", stale);
     const depKey = deploymentIdOf(lease.owner, lease.dseq);
     const ver = this.#versions.check(depKey, r.version, r.manifestHash);
     if (ver) return fail("conflict", ver);
@@ -534,8 +546,6 @@ export class ProviderService {
     if (r.chainId !== this.#o.chain.chainId) {
       return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
     }
-    const stale = this.#fresh.check(r.timestamp, r.nonce, (this.#o.now ?? Date.now)());
-    if (stale) return { ok: false, code: "forbidden", error: stale };
     const lease = getLease(this.#o.chain.view(), r.leaseId);
     if (!lease || lease.provider !== this.#o.address) {
       return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
@@ -543,6 +553,9 @@ export class ProviderService {
     if (v.signer !== lease.owner) {
       return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
     }
+    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
+    if (stale) return { ok: false, code: "forbidden", error: stale };
     return {
       ok: true,
       lease: lease as LeaseInfo,
@@ -587,7 +600,7 @@ export class ProviderService {
     if (a.op === "logs") {
       const lines: string[] = [];
       const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), 5000);
+      const timer = this.#clock.setTimeout(() => ac.abort(), 5000);
       try {
         for await (
           const line of this.#o.driver.logs(id, {
@@ -603,7 +616,7 @@ export class ProviderService {
         if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
         if (!ac.signal.aborted) throw e;
       } finally {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
       }
       return respond({ ok: true, lines });
     }
@@ -642,7 +655,7 @@ export class ProviderService {
 
   #note(leaseId: string, height: number, type: string, message: string): void {
     const list = this.#events.get(leaseId) ?? [];
-    list.push({ height, time: new Date((this.#o.now ?? Date.now)()).toISOString(), type, message });
+    list.push({ height, time: new Date(this.#o.now?.() ?? this.#clock.now()).toISOString(), type, message });
     if (list.length > LEASE_EVENTS_MAX) list.shift();
     this.#events.set(leaseId, list);
   }

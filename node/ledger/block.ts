@@ -12,6 +12,7 @@
  */
 import type { Commit, Hex } from "../../consensus/types.ts";
 import { concatBytes, isAddress, isHex, sha256, toHex } from "../../lib/crypto.ts";
+import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, TX_BYTES_MAX } from "./limits.ts";
 import {
   canonicalEncode,
   DecodeError,
@@ -44,9 +45,6 @@ export interface Block {
   txs: Uint8Array[];
   lastCommit: Commit | null;
 }
-
-/** Default block size limit for decoding (params.consensus.maxBlockBytes plus room for the commit). */
-export const DEFAULT_MAX_BLOCK_BYTES = 4 * 1024 * 1024 + 256 * 1024;
 
 function headerMap(h: BlockHeader): Record<string, unknown> {
   return {
@@ -190,13 +188,14 @@ function parseHeader(v: unknown): BlockHeader {
  * Strictly decodes untrusted block bytes: size limit, canonical CBOR, exact fields and types, and
  * internal consistency (txsHash matches the txs, lastCommit present iff height > 1, for height-1,
  * and matching lastCommitHash). Does not check signatures, the chain, or state. Throws
- * {@link DecodeError}.
+ * {@link DecodeError}. The limits default to the most any genesis may set ({@link BLOCK_BYTES_MAX},
+ * {@link BLOCK_TXS_MAX}, {@link TX_BYTES_MAX}); a chain passes its own.
  */
 export function decodeBlock(
   bytes: Uint8Array,
   opts: { maxBlockBytes?: number; maxBlockTxs?: number; maxTxBytes?: number } = {},
 ): Block {
-  const max = opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES;
+  const max = opts.maxBlockBytes ?? BLOCK_BYTES_MAX;
   if (!(bytes instanceof Uint8Array)) fail("block: not bytes");
   if (bytes.length > max) fail(`block too large: ${bytes.length} bytes > ${max}`);
   const v = strictDecode(bytes, "block");
@@ -205,9 +204,9 @@ export function decodeBlock(
   if (k) fail(k);
   const header = parseHeader(v.header);
   if (!Array.isArray(v.txs)) fail("block.txs: must be an array");
-  const maxTxs = opts.maxBlockTxs ?? 5000;
+  const maxTxs = opts.maxBlockTxs ?? BLOCK_TXS_MAX;
   if (v.txs.length > maxTxs) fail(`block.txs: ${v.txs.length} txs > ${maxTxs}`);
-  const maxTx = opts.maxTxBytes ?? 16384;
+  const maxTx = opts.maxTxBytes ?? TX_BYTES_MAX;
   const txs = v.txs.map((t, i) => {
     if (!(t instanceof Uint8Array)) fail(`block.txs[${i}]: must be bytes`);
     if (t.length > maxTx) fail(`block.txs[${i}]: ${t.length} bytes > ${maxTx}`);

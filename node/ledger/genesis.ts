@@ -5,8 +5,9 @@
  */
 import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../../lib/crypto.ts";
 import { exactKeysProblem, isPlainObject } from "../../lib/cbor.ts";
-import { DENOM, parseUint } from "../../lib/units.ts";
+import { AMOUNT_MAX, DENOM, parseUint } from "../../lib/units.ts";
 import { defaultMarketParams, type MarketParams } from "../../auction/market/types.ts";
+import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, blockOverheadBytesMax, TX_BYTES_MAX } from "./limits.ts";
 
 /** Consensus timing and block limits. */
 export interface ConsensusParams {
@@ -16,7 +17,9 @@ export interface ConsensusParams {
   /** Added per round to each timeout. */
   timeoutDeltaMs: number;
   timeoutCommitMs: number;
+  /** Most txs in a block, at most {@link BLOCK_TXS_MAX}. */
   maxBlockTxs: number;
+  /** Largest encoded block (header, txs, last commit), at most {@link BLOCK_BYTES_MAX}. */
   maxBlockBytes: number;
 }
 
@@ -25,6 +28,7 @@ export interface LedgerParams {
   denom: typeof DENOM;
   /** Minimum fee per tx, decimal string. */
   minFee: string;
+  /** Largest signed tx, at most {@link TX_BYTES_MAX}; one such tx must fit in a block. */
   maxTxBytes: number;
   mempoolMaxTxs: number;
   mempoolMaxBytes: number;
@@ -84,7 +88,7 @@ export function defaultParams(): Params {
       timeoutDeltaMs: 250,
       timeoutCommitMs: 50,
       maxBlockTxs: 2000,
-      maxBlockBytes: 4 * 1024 * 1024,
+      maxBlockBytes: BLOCK_BYTES_MAX,
     },
     ledger: {
       denom: DENOM,
@@ -127,8 +131,8 @@ const CONSENSUS_LIMITS: Record<keyof ConsensusParams, [number, number]> = {
   timeoutPrecommitMs: [1, 600_000],
   timeoutDeltaMs: [0, 600_000],
   timeoutCommitMs: [0, 600_000],
-  maxBlockTxs: [1, 1_000_000],
-  maxBlockBytes: [1024, 64 * 1024 * 1024],
+  maxBlockTxs: [1, BLOCK_TXS_MAX],
+  maxBlockBytes: [1024, BLOCK_BYTES_MAX],
 };
 
 function validateParams(v: unknown, path: string): Params {
@@ -160,7 +164,7 @@ function validateParams(v: unknown, path: string): Params {
           out.ledger.minFee = uintStr(l.minFee, p, false);
           break;
         case "maxTxBytes":
-          out.ledger.maxTxBytes = intIn(l.maxTxBytes, p, 256, 1024 * 1024);
+          out.ledger.maxTxBytes = intIn(l.maxTxBytes, p, 256, TX_BYTES_MAX);
           break;
         case "mempoolMaxTxs":
           out.ledger.mempoolMaxTxs = intIn(l.mempoolMaxTxs, p, 1, 10_000_000);
@@ -174,9 +178,6 @@ function validateParams(v: unknown, path: string): Params {
     }
   }
   if (v.market !== undefined) out.market = validateMarketParams(v.market, `${path}.market`, out.ledger.denom);
-  if (out.ledger.maxTxBytes > out.consensus.maxBlockBytes) {
-    fail(`${path}.ledger.maxTxBytes`, "must not exceed params.consensus.maxBlockBytes");
-  }
   return out;
 }
 
@@ -284,11 +285,18 @@ export function validateGenesis(json: unknown): Genesis {
     if (name !== undefined) out.name = name;
     return out;
   });
-  return {
-    chainId,
-    genesisTime,
-    validators: vals,
-    accounts: accts,
-    params: validateParams(json.params, `${g}.params`),
-  };
+  // Supply is conserved from here on: bounding it bounds every balance and every sum of balances.
+  const supply = accts.reduce((sum, a) => sum + BigInt(a.balance), 0n);
+  if (supply > AMOUNT_MAX) {
+    fail(`${g}.accounts`, `total supply ${supply} exceeds the largest amount ${AMOUNT_MAX} (38 digits)`);
+  }
+  const params = validateParams(json.params, `${g}.params`);
+  const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(vals.length);
+  if (params.ledger.maxTxBytes > room) {
+    fail(
+      `${g}.params.ledger.maxTxBytes`,
+      `${params.ledger.maxTxBytes} does not fit in a block: params.consensus.maxBlockBytes leaves ${room} bytes for txs with ${vals.length} validators`,
+    );
+  }
+  return { chainId, genesisTime, validators: vals, accounts: accts, params };
 }

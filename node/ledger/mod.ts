@@ -10,6 +10,7 @@ export * from "./module.ts";
 export * from "./ledger.ts";
 export * from "./state.ts";
 export * from "./block.ts";
+export * from "./limits.ts";
 export * from "./store.ts";
 export * from "./bank.ts";
 export * from "./market_adapter.ts";

@@ -19,7 +19,7 @@
 import type { Hex } from "../../consensus/types.ts";
 import { concatBytes, fromHex, sha256, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
-import { parseUint } from "../../lib/units.ts";
+import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
 import {
@@ -326,6 +326,7 @@ function makeContext(
   };
   const setAccount = (a: Account): void => {
     if (a.balance < 0n || a.nonce < 0n) throw new Error(`negative account ${a.address}`);
+    if (a.balance > AMOUNT_MAX) throw new Error(`account ${a.address} above the largest amount`);
     view.set(accountKey(a.address), encodeAccount(a));
   };
   return {
@@ -351,10 +352,12 @@ function makeContext(
 }
 
 /**
- * Runs one tx on `view`. Returns null on success, else the reason (the caller discards `view`).
- * `proposer` null = a dry run for the mempool (fee not credited to anyone).
+ * The ante step of one tx (as Cosmos's AnteHandler): chain id, type, body shape, nonce and fee; when
+ * they pass, charges the fee (credited to the proposer) and advances the nonce on `view`, whatever the
+ * body will do (issue 8, finding 5: a failed tx is neither free nor replayable). Returns null when
+ * charged, else the reason (nothing written). `proposer` null = a dry run for the mempool.
  */
-function runTx(
+function chargeTx(
   state: LedgerState,
   view: Overlay,
   stx: SignedTx,
@@ -368,12 +371,7 @@ function runTx(
   if (!handler) return `unknown tx type ${tx.type}`;
   const bodyProblem = handler.validateBody(tx.body);
   if (bodyProblem) return bodyProblem;
-  const ctx = makeContext(view, {
-    chainId: state.chainId,
-    height: block.height,
-    time: block.time,
-    proposer: block.proposer ?? "",
-  }, events);
+  const ctx = txContext(state, view, block, events);
   const acct = ctx.account(tx.from);
   if (!acct) return `unknown account ${tx.from}`;
   const expected = pendingNonce ?? acct.nonce;
@@ -386,13 +384,39 @@ function runTx(
     ctx.setAccount({ ...p, balance: p.balance + tx.fee });
     ctx.emit("fee", { from: tx.from, to: block.proposer, amount: tx.fee.toString() });
   }
+  return null;
+}
+
+/** Runs a charged tx's body on `view`. Returns null on success, else the reason (discard `view`). */
+function runTxBody(
+  state: LedgerState,
+  view: Overlay,
+  stx: SignedTx,
+  block: { height: number; time: number; proposer: string | null },
+  events: TxEvent[],
+): string | null {
+  const handler = state.ledger.handler(stx.tx.type)!;
   try {
-    handler.apply(ctx, stx);
+    handler.apply(txContext(state, view, block, events), stx);
   } catch (e) {
     if (e instanceof TxError) return e.reason;
     return `internal error: ${(e as Error).message}`;
   }
   return null;
+}
+
+function txContext(
+  state: LedgerState,
+  view: Overlay,
+  block: { height: number; time: number; proposer: string | null },
+  events: TxEvent[],
+): ApplyContext {
+  return makeContext(view, {
+    chainId: state.chainId,
+    height: block.height,
+    time: block.time,
+    proposer: block.proposer ?? "",
+  }, events);
 }
 
 /**
@@ -402,14 +426,9 @@ function runTx(
  */
 export function checkTx(state: LedgerState, stx: SignedTx, pendingNonce?: bigint, time = 0): CheckResult {
   const view = new Overlay(state);
-  const reason = runTx(
-    state,
-    view,
-    stx,
-    { height: state.height + 1, time, proposer: null },
-    [],
-    pendingNonce,
-  );
+  const block = { height: state.height + 1, time, proposer: null };
+  const reason = chargeTx(state, view, stx, block, [], pendingNonce) ??
+    runTxBody(state, view, stx, block, []);
   return reason === null ? { ok: true } : { ok: false, reason };
 }
 
@@ -430,8 +449,10 @@ export async function admitTx(
 }
 
 /**
- * Executes a block on an overlay of `state` (which is NOT mutated): each tx runs on its own nested
- * overlay; a failing tx changes nothing (no fee, no nonce); fees go to `proposer`. Signatures must
+ * Executes a block on an overlay of `state` (which is NOT mutated): each tx's ante step (nonce, fee)
+ * writes on the block's overlay, its body on its own nested overlay. A tx refused by the ante step
+ * changes nothing; once charged, a tx whose body fails keeps its fee and nonce (its result says why
+ * the body failed, its events hold only the fee); fees go to `proposer`. Signatures must
  * have been verified by the caller. Returns the write set, per-tx results and the new app hash;
  * commit with `state.apply(writes, height, appHash)`.
  */
@@ -446,14 +467,22 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
   state.ledger.beginBlock(beginCtx);
   const results: TxResult[] = [];
   for (const stx of block.txs) {
-    const txView = new Overlay(blockView);
     const events: TxEvent[] = [];
-    const reason = runTx(state, txView, stx, block, events);
+    const refused = chargeTx(state, blockView, stx, block, events);
+    if (refused !== null) {
+      results.push({ id: stx.id, ok: false, reason: refused, events: [] });
+      continue;
+    }
+    const txView = new Overlay(blockView);
+    const feeEvents = events.length;
+    const reason = runTxBody(state, txView, stx, block, events);
     if (reason === null) {
       txView.mergeInto(blockView);
       results.push({ id: stx.id, ok: true, events });
     } else {
-      results.push({ id: stx.id, ok: false, reason, events: [] });
+      // The body's writes and events are dropped; the fee and the nonce stay (and say so).
+      events.length = feeEvents;
+      results.push({ id: stx.id, ok: false, reason, events });
     }
   }
   const endEvents: TxEvent[] = [];

@@ -1,6 +1,8 @@
 /**
  * The block store: LevelDB (utf8 keys, binary values). Every block is committed in ONE atomic batch,
- * so a crash leaves the store exactly at a block boundary.
+ * so a crash leaves the store exactly at a block boundary; the batch is synced to disk (`sync: true`)
+ * before `commitBlock` resolves, so the consensus WAL reset that follows it can never leave a power
+ * loss with neither the block nor the WAL (issue 8, finding 9).
  *
  * Keys (heights zero-padded to 12 digits, tx indexes to 6, so lexical order is numeric order):
  * - `b/<h>`            block bytes
@@ -89,11 +91,11 @@ export class Store {
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(0) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(state.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode("") });
-    await this.#db.batch(ops);
+    await this.#db.batch(ops, { sync: true });
     this.#height = 0;
   }
 
-  /** Commits one block in ONE atomic batch: block, commit, state writes, tx index, meta. */
+  /** Commits one block in ONE atomic batch, durable on return: block, commit, state writes, tx index, meta. */
   async commitBlock(c: CommitInput): Promise<void> {
     if (this.#height === null) throw new Error("commitBlock: store has no genesis");
     if (c.height !== this.#height + 1) {
@@ -131,7 +133,7 @@ export class Store {
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(c.height) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(c.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode(c.blockHash) });
-    await this.#db.batch(ops);
+    await this.#db.batch(ops, { sync: true });
     this.#height = c.height;
   }
 

@@ -44,7 +44,7 @@ class Node {
   proposal(
     round: number,
     blockHash: Hex,
-    opts: { polRound?: number; valid?: boolean; proposer?: string } = {},
+    opts: { polRound?: number; valid?: boolean; timely?: boolean; proposer?: string } = {},
   ) {
     return this.feed({
       type: "proposal",
@@ -57,6 +57,7 @@ class Node {
         proposer: opts.proposer ?? this.state.validators.proposerForRound(round).address,
       },
       valid: opts.valid ?? true,
+      ...(opts.timely !== undefined ? { timely: opts.timely } : {}),
     });
   }
   votes(type: VoteType, round: number, blockHash: Hex | null, validators: string[]): Output[] {
@@ -189,6 +190,26 @@ test("invalid block never locks nor decides even with +2/3 votes for it", () => 
   assert.equal(brief(node.votes("precommit", 0, A, ["v1", "v3", "v4"])), ["timeout precommit r0 1200ms"]);
   assert.is(node.state.decision, null);
   assert.is(node.state.lockedValue, null);
+});
+
+test("finding 1: an untimely fresh proposal gets a nil prevote, yet locks and decides with +2/3 for it", () => {
+  const node = new Node("v2");
+  node.start();
+  assert.equal(brief(node.proposal(0, A, { timely: false })), ["prevote r0 nil"]);
+  node.votes("prevote", 0, A, ["v1", "v3", "v4"]);
+  assert.is(node.state.lockedValue, A, "timeliness gates only the prevote (PBTS)");
+  node.votes("precommit", 0, A, ["v1", "v3", "v4"]);
+  assert.is(node.state.decision?.blockHash, A);
+});
+
+test("finding 1: a value re-proposed with a proof of lock is prevoted even if its time is not timely here", () => {
+  const node = new Node("v3");
+  node.start();
+  node.votes("prevote", 0, A, ["v1", "v2", "v4"]);
+  node.timeout("prevote", 0);
+  node.votes("prevote", 1, null, ["v1", "v2"]); // f+1 of round 1: go there
+  assert.is(node.state.round, 1);
+  assert.ok(brief(node.proposal(1, A, { polRound: 0, timely: false })).includes("prevote r1 aa"));
 });
 
 test("wrong proposer is ignored, then the propose timeout prevotes nil", () => {

@@ -20,6 +20,7 @@ import { createLab, type Lab, leftovers, netnsAvailable, run, stopProcess } from
 import { root } from "../helpers/cli.ts";
 import { spawnToLog } from "../../cli/devnet.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
+import { sleep } from "../helpers/wait.ts";
 
 const N = 4;
 const CHAIN_ID = "cirrus-netns";
@@ -32,8 +33,6 @@ const NAMES = [
   "nodes 2 and 3 cut off: no block for 5 s (safety); node2 healed: the chain goes on",
   "transfers before, during and after the partitions: identical balances on all 4 nodes",
 ];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const avail = await netnsAvailable();
 if (!avail.ok) {

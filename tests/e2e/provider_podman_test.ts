@@ -35,6 +35,9 @@ if (!podman.ok) {
       driver: "podman",
       basePort,
       quiet: true,
+      // Both providers bid on their own when they see the order; on a loaded machine one of them can
+      // take over a second, so the window (~3 s) is long enough for both bids to land in it.
+      marketParams: { bidWindowBlocks: 30 },
     });
   });
   test.after(async () => {

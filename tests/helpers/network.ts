@@ -1,6 +1,11 @@
 /**
- * In-process networks of real nodes for tests: real LevelDB stores, real WALs, real libp2p hosts on
- * the memory transport (or TCP on loopback), in a temporary directory removed at the end.
+ * In-process networks of real nodes for tests: real LevelDB stores and WALs in a temporary directory
+ * removed at the end, on SIMULATED time by default (`node/sim/`: a simulated clock and network, a
+ * seeded rng; nothing sleeps), or on wall time over real libp2p hosts on the memory transport
+ * (`time: "real"`, for tests that reach the nodes from outside: HTTP RPC, a libp2p tenant).
+ *
+ * Waiting goes through the net (`net.until`, `net.pass`, `net.run`, `net.waitHeight`), which drive
+ * the simulated clock or wait on the wall clock depending on the mode.
  */
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
@@ -10,6 +15,9 @@ import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts"
 import { CirrusNode } from "../../node/node.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
 import { signTx } from "../../node/ledger/tx.ts";
+import { SimCluster } from "../../node/sim/cluster.ts";
+import type { LinkProfile } from "../../node/sim/network.ts";
+import { sleep, waitFor } from "./wait.ts";
 
 /** A funded test account. */
 export interface TestAccount {
@@ -24,7 +32,19 @@ export interface TestNetOptions {
   consensus?: Partial<Genesis["params"]["consensus"]>;
   market?: Partial<NonNullable<Genesis["params"]["market"]>>;
   transport?: "memory" | "tcp";
+  /** "sim" (default): simulated clock and network; "real": libp2p memory transport on wall time. */
+  time?: "sim" | "real";
+  /** Seed of the simulated network (default 1). */
+  seed?: number;
+  /** Link profile of the simulated network (default {@link TEST_LINK}). */
+  link?: Partial<LinkProfile>;
 }
+
+/**
+ * Links of a simulated test network: 20-30 ms one way, no loss. Compute costs no virtual time, so
+ * a realistic latency keeps the number of heights per simulated second near a real network's.
+ */
+export const TEST_LINK: LinkProfile = { latencyMs: 20, jitterMs: 10, loss: 0 };
 
 /** A test network: start/stop nodes by index; `cleanup()` stops all and deletes the files. */
 export class TestNet {
@@ -33,6 +53,8 @@ export class TestNet {
   readonly addrs: string[] = [];
   accounts: TestAccount[] = [];
   genesis!: Genesis;
+  /** The simulated cluster (null on wall time). */
+  sim: SimCluster | null = null;
 
   private constructor(readonly dir: string, readonly opts: TestNetOptions) {}
 
@@ -41,6 +63,13 @@ export class TestNet {
     const net = new TestNet(dir, opts);
     try {
       await net.#init();
+      if ((opts.time ?? "sim") === "sim") {
+        net.sim = await SimCluster.create({
+          homes: net.homes,
+          seed: opts.seed ?? 1,
+          link: { ...TEST_LINK, ...opts.link },
+        });
+      }
     } catch (e) {
       await net.cleanup();
       throw e;
@@ -85,9 +114,14 @@ export class TestNet {
     for (const home of this.homes) await writeGenesis(home, this.genesis);
   }
 
-  /** Start node i (memory transport, bootstrapping from every other node). */
+  /** Start node i (bootstrapping from every other node). */
   async start(i: number): Promise<CirrusNode> {
     if (this.nodes[i]) return this.nodes[i]!;
+    if (this.sim) {
+      const node = await this.sim.start(i);
+      this.nodes[i] = node;
+      return node;
+    }
     const listen = this.addrs[i]!.replace(/\/p2p\/.*$/, "");
     const node = await CirrusNode.fromHome(this.homes[i]!, {
       validator: true,
@@ -107,7 +141,8 @@ export class TestNet {
   async stop(i: number): Promise<void> {
     const n = this.nodes[i];
     this.nodes[i] = null;
-    await n?.stop();
+    if (this.sim) await this.sim.stop(i);
+    else await n?.stop();
   }
 
   /** Stop every node and delete the directory. */
@@ -116,16 +151,67 @@ export class TestNet {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
-  /** Wait until every running node has committed `height` (bounded). */
-  async waitHeight(height: number, timeoutMs = 60_000, which?: number[]): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const idx = which ?? this.nodes.map((_, i) => i).filter((i) => this.nodes[i]);
-    while (Date.now() < deadline) {
-      if (idx.every((i) => (this.nodes[i]?.chain.height ?? 0) >= height)) return;
-      await new Promise((r) => setTimeout(r, 50));
+  /** Let `ms` pass: simulated time, or a wall-clock sleep. */
+  async pass(ms: number): Promise<void> {
+    if (this.sim) await this.sim.clock.advance(ms);
+    else await sleep(ms);
+  }
+
+  /**
+   * Run (simulated) or wait (wall time) until `cond` holds; throws after `timeoutMs`. An async
+   * `cond` is polled every 50 ms (of simulated or wall time).
+   */
+  async until(cond: () => boolean | Promise<boolean>, label: string, timeoutMs = 60_000): Promise<void> {
+    if (!this.sim) return void await waitFor(cond, timeoutMs, label, 50);
+    const first = cond();
+    if (typeof first === "boolean") {
+      if (!first) await this.sim.clock.runUntil(() => cond() as boolean, { maxMs: timeoutMs, label });
+      return;
     }
-    const hs = idx.map((i) => `node${i}=${this.nodes[i]?.chain.height}`).join(" ");
-    throw new Error(`height ${height} not reached within ${timeoutMs} ms: ${hs}`);
+    const start = this.sim.clock.now();
+    while (!await (this.sim.clock.now() === start ? first : cond())) {
+      if (this.sim.clock.now() - start >= timeoutMs) throw new Error(`${label}: not within ${timeoutMs} ms`);
+      await this.sim.clock.advance(50);
+    }
+  }
+
+  /** Milliseconds since the epoch: simulated, or the wall clock's. */
+  now(): number {
+    return this.sim ? this.sim.clock.now() : Date.now();
+  }
+
+  /** Run (simulated) or wait (wall time) until `p` settles; throws after `timeoutMs`. */
+  async run<T>(p: Promise<T>, label: string, timeoutMs = 60_000): Promise<T> {
+    if (this.sim) return await this.sim.clock.runFor(p, { maxMs: timeoutMs, label });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${label}: not done in ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([p, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Wait until every running node (or those in `which`) has committed `height` (bounded). */
+  async waitHeight(height: number, timeoutMs = 60_000, which?: number[]): Promise<void> {
+    const idx = which ?? this.nodes.map((_, i) => i).filter((i) => this.nodes[i]);
+    try {
+      await this.until(
+        () => idx.every((i) => (this.nodes[i]?.chain.height ?? 0) >= height),
+        `height ${height}`,
+        timeoutMs,
+      );
+    } catch (e) {
+      const hs = idx.map((i) => `node${i}=${this.nodes[i]?.chain.height}`).join(" ");
+      throw new Error(`${(e as Error).message}: ${hs}`);
+    }
+  }
+
+  /** Counts `p` as work in flight for the simulated clock (a no-op on wall time); returns `p`. */
+  track<T>(p: Promise<T>): Promise<T> {
+    return this.sim ? this.sim.clock.track(p) : p;
   }
 }
 
@@ -139,16 +225,16 @@ export interface TxOutcome {
 }
 
 /**
- * Sign a tx with `account` (nonce from node i's mempool view), submit it to node i and wait for its
- * block (bounded). Throws when the node refuses it.
+ * Sign a tx with `account` (nonce from node i's mempool view) and submit it to node i; resolves at
+ * its block, without driving time (drive it with `net.run`, or use {@link sendAndWait}). Rejects
+ * when the node refuses it.
  */
-export async function sendAndWait(
+export async function sendTx(
   net: TestNet,
   i: number,
   account: TestAccount,
   type: string,
   body: Record<string, unknown>,
-  timeoutMs = 30_000,
 ): Promise<TxOutcome> {
   const node = net.nodes[i]!;
   const bytes = await signTx({
@@ -162,7 +248,6 @@ export async function sendAndWait(
   let resolve!: (o: TxOutcome) => void;
   const done = new Promise<TxOutcome>((r) => resolve = r);
   let id = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const off = node.onCommit((b) => {
     const t = b.txs.find((x) => x.id === id);
     if (t) {
@@ -176,20 +261,23 @@ export async function sendAndWait(
     }
   });
   try {
-    const r = await node.submitTx(bytes);
+    const r = await net.track(node.submitTx(bytes));
     if (!r.ok) throw new Error(`${type} refused: ${r.error}`);
     id = r.txId;
-    const expired = new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`${type} not committed in ${timeoutMs} ms`)), timeoutMs);
-    });
-    return await Promise.race([done, expired]);
+    return await done;
   } finally {
-    clearTimeout(timer);
     off();
   }
 }
 
-/** Sleep (for bounded observations of "nothing happens"). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** {@link sendTx}, driving time until the tx is committed (bounded). */
+export function sendAndWait(
+  net: TestNet,
+  i: number,
+  account: TestAccount,
+  type: string,
+  body: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<TxOutcome> {
+  return net.run(sendTx(net, i, account, type, body), `${type} committed`, timeoutMs);
 }

@@ -5,7 +5,10 @@ import { sha256, toHex } from "../../lib/crypto.ts";
 import type { Commit } from "../../consensus/types.ts";
 import {
   type Block,
+  BLOCK_BYTES_MAX,
+  BLOCK_TXS_MAX,
   blockHash,
+  blockOverheadBytesMax,
   commitHash,
   decodeBlock,
   decodeCommit,
@@ -15,6 +18,7 @@ import {
   encodeCommit,
   encodeHeader,
   GenesisError,
+  TX_BYTES_MAX,
   txsHash,
   validateGenesis,
 } from "../../node/ledger/mod.ts";
@@ -25,7 +29,7 @@ const { genesis, keys, validator } = testGenesis(3);
 test("defaultParams are the devnet values", () => {
   const p = defaultParams();
   assert.is(p.consensus.timeoutProposeMs, 1000);
-  assert.is(p.consensus.maxBlockBytes, 4 * 1024 * 1024);
+  assert.is(p.consensus.maxBlockBytes, BLOCK_BYTES_MAX, "the most one proposal message carries");
   assert.is(p.ledger.minFee, "1");
   assert.is(p.ledger.maxTxBytes, 16384);
   assert.is(p.ledger.mempoolMaxTxs, 50_000);
@@ -184,6 +188,62 @@ test("decodeBlock rejects malformed, oversized, inconsistent and wrongly typed b
     ),
     /signatures\[0\]\.signature: must be 64 bytes/,
   );
+});
+
+test("finding 4: genesis refuses block and tx limits the network cannot carry", () => {
+  const bad = (edit: (p: Record<string, Record<string, number>>) => void): string => {
+    const g = JSON.parse(JSON.stringify(genesis));
+    edit(g.params);
+    try {
+      validateGenesis(g);
+    } catch (e) {
+      assert.instance(e, GenesisError);
+      return (e as Error).message;
+    }
+    throw new Error("validateGenesis accepted it");
+  };
+  assert.match(bad((p) => (p.consensus!.maxBlockBytes = 4 * 1024 * 1024)), /consensus\.maxBlockBytes: /);
+  assert.match(bad((p) => (p.consensus!.maxBlockBytes = 64 * 1024 * 1024)), /consensus\.maxBlockBytes: /);
+  assert.match(bad((p) => (p.consensus!.maxBlockTxs = 1_000_000)), /consensus\.maxBlockTxs: /);
+  assert.match(bad((p) => (p.ledger!.maxTxBytes = 2 * 1024 * 1024)), /ledger\.maxTxBytes: /);
+  // A largest tx must fit in a block next to the header and the last commit of all validators.
+  const room = 64 * 1024 - blockOverheadBytesMax(genesis.validators.length);
+  assert.match(
+    bad((p) => {
+      p.consensus!.maxBlockBytes = 64 * 1024;
+      p.ledger!.maxTxBytes = room + 1;
+    }),
+    /ledger\.maxTxBytes: .* does not fit in a block/,
+  );
+  const g = JSON.parse(JSON.stringify(genesis));
+  g.params.consensus.maxBlockBytes = 64 * 1024;
+  g.params.ledger.maxTxBytes = room;
+  assert.is(validateGenesis(g).params.ledger.maxTxBytes, room);
+});
+
+test("finding 4: decodeBlock's limits default to what genesis may allow (no hard-coded 5000 txs / 16 KiB)", async () => {
+  const b1 = await sampleBlock(1, null);
+  const big = new Uint8Array(20_000).fill(7);
+  const many = Array.from({ length: 6000 }, (_, i) => new Uint8Array([i & 0xff, i >> 8]));
+  for (const txs of [[big], many]) {
+    const b = { ...b1, header: { ...b1.header, txsHash: txsHash(txs) }, txs };
+    assert.equal(decodeBlock(encodeBlock(b)).txs.length, txs.length);
+  }
+  const bigBlock = { ...b1, header: { ...b1.header, txsHash: txsHash([big]) }, txs: [big] };
+  assert.match(decodeError(encodeBlock(bigBlock), { maxTxBytes: 16_384 }), /20000 bytes > 16384/);
+  assert.ok(TX_BYTES_MAX >= 1024 * 1024 && BLOCK_TXS_MAX >= 6000);
+});
+
+test("finding 9: genesis refuses a total supply above AMOUNT_MAX (every balance stays readable)", () => {
+  const g = JSON.parse(JSON.stringify(genesis));
+  const max = (10n ** 38n - 1n).toString();
+  g.accounts = [
+    { address: testKey("rich1").address, balance: max },
+    { address: testKey("rich2").address, balance: "1" },
+  ];
+  assert.throws(() => validateGenesis(g), /genesis\.accounts: total supply .* exceeds the largest amount/);
+  g.accounts = [{ address: testKey("rich1").address, balance: max }];
+  assert.is(validateGenesis(g).accounts[0]!.balance, max, "exactly AMOUNT_MAX is fine");
 });
 
 test.run();

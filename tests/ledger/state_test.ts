@@ -118,12 +118,37 @@ test("rejects a skipped nonce; pendingNonce lets the mempool queue the next one"
   assert.equal(checkTx(fresh(), stx, 1n), { ok: false, reason: "nonce 2 expected 1" });
 });
 
+/**
+ * Asserts checkTx refuses `stx` and executeBlock fails its body with `reason` but charges it (issue 8,
+ * finding 5): the sender pays the fee and uses the nonce, the proposer gets the fee, nothing else is
+ * written, and the only event is the fee.
+ */
+function assertCharged(stx: SignedTx, reason: string | RegExp, s = fresh()) {
+  const c = checkTx(s, stx);
+  assert.is(c.ok, false, "checkTx should reject");
+  if (!c.ok) typeof reason === "string" ? assert.is(c.reason, reason) : assert.match(c.reason, reason);
+  const sender = s.account(stx.tx.from)!;
+  const ex = block(s, [stx]);
+  const r = ex.results[0]!;
+  assert.is(r.ok, false, "executeBlock should fail the tx's body");
+  typeof reason === "string" ? assert.is(r.reason, reason) : assert.match(r.reason!, reason);
+  assert.equal([...ex.writes.keys()].sort(), [accountKey(stx.tx.from), accountKey(validator.address)].sort());
+  s.apply(ex.writes, s.height + 1, ex.appHash);
+  assert.equal(s.account(stx.tx.from), {
+    address: stx.tx.from,
+    balance: sender.balance - stx.tx.fee,
+    nonce: sender.nonce + 1n,
+  });
+  assert.equal(r.events.map((e) => e.type), ["fee"]);
+  assert.is(totalSupply(s), s.supply);
+}
+
 test("rejects an amount above the balance (fee + amount must be covered)", async () => {
-  assertRejected(
+  assertCharged(
     await makeSend(alice, bob.address, "1000000", 0n),
     "insufficient funds: balance 999999 < 1000000",
   );
-  assertRejected(await makeSend(alice, bob.address, "2000000", 0n), /^insufficient funds/);
+  assertCharged(await makeSend(alice, bob.address, "2000000", 0n), /^insufficient funds/);
   assertRejected(
     await makeSend(alice, bob.address, "1", 0n, { fee: 1000001n }),
     /^insufficient funds for fee/,
@@ -189,18 +214,25 @@ test("admitTx: malformed CBOR, oversized, bad signature and valid bytes", async 
   assert.ok(d.ok && !(await verifyTxSignature(d.stx)));
 });
 
-test("a failing tx in the middle of a block changes nothing while its neighbours apply", async () => {
+test("finding 5: a tx whose body fails in a block pays its fee and uses its nonce; its bytes cannot be replayed", async () => {
   const s = fresh();
   const t1 = await makeSend(alice, bob.address, "10", 0n);
   const t2 = await makeSend(bob, carol.address, "99999999", 0n); // too much
   const t3 = await makeSend(carol, alice.address, "3", 0n);
   const ex = block(s, [t1, t2, t3]);
   assert.equal(ex.results.map((r) => r.ok), [true, false, true]);
+  assert.match(ex.results[1]!.reason!, /^insufficient funds: /, "the result says why the body failed");
+  assert.equal(ex.results[1]!.events.map((e) => e.type), ["fee"], "only the fee happened");
   s.apply(ex.writes, 1, ex.appHash);
-  assert.is(s.account(bob.address)!.nonce, 0n, "failed tx did not advance the nonce");
-  assert.is(s.account(bob.address)!.balance, 1000010n, "failed tx paid no fee");
-  assert.is(s.account(validator.address)!.balance, 2n);
+  assert.is(s.account(bob.address)!.nonce, 1n, "the failed tx used its nonce");
+  assert.is(s.account(bob.address)!.balance, 1000010n - 1n, "the failed tx paid its fee");
+  assert.is(s.account(carol.address)!.balance, 1000000n - 1n - 3n, "nothing of its body happened");
+  assert.is(s.account(validator.address)!.balance, 3n, "the proposer got three fees");
   assert.is(totalSupply(s), s.supply);
+  // The same bytes in a later block: refused by the nonce, nothing written.
+  const again = block(s, [t2]);
+  assert.equal(again.results.map((r) => [r.ok, r.reason]), [[false, "nonce 0 expected 1"]]);
+  assert.is(again.writes.size, 0);
 });
 
 async function randomChain(seed: number, blocks: number, perBlock: number) {

@@ -17,6 +17,7 @@ import {
 } from "../../node/ledger/mod.ts";
 import { makeSend, testGenesis } from "../helpers/ledger.ts";
 import type { Commit } from "../../consensus/types.ts";
+import { Level } from "level";
 
 const { genesis, keys, validator } = testGenesis(20);
 
@@ -194,4 +195,31 @@ test("a writer killed with SIGKILL mid-stream leaves the store exactly at a bloc
 });
 
 if (Deno.args[0] === "--writer") await writer(Deno.args[1]!);
-else test.run();
+else {test("finding 9: the genesis and every block batch are written with sync: true (durable before the WAL reset)", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cirrus-store-sync-" });
+    const proto = Level.prototype as unknown as { batch: (...args: unknown[]) => unknown };
+    const original = proto.batch;
+    const seen: unknown[] = [];
+    proto.batch = function (this: unknown, ...args: unknown[]) {
+      if (Array.isArray(args[0])) {
+        seen.push(args[1]);
+      }
+      return original.apply(this, args);
+    };
+    const store = await Store.open(dir);
+    try {
+      const state = LedgerState.fromGenesis(genesis, cirrusLedger());
+      await store.initGenesis(state);
+      await commitNext(store, state, "", null);
+      assert.is(seen.length, 2, "two batches: genesis and block 1");
+      for (const opts of seen) {
+        assert.equal((opts as { sync?: boolean } | undefined)?.sync, true);
+      }
+    } finally {
+      proto.batch = original;
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });}
+
+test.run();

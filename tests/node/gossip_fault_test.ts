@@ -1,13 +1,14 @@
 /**
- * A hostile peer on the gossip topics of a running 4-validator network: garbage, bad signatures,
+ * A hostile peer on the gossip topics of a running 4-validator network (simulated network and time),
+ * through the same gossip validation path as libp2p's: garbage, bad signatures,
  * wrong chain ids, votes from non-validators, a proposal from the wrong proposer, oversized messages.
  * Every one is rejected (the peer's score drops), nothing changes, and the chain keeps committing.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encode } from "cborg";
-import { sleep, TestNet } from "../helpers/network.ts";
-import { createP2P, type P2P } from "../../node/p2p.ts";
+import { TestNet } from "../helpers/network.ts";
+import type { P2P } from "../../node/p2p.ts";
 import { topics } from "../../node/consensus_driver.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, sign } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
@@ -26,15 +27,14 @@ test("hostile gossip is rejected, lowers the sender's score, and the chain goes 
     await net.startAll();
     await net.waitHeight(2, 60_000);
     const t = topics("cirrus-test");
-    evil = await createP2P({
+    evil = await net.sim!.network.join({
       transport: "memory",
-      listen: [`/memory/evil-${crypto.randomUUID().slice(0, 8)}`],
+      listen: ["/sim/evil"],
       bootstrap: net.addrs,
       topics: [t.txs, t.proposal, t.vote],
     });
-    const deadline = Date.now() + 10_000;
-    while (evil.topicPeers(t.vote).length < 4 && Date.now() < deadline) await sleep(100);
-    assert.ok(evil.topicPeers(t.vote).length >= 1, "the hostile peer joined the topics");
+    const hostile = evil;
+    await net.until(() => hostile.topicPeers(t.vote).length >= 4, "the hostile peer in the topics", 10_000);
 
     const [a, b] = net.accounts;
     const balances = () => net.nodes.map((n) => n!.chain.state.account(b!.address)!.balance);
@@ -111,12 +111,17 @@ test("hostile gossip is rejected, lowers the sender's score, and the chain goes 
     ];
     for (const [topic, data] of messages) {
       await evil.publish(topic, data);
-      await sleep(50);
+      await net.pass(50);
     }
-    await sleep(1500);
+    await net.pass(1500);
     const evilId = evil.peerId;
     const scores = net.nodes.map((n) => n!.p2p.scoreOf(evilId));
     assert.ok(scores.some((s) => s < 0), `some node lowered the hostile peer's score: ${scores}`);
+    // typed reasons, counted for the hostile peer at the nodes it sent to
+    const counted = new Set(net.nodes.flatMap((n) => Object.keys(n!.gossipStats.peer(evilId).reject)));
+    for (const reason of ["malformed", "bad_signature", "wrong_chain", "not_validator", "too_large"]) {
+      assert.ok(counted.has(reason), `reason ${reason} counted for the hostile peer: ${[...counted]}`);
+    }
     const h0 = Math.max(...net.nodes.map((n) => n!.chain.height));
     await net.waitHeight(h0 + 3, 60_000);
     assert.equal(balances(), before, "nothing the hostile peer sent changed the state");

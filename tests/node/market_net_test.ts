@@ -1,11 +1,11 @@
 /**
- * The marketplace on a real 4-validator network (in-process nodes, memory transport): two providers
- * bid at different prices; every node ends with the same lease to the cheaper one, the same escrow
+ * The marketplace on a real 4-validator network (in-process nodes, simulated network and time): two
+ * providers bid at different prices; every node ends with the same lease to the cheaper one, the same escrow
  * and balances; the escrow runs out at exactly the predicted block.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { sendAndWait, TestNet } from "../helpers/network.ts";
+import { sendAndWait, sendTx, TestNet } from "../helpers/network.ts";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import { escrowStatus, getLease, groupsForTx, listLeases } from "../../auction/market/mod.ts";
 
@@ -67,10 +67,14 @@ test("two providers bid; every node leases to the cheaper one and closes it when
     await net.waitHeight(created.height, 30_000);
     const before = net.nodes.map((n) => [p1, p2].map((p) => n!.chain.state.account(p!.address)!.balance));
     // Both bids go in together (same window), to different nodes.
-    const [b1, b2] = await Promise.all([
-      sendAndWait(net, 1, p1!, "bid.create", { order, price: { denom: "ucrs", amount: "1500000" } }),
-      sendAndWait(net, 2, p2!, "bid.create", { order, price: { denom: "ucrs", amount: "1000000" } }),
-    ]);
+    const [b1, b2] = await net.run(
+      Promise.all([
+        sendTx(net, 1, p1!, "bid.create", { order, price: { denom: "ucrs", amount: "1500000" } }),
+        sendTx(net, 2, p2!, "bid.create", { order, price: { denom: "ucrs", amount: "1000000" } }),
+      ]),
+      "both bids committed",
+      30_000,
+    );
     assert.ok(b1!.ok && b2!.ok, `${b1!.reason} ${b2!.reason}`);
     const leaseId = `${order}/${p2!.address}`;
     // The lease exists within bidWindowBlocks + 1 blocks of the later bid.

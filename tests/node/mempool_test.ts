@@ -9,7 +9,7 @@ const { genesis, keys, validator } = testGenesis(3, "1000000");
 
 test("admits contiguous nonces per sender and reaps in arrival order", async () => {
   const state = LedgerState.fromGenesis(genesis, cirrusLedger());
-  const mp = new Mempool({ maxTxs: 100, maxBytes: 1 << 20 });
+  const mp = new Mempool({ txsMax: 100, bytesMax: 1 << 20 });
   const [a, b] = keys;
   const t0 = await makeSend(a!, b!.address, "1", 0n);
   const t1 = await makeSend(a!, b!.address, "1", 1n);
@@ -28,11 +28,11 @@ test("admits contiguous nonces per sender and reaps in arrival order", async () 
 test("refuses txs when full, by count and by bytes", async () => {
   const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   const [a, b] = keys;
-  const byCount = new Mempool({ maxTxs: 1, maxBytes: 1 << 20 });
+  const byCount = new Mempool({ txsMax: 1, bytesMax: 1 << 20 });
   assert.ok(byCount.add(await makeSend(a!, b!.address, "1", 0n), state).ok);
   const r = byCount.add(await makeSend(b!, a!.address, "1", 0n), state);
   assert.ok(!r.ok && /full/.test(r.reason));
-  const byBytes = new Mempool({ maxTxs: 100, maxBytes: 10 });
+  const byBytes = new Mempool({ txsMax: 100, bytesMax: 10 });
   const r2 = byBytes.add(await makeSend(a!, b!.address, "1", 0n), state);
   assert.ok(!r2.ok && /full/.test(r2.reason));
 });
@@ -40,7 +40,7 @@ test("refuses txs when full, by count and by bytes", async () => {
 test("after a block: committed txs leave, a touched sender's stale txs are dropped, others stay", async () => {
   const state = LedgerState.fromGenesis(genesis, cirrusLedger());
   const [a, b, c] = keys;
-  const mp = new Mempool({ maxTxs: 100, maxBytes: 1 << 20 });
+  const mp = new Mempool({ txsMax: 100, bytesMax: 1 << 20 });
   const a0 = await makeSend(a!, b!.address, "1", 0n);
   const a1 = await makeSend(a!, b!.address, "1", 1n);
   const c0 = await makeSend(c!, b!.address, "1", 0n);

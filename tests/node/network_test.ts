@@ -1,12 +1,12 @@
 /**
- * Real nodes in one process (LevelDB, WAL, libp2p memory transport): agreement, liveness with one
- * validator down, safety with two down, and restart from the store and WAL.
+ * Real nodes in one process (LevelDB, WAL) over the simulated network on simulated time: agreement,
+ * liveness with one validator down, safety with two down, and restart from the store and WAL.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { blockHash, cirrusLedger, decodeBlock } from "../../node/ledger/mod.ts";
 import { decodeCommit, encodeCommit } from "../../node/ledger/block.ts";
-import { sleep, TestNet } from "../helpers/network.ts";
+import { TestNet } from "../helpers/network.ts";
 import { Chain } from "../../node/chain.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 
@@ -73,9 +73,9 @@ test("with 2 of 4 stopped nothing commits; when one returns the chain goes on", 
     await net.waitHeight(3, 60_000);
     await net.stop(2);
     await net.stop(3);
-    await sleep(300); // a block in flight may still commit
+    await net.pass(300); // a block in flight may still commit
     const frozen = net.nodes.map((n) => n?.chain.height ?? -1);
-    await sleep(3000);
+    await net.pass(3000);
     assert.equal(net.nodes.map((n) => n?.chain.height ?? -1), frozen, "no commit without 2/3 of the power");
     await net.start(2);
     const top = Math.max(...frozen);
@@ -91,7 +91,7 @@ test("a validator restarted from its store and WAL continues without signing twi
     await net.startAll();
     await net.waitHeight(5, 60_000);
     await net.stop(1);
-    await sleep(500);
+    await net.pass(500);
     const node = await net.start(1);
     const resumedAt = node.chain.height;
     assert.ok(resumedAt >= 5, `resumed from its store at ${resumedAt}`);

@@ -44,7 +44,7 @@ async function submit(bytes: Uint8Array, wait = false) {
 }
 
 test.before(async () => {
-  net = await TestNet.create({ validators: 1 });
+  net = await TestNet.create({ validators: 1, time: "real" }); // RPC over real HTTP
   await net.startAll();
   rpc = new RpcServer(net.nodes[0]!);
   url = await rpc.start("127.0.0.1:0");

@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { P2P } from "../../node/p2p.ts";
-import { startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const PING = "/cirrus/bench/ping";
 const PONG = "/cirrus/bench/pong";

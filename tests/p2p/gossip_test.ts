@@ -1,15 +1,26 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { MAX_GOSSIP_BYTES, type P2P, type Verdict } from "../../node/p2p.ts";
-import { sleep, startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { GOSSIP_BYTES_MAX, type GossipResult, GossipStats, type P2P } from "../../node/p2p.ts";
+import { REJECT } from "../../node/gossip_validation.ts";
+import { sleep, startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const TOPIC = "/cirrus/test/txs";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** Line topology A - B - C: B bootstraps to A, C bootstraps to B; no other links (PX is off). */
-async function line(hosts: P2P[], validateAtB: (data: Uint8Array) => Verdict) {
-  const [a, b, c] = await startHosts(3, [TOPIC], hosts, (i) => (i === 0 ? [] : [i - 1]));
+async function line(
+  hosts: P2P[],
+  validateAtB: (data: Uint8Array) => GossipResult | Promise<GossipResult>,
+  statsAtB = new GossipStats(),
+) {
+  const [a, b, c] = await startHosts(
+    3,
+    [TOPIC],
+    hosts,
+    (i) => (i === 0 ? [] : [i - 1]),
+    (i) => (i === 1 ? { gossipStats: statsAtB } : {}),
+  );
   const seen = { a: [] as string[], b: [] as string[], c: [] as string[] };
   a!.onMessage(TOPIC, () => "accept", (d) => seen.a.push(dec.decode(d)));
   b!.onMessage(TOPIC, (d) => validateAtB(d), (d) => seen.b.push(dec.decode(d)));
@@ -53,7 +64,7 @@ test("4 memory hosts: a message published by one reaches all others", async () =
 test("publish with no peers resolves to 0; oversized and unknown-topic publish throw", async () => {
   const hosts: P2P[] = [];
   try {
-    const [a] = await startHosts(1, [TOPIC], hosts, () => [], { maxMessageBytes: 1024 });
+    const [a] = await startHosts(1, [TOPIC], hosts, () => [], { messageBytesMax: 1024 });
     assert.is(await a!.publish(TOPIC, enc.encode("alone")), 0);
     let err: unknown;
     try {
@@ -61,7 +72,7 @@ test("publish with no peers resolves to 0; oversized and unknown-topic publish t
     } catch (e) {
       err = e;
     }
-    assert.match(String(err), /exceeds maxMessageBytes/);
+    assert.match(String(err), /exceeds messageBytesMax/);
     err = undefined;
     try {
       await a!.publish("/other", enc.encode("x"));
@@ -74,12 +85,14 @@ test("publish with no peers resolves to 0; oversized and unknown-topic publish t
   }
 });
 
-test("rejected message: not delivered at B, not relayed to C, sender's score at B drops", async () => {
+test("rejected message: not delivered at B, not relayed to C, sender's score at B drops, reason counted for the sender", async () => {
   const hosts: P2P[] = [];
   try {
+    const stats = new GossipStats();
     const { a, b, c, seen } = await line(
       hosts,
-      (d) => (dec.decode(d).startsWith("bad") ? "reject" : "accept"),
+      (d) => (dec.decode(d).startsWith("bad") ? REJECT.malformed : "accept"),
+      stats,
     );
     const before = b.scoreOf(a.peerId);
     await a.publish(TOPIC, enc.encode("bad-1"));
@@ -95,6 +108,8 @@ test("rejected message: not delivered at B, not relayed to C, sender's score at 
     console.log(`  score of A at B: before ${before.toFixed(3)}, after one reject ${after.toFixed(3)}`);
     assert.ok(after < before && after < 0, `score should drop below 0: ${before} -> ${after}`);
     assert.ok(b.scoreOf(c.peerId) >= 0, "C's score is untouched");
+    assert.equal(stats.peer(a.peerId), { reject: { malformed: 1 }, ignore: {} }, "counted for A, by reason");
+    assert.equal(stats.peer(c.peerId), { reject: {}, ignore: {} }, "nothing counted for C");
   } finally {
     await stopAll(hosts);
   }
@@ -103,15 +118,21 @@ test("rejected message: not delivered at B, not relayed to C, sender's score at 
 test("a throwing validator counts as reject and the node keeps working", async () => {
   const hosts: P2P[] = [];
   try {
+    const stats = new GossipStats();
     const { a, b, c, seen } = await line(hosts, (d) => {
       if (dec.decode(d) === "boom") throw new Error("validator exploded");
       return "accept";
-    });
+    }, stats);
     await a.publish(TOPIC, enc.encode("boom"));
     await a.publish(TOPIC, enc.encode("after-boom"));
     await waitFor(() => seen.c.includes("after-boom"), 10_000, "message after the throw at C");
     assert.ok(!seen.b.includes("boom") && !seen.c.includes("boom"));
     await waitFor(() => b.scoreOf(a.peerId) < 0, 3_000, "throw = reject lowers the score");
+    assert.equal(
+      stats.peer(a.peerId).reject,
+      { validator_error: 1 },
+      "a throw is counted as validator_error",
+    );
     // C publishes back through B: B still relays in the other direction
     await c.publish(TOPIC, enc.encode("from-c"));
     await waitFor(() => seen.a.includes("from-c"), 10_000, "C -> A through B");
@@ -126,7 +147,7 @@ test("ignore: not delivered, not relayed, no score penalty; async validators wor
     const { a, b, seen } = await line(hosts, () => "accept");
     b.onMessage(TOPIC, async (d) => {
       await sleep(5);
-      return dec.decode(d) === "meh" ? "ignore" : "accept";
+      return dec.decode(d) === "meh" ? { action: "ignore", reason: "stale_height" } : "accept";
     }, (d) => seen.b.push(dec.decode(d)));
     await a.publish(TOPIC, enc.encode("meh"));
     await a.publish(TOPIC, enc.encode("fine"));
@@ -156,24 +177,24 @@ test("a throwing message handler does not break delivery", async () => {
   }
 });
 
-test("a message of MAX_GOSSIP_BYTES is delivered and relayed; larger ones are refused at publish", async () => {
+test("a message of GOSSIP_BYTES_MAX is delivered and relayed; larger ones are refused at publish", async () => {
   const hosts: P2P[] = [];
   try {
-    // maxMessageBytes above the gossipsub frame cap is clamped to MAX_GOSSIP_BYTES
-    await startHosts(3, [TOPIC], hosts, undefined, { maxMessageBytes: 8 * 1024 * 1024 });
+    // messageBytesMax above the gossipsub frame cap is clamped to GOSSIP_BYTES_MAX
+    await startHosts(3, [TOPIC], hosts, undefined, { messageBytesMax: 8 * 1024 * 1024 });
     const sizes: number[] = [];
     hosts.forEach((h) => h.onMessage(TOPIC, () => "accept", (d) => sizes.push(d.length)));
     await waitFor(() => hosts[0]!.meshPeers(TOPIC).length === 2, 10_000, "mesh at the hub");
-    assert.is(await hosts[1]!.publish(TOPIC, new Uint8Array(MAX_GOSSIP_BYTES).fill(1)), 1);
+    assert.is(await hosts[1]!.publish(TOPIC, new Uint8Array(GOSSIP_BYTES_MAX).fill(1)), 1);
     await waitFor(() => sizes.length === 2, 10_000, "big message at both peers (one via relay)");
-    assert.equal(sizes, [MAX_GOSSIP_BYTES, MAX_GOSSIP_BYTES]);
+    assert.equal(sizes, [GOSSIP_BYTES_MAX, GOSSIP_BYTES_MAX]);
     let err: unknown;
     try {
-      await hosts[1]!.publish(TOPIC, new Uint8Array(MAX_GOSSIP_BYTES + 1));
+      await hosts[1]!.publish(TOPIC, new Uint8Array(GOSSIP_BYTES_MAX + 1));
     } catch (e) {
       err = e;
     }
-    assert.match(String(err), /exceeds maxMessageBytes/);
+    assert.match(String(err), /exceeds messageBytesMax/);
   } finally {
     await stopAll(hosts);
   }

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createP2P, type P2P, peerIdFromSeed } from "../../node/p2p.ts";
-import { memoryAddr, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { memoryAddr, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const TOPIC = "/cirrus/test/vote";
 const root = new URL("../../", import.meta.url).pathname;
@@ -86,7 +86,7 @@ test("stop() leaves nothing running: a process that used 4 hosts exits by itself
     await Deno.writeTextFile(
       script,
       `import { createP2P } from ${JSON.stringify(`${root}node/p2p.ts`)};
-import { startHosts, stopAll, waitFor } from ${JSON.stringify(`${root}node/p2p_testing.ts`)};
+import { startHosts, stopAll, waitFor } from ${JSON.stringify(`${root}tests/helpers/p2p.ts`)};
 const hosts = [];
 const t = "/t";
 await startHosts(4, [t], hosts);

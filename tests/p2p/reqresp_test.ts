@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createP2P, type P2P, RemoteError } from "../../node/p2p.ts";
-import { sleep, startHosts, stopAll, waitFor } from "../../node/p2p_testing.ts";
+import { sleep, startHosts, stopAll, waitFor } from "../helpers/p2p.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -73,7 +73,7 @@ test("oversized request is rejected with an error; the server keeps serving", as
     await a!.handle(ECHO, (req) => {
       calls++;
       return req;
-    }, { maxRequestBytes: 1024 });
+    }, { requestBytesMax: 1024 });
     const err = await rejection(b!.request(a!.peerId, ECHO, new Uint8Array(64 * 1024)));
     assert.instance(err, RemoteError);
     assert.match(err.message, /request too large: 65536 bytes > 1024/);
@@ -93,7 +93,7 @@ test("oversized response is refused by the client", async () => {
   try {
     const [a, b] = await startHosts(2, [], hosts);
     await a!.handle(ECHO, () => new Uint8Array(10_000));
-    const err = await rejection(b!.request(a!.peerId, ECHO, enc.encode("x"), { maxResponseBytes: 100 }));
+    const err = await rejection(b!.request(a!.peerId, ECHO, enc.encode("x"), { responseBytesMax: 100 }));
     assert.match(err.message, /response .* too large/);
     assert.is((await b!.request(a!.peerId, ECHO, enc.encode("x"))).length, 10_000);
   } finally {
@@ -155,7 +155,7 @@ test("concurrent inbound streams per protocol are bounded ('busy')", async () =>
       await sleep(300);
       inFlight--;
       return req;
-    }, { maxConcurrent: 2 });
+    }, { concurrentMax: 2 });
     const results = await Promise.allSettled(
       [1, 2, 3, 4].map((i) => b!.request(a!.peerId, ECHO, enc.encode(`r${i}`))),
     );

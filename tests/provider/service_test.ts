@@ -1,16 +1,16 @@
 /**
  * The provider role in process: the real ProviderService (composed by cli/provider_role.ts's
  * composeProvider: nodeChainClient, makeDriver -> SimDriver, BidEngine over an Inventory) on a real 4-validator network
- * (memory transport), and a tenant that is a separate libp2p host speaking /cirrus/manifest/1 and
- * /cirrus/lease/1. Auction, manifest delivery and tenant access, capacity, teardown on close and on
+ * (simulated network and time), and a tenant that is a separate host on that network speaking
+ * /cirrus/manifest/1 and /cirrus/lease/1. Auction, manifest delivery and tenant access, capacity, teardown on close and on
  * escrow exhaustion, and reconcile after a restart.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { sendAndWait, type TestAccount, TestNet } from "../helpers/network.ts";
+import { sendAndWait, sendTx, type TestAccount, TestNet } from "../helpers/network.ts";
 import { writeGenesis } from "../../node/config.ts";
-import { createP2P, type P2P } from "../../node/p2p.ts";
+import type { P2P } from "../../node/p2p.ts";
 import type { CirrusNode } from "../../node/node.ts";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { Manifest } from "../../auction/sdl/types.ts";
@@ -104,6 +104,7 @@ interface RunningProvider {
 
 /** Composes and starts a provider on `node` with cli/provider_role.ts's composeProvider (the sim driver). */
 async function startProvider(
+  net: TestNet,
   node: CirrusNode,
   account: TestAccount,
   yaml: string,
@@ -113,22 +114,30 @@ async function startProvider(
   const config = parseProviderConfig(yaml, stateDir);
   const logs: RunningProvider["logs"] = [];
   const routes = opts.routes ?? new NodeProtocolRoutes(node);
-  const p = await composeProvider({
-    routes,
-    key: account,
-    config,
-    stateDir,
-    logger: (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
-    ...(opts.driver ? { driver: opts.driver } : {}),
-    ...(opts.wrapChain ? { wrapChain: opts.wrapChain } : {}),
-  });
+  const p = await net.run(
+    composeProvider({
+      routes,
+      key: account,
+      config,
+      stateDir,
+      logger: (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
+      ...(opts.driver ? { driver: opts.driver } : {}),
+      ...(opts.wrapChain ? { wrapChain: opts.wrapChain } : {}),
+      clock: node.clock,
+    }),
+    "the provider to start",
+  );
   assert.instance(p.driver, SimDriver);
   return { ...p, driver: p.driver as SimDriver, config, account, stateDir, routes, logs };
 }
 
 /** A network with a longer bid window (the providers bid from their commit callbacks) and calmer blocks. */
 async function network(accounts: number): Promise<TestNet> {
-  const net = await TestNet.create({ validators: 4, accounts, consensus: { timeoutCommitMs: 100 } });
+  const net = await TestNet.create({
+    validators: 4,
+    accounts,
+    consensus: { timeoutCommitMs: 100 },
+  });
   net.genesis.params.market.bidWindowBlocks = 4;
   for (const home of net.homes) await writeGenesis(home, net.genesis);
   await net.startAll();
@@ -136,13 +145,14 @@ async function network(accounts: number): Promise<TestNet> {
   return net;
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/** Runs the network's (simulated) time until `cond` holds. */
+async function waitFor(
+  net: TestNet,
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+) {
+  await net.until(cond, what, timeoutMs);
 }
 
 interface Deployment {
@@ -182,6 +192,7 @@ async function createDeployment(
 async function waitLease(net: TestNet, i: number, order: string, timeoutMs = 20_000): Promise<string> {
   let id = "";
   await waitFor(
+    net!,
     () => {
       const l = listLeases(net.nodes[i]!.chain.state, {}).find((x) => x.id.startsWith(`${order}/`));
       if (l) id = l.id;
@@ -193,16 +204,12 @@ async function waitLease(net: TestNet, i: number, order: string, timeoutMs = 20_
   return id;
 }
 
-/** A tenant's libp2p host (memory transport) that reaches providers through their on-chain hostUri. */
+/** A tenant's host on the simulated network that reaches providers through their on-chain hostUri. */
 class Tenant {
   private constructor(readonly p2p: P2P, readonly net: TestNet) {}
 
   static async create(net: TestNet): Promise<Tenant> {
-    const p2p = await createP2P({
-      transport: "memory",
-      listen: [`/memory/tenant-${crypto.randomUUID()}`],
-      topics: [],
-    });
+    const p2p = await net.sim!.network.join({ transport: "memory", listen: ["/sim/tenant"], topics: [] });
     return new Tenant(p2p, net);
   }
 
@@ -216,7 +223,8 @@ class Tenant {
 
   async send(provider: string, protocol: string, bytes: Uint8Array): Promise<Resp> {
     const peer = await this.peerOf(provider);
-    return decodeResponse(await this.p2p.request(peer, protocol, bytes, { timeoutMs: 15_000 })) as Resp;
+    const reply = this.p2p.request(peer, protocol, bytes, { timeoutMs: 15_000 });
+    return decodeResponse(await this.net.run(reply, `${protocol} reply`, 20_000)) as Resp;
   }
 
   manifestRequest(
@@ -231,7 +239,7 @@ class Tenant {
       manifest: over.manifest ?? d.manifest,
       manifestHash: over.manifestHash ?? d.manifestHash,
       version: over.version ?? d.height,
-      timestamp: Date.now(),
+      timestamp: this.net.now(),
       nonce: newNonce(),
     }, key.privKey);
   }
@@ -241,7 +249,7 @@ class Tenant {
       chainId: this.net.genesis.chainId,
       leaseId,
       op,
-      timestamp: Date.now(),
+      timestamp: this.net.now(),
       nonce: newNonce(),
     }, key.privKey);
   }
@@ -273,37 +281,27 @@ function watchWorkload(node: CirrusNode, driver: SimDriver, leaseId: string) {
   };
 }
 
-/** Waits for a block event `type` about `leaseId` on node; its height and attributes. */
+/**
+ * A block event `type` about `leaseId` on node (its height and attributes), once committed; await
+ * it through `net.run`, which drives time and bounds the wait.
+ */
 function waitEvent(
   node: CirrusNode,
   type: string,
   leaseId: string,
-  timeoutMs = 30_000,
 ): { done: Promise<{ height: number; attrs: Record<string, string> }>; cancel(): void } {
   let off = () => {};
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const done = new Promise<{ height: number; attrs: Record<string, string> }>((resolve, reject) => {
-    timer = setTimeout(() => {
-      off();
-      reject(new Error(`no ${type} for ${leaseId} within ${timeoutMs} ms`));
-    }, timeoutMs);
+  const done = new Promise<{ height: number; attrs: Record<string, string> }>((resolve) => {
     off = node.onCommit((b) => {
       const all = [...b.txs.filter((t) => t.ok).flatMap((t) => t.events), ...b.events];
       const e = all.find((x) => x.type === type && x.attrs.lease === leaseId);
       if (e) {
-        clearTimeout(timer);
         off();
         resolve({ height: b.height, attrs: e.attrs });
       }
     });
   });
-  return {
-    done,
-    cancel: () => {
-      clearTimeout(timer);
-      off();
-    },
-  };
+  return { done, cancel: () => off() };
 }
 
 async function tempDir(dirs: string[]): Promise<string> {
@@ -334,6 +332,7 @@ test("two providers bid on their own; the cheaper wins the lease; the loser's re
     net = await network(3);
     const [tenant, a1, a2] = net.accounts;
     const cheap = await startProvider(
+      net!,
       net.nodes[0]!,
       a1!,
       providerYaml({ cpuPrice: "2" }),
@@ -341,6 +340,7 @@ test("two providers bid on their own; the cheaper wins the lease; the loser's re
     );
     ps.push(cheap);
     const dear = await startProvider(
+      net!,
       net.nodes[1]!,
       a2!,
       providerYaml({ cpuPrice: "3" }),
@@ -363,13 +363,18 @@ test("two providers bid on their own; the cheaper wins the lease; the loser's re
     assert.is(dear.service.stats.bids, 1);
 
     // The loser hears bid.lost and gives its reservation back; the winner keeps it as a lease.
-    await waitFor(() => dear.engine.tracked().length === 0, "the losing provider to release its reservation");
+    await waitFor(
+      net,
+      () => dear.engine.tracked().length === 0,
+      "the losing provider to release its reservation",
+    );
     assert.equal(
       dear.engine.inventory.free(),
       dear.engine.inventory.capacity,
       "loser: capacity back to full",
     );
     await waitFor(
+      net!,
       () => cheap.engine.tracked().some((t) => t.orderId === d.order && t.state === "active"),
       "the winner to commit its reservation to the lease",
     );
@@ -387,7 +392,7 @@ test("manifest over /cirrus/manifest/1 deploys; lease/1 status is the owner's on
   try {
     net = await network(3);
     const [owner, pa, stranger] = net.accounts;
-    p = await startProvider(net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2" }), await tempDir(dirs));
+    p = await startProvider(net, net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2" }), await tempDir(dirs));
     tenant = await Tenant.create(net);
     const d = await createDeployment(net, 1, owner!, sdlText(2_000_000));
     const leaseId = await waitLease(net, 0, d.order);
@@ -442,11 +447,20 @@ test("manifest over /cirrus/manifest/1 deploys; lease/1 status is the owner's on
       /^http:\/\/127\.0\.0\.1:310\d\d$/,
       "a host port from the config's range",
     );
+    const nonces = p.service.replayNonces;
     const statusBytes = await tenant.leaseRequest(stranger!, leaseId);
     const denied = await tenant.send(pa!.address, LEASE_PROTOCOL, statusBytes);
     assert.not.ok(denied.ok);
     assert.is(denied.code, "forbidden");
     assert.match(denied.error!, /forbidden/);
+    // Finding 9: a stranger's requests (status, manifest) leave nothing in the replay table.
+    const strangerManifest = await tenant.send(
+      pa!.address,
+      MANIFEST_PROTOCOL,
+      await tenant.manifestRequest(stranger!, leaseId, d),
+    );
+    assert.not.ok(strangerManifest.ok);
+    assert.is(p.service.replayNonces, nonces, "finding 9: no nonce remembered for a stranger");
     // A replayed status request is refused too.
     const ownerStatus = await tenant.leaseRequest(owner!, leaseId);
     assert.ok((await tenant.send(pa!.address, LEASE_PROTOCOL, ownerStatus)).ok);
@@ -491,6 +505,7 @@ test("a provider never holds more leases than its capacity: it skips for capacit
     net = await network(2);
     const [owner, pa] = net.accounts;
     p = await startProvider(
+      net!,
       net.nodes[0]!,
       pa!,
       providerYaml({ cpuPrice: "2", units: 1 }),
@@ -506,6 +521,7 @@ test("a provider never holds more leases than its capacity: it skips for capacit
     assert.is(p.service.stats.bids, 1);
     const second = await createDeployment(net, 1, owner!, sdlText(2_000_000));
     await waitFor(
+      net!,
       () => p!.logs.some((l) => l.msg === "not bidding" && l.fields?.order === second.order),
       "the provider to skip the second order",
     );
@@ -545,7 +561,7 @@ test("a lease closed by the tenant loses its workload within one block", async (
   try {
     net = await network(2);
     const [owner, pa] = net.accounts;
-    p = await startProvider(net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2" }), await tempDir(dirs));
+    p = await startProvider(net, net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2" }), await tempDir(dirs));
     tenant = await Tenant.create(net);
     const d = await createDeployment(net, 1, owner!, sdlText(2_000_000));
     const leaseId = await waitLease(net, 0, d.order);
@@ -558,7 +574,7 @@ test("a lease closed by the tenant loses its workload within one block", async (
     try {
       const closed = await sendAndWait(net, 1, owner!, "lease.close", { lease: leaseId });
       assert.ok(closed.ok, closed.reason);
-      const e = await ev.done;
+      const e = await net.run(ev.done, "lease.closed", 30_000);
       assert.is(e.height, closed.height);
       await net.waitHeight(e.height + 1, 20_000, [0]);
       assert.is(await watch.presentAt(e.height + 1), false, "gone when the next block commits");
@@ -585,7 +601,7 @@ test("a lease closed for insufficient funds at the exhaustion block loses its wo
     net = await network(2);
     const [owner, pa] = net.accounts;
     // 500 millicores x 2000 = 1,000,000 per block: the 5,000,000 minimum deposit pays 5 blocks.
-    p = await startProvider(net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2000" }), await tempDir(dirs));
+    p = await startProvider(net, net.nodes[0]!, pa!, providerYaml({ cpuPrice: "2000" }), await tempDir(dirs));
     tenant = await Tenant.create(net);
     const d = await createDeployment(net, 1, owner!, sdlText(2_000_000), "5000000");
     let ev: ReturnType<typeof waitEvent> | undefined;
@@ -610,7 +626,7 @@ test("a lease closed for insufficient funds at the exhaustion block loses its wo
       assert.ok(res.ok, JSON.stringify(res));
       assert.ok((await p.driver.list()).includes(leaseId), "deployed while the escrow lasts");
 
-      const e = await ev!.done;
+      const e = await net.run(ev!.done, "lease.closed", 30_000);
       assert.is(e.attrs.reason, "insufficient_funds");
       assert.is(e.height, lease.createdAt + 5 + 1, "closed at the exhaustion block");
       await net.waitHeight(e.height + 1, 20_000, [0]);
@@ -639,7 +655,7 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     const [owner, pa] = net.accounts;
     const stateDir = await tempDir(dirs);
     const yaml = providerYaml({ cpuPrice: "2", units: 2 });
-    p = await startProvider(net.nodes[0]!, pa!, yaml, stateDir);
+    p = await startProvider(net, net.nodes[0]!, pa!, yaml, stateDir);
     tenant = await Tenant.create(net);
     const keep = await createDeployment(net, 1, owner!, sdlText(2_000_000));
     const keepLease = await waitLease(net, 0, keep.order);
@@ -671,7 +687,7 @@ test("restart: the active lease's lost workload is redeployed from the stored ma
     assert.match(refused, /not running/);
 
     // A new service on the same node, state dir and cluster reconciles on start.
-    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, { driver, routes: p.routes });
+    p2 = await startProvider(net, net.nodes[0]!, pa!, yaml, stateDir, { driver, routes: p.routes });
     assert.equal(await driver.list(), [keepLease], "active lease redeployed, stray removed");
     const st = await driver.status(keepLease);
     assert.is(st.services[0]!.image, "localhost/busybox:latest", "from the stored manifest");
@@ -716,7 +732,7 @@ test("a lease that closes while the provider is starting (after its reconcile) s
     const [owner, pa] = net.accounts;
     const stateDir = await tempDir(dirs);
     const yaml = providerYaml({ cpuPrice: "2" });
-    p = await startProvider(net.nodes[0]!, pa!, yaml, stateDir);
+    p = await startProvider(net, net.nodes[0]!, pa!, yaml, stateDir);
     tenant = await Tenant.create(net);
     const d = await createDeployment(net, 1, owner!, sdlText(2_000_000));
     const leaseId = await waitLease(net, 0, d.order);
@@ -730,20 +746,21 @@ test("a lease that closes while the provider is starting (after its reconcile) s
       ...c,
       handle: async (protocol, handler) => {
         if (closedAt === 0) {
-          const r = await sendAndWait(net!, 0, owner!, "lease.close", { lease: leaseId });
+          const r = await sendTx(net!, 0, owner!, "lease.close", { lease: leaseId });
           assert.ok(r.ok, r.reason);
           closedAt = r.height;
         }
         return await c.handle(protocol, handler);
       },
     });
-    p2 = await startProvider(net.nodes[0]!, pa!, yaml, stateDir, {
+    p2 = await startProvider(net, net.nodes[0]!, pa!, yaml, stateDir, {
       driver: p.driver,
       routes: p.routes,
       wrapChain: slowStart,
     });
     assert.ok(closedAt > 0);
     await waitFor(
+      net!,
       async () => (await p2!.driver.list()).length === 0,
       "the workload of the closed lease to go",
     );

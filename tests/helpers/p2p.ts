@@ -1,28 +1,10 @@
-/** Helpers for tests and in-process simulations of the p2p layer (memory transport). */
-import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
+/** Helpers for tests of the real p2p layer (libp2p hosts on the memory transport, wall time). */
+import { createP2P, type P2P, type P2POptions } from "../../node/p2p.ts";
+import { waitFor } from "./wait.ts";
+
+export { sleep, waitFor } from "./wait.ts";
 
 let counter = 0;
-
-/** Poll `cond` every `everyMs` until it is true; throws after `timeoutMs`. Leaves no timer behind. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  label = "condition",
-  everyMs = 20,
-): Promise<number> {
-  const t0 = performance.now();
-  while (true) {
-    if (await cond()) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
-    }
-    await sleep(everyMs);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** A unique in-process listen address. */
 export function memoryAddr(name = "node"): string {
@@ -31,15 +13,15 @@ export function memoryAddr(name = "node"): string {
 
 /**
  * Start `n` memory-transport hosts. `links` gives, for host i, the hosts it bootstraps to (default: a
- * star on host 0). Hosts are pushed into `into` as they start, so a caller's finally can stop them
- * even if a later one fails.
+ * star on host 0); `extra` adds options to every host, or per host when a function. Hosts are
+ * pushed into `into` as they start, so a caller's finally can stop them even if a later one fails.
  */
 export async function startHosts(
   n: number,
   topics: string[],
   into: P2P[],
   links: (i: number) => number[] = (i) => (i === 0 ? [] : [0]),
-  extra: Partial<P2POptions> = {},
+  extra: Partial<P2POptions> | ((i: number) => Partial<P2POptions>) = {},
 ): Promise<P2P[]> {
   const hosts: P2P[] = [];
   for (let i = 0; i < n; i++) {
@@ -53,7 +35,7 @@ export async function startHosts(
       listen: [memoryAddr(`h${i}`)],
       topics,
       bootstrap,
-      ...extra,
+      ...(typeof extra === "function" ? extra(i) : extra),
     });
     hosts.push(h);
     into.push(h);

@@ -1,0 +1,284 @@
+/**
+ * Gossip validation of consensus messages (proposals and votes), with typed reasons.
+ *
+ * Wire formats: a proposal message is `cbor([signedProposal, blockBytes, resend])`, a vote message
+ * `cbor([[signedVote...], resend])` (one vote on gossip). The resend counter and the encoding are not
+ * signed: {@link gossipMessageIdOf} derives gossip ids from the signed content only, so they cannot
+ * mint new messages out of one signed proposal or vote. A stuck validator re-sends its own messages
+ * directly to its peers ({@link resendProtocol}: not relayed), since gossip de-duplicates them.
+ *
+ * Order of checks: cheap shape checks, then membership and signature, and only then anything that
+ * acts on the message's claims (a height above ours triggers block sync only once signed by a
+ * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
+ * @module
+ */
+import { decode, encode } from "cborg";
+import { concatBytes, sha256, toHex, verify } from "../lib/crypto.ts";
+import type { Logger } from "../lib/log.ts";
+import type { P2P } from "./p2p.ts";
+import type { Chain } from "./chain.ts";
+import { blockHash, decodeBlock } from "./ledger/block.ts";
+import {
+  ConsensusDecodeError,
+  decodeSignedProposal,
+  decodeSignedVote,
+  proposalSignBytes,
+  voteSignBytes,
+} from "../consensus/mod.ts";
+import type { SignedProposal, SignedVote } from "../consensus/types.ts";
+import { type GossipResult, IGNORE, REJECT } from "./gossip_validation.ts";
+import { messageId, type MessageIdFn } from "./p2p_host.ts";
+
+/** Topic names of a chain. */
+export function topics(chainId: string): { txs: string; proposal: string; vote: string } {
+  return {
+    txs: `/cirrus/${chainId}/txs`,
+    proposal: `/cirrus/${chainId}/proposal`,
+    vote: `/cirrus/${chainId}/vote`,
+  };
+}
+
+/** Most votes in one vote message. */
+export const VOTES_PER_MESSAGE_MAX = 64;
+/** Largest vote message. */
+export const VOTE_MESSAGE_BYTES_MAX = 64 * 1024;
+/** Room in a proposal message above `maxBlockBytes` (the signed proposal, framing). */
+export const PROPOSAL_OVERHEAD_BYTES_MAX = 128 * 1024;
+/** Room above `maxBlockBytes` for a block's own framing and last commit (as `Chain.validateBlock`). */
+const BLOCK_OVERHEAD_BYTES_MAX = 64 * 1024;
+
+/** What the validators read of the node: the chain, the height being decided, the sync hint. */
+export interface ConsensusGossipContext {
+  readonly chain: Chain;
+  /** The height being decided. */
+  height(): number;
+  /** Called with a height above ours seen in a validator-signed message. */
+  onBehind(height: number): void;
+}
+
+/**
+ * Why `blockBytes` is not the block a signed proposal names, or null when it is (it decodes strictly
+ * and its header hashes to `blockHashHex`; the header binds the txs and last commit).
+ */
+export function blockBytesMismatch(
+  chain: Chain,
+  blockBytes: Uint8Array,
+  blockHashHex: string,
+): string | null {
+  const p = chain.genesis.params;
+  try {
+    const block = decodeBlock(blockBytes, {
+      maxBlockBytes: p.consensus.maxBlockBytes + BLOCK_OVERHEAD_BYTES_MAX,
+      maxBlockTxs: p.consensus.maxBlockTxs,
+      maxTxBytes: p.ledger.maxTxBytes,
+    });
+    return blockHash(block) === blockHashHex ? null : "block bytes hash to another block";
+  } catch (e) {
+    return `block bytes do not decode: ${(e as Error).message}`;
+  }
+}
+
+/** Split a proposal message into its signed proposal and block bytes, or null when malformed. */
+export function decodeProposalMessage(
+  data: Uint8Array,
+): { sp: SignedProposal; spBytes: Uint8Array; blockBytes: Uint8Array } | null {
+  try {
+    const arr = decode(data);
+    if (
+      !Array.isArray(arr) || arr.length !== 3 || !(arr[0] instanceof Uint8Array) ||
+      !(arr[1] instanceof Uint8Array)
+    ) {
+      return null;
+    }
+    return { sp: decodeSignedProposal(arr[0]), spBytes: arr[0], blockBytes: arr[1] };
+  } catch {
+    return null;
+  }
+}
+
+/** Gossip validation of a proposal message: shape, chain, signer, signature, height, block binding. */
+export async function validateProposalMessage(
+  data: Uint8Array,
+  ctx: ConsensusGossipContext,
+): Promise<GossipResult> {
+  const chain = ctx.chain;
+  if (data.length > chain.genesis.params.consensus.maxBlockBytes + PROPOSAL_OVERHEAD_BYTES_MAX) {
+    return REJECT.too_large;
+  }
+  const m = decodeProposalMessage(data);
+  if (m === null) return REJECT.malformed;
+  const p = m.sp.proposal;
+  if (p.chainId !== chain.chainId) return REJECT.wrong_chain;
+  const height = ctx.height();
+  if (p.height < height) return IGNORE.stale_height;
+  const v = chain.validators.get(p.proposer);
+  if (!v) return REJECT.not_validator;
+  if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
+  // issue 8 finding 9: a far height is a sync hint only once a validator signed it
+  if (p.height > height + 1) {
+    ctx.onBehind(p.height);
+    return IGNORE.future_height;
+  }
+  if (p.height === height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+    return REJECT.wrong_proposer;
+  }
+  // issue 8 finding 2: the block bytes must be the signed block, else anyone could poison the round
+  const why = blockBytesMismatch(chain, m.blockBytes, p.blockHash);
+  if (why !== null) return { action: "reject", reason: "hash_mismatch", detail: why };
+  return "accept";
+}
+
+/**
+ * Split a vote message into its signed votes, or null when malformed or with more than `votesMax`
+ * votes (gossip carries one vote per message; a direct re-send may bundle up to
+ * {@link VOTES_PER_MESSAGE_MAX}).
+ */
+export function decodeVoteMessage(data: Uint8Array, votesMax: number): { votes: SignedVote[] } | null {
+  try {
+    const arr = decode(data);
+    if (!Array.isArray(arr) || arr.length !== 2 || !Array.isArray(arr[0]) || arr[0].length === 0) {
+      return null;
+    }
+    if (arr[0].length > votesMax) return null;
+    const votes = (arr[0] as unknown[]).map((b) => {
+      if (!(b instanceof Uint8Array)) throw new ConsensusDecodeError("vote: not bytes");
+      return decodeSignedVote(b);
+    });
+    return { votes };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Gossip validation of a vote message: shape (at most `votesMax` votes: one on gossip), chain,
+ * validator membership, signatures, height.
+ */
+export async function validateVoteMessage(
+  data: Uint8Array,
+  ctx: ConsensusGossipContext,
+  votesMax = 1,
+): Promise<GossipResult> {
+  if (data.length > VOTE_MESSAGE_BYTES_MAX) return REJECT.too_large;
+  const m = decodeVoteMessage(data, votesMax);
+  if (m === null) return REJECT.malformed;
+  const chain = ctx.chain;
+  const height = ctx.height();
+  let current = false;
+  for (const sv of m.votes) {
+    if (sv.vote.chainId !== chain.chainId) return REJECT.wrong_chain;
+    const v = chain.validators.get(sv.vote.validator);
+    if (!v) return REJECT.not_validator;
+    if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return REJECT.bad_signature;
+    if (sv.vote.height >= height && sv.vote.height <= height + 1) current = true;
+    if (sv.vote.height > height + 1) ctx.onBehind(sv.vote.height);
+  }
+  if (current) return "accept";
+  return m.votes.every((sv) => sv.vote.height < height) ? IGNORE.stale_height : IGNORE.future_height;
+}
+
+const PROPOSAL_TAG = new TextEncoder().encode("cirrus/proposal-msg/1");
+const VOTE_TAG = new TextEncoder().encode("cirrus/vote-msg/1");
+
+/**
+ * Gossip message ids of a chain's topics. Consensus messages get ids from their signed content only
+ * (a proposal: the signed proposal and the hash of the block bytes; a vote: the signed vote), never
+ * from the resend counter or the encoding; other topics keep the default content id
+ * (`messageId`: sha256 of topic and bytes). A malformed message gets the id of its raw bytes (it
+ * is rejected anyway).
+ */
+export function gossipMessageIdOf(chainId: string): MessageIdFn {
+  const t = topics(chainId);
+  return (topic, data) => {
+    if (topic === t.proposal) {
+      const m = decodeProposalMessage(data);
+      if (m === null) return sha256(data);
+      const p = m.sp.proposal;
+      return sha256(concatBytes(PROPOSAL_TAG, proposalSignBytes(p), m.sp.signature, sha256(m.blockBytes)));
+    }
+    if (topic === t.vote) {
+      const m = decodeVoteMessage(data, 1);
+      if (m === null) return sha256(data);
+      const sv = m.votes[0]!;
+      return sha256(concatBytes(VOTE_TAG, voteSignBytes(sv.vote), sv.signature));
+    }
+    return messageId(topic, data);
+  };
+}
+
+/** The protocol a validator re-sends its own messages of a stuck height on, directly to each peer. */
+export function resendProtocol(chainId: string): string {
+  return `/cirrus/${chainId}/consensus-resend/1`;
+}
+
+/**
+ * Validate a re-sent message (`cbor([kind, message])`, kind "proposal" or "vote") exactly like its
+ * gossip counterpart, except that a vote message may bundle up to {@link VOTES_PER_MESSAGE_MAX} votes.
+ */
+export async function validateResend(
+  req: Uint8Array,
+  ctx: ConsensusGossipContext,
+): Promise<{ kind: "proposal" | "vote"; data: Uint8Array; result: GossipResult }> {
+  let arr: unknown;
+  try {
+    arr = decode(req);
+  } catch {
+    arr = null;
+  }
+  if (!Array.isArray(arr) || arr.length !== 2 || !(arr[1] instanceof Uint8Array)) {
+    return { kind: "proposal", data: req, result: REJECT.malformed };
+  }
+  const data = arr[1];
+  if (arr[0] === "proposal") {
+    return { kind: "proposal", data, result: await validateProposalMessage(data, ctx) };
+  }
+  if (arr[0] === "vote") {
+    return { kind: "vote", data, result: await validateVoteMessage(data, ctx, VOTES_PER_MESSAGE_MAX) };
+  }
+  return { kind: "proposal", data, result: REJECT.malformed };
+}
+
+/** How long a re-sent message may take to reach a peer. */
+const RESEND_TIMEOUT_MS = 2_000;
+
+/**
+ * Re-send own messages (`kind`: a proposal or a vote message) directly to every connected peer, not
+ * relayed: gossip ids come from the signed content, so gossip would drop an identical re-publish.
+ */
+export function resendToPeers(
+  p2p: P2P,
+  chainId: string,
+  kind: "proposal" | "vote",
+  data: Uint8Array,
+  log: Logger,
+): void {
+  const protocol = resendProtocol(chainId);
+  const req = encode([kind, data]);
+  for (const peer of p2p.peers()) {
+    p2p.request(peer, protocol, req, { timeoutMs: RESEND_TIMEOUT_MS }).catch((e) =>
+      log("debug", "re-send failed", { peer, error: String(e) })
+    );
+  }
+}
+
+/** Signed messages of one height remembered at most (beyond, the memory starts over). */
+const SEEN_SIGNATURES_MAX = 100_000;
+
+/** Signatures of the signed messages seen (for a height): identical messages are written to the WAL once. */
+export class SeenSignatures {
+  #seen = new Set<string>();
+
+  /** True the first time this signature is seen. */
+  first(signature: Uint8Array): boolean {
+    const key = toHex(signature);
+    if (this.#seen.has(key)) return false;
+    if (this.#seen.size >= SEEN_SIGNATURES_MAX) this.#seen.clear();
+    this.#seen.add(key);
+    return true;
+  }
+
+  /** Forget everything (a new height). */
+  clear(): void {
+    this.#seen.clear();
+  }
+}
