@@ -53,6 +53,8 @@ import {
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 import { type RateLimitOptions, Screener } from "./screen.ts";
 import { answerShell } from "./lease_shell.ts";
+import { LeaseMonitor } from "./lease_watch.ts";
+import type { ProviderCloseReason } from "../auction/market/types.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
 export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
@@ -138,6 +140,7 @@ export class ProviderService {
   readonly #clock: Clock;
   readonly #engine: BidEngine;
   readonly #screener: Screener;
+  readonly #monitor: LeaseMonitor;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
   readonly #events = new Map<string, LeaseEvent[]>();
@@ -163,6 +166,15 @@ export class ProviderService {
       pricing: opts.config.pricing,
       ...(opts.screenLimits ? { limits: opts.screenLimits } : {}),
       now: opts.now ?? (() => this.#clock.now()),
+    });
+    this.#monitor = new LeaseMonitor({
+      driver: opts.driver,
+      clock: this.#clock,
+      manifestTimeoutBlocks: opts.config.manifestTimeoutBlocks,
+      workloadGraceMs: opts.config.workloadGraceSeconds * 1000,
+      checkIntervalMs: opts.config.workloadCheckSeconds * 1000,
+      close: (id, reason, why) => this.#closeFor(id, reason, why),
+      log: this.#log,
     });
   }
 
@@ -206,11 +218,13 @@ export class ProviderService {
     }
     // Orders that opened before we started.
     this.#serial(() => this.#bidOnOpenOrders());
+    this.#monitor.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
+    await this.#monitor.stop();
     for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`, SCREEN_PROTOCOL]) {
       this.#o.chain.unhandle?.(p);
     }
@@ -267,6 +281,8 @@ export class ProviderService {
       if (!lease) continue;
       const stored = await this.#loadManifest(l.id);
       wanted.push({ lease, ...(stored ? { group: stored.group } : {}) });
+      if (stored) this.#monitor.watch.manifestDeployed(l.id);
+      else this.#monitor.watch.leaseWon(l.id, l.createdAt);
       // The accepted manifest version survives a restart: an older one sent again is still a replay.
       if (stored) this.#versions.accept(deploymentIdOf(l.owner, l.dseq), stored.version, stored.manifestHash);
       // The leased resources count against capacity again.
@@ -390,6 +406,7 @@ export class ProviderService {
                 break;
               }
             }
+            this.#monitor.watch.leaseWon(a.lease, b.height);
             this.#note(
               a.lease,
               b.height,
@@ -405,6 +422,7 @@ export class ProviderService {
             const order = orderIdOf(lease);
             this.#engine.onLeaseClosed(order);
             this.#bidOn.delete(order);
+            this.#monitor.watch.leaseClosed(a.lease);
             this.#note(
               a.lease,
               b.height,
@@ -418,9 +436,18 @@ export class ProviderService {
           break;
       }
     }
+    await this.#monitor.onBlock(b.height);
     const expired = this.#engine.tick(b.height);
     // Capacity came back: orders that wait for bids (their window ended without any) get another look.
     if (freed || (Array.isArray(expired) && expired.length > 0)) await this.#bidOnOpenOrders();
+  }
+
+  /** Closes a lease on chain with the provider's reason, telling the tenant why in the lease's events. */
+  async #closeFor(leaseId: string, reason: ProviderCloseReason, why: string): Promise<void> {
+    this.#note(leaseId, this.#o.chain.height(), `lease.${reason}`, `closing the lease (${reason}): ${why}`);
+    this.#log("warn", "closing lease", { lease: leaseId, reason, why });
+    const r = await this.#o.chain.submit("lease.close", { lease: leaseId, reason });
+    if (!r.ok) this.#log("warn", "lease.close refused", { lease: leaseId, reason, error: r.error });
   }
 
   async #teardown(leaseId: string): Promise<void> {
@@ -505,6 +532,7 @@ export class ProviderService {
     };
     await Deno.writeTextFile(this.#manifestPath(r.leaseId), JSON.stringify(stored));
     this.stats.deployed++;
+    this.#monitor.watch.manifestDeployed(r.leaseId);
     this.#note(
       r.leaseId,
       this.#o.chain.height(),
