@@ -336,9 +336,18 @@ export async function createDeployment(
     });
     for (const s of sent) say(`  manifest accepted by ${s.provider}`);
     out.services = [];
-    for (const id of leases.keys()) {
+    for (const [id, l] of leases) {
       const left = Math.max(5_000, deadline - Date.now());
-      const services = await waitReady(g, keyName, id, left);
+      const services = await waitReady(g, keyName, id, left).catch((e) => {
+        // Say what the tenant pays meanwhile, and how to stop it.
+        throw new UserError(
+          `${(e as Error).message}; lease ${id} is still billed (${
+            price(l.denom, l.price)
+          }/block) until its ` +
+            `provider closes it (workload_failed, after its grace window) or you close it: ` +
+            `cirrus deployment close ${out.dseq}`,
+        );
+      });
       for (const svc of services) {
         say(
           `  service ${svc.name} ready (${svc.ready}/${svc.total})${
@@ -415,7 +424,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
           const p = x.price as { denom: string; amount: string };
           lines.push(
             `  lease ${x.id}: ${x.state}${
-              x.reason ? ` (${x.reason})` : ""
+              x.closeReason ?? x.reason ? ` (${x.closeReason ?? x.reason})` : ""
             } at ${p.amount} ${p.denom}, paid ${x.paid}`,
           );
         }
@@ -607,7 +616,8 @@ export function addMarketQueries(query: Command): void {
               : x.maxPrice
               ? ` max ${JSON.stringify(x.maxPrice)}`
               : "";
-            return `${x.id}\t${x.state}${extra}${x.reason ? ` (${x.reason})` : ""}`;
+            const why = x.closeReason ?? x.reason;
+            return `${x.id}\t${x.state}${extra}${why ? ` (${why})` : ""}`;
           }).join("\n");
         });
       });

@@ -61,6 +61,8 @@ if (!podman.ok) {
       "--from",
       "alice",
       "--wait",
+      "--timeout",
+      "120",
       "--output",
       "json",
       ...common,
@@ -235,6 +237,49 @@ if (!podman.ok) {
       (await cli("query", "leases", "--owner", info.accounts.alice!, "--output", "json", ...common)).stdout,
     );
     assert.is(lease.leases[0].state, "closed");
+    assert.is(lease.leases[0].closeReason, "tenant_closed");
+
+    // An image that does not exist: --wait says the lease is still billed and how to close it; the
+    // provider closes it (workload_failed) after the devnet's grace window; the escrow stops paying.
+    const nope = join(dir, "nope.yaml");
+    await Deno.writeTextFile(
+      nope,
+      (await Deno.readTextFile(join(root, "examples", "hello.yaml"))).replace(
+        "image: localhost/busybox:latest",
+        "image: localhost/nope:latest",
+      ),
+    );
+    const bad = await cli(
+      "deployment",
+      "create",
+      nope,
+      "--deposit",
+      "5000000",
+      "--from",
+      "alice",
+      "--wait",
+      "--timeout",
+      "120",
+      ...common,
+    );
+    assert.is(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /failed: image not found/);
+    assert.match(bad.stderr, /is still billed \(.+\/block\) until its provider closes it/);
+    assert.match(bad.stderr, /cirrus deployment close \d+/);
+    const badDseq = /deployment (\d+) created/.exec(bad.stdout)![1]!;
+    let failed: { state: string; closeReason?: string } | undefined;
+    for (let i = 0; i < 120 && failed?.closeReason === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const ls = JSON.parse(
+        (await cli("query", "leases", "--owner", info.accounts.alice!, "--output", "json", ...common)).stdout,
+      );
+      failed = ls.leases.find((x: { dseq: number }) => String(x.dseq) === badDseq);
+    }
+    assert.equal([failed?.state, failed?.closeReason], ["closed", "workload_failed"]);
+    const badEscrow = JSON.parse(
+      (await cli("query", "escrow", badDseq, "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.is(badEscrow.state, "closed", "the escrow stopped paying and was refunded");
   });
 }
 
