@@ -5,7 +5,8 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { loadHome } from "../node/config.ts";
+import { initHome, loadHome, writeGenesis } from "../node/config.ts";
+import type { Misbehaviour } from "../node/misbehave.ts";
 import { ensureBusyboxImage, podmanAvailable, PodmanDriver } from "../provider/cluster/podman.ts";
 import type { Genesis } from "../node/ledger/genesis.ts";
 import { sendTx, UserError } from "./util.ts";
@@ -44,6 +45,8 @@ export interface DevnetOptions {
   consensusParams?: Partial<Genesis["params"]["consensus"]>;
   /** Marketplace parameter overrides (e.g. a longer bid window for hand-driven auctions). */
   marketParams?: Partial<NonNullable<Genesis["params"]["market"]>>;
+  /** Test only: validators that misbehave, by name (`node1` -> kinds); see `node/misbehave.ts`. */
+  misbehave?: Map<string, Misbehaviour[]>;
 }
 
 /** The file `DIR/devnet.json`. */
@@ -152,17 +155,23 @@ interface Layout {
   peerIds: string[];
   keys: DevnetKeys;
   driver: "podman" | "sim";
+  /** Misbehaviours by validator index; `duplicate-key` ones have a twin (`node<i>-twin`, after the providers). */
+  misbehave: Map<number, Misbehaviour[]>;
+  /** The validator each twin copies the key of (twin t is node index n + providerNodes + t). */
+  twins: number[];
 }
 
 /** Step 1: a fresh directory with every home, key and the genesis. */
 async function createLayout(o: DevnetOptions, say: (s: string) => void): Promise<Layout> {
+  const misbehave = misbehaviourByIndex(o);
   const dir = resolve(o.dir);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   const n = o.validators;
   const providerCount = o.providers ?? 2;
   const providerNodes = o.providerNodes !== false ? providerCount : 0;
-  assertPortsFree(o.basePort, n + providerNodes);
+  const twinCount = [...misbehave.values()].filter((k) => k.includes("duplicate-key")).length;
+  assertPortsFree(o.basePort, n + providerNodes + twinCount);
   const homes = await createValidatorHomes(dir, n, o.basePort);
   const keys = await createKeys(dir, providerCount, o.accounts);
   const genesis = await writeDevnetGenesis(homes, keys, {
@@ -178,9 +187,49 @@ async function createLayout(o: DevnetOptions, say: (s: string) => void): Promise
       genesis,
     ),
   );
+  const twins = [...misbehave].filter(([, k]) => k.includes("duplicate-key")).map(([i]) => i);
+  for (const [t, v] of twins.entries()) {
+    homes.push(await createTwinHome(dir, v, o.basePort, n + providerNodes + t, homes[v]!, genesis));
+  }
   const peerIds: string[] = [];
   for (const home of homes) peerIds.push(await peerIdOf(home));
-  return { dir, n, providerNodes, homes, peerIds, keys, driver };
+  return { dir, n, providerNodes, homes, peerIds, keys, driver, misbehave, twins };
+}
+
+/** `--misbehave` by validator index; names must be validators (`node0`..). A devnet is a test chain. */
+function misbehaviourByIndex(o: DevnetOptions): Map<number, Misbehaviour[]> {
+  const out = new Map<number, Misbehaviour[]>();
+  for (const [name, kinds] of o.misbehave ?? []) {
+    const i = /^node\d+$/.test(name) ? Number(name.slice(4)) : -1;
+    if (i < 0 || i >= o.validators) {
+      throw new UserError(`--misbehave: no validator "${name}" (node0..node${o.validators - 1})`);
+    }
+    out.set(i, kinds);
+  }
+  return out;
+}
+
+/** `duplicate-key`: a home `node<v>-twin` (node index i) with validator v's key and its own node key. */
+async function createTwinHome(
+  dir: string,
+  v: number,
+  basePort: number,
+  i: number,
+  original: string,
+  genesis: Genesis,
+): Promise<string> {
+  const home = join(dir, `node${v}-twin`);
+  const ports = nodePorts(basePort, i);
+  await initHome({
+    home,
+    moniker: `node${v}-twin`,
+    chainId: DEVNET_CHAIN_ID,
+    p2pListen: `/ip4/127.0.0.1/tcp/${ports.p2p}`,
+    rpcListen: `127.0.0.1:${ports.rpc}`,
+  });
+  await writeGenesis(home, genesis);
+  await Deno.copyFile(join(original, "priv_validator_key.json"), join(home, "priv_validator_key.json"));
+  return home;
 }
 
 /** Starts node i of the layout (a validator, or a provider node) as a process logging to its home. */
@@ -195,8 +244,10 @@ function nodeSpawner(
     const bootstrap = l.peerIds.slice(0, l.n).flatMap((id, j) =>
       j === i ? [] : ["--bootstrap", `/ip4/127.0.0.1/tcp/${nodePorts(o.basePort, j).p2p}/p2p/${id}`]
     );
-    const role = i < l.n
-      ? ["--validator"]
+    const twin = i >= l.n + l.providerNodes ? l.twins[i - l.n - l.providerNodes]! : null;
+    const kinds = (l.misbehave.get(twin ?? i) ?? []).filter((k) => k !== "duplicate-key");
+    const role = i < l.n || twin !== null
+      ? ["--validator", ...(kinds.length > 0 ? ["--misbehave", kinds.join(",")] : [])]
       : ["--provider", "--provider-config", join(l.homes[i]!, "provider.yaml")];
     return await spawnToLog(
       Deno.execPath(),
@@ -241,6 +292,31 @@ async function spawnValidators(
       home: l.homes[i]!,
       pid: child.pid,
       validator: h.validatorKey.address,
+    });
+  }
+  return nodes;
+}
+
+/** Step 2b (`duplicate-key`): the twins, second processes with a validator's key, listed as nodes. */
+async function spawnTwins(
+  o: DevnetOptions,
+  l: Layout,
+  spawn: (i: number, append: boolean) => Promise<Deno.ChildProcess>,
+  procs: Deno.ChildProcess[],
+): Promise<DevnetInfo["nodes"]> {
+  const nodes: DevnetInfo["nodes"] = [];
+  for (const [t, v] of l.twins.entries()) {
+    const i = l.n + l.providerNodes + t;
+    const ports = nodePorts(o.basePort, i);
+    const child = await spawn(i, false);
+    procs.push(child);
+    nodes.push({
+      name: `node${v}-twin`,
+      rpc: `http://127.0.0.1:${ports.rpc}`,
+      p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
+      home: l.homes[i]!,
+      pid: child.pid,
+      validator: (await loadHome(l.homes[i]!)).validatorKey.address,
     });
   }
   return nodes;
@@ -296,7 +372,7 @@ async function stopAll(
   // The containers of a devnet's leases go with it.
   for (const p of providers) {
     if (p.driver !== "podman" || !p.home) continue;
-    const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman") });
+    const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman"), provider: p.address });
     for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
   }
 }
@@ -356,6 +432,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const procs: Deno.ChildProcess[] = [];
   const nodes = await spawnValidators(o, layout, spawn, procs);
   const providers = await spawnProviders(o, layout, spawn, procs);
+  nodes.push(...await spawnTwins(o, layout, spawn, procs));
   const info: DevnetInfo = {
     chainId: DEVNET_CHAIN_ID,
     home: layout.keys.cliHome,
@@ -395,7 +472,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const respawn = async (i: number) => {
     const child = await spawn(i, true);
     procs[i] = child;
-    const entry = i < n ? nodes[i] : providers[i - n];
+    const entry = i < n ? nodes[i] : i < n + providerNodes ? providers[i - n] : nodes[i - providerNodes];
     if (entry) entry.pid = child.pid;
     return child;
   };

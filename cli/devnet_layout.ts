@@ -128,6 +128,12 @@ export async function createKeys(dir: string, providers: number, benchAccounts: 
   return { cliHome, keystore, accounts, providerNames, bench };
 }
 
+/**
+ * A devnet at rest makes one empty block every this many ms (issue 9, part 5); txs, open bid windows
+ * and paying leases keep the normal cadence. Override with `consensusParams`.
+ */
+export const DEVNET_EMPTY_BLOCKS_INTERVAL_MS = 30_000;
+
 /** Step: the genesis (validators of `homes`, every key funded), written to every home. */
 export async function writeDevnetGenesis(
   homes: readonly string[],
@@ -151,7 +157,7 @@ export async function writeDevnetGenesis(
       ...keys.bench.map((b) => ({ name: b.name, address: b.address, balance: BALANCE })),
     ],
     validatorBalance: BALANCE,
-    ...(overrides.consensus ? { consensus: overrides.consensus } : {}),
+    consensus: { createEmptyBlocksIntervalMs: DEVNET_EMPTY_BLOCKS_INTERVAL_MS, ...overrides.consensus },
     ...(overrides.market ? { market: overrides.market } : {}),
   });
   for (const home of homes) await writeGenesis(home, genesis);

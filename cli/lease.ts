@@ -9,11 +9,20 @@ import { createP2P, type P2P } from "../node/p2p.ts";
 import { Keystore } from "../node/keystore.ts";
 import { toHex } from "../lib/crypto.ts";
 import { parseLeaseId } from "../lib/ids.ts";
-import { parseSdl } from "../auction/sdl/mod.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
-import { emit, ExitCode, fromKey, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
+import {
+  dseqArg,
+  emit,
+  ExitCode,
+  fromKey,
+  type GlobalOptions,
+  globals,
+  readSdl,
+  rpc,
+  UserError,
+} from "./util.ts";
 
 /** A lease as the RPC lists it. */
 interface LeaseRow {
@@ -191,18 +200,11 @@ export function addLeaseCommands(lease: Command): void {
     .option("--from <name>", "the tenant key")
     .action(async (dseq: string, file: string, o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const sdl = parseSdl(text);
-      if (!sdl.ok) throw new UserError(`${file}: ${sdl.error}`);
-      if (!/^\d+$/.test(dseq)) throw new UserError(`DSEQ must be a non-negative integer, got "${dseq}"`);
+      const sdl = await readSdl(file);
+      const n = dseqArg(dseq);
       const sent = await sendManifest(g, {
         keyName: await fromKey(g, o.from),
-        dseq: Number(dseq),
+        dseq: n,
         manifest: sdl.manifest,
         manifestHash: sdl.manifestHash,
       });

@@ -6,15 +6,38 @@ import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
-import { emit, ExitCode, globals, parseAmount, rpc, sendTx, UserError } from "./util.ts";
+import { emit, ExitCode, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addScreenCommand } from "./screen.ts";
+import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
+import {
+  type Misbehaviour,
+  MISBEHAVIOURS,
+  parseMisbehaviours,
+  parseNamedMisbehaviours,
+} from "../node/misbehave.ts";
 
-/** Exit with a code after the output was printed (no error line). */
+/** `--misbehave` of `node start`: KIND[,KIND...]. */
+function misbehaviourList(spec: string): Misbehaviour[] {
+  try {
+    return parseMisbehaviours(spec);
+  } catch (e) {
+    throw new UserError(`--misbehave: ${(e as Error).message}`);
+  }
+}
+
+/** `--misbehave` of `devnet`: NAME=KIND[,NAME=KIND...]. */
+function namedMisbehaviours(spec: string): Map<string, Misbehaviour[]> {
+  try {
+    return parseNamedMisbehaviours(spec);
+  } catch (e) {
+    throw new UserError(`--misbehave: ${(e as Error).message}`);
+  }
+}
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -26,7 +49,14 @@ export function buildProgram(): Command {
     .description("cirrus: a decentralized cloud. Run a node, send transactions, query the chain.")
     .option("--node <url>", "RPC URL of the node to talk to (env CIRRUS_NODE)", undefined)
     .option("--home <dir>", "home directory: keystore and node files (env CIRRUS_HOME, default ~/.cirrus)")
-    .addOption(new Option("--output <format>", "output format").choices(["text", "json"]).default("text"))
+    .addOption(
+      new Option("--output <format>", "output format (yaml: provider render only)").choices([
+        "text",
+        "json",
+        "yaml",
+      ])
+        .default("text"),
+    )
     .showHelpAfterError("(add --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
 
@@ -68,13 +98,7 @@ export function buildProgram(): Command {
   keys.command("import <name> <file>").description("import a key file written by `keys export`")
     .action(async (name: string, file: string, _o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const k = await new Keystore(g.home).import(name, text, file);
+      const k = await new Keystore(g.home).import(name, await readTextArg(file), file);
       emit(g, { name: k.name, address: k.address }, () => `imported key "${k.name}": ${k.address}`);
     });
 
@@ -115,8 +139,14 @@ export function buildProgram(): Command {
       "--provider-config <file>",
       "provider config (YAML: cluster driver, capacity, attributes, pricing, key)",
     )
+    .addOption(
+      new Option("--misbehave <kinds>", "TEST ONLY (devnet/test chains): misbehave, KIND[,KIND...]")
+        .hideHelp(),
+    )
     .action(async (o, cmd) => {
       const g = globals(cmd);
+      const misbehave = o.misbehave === undefined ? [] : misbehaviourList(o.misbehave);
+      if (misbehave.length > 0 && o.validator !== true) throw new UserError(`--misbehave needs --validator`);
       if (o.provider && !o.providerConfig) throw new UserError(`--provider needs --provider-config FILE`);
       if (!o.provider && o.providerConfig) throw new UserError(`--provider-config needs --provider`);
       await runNode({
@@ -127,6 +157,7 @@ export function buildProgram(): Command {
         ...(o.rpcListen ? { rpcListen: o.rpcListen } : {}),
         bootstrap: o.bootstrap,
         logLevel: o.logLevel,
+        ...(misbehave.length > 0 ? { misbehave } : {}),
       });
     });
 
@@ -145,6 +176,11 @@ export function buildProgram(): Command {
     )
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
+    .option(
+      "--misbehave <spec>",
+      "test only: NAME=KIND[,NAME=KIND...] makes validators misbehave (kinds: " + MISBEHAVIOURS.join(", ") +
+        "; duplicate-key starts a second process with NAME's key)",
+    )
     .action(async (o) => {
       const n = Number(o.validators);
       if (!Number.isInteger(n) || n < 1 || n > 32) {
@@ -166,6 +202,7 @@ export function buildProgram(): Command {
         providerNodes: o.providerNodes !== false,
         ...(o.driver ? { driver: o.driver } : {}),
         basePort: Number(o.basePort),
+        ...(o.misbehave !== undefined ? { misbehave: namedMisbehaviours(o.misbehave) } : {}),
       });
     });
 
@@ -211,13 +248,7 @@ export function buildProgram(): Command {
   )
     .action(async (file: string, _o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const r = validateReport(text);
+      const r = validateReport(await readTextArg(file));
       emit(g, r, () => {
         if (!r.valid) return `${file}: invalid: ${r.error}`;
         const lines = [`${file}: valid, manifest hash ${r.manifestHash}`];
@@ -240,6 +271,7 @@ export function buildProgram(): Command {
   addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
   addAuditCommands(program);
+  addProviderCommands(program);
 
   const query = program.command("query").description("read the chain");
   addMarketQueries(query);

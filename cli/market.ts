@@ -6,7 +6,6 @@
 import { DENOM } from "../lib/units.ts";
 import type { Command } from "commander";
 import YAML from "yaml";
-import { parseSdl } from "../auction/sdl/mod.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import { Keystore } from "../node/keystore.ts";
 import { isAddress } from "../lib/crypto.ts";
@@ -15,11 +14,13 @@ import { sendManifest, waitReady } from "./lease.ts";
 import { screenGroups, type Screening } from "./screen.ts";
 import { escrowRunway, type Runway, runwayTimeText } from "./runway.ts";
 import {
+  dseqArg,
   emit,
   fromKey,
   type GlobalOptions,
   globals,
   parseAmount,
+  readSdl,
   rpc,
   sendTx,
   type SentTx,
@@ -80,26 +81,6 @@ export async function subscribeEvents(
     },
     done,
   };
-}
-
-async function readSdl(file: string) {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-  }
-  const r = parseSdl(text);
-  if (!r.ok) throw new UserError(`${file}: ${r.error}`);
-  return r;
-}
-
-function dseqArg(s: string): number {
-  const n = Number(s);
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) {
-    throw new UserError(`DSEQ must be a non-negative integer, got "${s}"`);
-  }
-  return n;
 }
 
 function eventsOf(r: SentTx, type: string): Record<string, string>[] {

@@ -6,6 +6,15 @@ import { loadHome } from "../node/config.ts";
 import { CirrusNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
 import type { Logger } from "../lib/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import {
+  CLOCK_SKEW_ENV,
+  type Misbehaviour,
+  parseClockSkew,
+  skewedClock,
+  testChainProblem,
+} from "../node/misbehave.ts";
+import { UserError } from "./util.ts";
 import { startProviderRole } from "./provider_role.ts";
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
@@ -40,6 +49,25 @@ export interface RunNodeOptions {
   logLevel: string;
   /** Provider role: path of the provider config (YAML). */
   providerConfig?: string;
+  /** Test only: misbehaviours (refused unless the chain is a test chain). */
+  misbehave?: Misbehaviour[];
+}
+
+/**
+ * The node's clock: the system clock, shifted by `CIRRUS_CLOCK_SKEW_MS` (read once, at start) for
+ * clock-skew fault tests; the skew is refused unless the chain is a test chain.
+ */
+export function nodeClock(chainId: string, skewText: string | undefined): { clock: Clock; skewMs: number } {
+  if (skewText === undefined || skewText === "") return { clock: systemClock, skewMs: 0 };
+  let skewMs: number;
+  try {
+    skewMs = parseClockSkew(skewText);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const why = testChainProblem(chainId, CLOCK_SKEW_ENV);
+  if (why) throw new UserError(why);
+  return { clock: skewMs === 0 ? systemClock : skewedClock(systemClock, skewMs), skewMs };
 }
 
 /** Start a node from its home and run until a signal. */
@@ -47,7 +75,15 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   const home = await loadHome(o.home);
   const level = (o.logLevel in LEVELS ? o.logLevel : "info") as keyof typeof LEVELS;
   const log = stderrLogger(level, home.config.moniker);
+  const { clock, skewMs } = nodeClock(home.genesis.chainId, Deno.env.get(CLOCK_SKEW_ENV));
+  if (skewMs !== 0) log("warn", "clock skewed (test only)", { skewMs });
+  if (o.misbehave && o.misbehave.length > 0) {
+    const why = testChainProblem(home.genesis.chainId, "--misbehave");
+    if (why) throw new UserError(why);
+  }
   const node = await CirrusNode.fromHome(o.home, {
+    clock,
+    ...(o.misbehave && o.misbehave.length > 0 ? { misbehave: o.misbehave } : {}),
     validator: o.validator,
     transport: "tcp",
     p2pListen: [o.p2pListen ?? home.config.p2pListen],

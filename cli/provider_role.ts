@@ -116,7 +116,12 @@ export function nodeChainClient(
 }
 
 /** Build the cluster driver a config asks for. */
-export async function makeDriver(cfg: ProviderConfig, stateDir: string, log: Logger): Promise<ClusterDriver> {
+export async function makeDriver(
+  cfg: ProviderConfig,
+  stateDir: string,
+  log: Logger,
+  provider?: string,
+): Promise<ClusterDriver> {
   const c = cfg.cluster;
   const hostPortRange = { min: c.hostPorts[0], max: c.hostPorts[1] };
   switch (c.driver) {
@@ -132,6 +137,7 @@ export async function makeDriver(cfg: ProviderConfig, stateDir: string, log: Log
         stateDir: join(stateDir, "podman"),
         hostPortRange,
         publicHost: c.publicHost,
+        ...(provider ? { provider } : {}),
       });
     }
     case "kubernetes":
@@ -197,7 +203,7 @@ export interface ComposedProvider {
  * `node start --provider` (and so the devnet's provider nodes) and the in-process tests compose it here.
  */
 export async function composeProvider(o: ComposeProviderOptions): Promise<ComposedProvider> {
-  const driver = o.driver ?? await makeDriver(o.config, o.stateDir, o.logger);
+  const driver = o.driver ?? await makeDriver(o.config, o.stateDir, o.logger, o.key.address);
   const capacity = await resolveCapacity(o.config, driver);
   const engine = new BidEngine(o.config, new Inventory(capacity));
   const chain = nodeChainClient(o.routes, o.key);
@@ -238,7 +244,7 @@ export async function startProviderRole(
   const config = parseProviderConfig(text, dirname(resolve(configPath)));
   const key = await new Keystore(home).get(config.key);
   const stateDir = join(home, "provider");
-  const driver = await makeDriver(config, stateDir, log);
+  const driver = await makeDriver(config, stateDir, log, key.address);
   const provider = await composeProvider({
     routes: new NodeProtocolRoutes(node),
     key,
@@ -262,5 +268,5 @@ export async function startProviderRole(
 async function resolveCapacity(cfg: ProviderConfig, driver: ClusterDriver): Promise<InventoryCapacity> {
   if (cfg.capacity !== "probe") return capacityFromConfig(cfg);
   const probed = await driver.probeCapacity();
-  return capacityFromConfig(cfg, probed.free);
+  return capacityFromConfig(cfg, { ...probed.free, ...(probed.gpus ? { gpus: probed.gpus } : {}) });
 }

@@ -5,7 +5,6 @@
  * @module
  */
 import type { Command } from "commander";
-import { parseSdl } from "../auction/sdl/mod.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import type { DecCoin, ProviderInfo } from "../auction/market/types.ts";
 import type { Group } from "../auction/sdl/types.ts";
@@ -17,7 +16,7 @@ import {
   screenAnswerFrom,
 } from "../provider/protocol/mod.ts";
 import { chainId, dialProvider, withHost } from "./lease.ts";
-import { emit, type GlobalOptions, globals, rpc, UserError } from "./util.ts";
+import { emit, type GlobalOptions, globals, readSdl, rpc, UserError } from "./util.ts";
 
 /** One provider's answer for one group. */
 export type ProviderScreening =
@@ -114,14 +113,7 @@ export function addScreenCommand(deployment: Command): void {
     .option("--timeout <seconds>", "per provider", "10")
     .action(async (file: string, o, cmd) => {
       const g = globals(cmd);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (e) {
-        throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
-      }
-      const sdl = parseSdl(text);
-      if (!sdl.ok) throw new UserError(`${file}: ${sdl.error}`);
+      const sdl = await readSdl(file);
       const timeout = Number(o.timeout);
       if (!(timeout > 0)) throw new UserError(`--timeout must be a positive number of seconds`);
       const s = await screenGroups(g, groupsForTx(sdl.groups), { timeoutMs: timeout * 1000 });

@@ -7,6 +7,8 @@ import { defaultHome } from "../node/config.ts";
 import { Keystore } from "../node/keystore.ts";
 import { signTx } from "../node/ledger/tx.ts";
 import { toHex } from "../lib/crypto.ts";
+import { parseSdl } from "../auction/sdl/mod.ts";
+import type { SdlResult } from "../auction/sdl/types.ts";
 
 /** An error shown to the user as one line, without a stack trace. */
 export class UserError extends Error {
@@ -80,6 +82,31 @@ export async function rpc<T = Record<string, unknown>>(
     throw new UserError(err);
   }
   return body as T;
+}
+
+/** The text of a file named on the command line; an unreadable file is a user error naming it. */
+export async function readTextArg(file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (e) {
+    throw new UserError(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** An SDL file read and parsed; an unreadable or invalid one is a user error naming it. */
+export async function readSdl(file: string): Promise<Extract<SdlResult, { ok: true }>> {
+  const r = parseSdl(await readTextArg(file));
+  if (!r.ok) throw new UserError(`${file}: ${r.error}`);
+  return r;
+}
+
+/** A DSEQ argument: a non-negative safe integer. */
+export function dseqArg(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) {
+    throw new UserError(`DSEQ must be a non-negative integer, got "${s}"`);
+  }
+  return n;
 }
 
 /** Check a positive integer amount of base units. */

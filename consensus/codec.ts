@@ -145,8 +145,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function checkCanonical(input: Uint8Array, reencoded: Uint8Array, what: string): void {
-  if (!sameBytes(input, reencoded)) fail(what, "not in canonical encoding");
+/** A signed vote or proposal: `[tag, chainId, 5 fields, signature]`, with its tag and chain id checked. */
+function signedMessage(
+  bytes: Uint8Array,
+  max: number,
+  what: string,
+  expectedTag: string,
+): { a: unknown[]; chainId: string } {
+  const a = parse(bytes, max, what, 8);
+  tag(a[0], expectedTag, `${what}.tag`);
+  return { a, chainId: printable(a[1], `${what}.chainId`, CHAIN_ID_LENGTH_MAX) };
+}
+
+/** `decoded`, once its re-encoding is found to be the input's bytes. */
+function canonical<T>(input: Uint8Array, decoded: T, encodeFn: (v: T) => Uint8Array, what: string): T {
+  if (!sameBytes(input, encodeFn(decoded))) fail(what, "not in canonical encoding");
+  return decoded;
 }
 
 function tag(value: unknown, expected: string, field: string): void {
@@ -195,9 +209,7 @@ function signature(value: unknown, field: string): Uint8Array {
  * @throws ConsensusDecodeError naming the bad field.
  */
 export function decodeSignedVote(bytes: Uint8Array): SignedVote {
-  const a = parse(bytes, SIGNED_VOTE_BYTES_MAX, "vote", 8);
-  tag(a[0], VOTE_TAG, "vote.tag");
-  const chainId = printable(a[1], "vote.chainId", CHAIN_ID_LENGTH_MAX);
+  const { a, chainId } = signedMessage(bytes, SIGNED_VOTE_BYTES_MAX, "vote", VOTE_TAG);
   const type = a[2];
   if (typeof type !== "string" || !voteTypes.includes(type as VoteType)) {
     fail("vote.type", 'must be "prevote" or "precommit"');
@@ -210,9 +222,7 @@ export function decodeSignedVote(bytes: Uint8Array): SignedVote {
     blockHash: a[5] === null ? null : hash(a[5], "vote.blockHash"),
     validator: printable(a[6], "vote.validator", ADDRESS_LENGTH_MAX),
   };
-  const signed = { vote, signature: signature(a[7], "vote.signature") };
-  checkCanonical(bytes, encodeSignedVote(signed), "vote");
-  return signed;
+  return canonical(bytes, { vote, signature: signature(a[7], "vote.signature") }, encodeSignedVote, "vote");
 }
 
 /**
@@ -222,9 +232,7 @@ export function decodeSignedVote(bytes: Uint8Array): SignedVote {
  * @throws ConsensusDecodeError naming the bad field.
  */
 export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
-  const a = parse(bytes, SIGNED_PROPOSAL_BYTES_MAX, "proposal", 8);
-  tag(a[0], PROPOSAL_TAG, "proposal.tag");
-  const chainId = printable(a[1], "proposal.chainId", CHAIN_ID_LENGTH_MAX);
+  const { a, chainId } = signedMessage(bytes, SIGNED_PROPOSAL_BYTES_MAX, "proposal", PROPOSAL_TAG);
   const h = height(a[2], "proposal.height");
   const r = round(a[3], "proposal.round");
   const polRound = a[4];
@@ -240,8 +248,7 @@ export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
     proposer: printable(a[6], "proposal.proposer", ADDRESS_LENGTH_MAX),
   };
   const signed = { proposal, signature: signature(a[7], "proposal.signature") };
-  checkCanonical(bytes, encodeSignedProposal(signed), "proposal");
-  return signed;
+  return canonical(bytes, signed, encodeSignedProposal, "proposal");
 }
 
 /**
@@ -273,7 +280,5 @@ export function decodeCommit(bytes: Uint8Array): Commit {
     }
     signatures.push({ validator, signature: signature(entry[1], `${field}.signature`) });
   }
-  const commit: Commit = { height: h, round: r, blockHash, signatures };
-  checkCanonical(bytes, encodeCommit(commit), "commit");
-  return commit;
+  return canonical(bytes, { height: h, round: r, blockHash, signatures }, encodeCommit, "commit");
 }

@@ -26,6 +26,14 @@ export function seededRng(seed: number): Rng {
   };
 }
 
+/**
+ * A generator seeded from the platform's cryptographic source: the product default wherever an
+ * {@link Rng} is injectable (tests and the simulator pass {@link seededRng} instead).
+ */
+export function cryptoSeededRng(): Rng {
+  return seededRng(crypto.getRandomValues(new Uint32Array(1))[0]!);
+}
+
 /** An integer in [0, n) drawn from `rng`. */
 export function randomInt(rng: Rng, n: number): number {
   return Math.floor(rng() * n);

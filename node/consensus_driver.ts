@@ -3,12 +3,11 @@
  * the signer and the chain. One serial queue feeds every input (peer messages, timeouts, synced
  * blocks) to the core, so the core never sees two inputs at once.
  *
- * Order of effects for our own messages: signer guard (persisted) -> WAL (fsynced) -> publish ->
- * fed back to the core as input.
+ * Own messages are signed, persisted and published by `consensus_own.ts`, then fed back to the core
+ * as input; the WAL records and their replay are `consensus_wal.ts`.
  * @module
  */
 import { decode, encode } from "cborg";
-import { sign } from "../lib/crypto.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
@@ -18,14 +17,14 @@ import {
   blockBytesMismatch,
   type ConsensusGossipContext,
   resendProtocol,
-  resendToPeers,
   SeenSignatures,
   topics,
   validateProposalMessage,
   validateResend,
   validateVoteMessage,
-  VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
+import { ConsensusWal } from "./consensus_wal.ts";
+import { OwnMessages } from "./consensus_own.ts";
 import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
 import { commitHash, encodeBlock, type SignedTx, txsHash, txsThatFit } from "./ledger/mod.ts";
 import { decodeCommit } from "./ledger/block.ts";
@@ -35,12 +34,8 @@ import {
   encodeSignedProposal,
   encodeSignedVote,
   newHeightState,
-  proposalSignBytes,
   SignerState,
-  type SignStep,
   step,
-  voteSignBytes,
-  Wal,
 } from "../consensus/mod.ts";
 import type { Commit, Hex, Proposal, SignedProposal, SignedVote, Vote } from "../consensus/types.ts";
 
@@ -72,13 +67,6 @@ const FUTURE_BUFFER_MAX = 2_000;
 const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 const BLOCK_STORE_MAX = 16;
 
-/** WAL record kinds. */
-type WalRecord =
-  | ["proposal", Uint8Array, Uint8Array]
-  | ["vote", Uint8Array]
-  | ["timeout", string, number, number]
-  | ["value", number, number, Uint8Array];
-
 /** The consensus driver of one node. */
 export class ConsensusDriver {
   readonly #o: DriverOptions;
@@ -95,19 +83,18 @@ export class ConsensusDriver {
   #timers = new Set<unknown>();
   /** Blocks seen for the current height by hash (validated or not). */
   #blocks = new Map<Hex, { ok: true; value: ValidatedBlock } | { ok: false; reason: string }>();
-  /** Encoded own messages of the current height, for rebroadcast. */
-  #ownProposal: Uint8Array | null = null;
-  #ownVotes: Uint8Array[] = [];
+  /** Own messages (validators only; set by start). */
+  #own: OwnMessages | null = null;
   #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
   /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
   #walSeen = new SeenSignatures();
   #futureBytes = 0;
-  #wal!: Wal;
-  #signer!: SignerState;
+  #wal!: ConsensusWal;
   #replaying = false;
   #pendingGetValue: { height: number; round: number } | null = null;
-  #resend = 0;
   #lastProgress = 0;
+  /** The height waiting at rest (nothing to do) for a tx, a peer's message or the empty-block interval. */
+  #resting: { height: number; timer: unknown } | null = null;
   /** Heights decided after round 0 (a timeout or a missing proposal cost a round). */
   laterRounds = 0;
   /** Duplicate-vote evidence seen (conflicting signed votes of one validator). */
@@ -137,6 +124,11 @@ export class ConsensusDriver {
     return this.#height;
   }
 
+  /** True while the next height waits at rest (no tx, no scheduled ledger work; issue 9, part 5). */
+  get resting(): boolean {
+    return this.#resting !== null;
+  }
+
   /** The current round (for status). */
   get round(): number {
     return (this.#cs as { round?: number } | null)?.round ?? 0;
@@ -149,8 +141,21 @@ export class ConsensusDriver {
 
   /** Open the WAL and signer state, subscribe to gossip, replay the WAL, start the height. */
   async start(): Promise<void> {
-    this.#wal = await Wal.open(this.#o.walPath);
-    this.#signer = await SignerState.load(this.#o.signerStatePath);
+    this.#wal = await ConsensusWal.open(this.#o.walPath);
+    const signer = await SignerState.load(this.#o.signerStatePath);
+    const key = this.#o.validatorKey;
+    if (key) {
+      const { p2p, chain } = this.#o;
+      this.#own = new OwnMessages({
+        p2p,
+        chainId: chain.chainId,
+        topics: this.#topics,
+        key,
+        signer,
+        wal: this.#wal,
+        log: this.#log,
+      });
+    }
     this.#o.p2p.onMessage(
       this.#topics.proposal,
       (d) => validateProposalMessage(d, this.#gossipCtx),
@@ -166,6 +171,7 @@ export class ConsensusDriver {
       (req, from) => this.#onResend(req, from),
       { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
     );
+    this.#o.mempool.onAdded(() => this.#wake(this.#height));
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
     });
@@ -175,6 +181,8 @@ export class ConsensusDriver {
   /** Stop timers and close the WAL. Queued inputs are dropped. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#o.mempool.onAdded(null);
+    this.#resting = null;
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
     this.#queue = [];
@@ -261,11 +269,11 @@ export class ConsensusDriver {
 
   async #startHeight(height: number, replay: boolean): Promise<void> {
     const chain = this.#o.chain;
+    this.#stopResting();
     this.#height = height;
     this.#blocks.clear();
     this.#walSeen.clear();
-    this.#ownProposal = null;
-    this.#ownVotes = [];
+    this.#own?.clear();
     this.#pendingGetValue = null;
     this.#lastProgress = this.#clock.now();
     const p = chain.genesis.params.consensus;
@@ -296,35 +304,20 @@ export class ConsensusDriver {
   }
 
   async #replayWal(): Promise<void> {
-    const { records, droppedBytes } = await this.#wal.readAll();
-    if (droppedBytes > 0) this.#log("warn", "WAL had a torn tail; dropped it", { droppedBytes });
-    if (records.length === 0) return;
     this.#replaying = true;
-    let replayed = 0;
+    let replayed: number;
     try {
-      for (const payload of records) {
-        let rec: WalRecord;
-        try {
-          rec = decode(payload) as WalRecord;
-        } catch {
-          continue;
-        }
-        const before = this.#height;
-        if (rec[0] === "proposal") await this.#onProposalMessage(encode([rec[1], rec[2], 0]));
-        else if (rec[0] === "vote") await this.#onVoteMessage(encode([[rec[1]], 0]));
-        else if (rec[0] === "timeout") {
-          if (rec[2] === this.#height) {
-            await this.#feed({ type: "timeout", step: rec[1] as "propose", height: rec[2], round: rec[3] });
-          }
-        } else if (rec[0] === "value") {
-          if (rec[1] === this.#height) await this.#acceptValue(rec[1], rec[2], rec[3]);
-        }
-        replayed++;
-        if (this.#height !== before) break; // decided during replay
-      }
+      replayed = await this.#wal.replay({
+        height: () => this.#height,
+        proposal: (d) => this.#onProposalMessage(d),
+        vote: (d) => this.#onVoteMessage(d),
+        timeout: (s, height, round) => this.#feed({ type: "timeout", step: s, height, round }),
+        value: (height, round, bytes) => this.#acceptValue(height, round, bytes),
+      }, this.#log);
     } finally {
       this.#replaying = false;
     }
+    if (replayed === 0) return;
     this.#log("info", "replayed consensus WAL", { height: this.#height, records: replayed });
     const g = this.#pendingGetValue;
     if (g && g.height === this.#height) {
@@ -363,7 +356,7 @@ export class ConsensusDriver {
           this.#timers.delete(t);
           this.#enqueue(async () => {
             if (height !== this.#height) return;
-            await this.#wal.append(encode(["timeout", s, height, round]), { sync: false });
+            await this.#wal.timeout(s, height, round);
             await this.#feed({ type: "timeout", step: s, height, round });
           });
         }, durationMs);
@@ -402,18 +395,70 @@ export class ConsensusDriver {
     this.#o.mempool.update(event.txs.map((t) => t.id), chain.state, new Set(event.txs.map((t) => t.from)));
     await this.#wal.reset();
     this.#cs = null;
+    this.#stopResting();
     // The next height starts from the queue (never recursively inside this task), after
-    // timeoutCommit so that late precommits and txs can arrive.
+    // timeoutCommit so that late precommits and txs can arrive; or rests when it has nothing to do.
     const delay = chain.genesis.params.consensus.timeoutCommitMs;
     const next = event.height + 1;
+    const committedAt = this.#clock.now();
     this.#height = next;
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
       this.#enqueue(() =>
-        this.#height === next && !this.#cs ? this.#startHeight(next, false) : Promise.resolve()
+        this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
       );
     }, delay);
     this.#timers.add(t);
+  }
+
+  // ---- rest (issue 9, part 5: a node at rest costs nothing) ----
+
+  /**
+   * Starts `height` now when it has something to do (a tx in the mempool, a peer's message for it,
+   * ledger work scheduled) or when `createEmptyBlocksIntervalMs` since the last commit has passed;
+   * otherwise rests until one of those happens (CometBFT's create_empty_blocks=false + interval). No
+   * round runs while resting, so no timeout fires; every validator applies the same rule, and one
+   * that receives a proposal or a vote for the height starts it whatever its own mempool holds.
+   */
+  async #startOrRest(height: number, committedAt: number): Promise<void> {
+    const chain = this.#o.chain;
+    const interval = chain.genesis.params.consensus.createEmptyBlocksIntervalMs ?? 0;
+    const wait = committedAt + interval - this.#clock.now();
+    if (interval <= 0 || wait <= 0 || this.#hasWork(height)) {
+      await this.#startHeight(height, false);
+      return;
+    }
+    const t = this.#clock.setTimeout(() => {
+      this.#timers.delete(t);
+      this.#wake(height);
+    }, wait);
+    this.#timers.add(t);
+    this.#resting = { height, timer: t };
+    this.#log("debug", "resting", { height, waitMs: wait });
+  }
+
+  /** Whether `height` has work: txs pending, peers' messages for it buffered, ledger work scheduled. */
+  #hasWork(height: number): boolean {
+    const chain = this.#o.chain;
+    return this.#o.mempool.size > 0 || this.#future.length > 0 ||
+      chain.ledger.scheduledWork(chain.state, height);
+  }
+
+  /** Ends the rest of `height` (a tx, a peer's message or the interval): the height starts from the queue. */
+  #wake(height: number): void {
+    if (this.#resting?.height !== height || this.#stopped) return;
+    this.#stopResting();
+    this.#enqueue(() =>
+      this.#height === height && !this.#cs ? this.#startHeight(height, false) : Promise.resolve()
+    );
+  }
+
+  #stopResting(): void {
+    const r = this.#resting;
+    if (!r) return;
+    this.#resting = null;
+    this.#clock.clearTimeout(r.timer);
+    this.#timers.delete(r.timer);
   }
 
   // ---- our own messages ----
@@ -438,7 +483,7 @@ export class ConsensusDriver {
     const fit = txsThatFit(reaped.map((s) => s.bytes.length), p.maxBlockBytes, empty);
     const txs = reaped.slice(0, fit).map((s) => s.bytes);
     const bytes = encodeBlock({ header: { ...header, txsHash: txsHash(txs) }, txs, lastCommit });
-    await this.#wal.append(encode(["value", height, round, bytes]), { sync: false });
+    await this.#wal.value(height, round, bytes);
     await this.#acceptValue(height, round, bytes);
   }
 
@@ -460,60 +505,16 @@ export class ConsensusDriver {
     this.#blocks.set(hash, v);
   }
 
-  /** The double-sign guard: persisted before anything is signed. */
-  async #guard(height: number, round: number, signStep: SignStep, bytes: Uint8Array): Promise<boolean> {
-    const r = await this.#signer.authorize({ height, round, step: signStep }, bytes);
-    if (!r.ok) {
-      this.#log("warn", "signer refused", { height, round, step: signStep, reason: r.reason });
-      return false;
-    }
-    return true;
-  }
-
   async #signAndSendProposal(proposal: Proposal): Promise<void> {
-    const key = this.#o.validatorKey;
     const vb = this.#blocks.get(proposal.blockHash);
-    if (!key || !vb || !vb.ok) return;
-    const bytes = proposalSignBytes(proposal);
-    if (!await this.#guard(proposal.height, proposal.round, "propose", bytes)) return;
-    const signed: SignedProposal = { proposal, signature: await sign(key.privKey, bytes) };
-    const sp = encodeSignedProposal(signed);
-    await this.#wal.append(encode(["proposal", sp, vb.value.bytes]), { sync: true });
-    this.#ownProposal = encode([sp, vb.value.bytes]);
-    if (!this.#replaying) await this.#publish(this.#topics.proposal, encode([sp, vb.value.bytes, 0]));
+    if (!this.#own || !vb || !vb.ok) return;
+    if (!await this.#own.proposal(proposal, vb.value.bytes, !this.#replaying)) return;
     await this.#feed({ type: "proposal", proposal, valid: true });
   }
 
   async #signAndSendVote(vote: Vote): Promise<void> {
-    const key = this.#o.validatorKey;
-    if (!key) return;
-    const bytes = voteSignBytes(vote);
-    if (!await this.#guard(vote.height, vote.round, vote.type, bytes)) return;
-    const signed: SignedVote = { vote, signature: await sign(key.privKey, bytes) };
-    const sv = encodeSignedVote(signed);
-    await this.#wal.append(encode(["vote", sv]), { sync: true });
-    this.#ownVotes.push(sv);
-    if (this.#ownVotes.length > VOTES_PER_MESSAGE_MAX) this.#ownVotes.shift();
-    if (!this.#replaying) await this.#publish(this.#topics.vote, encode([[sv], 0]));
-    await this.#feed({ type: "vote", signed });
-  }
-
-  async #publish(topic: string, data: Uint8Array): Promise<void> {
-    // A proposal that cannot leave this node costs the round: say so loudly (issue 8, finding 4).
-    const level = topic === this.#topics.proposal ? "error" : "debug";
-    if (data.length > GOSSIP_BYTES_MAX) {
-      this.#log(level, "message too large for gossip; not sent", {
-        topic,
-        bytes: data.length,
-        max: GOSSIP_BYTES_MAX,
-      });
-      return;
-    }
-    try {
-      await this.#o.p2p.publish(topic, data);
-    } catch (e) {
-      this.#log(level, "publish failed", { topic, bytes: data.length, error: String(e) });
-    }
+    const signed = await this.#own?.vote(vote, !this.#replaying);
+    if (signed) await this.#feed({ type: "vote", signed });
   }
 
   #scheduleRebroadcast(): void {
@@ -522,28 +523,8 @@ export class ConsensusDriver {
       this.#timers.delete(t);
       if (this.#stopped) return;
       this.#enqueue(() => {
-        if (this.#clock.now() - this.#lastProgress >= every) {
-          this.#resend++;
-          if (this.#ownProposal) {
-            const [sp, b] = decode(this.#ownProposal) as [Uint8Array, Uint8Array];
-            resendToPeers(
-              this.#o.p2p,
-              this.#o.chain.chainId,
-              "proposal",
-              encode([sp, b, this.#resend]),
-              this.#log,
-            );
-          }
-          if (this.#ownVotes.length > 0) {
-            resendToPeers(
-              this.#o.p2p,
-              this.#o.chain.chainId,
-              "vote",
-              encode([this.#ownVotes, this.#resend]),
-              this.#log,
-            );
-          }
-        }
+        // Nothing is re-sent between heights (at rest, a node sends nothing).
+        if (this.#cs && this.#clock.now() - this.#lastProgress >= every) this.#own?.resend();
         return Promise.resolve();
       });
       this.#scheduleRebroadcast();
@@ -566,6 +547,7 @@ export class ConsensusDriver {
 
   /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
   #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
+    if (!this.#cs) this.#wake(this.#height); // a peer runs our resting height: join it
     if (
       this.#future.length >= FUTURE_BUFFER_MAX || this.#futureBytes + data.length > FUTURE_BUFFER_BYTES_MAX
     ) return;
@@ -607,7 +589,7 @@ export class ConsensusDriver {
     // the signature covers the block hash, and the bytes are the block's (checked above or cached)
     const first = this.#walSeen.first(sp.signature);
     if (first && !this.#replaying && this.#o.validatorKey?.address !== p.proposer) {
-      await this.#wal.append(encode(["proposal", encodeSignedProposal(sp), blockBytes]), { sync: false });
+      await this.#wal.proposal(encodeSignedProposal(sp), blockBytes, false);
     }
     // Timeliness is local and gates only the prevote for a fresh value (never cached as invalidity).
     const late = v.ok && p.polRound < 0
@@ -636,7 +618,7 @@ export class ConsensusDriver {
       if (h !== this.#height || !this.#cs) continue;
       const first = this.#walSeen.first(signed.signature);
       if (first && !this.#replaying && signed.vote.validator !== this.#o.validatorKey?.address) {
-        await this.#wal.append(encode(["vote", encodeSignedVote(signed)]), { sync: false });
+        await this.#wal.vote(encodeSignedVote(signed), false);
       }
       await this.#feed({ type: "vote", signed });
     }

@@ -20,10 +20,16 @@ export class Mempool {
   #txs = new Map<string, SignedTx>();
   #pendingBySender = new Map<string, number>();
   #bytes = 0;
+  #onAdded: (() => void) | null = null;
   readonly limits: MempoolLimits;
 
   constructor(limits: MempoolLimits) {
     this.limits = limits;
+  }
+
+  /** Called after each tx admitted (consensus wakes a resting height with it). One listener. */
+  onAdded(fn: (() => void) | null): void {
+    this.#onAdded = fn;
   }
 
   get size(): number {
@@ -63,6 +69,7 @@ export class Mempool {
     const check = checkTx(state, stx, this.nextNonce(state, stx.tx.from));
     if (!check.ok) return { ok: false, reason: check.reason };
     this.#insert(stx);
+    this.#onAdded?.();
     return { ok: true, id: stx.id };
   }
 

@@ -11,6 +11,7 @@ import { ConsensusDriver, topics } from "./consensus_driver.ts";
 import { gossipMessageIdOf } from "./consensus_gossip.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Rng } from "../lib/rng.ts";
 import { Mempool } from "./mempool.ts";
 import { createP2P, type P2P, type P2POptions } from "./p2p.ts";
 import { type GossipResult, GossipStats, IGNORE, REJECT } from "./gossip_validation.ts";
@@ -18,10 +19,18 @@ import { BlockSync } from "./sync.ts";
 import type { SignedTx } from "./ledger/tx.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import { cirrusLedger } from "./ledger/default_ledger.ts";
+import { forgetConsensusState, misbehavingP2P, type Misbehaviour, testChainProblem } from "./misbehave.ts";
 
 /** Most txs in one gossip batch, and how long a tx waits for its batch. */
 const TX_BATCH_MAX = 512;
 const TX_BATCH_DELAY_MS = 20;
+/**
+ * A tx submitted here and still pending after this long is gossiped again (its first gossip may have
+ * reached no peer, e.g. sent before any connection): a chain at rest would otherwise never see it.
+ */
+const TX_REGOSSIP_MS = 2_000;
+/** Most txs submitted here that are followed for a re-gossip. */
+const TX_REGOSSIP_MAX = 4_096;
 
 /** Options of {@link startNode}. */
 export interface NodeOptions {
@@ -38,8 +47,12 @@ export interface NodeOptions {
   logger?: Logger;
   /** The ledger's modules (default: {@link cirrusLedger}, bank + market + audit). */
   ledger?: Ledger;
+  /** Randomness of the node's choices, e.g. block sync's peer sample (default: seeded from the crypto source). */
+  rng?: Rng;
   /** Builds the node's network host (default `createP2P`, libp2p; the simulator passes its own). */
   network?: (opts: P2POptions) => Promise<P2P>;
+  /** Test only (refused unless the chain is a test chain): misbehave in these ways (`node/misbehave.ts`). */
+  misbehave?: readonly Misbehaviour[];
 }
 
 /** Result of submitting a transaction. */
@@ -63,6 +76,9 @@ export class CirrusNode {
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
   #txTimer: unknown = null;
+  /** Txs submitted here, still followed for a re-gossip: id -> bytes and time of the last gossip. */
+  #ownTxs = new Map<string, { bytes: Uint8Array; at: number }>();
+  #regossipTimer: unknown = null;
   #stopped = false;
 
   private constructor(
@@ -127,6 +143,10 @@ export class CirrusNode {
     const r = this.mempool.add(stx, this.chain.state);
     if (!r.ok) return { ok: false, txId: stx.id, error: r.reason };
     this.#queueGossip(stx.bytes);
+    if (this.#ownTxs.size < TX_REGOSSIP_MAX) {
+      this.#ownTxs.set(stx.id, { bytes: stx.bytes, at: this.clock.now() });
+    }
+    this.#armRegossip();
     return { ok: true, txId: stx.id };
   }
 
@@ -136,6 +156,23 @@ export class CirrusNode {
     else if (this.#txTimer === null) {
       this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
     }
+  }
+
+  /** Armed only while txs submitted here are pending: a node at rest has no timer for it. */
+  #armRegossip(): void {
+    if (this.#regossipTimer !== null || this.#stopped || this.#ownTxs.size === 0) return;
+    this.#regossipTimer = this.clock.setTimeout(() => {
+      this.#regossipTimer = null;
+      const now = this.clock.now();
+      for (const [id, t] of this.#ownTxs) {
+        if (!this.mempool.has(id)) this.#ownTxs.delete(id);
+        else if (now - t.at >= TX_REGOSSIP_MS) {
+          t.at = now;
+          this.#queueGossip(t.bytes);
+        }
+      }
+      this.#armRegossip();
+    }, TX_REGOSSIP_MS);
   }
 
   #flushTxs(): void {
@@ -212,6 +249,7 @@ export class CirrusNode {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#txTimer !== null) this.clock.clearTimeout(this.#txTimer);
+    if (this.#regossipTimer !== null) this.clock.clearTimeout(this.#regossipTimer);
     this.sync.stop();
     await this.driver.stop();
     await this.p2p.stop();
@@ -248,7 +286,16 @@ export class CirrusNode {
     const clock = opts.clock ?? systemClock;
     const home = opts.home;
     const dataDir = opts.dataDir ?? join(home.home, "data");
+    const misbehave = opts.misbehave ?? [];
+    if (misbehave.length > 0) {
+      const why = testChainProblem(home.genesis.chainId, "--misbehave");
+      if (why) throw new Error(why);
+      if (!opts.validator) throw new Error("--misbehave needs a validator (--validator)");
+    }
+    const walPath = join(dataDir, "cs.wal");
+    const signerStatePath = join(dataDir, "priv_validator_state.json");
     await Deno.mkdir(dataDir, { recursive: true });
+    if (misbehave.includes("amnesia")) await forgetConsensusState({ walPath, signerStatePath });
     const chain = await Chain.open({
       dir: join(dataDir, "ledger"),
       genesis: home.genesis,
@@ -275,18 +322,28 @@ export class CirrusNode {
       await chain.close();
       throw e;
     }
+    if (misbehave.length > 0) {
+      log("warn", "MISBEHAVING (test only)", { kinds: misbehave.join(",") });
+      p2p = misbehavingP2P(p2p, {
+        kinds: misbehave,
+        topics: t,
+        validatorKey: home.validatorKey,
+        maxBlockBytes: home.genesis.params.consensus.maxBlockBytes,
+        logger: log,
+      });
+    }
     const driver = new ConsensusDriver({
       chain,
       p2p,
       mempool,
       validatorKey: opts.validator ? home.validatorKey : null,
-      walPath: join(dataDir, "cs.wal"),
-      signerStatePath: join(dataDir, "priv_validator_state.json"),
+      walPath,
+      signerStatePath,
       clock,
       logger: log,
       gossipStats,
     });
-    const sync = new BlockSync(chain, p2p, driver, clock, log);
+    const sync = new BlockSync(chain, p2p, driver, clock, log, undefined, opts.rng ? { rng: opts.rng } : {});
     const node = new CirrusNode({
       chain,
       mempool,

@@ -219,13 +219,10 @@ export class Protocols {
   ): Promise<Uint8Array> {
     const timeoutMs = ropts?.timeoutMs ?? 10_000;
     const responseBytesMax = ropts?.responseBytesMax ?? RESPONSE_BYTES_MAX;
-    const ac = new AbortController();
     const timeoutErr = new P2PTimeoutError(
       `request ${protocol} to ${peerId} timed out after ${timeoutMs} ms`,
     );
-    const timer = setTimeout(() => ac.abort(timeoutErr), timeoutMs);
-    const onAbort = () => ac.abort(ropts?.signal?.reason);
-    ropts?.signal?.addEventListener("abort", onAbort);
+    const ac = new Deadline(timeoutMs, timeoutErr, ropts?.signal);
     let stream: Stream | undefined;
     try {
       stream = await this.#openOutbound(peerId, protocol, ac.signal);
@@ -265,8 +262,7 @@ export class Protocols {
       stream?.abort(e instanceof Error ? e : new Error(String(e)));
       throw e;
     } finally {
-      clearTimeout(timer);
-      ropts?.signal?.removeEventListener("abort", onAbort);
+      ac.release();
     }
   }
 
@@ -309,13 +305,11 @@ export class Protocols {
   ): AsyncGenerator<Uint8Array> {
     const timeoutMs = sopts?.timeoutMs ?? 10_000;
     const frameBytesMax = sopts?.frameBytesMax ?? STREAM_FRAME_BYTES_MAX;
-    const ac = new AbortController();
-    const openTimer = setTimeout(
-      () => ac.abort(new P2PTimeoutError(`openStream ${protocol} to ${peerId} timed out`)),
+    const ac = new Deadline(
       timeoutMs,
+      new P2PTimeoutError(`openStream ${protocol} to ${peerId} timed out`),
+      sopts?.signal,
     );
-    const onAbort = () => ac.abort(sopts?.signal?.reason);
-    sopts?.signal?.addEventListener("abort", onAbort);
     let idle: ReturnType<typeof setTimeout> | undefined;
     let stream: Stream | undefined;
     let finished = false;
@@ -327,7 +321,7 @@ export class Protocols {
       const reader = new FrameReader(s);
       await writeAll(s, encodeFrame(req));
       await s.close(); // half-close: we only read from here on
-      clearTimeout(openTimer);
+      ac.disarm();
       while (true) {
         if (sopts?.idleTimeoutMs !== undefined) {
           idle = setTimeout(
@@ -357,9 +351,8 @@ export class Protocols {
         yield frame.subarray(1);
       }
     } finally {
-      clearTimeout(openTimer);
+      ac.release();
       if (idle !== undefined) clearTimeout(idle);
-      sopts?.signal?.removeEventListener("abort", onAbort);
       // consumer broke out early (or an error): reset so the server's handler sees its signal abort
       if (!finished) stream?.abort(new Error("stream cancelled"));
     }
@@ -369,5 +362,40 @@ export class Protocols {
   stop(): void {
     for (const s of this.#inflight) s.abort(new Error("p2p stopping"));
     this.#inflight.clear();
+  }
+}
+
+/** An abort signal that fires with `timeoutErr` after `timeoutMs`, or when the caller's `signal` aborts. */
+class Deadline {
+  readonly #ac = new AbortController();
+  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #caller: AbortSignal | undefined;
+  readonly #onAbort = () => this.#ac.abort(this.#caller?.reason);
+
+  constructor(timeoutMs: number, timeoutErr: Error, signal?: AbortSignal) {
+    this.#timer = setTimeout(() => this.#ac.abort(timeoutErr), timeoutMs);
+    this.#caller = signal;
+    signal?.addEventListener("abort", this.#onAbort);
+  }
+
+  /** The signal to pass down. */
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  /** Abort now with `reason`. */
+  abort(reason: unknown): void {
+    this.#ac.abort(reason);
+  }
+
+  /** Stop the timer (the caller's signal still aborts). */
+  disarm(): void {
+    clearTimeout(this.#timer);
+  }
+
+  /** Stop the timer and stop following the caller's signal. */
+  release(): void {
+    this.disarm();
+    this.#caller?.removeEventListener("abort", this.#onAbort);
   }
 }

@@ -18,7 +18,7 @@
  */
 import type { CirrusNode } from "./node.ts";
 import type { CommittedBlock } from "./chain.ts";
-import { fromHex, isAddress, toHex } from "../lib/crypto.ts";
+import { concatBytes, fromHex, isAddress, toHex } from "../lib/crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";
@@ -73,14 +73,7 @@ async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
 }
 
 async function readJson(req: Request): Promise<Record<string, unknown>> {

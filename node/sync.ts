@@ -19,6 +19,7 @@ import type { P2P } from "./p2p.ts";
 import type { ConsensusDriver } from "./consensus_driver.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
+import { cryptoSeededRng, type Rng } from "../lib/rng.ts";
 
 /** The protocol id. */
 export const SYNC_PROTOCOL = "/cirrus/sync/1";
@@ -36,6 +37,12 @@ export const SYNC_STATUS_PEERS_MAX = 16;
 /** First penalty of a misbehaving peer; doubles with each strike up to {@link PENALTY_MS_MAX}. */
 const PENALTY_MS = 5_000;
 const PENALTY_MS_MAX = 10 * 60_000;
+/**
+ * Longest pause between two polls when no peer is ahead: each poll that finds none doubles the pause
+ * from `intervalMs` up to this (a node at rest asks its peers rarely; issue 9, part 5). A peer's
+ * consensus message from a higher height, or a poll that finds one ahead, brings it back at once.
+ */
+const QUIET_POLL_MS_MAX = 10_000;
 /** Peers remembered with strikes, at most (oldest forgotten). */
 const PENALIZED_PEERS_MAX = 1024;
 
@@ -47,6 +54,8 @@ export interface BlockSyncOptions {
   statusTimeoutMs?: number;
   /** Time allowed for a blocks answer (default 10 s). */
   blocksTimeoutMs?: number;
+  /** Draws the sample of peers asked for their height (default {@link cryptoSeededRng}). */
+  rng?: Rng;
 }
 
 /** Serve and run block sync for one node. */
@@ -59,6 +68,9 @@ export class BlockSync {
   readonly #penalties = new Map<string, { strikes: number; until: number }>();
   /** Blocks applied through sync since start. */
   applied = 0;
+  /** Polls in a row that found no peer ahead (the pause before the next one doubles with each). */
+  #quietPolls = 0;
+  readonly #rng: Rng;
 
   constructor(
     readonly chain: Chain,
@@ -68,7 +80,9 @@ export class BlockSync {
     readonly log: Logger,
     readonly intervalMs = 1000,
     readonly options: BlockSyncOptions = {},
-  ) {}
+  ) {
+    this.#rng = options.rng ?? cryptoSeededRng();
+  }
 
   /** Register the protocol handler and start the catch-up loop. */
   async start(): Promise<void> {
@@ -100,10 +114,11 @@ export class BlockSync {
 
   #schedule(): void {
     if (this.#stopped) return;
+    const pause = Math.min(this.intervalMs * 2 ** Math.min(this.#quietPolls, 16), QUIET_POLL_MS_MAX);
     this.#timer = this.clock.setTimeout(async () => {
       await this.tick();
       this.#schedule();
-    }, this.intervalMs);
+    }, Math.max(this.intervalMs, pause));
   }
 
   async #serve(req: Uint8Array): Promise<Uint8Array> {
@@ -150,7 +165,7 @@ export class BlockSync {
   async #candidates(): Promise<{ peer: string; height: number }[]> {
     let peers = this.p2p.peers().filter((p) => !this.penalized(p));
     if (peers.length > SYNC_STATUS_PEERS_MAX) {
-      peers = peers.map((p) => ({ p, k: Math.random() })).sort((a, b) => a.k - b.k)
+      peers = peers.map((p) => ({ p, k: this.#rng() })).sort((a, b) => a.k - b.k)
         .slice(0, SYNC_STATUS_PEERS_MAX).map((x) => x.p);
     }
     const timeoutMs = this.options.statusTimeoutMs ?? 2000;
@@ -224,6 +239,7 @@ export class BlockSync {
     this.#busy = true;
     try {
       const candidates = await this.#candidates();
+      this.#quietPolls = candidates.length === 0 ? this.#quietPolls + 1 : 0;
       for (const { peer, height } of candidates) {
         if (this.#stopped || this.chain.height >= height) continue;
         this.log("info", "catching up", { from: this.chain.height + 1, to: height, peer });

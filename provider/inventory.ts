@@ -287,13 +287,15 @@ export interface ProbedResources {
   memory: number;
   storage: number;
   gpu: number;
+  /** free gpus by model, when the driver knows them (kubernetes: node labels) */
+  gpus?: GpuInventory[];
 }
 
 /**
  * The inventory capacity of a config: the explicit `capacity`, or the driver's probe (its storage
  * becomes every offered pool: `default` and each persistent class), then `capacityCap` applied. Pools
- * are the node disk (`default`) and the offered persistent classes. Gpus are the configured ones (a
- * probe cannot tell models apart).
+ * are the node disk (`default`) and the offered persistent classes. Gpus are the configured ones, or
+ * when none are configured those the probe found by model.
  */
 export function capacityFromConfig(cfg: ProviderConfig, probe?: ProbedResources): InventoryCapacity {
   const pools = ["default", ...cfg.storageClasses.filter((c) => c !== "ram" && c !== "default")];
@@ -315,7 +317,7 @@ export function capacityFromConfig(cfg: ProviderConfig, probe?: ProbedResources)
       gpus: [],
     };
   }
-  cap.gpus = cfg.gpus.map((g) => ({ ...g }));
+  cap.gpus = (cfg.gpus.length > 0 ? cfg.gpus : probe?.gpus ?? []).map((g) => ({ ...g }));
   const cc = cfg.capacityCap;
   if (cc) {
     if (cc.cpu !== undefined) cap.cpu = Math.min(cap.cpu, cc.cpu);

@@ -56,6 +56,20 @@ export function marketEndBlock(s: MarketStore): void {
   }
 }
 
+/**
+ * True when a block at `height` has marketplace work (a bid window ends or an escrow runs out there)
+ * or such work is scheduled later: windows and lease payments count in blocks, so blocks must keep
+ * coming while an order's window is open or a lease pays. An order waiting for its first bid and a
+ * lease that never runs out (price 0) schedule nothing. One index lookup per kind, never a scan.
+ */
+export function marketScheduledWork(
+  view: MarketReader & { hasKeyWithPrefix(prefix: string): boolean },
+  height: number,
+): boolean {
+  if (view.get(K.orderClose(height)) !== undefined || view.get(K.exhaust(height)) !== undefined) return true;
+  return view.hasKeyWithPrefix(marketPrefixes.orderClose) || view.hasKeyWithPrefix(marketPrefixes.exhaust);
+}
+
 /** Funds the marketplace holds (open escrow balances + open/active bid deposits), by full scan. */
 export function marketHeldFunds(view: MarketReader & { keys(prefix: string): string[] }): bigint {
   let sum = 0n;

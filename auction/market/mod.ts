@@ -32,5 +32,5 @@ export { marketKeyIds, marketKeys, marketPrefixes, readRecord } from "./records.
 export { exhaustionHeight } from "./escrow.ts";
 export { attestationOf, placementProblem, signedByProblem, winningBid } from "./placement.ts";
 export { applyMarketTx, marketTxAddresses } from "./tx.ts";
-export { marketBeginBlock, marketEndBlock, marketHeldFunds } from "./blocks.ts";
+export { marketBeginBlock, marketEndBlock, marketHeldFunds, marketScheduledWork } from "./blocks.ts";
 export * from "./query.ts";

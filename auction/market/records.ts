@@ -54,6 +54,10 @@ export const marketPrefixes = {
   bid: "mkt/bid/",
   lease: "mkt/lease/",
   audit: "mkt/audit/",
+  /** Index of bid windows ending, by height. */
+  orderClose: "mkt/idx/orderclose/",
+  /** Index of escrows running out, by height. */
+  exhaust: "mkt/idx/exhaust/",
 } as const;
 
 const after = (key: string, prefix: string): string | null =>

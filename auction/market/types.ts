@@ -223,15 +223,20 @@ export interface LeaseRecord {
   paid: string;
 }
 
-/** `mkt/escrow/<owner>/<dseq>` */
-export interface EscrowRecord {
+/** An escrow's state and running totals, integer base units (the record and its query output). */
+export interface EscrowTotals {
   state: "open" | "closed";
   denom: string;
-  /** integer base units left, as of `settledAt` */
+  /** Left, as of the record's `settledAt` (or the query's `height`). */
   balance: string;
   deposited: string;
+  /** Paid to providers so far. */
   transferred: string;
   refunded: string;
+}
+
+/** `mkt/escrow/<owner>/<dseq>` */
+export interface EscrowRecord extends EscrowTotals {
   settledAt: number;
   /** First height at which the escrow cannot pay its leases; null = none (no leases, or beyond 2^53). */
   exhaustAt: number | null;
@@ -253,13 +258,17 @@ export interface AttestationInfo extends AttestationRecord {
   auditor: string;
 }
 
-/** A lease, `paid` settled at the query height (query output). */
-export interface LeaseInfo {
+/** The id of an order (or of a bid or lease on it) and its parts (query output). */
+export interface OrderIdParts {
   id: string;
   owner: string;
   dseq: number;
   gseq: number;
   oseq: number;
+}
+
+/** A lease, `paid` settled at the query height (query output). */
+export interface LeaseInfo extends OrderIdParts {
   provider: string;
   price: DecCoin;
   state: LeaseState;
@@ -273,12 +282,7 @@ export interface LeaseInfo {
 }
 
 /** A bid (query output). */
-export interface BidInfo {
-  id: string;
-  owner: string;
-  dseq: number;
-  gseq: number;
-  oseq: number;
+export interface BidInfo extends OrderIdParts {
   provider: string;
   price: DecCoin;
   deposit: DecCoin;
@@ -288,12 +292,7 @@ export interface BidInfo {
 }
 
 /** An order with its group spec (query output). */
-export interface OrderInfo {
-  id: string;
-  owner: string;
-  dseq: number;
-  gseq: number;
-  oseq: number;
+export interface OrderInfo extends OrderIdParts {
   state: OrderState;
   /** Max price per block for the whole group. */
   maxPrice: DecCoin;
@@ -306,17 +305,9 @@ export interface OrderInfo {
 }
 
 /** An escrow settled at the query height (query output). */
-export interface EscrowStatus {
+export interface EscrowStatus extends EscrowTotals {
   owner: string;
   dseq: number;
-  state: "open" | "closed";
-  denom: string;
-  /** Settled balance at `height`, integer base units. */
-  balance: string;
-  deposited: string;
-  /** Paid to providers so far (settled at `height`). */
-  transferred: string;
-  refunded: string;
   height: number;
   /** Sum of the active leases' prices per block. */
   ratePerBlock: string;

@@ -5,7 +5,7 @@
  */
 import { isStorageClass, STORAGE_CLASSES, type StorageClass } from "../../lib/storage.ts";
 import * as L from "./limits.ts";
-import { formatGi, parseByteSize, parseCpuUnits, scalarText } from "./quantity.ts";
+import { formatGi, parseByteSize, parseCpuUnits, type QuantityResult, scalarText } from "./quantity.ts";
 import {
   type Ctx,
   describe,
@@ -20,6 +20,29 @@ import {
 } from "./read.ts";
 import type { Attribute, ComputeResources, Gpu, GpuAttribute, StorageVolume } from "./types.ts";
 
+/**
+ * A quantity parsed by `parse` and checked against `min..max`: its value (also when out of range,
+ * which is reported as `must be <range>, got <text> (<value><unit>)`), or undefined when it does not
+ * parse (reported).
+ */
+function readQuantity(
+  ctx: Ctx,
+  raw: unknown,
+  path: string,
+  parse: (v: unknown) => QuantityResult,
+  limits: { min: number; max: number; range: string; unit: string },
+): number | undefined {
+  const q = parse(raw);
+  if (!q.ok) {
+    ctx.err(path, q.error);
+    return undefined;
+  }
+  if (q.value < limits.min || q.value > limits.max) {
+    ctx.err(path, `must be ${limits.range}, got ${scalarText(raw)} (${q.value}${limits.unit})`);
+  }
+  return q.value;
+}
+
 function parseStorageVolume(ctx: Ctx, v: unknown, path: string): StorageVolume | undefined {
   const o = readMap(ctx, v, path, true);
   if (!o) return undefined;
@@ -28,20 +51,12 @@ function parseStorageVolume(ctx: Ctx, v: unknown, path: string): StorageVolume |
   let name = "default";
   const n = readStr(ctx, o["name"], joinPath(path, "name"));
   if (n !== undefined && n !== "") name = n;
-  const sizeR = parseByteSize(o["size"]);
-  let size = 0;
-  if (!sizeR.ok) ctx.err(joinPath(path, "size"), sizeR.error);
-  else {
-    size = sizeR.value;
-    if (size < L.UNIT_STORAGE_MIN || size > L.UNIT_STORAGE_MAX) {
-      ctx.err(
-        joinPath(path, "size"),
-        `must be ${L.UNIT_STORAGE_MIN / 1024 ** 2}Mi..${L.UNIT_STORAGE_MAX / 1024 ** 4}Ti, got ${
-          scalarText(o["size"])
-        } (${size} bytes)`,
-      );
-    }
-  }
+  const size = readQuantity(ctx, o["size"], joinPath(path, "size"), parseByteSize, {
+    min: L.UNIT_STORAGE_MIN,
+    max: L.UNIT_STORAGE_MAX,
+    range: `${L.UNIT_STORAGE_MIN / 1024 ** 2}Mi..${L.UNIT_STORAGE_MAX / 1024 ** 4}Ti`,
+    unit: " bytes",
+  }) ?? 0;
   const ap = joinPath(path, "attributes");
   const ao = readMap(ctx, o["attributes"], ap) ?? {};
   let persistent = false;
@@ -168,21 +183,14 @@ export function parseCompute(ctx: Ctx, v: unknown, path: string): ComputeResourc
   if (!co) ok = false;
   else {
     unknownKeys(ctx, co, cp, ["units", "attributes"]);
-    const c = parseCpuUnits(co["units"]);
-    if (!c.ok) {
-      ctx.err(joinPath(cp, "units"), c.error);
-      ok = false;
-    } else {
-      cpu = c.value;
-      if (cpu < L.UNIT_CPU_MIN || cpu > L.UNIT_CPU_MAX) {
-        ctx.err(
-          joinPath(cp, "units"),
-          `must be ${L.UNIT_CPU_MIN}m..${L.UNIT_CPU_MAX / 1000} cpus, got ${
-            scalarText(co["units"])
-          } (${cpu}m)`,
-        );
-      }
-    }
+    const c = readQuantity(ctx, co["units"], joinPath(cp, "units"), parseCpuUnits, {
+      min: L.UNIT_CPU_MIN,
+      max: L.UNIT_CPU_MAX,
+      range: `${L.UNIT_CPU_MIN}m..${L.UNIT_CPU_MAX / 1000} cpus`,
+      unit: "m",
+    });
+    if (c === undefined) ok = false;
+    else cpu = c;
     const ap = joinPath(cp, "attributes");
     for (const [k, val] of entries(readMap(ctx, co["attributes"], ap) ?? {})) {
       if (k !== "arch") ctx.err(joinPath(ap, k), "unsupported cpu attribute (want arch)");
@@ -197,19 +205,14 @@ export function parseCompute(ctx: Ctx, v: unknown, path: string): ComputeResourc
   if (!mo) ok = false;
   else {
     unknownKeys(ctx, mo, mp, ["size", "attributes"]);
-    const m = parseByteSize(mo["size"]);
-    if (!m.ok) {
-      ctx.err(joinPath(mp, "size"), m.error);
-      ok = false;
-    } else {
-      memory = m.value;
-      if (memory < L.UNIT_MEMORY_MIN || memory > L.UNIT_MEMORY_MAX) {
-        ctx.err(
-          joinPath(mp, "size"),
-          `must be 1Mi..${L.UNIT_MEMORY_MAX / 1024 ** 4}Ti, got ${scalarText(mo["size"])} (${memory} bytes)`,
-        );
-      }
-    }
+    const m = readQuantity(ctx, mo["size"], joinPath(mp, "size"), parseByteSize, {
+      min: L.UNIT_MEMORY_MIN,
+      max: L.UNIT_MEMORY_MAX,
+      range: `1Mi..${L.UNIT_MEMORY_MAX / 1024 ** 4}Ti`,
+      unit: " bytes",
+    });
+    if (m === undefined) ok = false;
+    else memory = m;
   }
 
   // storage: one volume (mapping) or a list of volumes

@@ -131,6 +131,12 @@ function parseService(ctx: Ctx, v: unknown, path: string): Service | undefined {
     // "NAME" alone is accepted (an empty value), as Akash's provider does
     if (e.startsWith("=") || e.trim() === "") {
       ctx.err(joinPath(envPath, i), `must be NAME=VALUE, got ${JSON.stringify(e)}`);
+    } else if (!/^[\x20-\x7e]+$/.test(e.split("=", 1)[0]!)) {
+      // what Kubernetes takes as an env name (the provider's API server would refuse the rest)
+      ctx.err(
+        joinPath(envPath, i),
+        `env name must be printable ASCII, got ${JSON.stringify(e.split("=", 1)[0])}`,
+      );
     }
   });
   const expose: Expose[] = [];

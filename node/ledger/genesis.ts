@@ -21,6 +21,13 @@ export interface ConsensusParams {
   maxBlockTxs: number;
   /** Largest encoded block (header, txs, last commit), at most {@link BLOCK_BYTES_MAX}. */
   maxBlockBytes: number;
+  /**
+   * A node at rest: when a height has nothing to do (no tx in the mempool, no ledger work scheduled,
+   * see `LedgerModule.scheduledWork`), the next height starts only when a tx or a peer's message for
+   * it arrives, or this many ms after the last commit (an empty block). Absent or 0: every height
+   * starts `timeoutCommitMs` after the last (the old behaviour, an empty block each time).
+   */
+  createEmptyBlocksIntervalMs?: number;
 }
 
 /** Ledger and mempool parameters. */
@@ -125,6 +132,9 @@ function optName(v: unknown, path: string): string | undefined {
   return v;
 }
 
+/** Longest wait for an empty block at rest (one day): a chain at rest still proves it is alive. */
+export const CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX = 86_400_000;
+
 const CONSENSUS_LIMITS: Record<keyof ConsensusParams, [number, number]> = {
   timeoutProposeMs: [1, 600_000],
   timeoutPrevoteMs: [1, 600_000],
@@ -133,6 +143,7 @@ const CONSENSUS_LIMITS: Record<keyof ConsensusParams, [number, number]> = {
   timeoutCommitMs: [0, 600_000],
   maxBlockTxs: [1, BLOCK_TXS_MAX],
   maxBlockBytes: [1024, BLOCK_BYTES_MAX],
+  createEmptyBlocksIntervalMs: [0, CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX],
 };
 
 function validateParams(v: unknown, path: string): Params {
@@ -146,7 +157,7 @@ function validateParams(v: unknown, path: string): Params {
     const c = v.consensus;
     if (!isPlainObject(c)) fail(`${path}.consensus`, "must be an object");
     for (const k of Object.keys(c)) {
-      const lim = CONSENSUS_LIMITS[k as keyof ConsensusParams];
+      const lim = Object.hasOwn(CONSENSUS_LIMITS, k) ? CONSENSUS_LIMITS[k as keyof ConsensusParams] : null;
       if (!lim) fail(`${path}.consensus.${k}`, "unknown field");
       out.consensus[k as keyof ConsensusParams] = intIn(c[k], `${path}.consensus.${k}`, lim[0], lim[1]);
     }

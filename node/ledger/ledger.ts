@@ -31,6 +31,7 @@ export class Ledger {
   readonly #beginBlock: LedgerModule[];
   readonly #endBlock: LedgerModule[];
   readonly #holders: LedgerModule[];
+  readonly #schedulers: LedgerModule[];
 
   /** Builds the tables; throws on a duplicate module name, tx type or query name. */
   constructor(opts: LedgerOptions) {
@@ -51,6 +52,7 @@ export class Ledger {
     this.#beginBlock = this.modules.filter((m) => m.beginBlock !== undefined);
     this.#endBlock = this.modules.filter((m) => m.endBlock !== undefined);
     this.#holders = this.modules.filter((m) => m.heldFunds !== undefined);
+    this.#schedulers = this.modules.filter((m) => m.scheduledWork !== undefined);
   }
 
   /** The handler of a tx type, if one of the modules declares it. */
@@ -93,6 +95,11 @@ export class Ledger {
   /** Runs every module's `endBlock`, in module order. */
   endBlock(ctx: ApplyContext): void {
     for (const m of this.#endBlock) m.endBlock!(ctx);
+  }
+
+  /** True when some module has work at `height` or pending later (its `scheduledWork` hook). */
+  scheduledWork(state: LedgerState, height: number): boolean {
+    return this.#schedulers.some((m) => m.scheduledWork!(state, height));
   }
 
   /** Funds all modules hold outside accounts in `state`. */

@@ -8,6 +8,7 @@
 import { isAddress } from "../../lib/crypto.ts";
 import * as m from "../../auction/market/mod.ts";
 import { type LedgerQuery, QueryError, type QueryRequest } from "./module.ts";
+import type { LedgerState } from "./state.ts";
 
 /** The filters every marketplace query reads (a bad `owner` or `provider` is a 400 for all of them). */
 export interface MarketFilters {
@@ -65,50 +66,56 @@ function ownerDseq(req: QueryRequest, kind: string): [string, number, string | u
   return [o, dseqOf(d), d];
 }
 
+/** The filters of a list query: `owner`, `provider` and `state` (checked against the allowed states). */
+interface ListFilter<S extends string> {
+  owner: string | undefined;
+  provider: string | undefined;
+  state: S | undefined;
+}
+
+/** A list query answering `{[key]: read(state, filter)}`; `state` must be one of `states`. */
+function listQuery<S extends string>(
+  key: string,
+  states: readonly S[],
+  read: (state: LedgerState, f: ListFilter<S>) => unknown,
+): LedgerQuery {
+  return (state, req) => {
+    const f = marketFilters(req);
+    return { [key]: read(state, { owner: f.owner, provider: f.provider, state: stateOf(f, states) }) };
+  };
+}
+
+/** A query of one record by id (`?id=ID` or `/ID`); 404 `"<what> <id> not found"` when unknown. */
+function byIdQuery(what: string, get: (state: LedgerState, id: string) => unknown): LedgerQuery {
+  return (state, req) => {
+    marketFilters(req);
+    const id = idOf(req);
+    return found(get(state, id), `${what} ${id}`);
+  };
+}
+
 /** The marketplace queries by name, in the order the RPC lists them. */
 export const marketQueries: Readonly<Record<string, LedgerQuery>> = {
-  deployments(state, req) {
-    const f = marketFilters(req);
-    return {
-      deployments: m.listDeployments(state, { owner: f.owner, state: stateOf(f, ["active", "closed"]) }),
-    };
-  },
+  deployments: listQuery(
+    "deployments",
+    ["active", "closed"],
+    (s, f) => m.listDeployments(s, { owner: f.owner, state: f.state }),
+  ),
   deployment(state, req) {
     marketFilters(req);
     const [o, dseq, d] = ownerDseq(req, "deployment");
     return found(m.getDeployment(state, o, dseq), `deployment ${o}/${d}`);
   },
-  orders(state, req) {
-    const f = marketFilters(req);
-    return {
-      orders: m.listOrders(state, { owner: f.owner, state: stateOf(f, ["open", "active", "closed"]) }),
-    };
-  },
-  order(state, req) {
-    marketFilters(req);
-    const id = idOf(req);
-    return found(m.getOrder(state, id), `order ${id}`);
-  },
-  bids(state, req) {
-    const f = marketFilters(req);
-    const s = stateOf(f, ["open", "active", "lost", "closed"]);
-    return { bids: m.listBids(state, { owner: f.owner, provider: f.provider, state: s }) };
-  },
-  bid(state, req) {
-    marketFilters(req);
-    const id = idOf(req);
-    return found(m.getBid(state, id), `bid ${id}`);
-  },
-  leases(state, req) {
-    const f = marketFilters(req);
-    const s = stateOf(f, ["active", "insufficient_funds", "closed"]);
-    return { leases: m.listLeases(state, { owner: f.owner, provider: f.provider, state: s }) };
-  },
-  lease(state, req) {
-    marketFilters(req);
-    const id = idOf(req);
-    return found(m.getLease(state, id), `lease ${id}`);
-  },
+  orders: listQuery(
+    "orders",
+    ["open", "active", "closed"],
+    (s, f) => m.listOrders(s, { owner: f.owner, state: f.state }),
+  ),
+  order: byIdQuery("order", m.getOrder),
+  bids: listQuery("bids", ["open", "active", "lost", "closed"], m.listBids),
+  bid: byIdQuery("bid", m.getBid),
+  leases: listQuery("leases", ["active", "insufficient_funds", "closed"], m.listLeases),
+  lease: byIdQuery("lease", (s, id) => m.getLease(s, id)),
   providers(state, req) {
     marketFilters(req);
     return { providers: m.listProviders(state) };

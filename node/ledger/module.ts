@@ -48,6 +48,14 @@ export interface LedgerModule {
   beginBlock?(ctx: ApplyContext): void;
   /** Step at the end of every block, after its txs (e.g. bid windows closing); as {@link beginBlock}. */
   endBlock?(ctx: ApplyContext): void;
+  /**
+   * Whether a block at `height` (the next one, on committed `state`) has work of this module to do,
+   * or work is pending at a later height that counts in blocks (a bid window, an escrow paying per
+   * block): then the chain keeps its normal cadence instead of resting (see the consensus param
+   * `createEmptyBlocksIntervalMs`). Read-only, cheap (an index lookup, never a scan); a module
+   * without this hook never keeps the chain awake.
+   */
+  scheduledWork?(state: LedgerState, height: number): boolean;
   /** Funds the module holds outside accounts (escrow, deposits), counted by `totalSupply`. O(state). */
   heldFunds?(state: LedgerState): bigint;
   /** Queries it serves, by name (the first path segment after `/query/`); unique across modules. */

@@ -22,14 +22,7 @@ import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
 import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
 import type { Genesis, Params } from "./genesis.ts";
 import { decode } from "cborg";
-import {
-  type Account,
-  type ApplyContext,
-  type SignedTx,
-  TxError,
-  type TxEvent,
-  verifyTxSignature,
-} from "./tx.ts";
+import { type Account, type ApplyContext, type SignedTx, TxError, type TxEvent } from "./tx.ts";
 import type { Ledger } from "./ledger.ts";
 
 /** State key of an account. */
@@ -203,17 +196,21 @@ export class LedgerState implements StateReader {
 
   /** Keys (optionally only those starting with `prefix`), sorted. The sort is cached until the next apply. */
   keys(prefix = ""): string[] {
-    if (!this.#sorted) this.#sorted = [...this.#map.keys()].sort();
-    const s = this.#sorted;
-    let lo = 0, hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid]! < prefix) lo = mid + 1;
-      else hi = mid;
-    }
+    const s = this.#sortedKeys();
     const out: string[] = [];
-    for (let i = lo; i < s.length && s[i]!.startsWith(prefix); i++) out.push(s[i]!);
+    for (let i = lowerBound(s, prefix); i < s.length && s[i]!.startsWith(prefix); i++) out.push(s[i]!);
     return out;
+  }
+
+  /** True when some key starts with `prefix` (one binary search over the cached sort). */
+  hasKeyWithPrefix(prefix: string): boolean {
+    const s = this.#sortedKeys();
+    return s[lowerBound(s, prefix)]?.startsWith(prefix) ?? false;
+  }
+
+  #sortedKeys(): string[] {
+    if (!this.#sorted) this.#sorted = [...this.#map.keys()].sort();
+    return this.#sorted;
   }
 
   /** Entries (optionally under `prefix`), sorted by key. */
@@ -243,6 +240,17 @@ export class LedgerState implements StateReader {
   clone(): LedgerState {
     return new LedgerState(new Map(this.#map), this.#height, this.#appHash, this.ledger);
   }
+}
+
+/** Index of the first element of sorted `s` that is not below `key`. */
+function lowerBound(s: readonly string[], key: string): number {
+  let lo = 0, hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function genesisAppHash(map: ReadonlyMap<string, Uint8Array>): Hex {
@@ -430,22 +438,6 @@ export function checkTx(state: LedgerState, stx: SignedTx, pendingNonce?: bigint
   const reason = chargeTx(state, view, stx, block, [], pendingNonce) ??
     runTxBody(state, view, stx, block, []);
   return reason === null ? { ok: true } : { ok: false, reason };
-}
-
-/**
- * The mempool's whole admission check for untrusted bytes: `Ledger.decodeTx` (with the state's
- * `maxTxBytes`), signature ("bad signature"), then {@link checkTx}.
- */
-export async function admitTx(
-  state: LedgerState,
-  bytes: Uint8Array,
-  pendingNonce?: bigint,
-): Promise<{ ok: true; stx: SignedTx } | { ok: false; reason: string }> {
-  const d = state.ledger.decodeTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
-  if (!d.ok) return d;
-  if (!(await verifyTxSignature(d.stx))) return { ok: false, reason: "bad signature" };
-  const c = checkTx(state, d.stx, pendingNonce);
-  return c.ok ? { ok: true, stx: d.stx } : c;
 }
 
 /**

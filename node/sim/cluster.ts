@@ -14,6 +14,7 @@ import { loadHome } from "../config.ts";
 import { type CirrusNode, startNode } from "../node.ts";
 import { peerIdFromSeed } from "../p2p.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
+import type { Misbehaviour } from "../misbehave.ts";
 
 /** Clusters up to this many nodes are a full mesh by default. */
 export const FULL_MESH_MAX = 8;
@@ -62,6 +63,8 @@ export interface SimClusterOptions {
   lookaheadMs?: number;
   /** Deliveries kept in the network trace (default 0). */
   traceMax?: number;
+  /** Test only: the misbehaviours of node i (`node/misbehave.ts`; default none). */
+  misbehave?: (i: number) => readonly Misbehaviour[];
   /** Logger of node i (default silent). */
   logger?: (i: number) => Logger;
   /** Data directory of node i (default `<home>/data`). */
@@ -128,7 +131,9 @@ export class SimCluster {
       dataDir: this.#opts.dataDir?.(i) ?? join(home, "data"),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
       network: (o) => this.network.join(o),
+      rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
+      ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);

@@ -4,6 +4,7 @@
  */
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
+import type { GpuInventory } from "../inventory.ts";
 import { globalPortKeys, type Resources } from "./objects.ts";
 
 export interface Capacity {
@@ -11,6 +12,8 @@ export interface Capacity {
   /** what this provider's leases (or, for kubernetes, every pod) have requested */
   used: Resources;
   free: Resources;
+  /** free gpus by model, where the driver can tell models apart (kubernetes: node labels) */
+  gpus?: GpuInventory[];
 }
 
 export interface ServiceStatus {

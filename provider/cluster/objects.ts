@@ -9,8 +9,16 @@
  *   (millicores), memory (bytes), ephemeral-storage (sum of all volumes but `ram` ones: every volume is
  *   an emptyDir or the root filesystem, which Kubernetes counts as ephemeral storage),
  *   `nvidia.com/gpu` / `amd.com/gpu` (vendor of the first gpu attribute, nvidia when none).
- *   Volumes with a mount become `emptyDir`s with a size limit (ram: `medium: Memory`). Persistent
- *   volumes are emptyDirs too for now (no PersistentVolumeClaims yet: they do not outlive the pod).
+ *   Ephemeral-storage is the root volume plus the mounted volumes that are neither persistent nor ram.
+ *   Such volumes become `emptyDir`s with a size limit (ram: `medium: Memory`).
+ * - PersistentVolumeClaim `<service>-<volume>` per mounted persistent volume: ReadWriteOnce, the size
+ *   asked, `storageClassName` = the SDL class (`default` when none). The Deployment of a service with
+ *   claims rolls with `Recreate` (a ReadWriteOnce claim cannot be held by the old and the new pod on
+ *   two nodes); its replicas share the claim, so the scheduler puts them on the claim's node.
+ * - GPU attributes become a required node affinity, one term per attribute (any may match), on the
+ *   node labels `cirrus.network/gpu.vendor`, `.model` (unless `*`), `.ram`, `.interface`: a model
+ *   asked for lands on a node that has it. The kubernetes driver reads the same labels for inventory.
+ * - Env names must be what the API server takes (printable ASCII but `=`; `envNameError`).
  * - Unprivileged: `allowPrivilegeEscalation: false`, `privileged: false`, the runtime's default
  *   capabilities less NET_RAW, MKNOD and AUDIT_WRITE (images whose entrypoints chown or change user,
  *   like postgres, need CHOWN, SETUID, SETGID...), no service account token, no service links.
@@ -19,7 +27,9 @@
  * - Service `<service>-<port>[-udp]` per exposed port: global exposes are `NodePort` with nodePort =
  *   the allocated host port, and the container port gets `hostPort` = the same port (what Podman
  *   publishes; `containerHostPorts: false` leaves it out); others are `ClusterIP` with port = `as`
- *   (or port), targetPort = port.
+ *   (or port), targetPort = port. The name is cut (with a hash) to the 63 characters of DNS-1035.
+ * - Ingress (same name as the Service) for a global tcp expose with `accept` hostnames: one rule per
+ *   host, path `/`, to that Service's port.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -98,6 +108,8 @@ export interface PortSpec {
   external: number;
   proto: "tcp" | "udp";
   global: boolean;
+  /** `accept` hostnames of its global entries */
+  hosts: string[];
 }
 
 /** The distinct (port, proto) pairs a service exposes; global when any of its entries is global. */
@@ -107,8 +119,11 @@ export function servicePorts(svc: ManifestService): PortSpec[] {
     const k = `${x.port}/${x.proto}`;
     const prev = out.get(k);
     const external = x.externalPort || x.port;
-    if (prev) prev.global ||= x.global;
-    else out.set(k, { port: x.port, external, proto: x.proto, global: x.global });
+    const hosts = x.global ? x.hosts ?? [] : [];
+    if (prev) {
+      prev.global ||= x.global;
+      for (const h of hosts) if (!prev.hosts.includes(h)) prev.hosts.push(h);
+    } else out.set(k, { port: x.port, external, proto: x.proto, global: x.global, hosts: [...hosts] });
   }
   return [...out.values()];
 }
@@ -147,10 +162,77 @@ export function dnsLabel(name: string): string {
   return `${(s || "x").slice(0, 54).replace(/-+$/, "")}-${h}`;
 }
 
-/** The Service name of one exposed port: `<service>-<port>` (`-udp` appended for udp). */
+function shortHash(s: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(s))).slice(0, 8);
+}
+
+/** DNS-1035 label: what the API server takes as a Service name. */
+export const DNS1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The Service name of one exposed port: `<service>-<port>` (`-udp` appended for udp), a DNS-1035
+ * label: `s-` in front when it would not start with a letter; the service part cut and a hash of the
+ * full service name added when the whole would be over 63 characters.
+ */
 export function serviceObjectName(service: string, port: number, proto: string): string {
-  const base = `${dnsLabel(service)}-${port}${proto === "udp" ? "-udp" : ""}`;
-  return /^[a-z]/.test(base) ? base : `s-${base}`;
+  const suffix = `-${port}${proto === "udp" ? "-udp" : ""}`;
+  let base = dnsLabel(service);
+  if (!/^[a-z]/.test(base)) base = `s-${base}`;
+  if (base.length + suffix.length > 63) {
+    base = `${base.slice(0, 63 - suffix.length - 9).replace(/-+$/, "")}-${shortHash(service)}`;
+  }
+  return base + suffix;
+}
+
+/**
+ * Why the API server would refuse an env var name, or undefined when it takes it. Kubernetes
+ * (RelaxedEnvironmentVariableValidation, on since 1.32) takes printable ASCII except `=`.
+ */
+export function envNameError(name: string): string | undefined {
+  if (name === "") return "an env name must not be empty";
+  for (const ch of name) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || c > 0x7e || ch === "=") {
+      return `env name ${JSON.stringify(name)} has ${
+        JSON.stringify(ch)
+      }: Kubernetes takes printable ASCII except "="`;
+    }
+  }
+  return undefined;
+}
+
+/** DNS-1123 subdomain, optionally `*.` in front: what an Ingress rule's host may be. */
+const INGRESS_HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** An `accept` hostname as an Ingress host (lowercase), or an error saying why it cannot be one. */
+export function ingressHost(host: string): string {
+  const h = host.toLowerCase();
+  if (h.length > 253 || !INGRESS_HOST.test(h) || h.split(".").some((l) => l.length > 63)) {
+    throw new Error(`accept host ${JSON.stringify(host)} is not a DNS name an Ingress takes`);
+  }
+  return h;
+}
+
+/** Node labels the kubernetes driver reads gpus from, and GPU affinity matches on. */
+export const LABEL_GPU_VENDOR = `${LABEL_PREFIX}/gpu.vendor`;
+export const LABEL_GPU_MODEL = `${LABEL_PREFIX}/gpu.model`;
+export const LABEL_GPU_RAM = `${LABEL_PREFIX}/gpu.ram`;
+export const LABEL_GPU_INTERFACE = `${LABEL_PREFIX}/gpu.interface`;
+
+/** Required node affinity for a service's gpu attributes (any attribute may match), or undefined. */
+export function gpuAffinity(svc: ManifestService): Record<string, unknown> | undefined {
+  const gpu = svc.resources.gpu;
+  if (gpu.units <= 0 || gpu.attributes.length === 0) return undefined;
+  const terms = gpu.attributes.map((a) => {
+    const exprs = [{ key: LABEL_GPU_VENDOR, operator: "In", values: [labelValue(a.vendor)] }];
+    if (a.model !== "*" && a.model !== "") {
+      exprs.push({ key: LABEL_GPU_MODEL, operator: "In", values: [labelValue(a.model)] });
+    }
+    if (a.ram) exprs.push({ key: LABEL_GPU_RAM, operator: "In", values: [labelValue(a.ram)] });
+    if (a.interface) exprs.push({ key: LABEL_GPU_INTERFACE, operator: "In", values: [a.interface] });
+    return { matchExpressions: exprs };
+  });
+  return { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } };
 }
 
 export interface LeaseObjectsOptions {
@@ -162,17 +244,25 @@ export interface LeaseObjectsOptions {
    * hostPort would also allow only one replica per node.
    */
   containerHostPorts?: boolean;
+  /** `spec.ingressClassName` of Ingresses (default: none, the cluster's default class) */
+  ingressClassName?: string;
 }
 
 export interface LeaseObjects {
   namespace: string;
-  /** Namespace first, then per service (sorted by name): its Deployment and its Services. */
+  /**
+   * Namespace first, then per service (sorted by name): its PersistentVolumeClaims, its Deployment,
+   * its Services (each followed by its Ingress, if any).
+   */
   objects: KubeObject[];
 }
 
-function splitEnv(e: string): { name: string; value: string } {
+function splitEnv(e: string, service: string): { name: string; value: string } {
   const i = e.indexOf("=");
-  return i < 0 ? { name: e, value: "" } : { name: e.slice(0, i), value: e.slice(i + 1) };
+  const env = i < 0 ? { name: e, value: "" } : { name: e.slice(0, i), value: e.slice(i + 1) };
+  const why = envNameError(env.name);
+  if (why) throw new Error(`service ${service}: ${why}`);
+  return env;
 }
 
 /** The Kubernetes objects of one lease's group. Pure: same inputs, same objects. */
@@ -201,8 +291,11 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
     const podLabels = { ...labels, [LABEL_SERVICE]: name };
     const ports = servicePorts(svc);
     const res = svc.resources;
-    // emptyDir volumes on disk count against ephemeral-storage in Kubernetes: so they are in it
-    const ephemeral = res.storage.filter((v) => v.class !== "ram").reduce((a, v) => a + v.size, 0);
+    // the root volume and mounted emptyDirs on disk count against ephemeral-storage in Kubernetes
+    const mounted = new Set(svc.params.storage.map((p) => p.name));
+    const ephemeral = res.storage
+      .filter((v) => v.class !== "ram" && !v.persistent && (v.name === "default" || mounted.has(v.name)))
+      .reduce((a, v) => a + v.size, 0);
     const quantities: Record<string, string> = {
       cpu: `${res.cpu}m`,
       memory: String(res.memory),
@@ -212,16 +305,32 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
 
     const volumes: unknown[] = [];
     const mounts: unknown[] = [];
+    const claims: KubeObject[] = [];
     for (const p of svc.params.storage) {
       const vol = res.storage.find((v) => v.name === p.name);
       if (!vol) continue;
       const volName = dnsLabel(`vol-${p.name}`);
-      volumes.push({
-        name: volName,
-        emptyDir: vol.class === "ram"
-          ? { medium: "Memory", sizeLimit: String(vol.size) }
-          : { sizeLimit: String(vol.size) },
-      });
+      if (vol.persistent && vol.class !== "ram") {
+        const claim = dnsLabel(`${name}-${p.name}`);
+        claims.push({
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: { name: claim, namespace, labels: { ...podLabels } },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: vol.class ?? "default",
+            resources: { requests: { storage: String(vol.size) } },
+          },
+        });
+        volumes.push({ name: volName, persistentVolumeClaim: { claimName: claim } });
+      } else {
+        volumes.push({
+          name: volName,
+          emptyDir: vol.class === "ram"
+            ? { medium: "Memory", sizeLimit: String(vol.size) }
+            : { sizeLimit: String(vol.size) },
+        });
+      }
       mounts.push({ name: volName, mountPath: p.mount, readOnly: p.readOnly });
     }
 
@@ -232,7 +341,7 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
     };
     if (svc.command.length > 0) container.command = [...svc.command];
     if (svc.args.length > 0) container.args = [...svc.args];
-    if (svc.env.length > 0) container.env = svc.env.map(splitEnv);
+    if (svc.env.length > 0) container.env = svc.env.map((e) => splitEnv(e, svc.name));
     if (ports.length > 0) {
       container.ports = ports.map((p) => {
         const cp: Record<string, unknown> = { containerPort: p.port, protocol: p.proto.toUpperCase() };
@@ -259,7 +368,10 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
       containers: [container],
     };
     if (volumes.length > 0) podSpec.volumes = volumes;
+    const affinity = gpuAffinity(svc);
+    if (affinity) podSpec.affinity = affinity;
 
+    objects.push(...claims);
     objects.push({
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -267,7 +379,7 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
       spec: {
         replicas: svc.count,
         selector: { matchLabels: { [LABEL_SERVICE]: name } },
-        strategy: { type: "RollingUpdate" },
+        strategy: { type: claims.length > 0 ? "Recreate" : "RollingUpdate" },
         template: { metadata: { labels: { ...podLabels } }, spec: podSpec },
       },
     });
@@ -280,16 +392,38 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
         protocol: p.proto.toUpperCase(),
       };
       if (p.global) sp.nodePort = hostPort(hostPortKey(svc.name, p.port, p.proto));
+      const svcName = serviceObjectName(svc.name, p.port, p.proto);
       objects.push({
         apiVersion: "v1",
         kind: "Service",
-        metadata: { name: serviceObjectName(svc.name, p.port, p.proto), namespace, labels: { ...podLabels } },
+        metadata: { name: svcName, namespace, labels: { ...podLabels } },
         spec: {
           type: p.global ? "NodePort" : "ClusterIP",
           selector: { [LABEL_SERVICE]: name },
           ports: [sp],
         },
       });
+      if (p.global && p.proto === "tcp" && p.hosts.length > 0) {
+        const hosts = [...new Set(p.hosts.map(ingressHost))];
+        objects.push({
+          apiVersion: "networking.k8s.io/v1",
+          kind: "Ingress",
+          metadata: { name: svcName, namespace, labels: { ...podLabels } },
+          spec: {
+            ...(opts.ingressClassName ? { ingressClassName: opts.ingressClassName } : {}),
+            rules: hosts.map((host) => ({
+              host,
+              http: {
+                paths: [{
+                  path: "/",
+                  pathType: "Prefix",
+                  backend: { service: { name: svcName, port: { number: p.external } } },
+                }],
+              },
+            })),
+          },
+        });
+      }
     }
   }
   return { namespace, objects };

@@ -47,6 +47,7 @@ import {
   LABEL_NAMESPACE,
   LABEL_PREFIX,
   LABEL_SERVICE,
+  labelValue,
   leaseNamespace,
   leaseObjects,
   type Resources,
@@ -211,6 +212,12 @@ export interface PodmanDriverOptions extends PodmanOptions {
   playTimeoutMs?: number;
   /** seconds a container gets between SIGTERM and SIGKILL on teardown/redeploy (default 1) */
   stopTimeoutSeconds?: number;
+  /**
+   * The provider's address. Pods found without state in `stateDir` (the state was lost) are adopted
+   * only when their lease names this provider; without it they are never adopted, so a driver never
+   * lists, reconciles away or tears down the pods of another provider (or test) on the same machine.
+   */
+  provider?: string;
 }
 
 interface LeaseState {
@@ -354,12 +361,23 @@ export class PodmanDriver implements ClusterDriver {
     const mine = objects.filter((o) => o.kind !== "Namespace" && o.metadata.labels?.[LABEL_SERVICE] === name);
     const out: KubeObject[] = [nsObj];
     for (const o of mine) {
+      // no Ingress controller here; claims would be podman volumes shared by every lease (no
+      // namespaces), so a persistent volume stays an emptyDir of the pod as before
+      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim") continue;
       if (o.kind !== "Deployment") {
         out.push(o);
         continue;
       }
       const d: KubeObject = structuredClone(o);
       d.metadata.name = `${ns}-${name}`;
+      for (const v of d.spec.template.spec.volumes ?? []) {
+        if (!v.persistentVolumeClaim) continue;
+        const claim = mine.find((c) =>
+          c.kind === "PersistentVolumeClaim" && c.metadata.name === v.persistentVolumeClaim.claimName
+        );
+        delete v.persistentVolumeClaim;
+        v.emptyDir = { sizeLimit: claim?.spec.resources.requests.storage };
+      }
       const containers: Json[] = d.spec.template.spec.containers;
       const hasHostPort = containers.some((c) => (c.ports ?? []).some((p: Json) => p.hostPort !== undefined));
       const replicas: number = d.spec.replicas;
@@ -522,7 +540,9 @@ export class PodmanDriver implements ClusterDriver {
         ids.add(known);
         continue;
       }
-      // pods without state (state dir lost): the lease id from their labels when they hold it whole
+      // pods without state (state dir lost): the lease id from their labels when they hold it whole,
+      // and only for leases of this provider
+      if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) continue;
       const id = [
         l[`${LABEL_PREFIX}/owner`],
         l[`${LABEL_PREFIX}/dseq`],

@@ -27,6 +27,9 @@ test.before(async () => {
     quiet: true,
     detach: true,
     marketParams: { bidWindowBlocks: BID_WINDOW },
+    // At rest an empty block every second (devnet default 30 s): the SIGKILL test counts blocks made
+    // with no tx in flight.
+    consensusParams: { createEmptyBlocksIntervalMs: 1_000 },
     providerNodes: false, // the providers bid by hand here
   });
 });

@@ -62,7 +62,7 @@ if (!podman.ok) {
       "alice",
       "--wait",
       "--timeout",
-      "120",
+      "240",
       "--output",
       "json",
       ...common,

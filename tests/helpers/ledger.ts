@@ -5,7 +5,8 @@
  */
 import { addressOf, publicKeyOf, sha256, toHex } from "../../lib/crypto.ts";
 import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
-import { decodeSignedTx, type SignedTx, signTx, type Tx } from "../../node/ledger/tx.ts";
+import { decodeSignedTx, type SignedTx, signTx, type Tx, verifyTxSignature } from "../../node/ledger/tx.ts";
+import { checkTx, type LedgerState } from "../../node/ledger/state.ts";
 
 /** A key pair with its address. */
 export interface TestKey {
@@ -58,4 +59,20 @@ export async function makeSend(
   const r = decodeSignedTx(await signTx(tx, from.seed));
   if (!r.ok) throw new Error(`makeSend: ${r.reason}`);
   return r.stx;
+}
+
+/**
+ * A client tx's whole admission check (as the node's `submitTx` does it) for untrusted bytes: `Ledger.decodeTx` (with the state's
+ * `maxTxBytes`), signature ("bad signature"), then {@link checkTx}.
+ */
+export async function admitTx(
+  state: LedgerState,
+  bytes: Uint8Array,
+  pendingNonce?: bigint,
+): Promise<{ ok: true; stx: SignedTx } | { ok: false; reason: string }> {
+  const d = state.ledger.decodeTx(bytes, { maxTxBytes: state.params.ledger.maxTxBytes });
+  if (!d.ok) return d;
+  if (!(await verifyTxSignature(d.stx))) return { ok: false, reason: "bad signature" };
+  const c = checkTx(state, d.stx, pendingNonce);
+  return c.ok ? { ok: true, stx: d.stx } : c;
 }

@@ -18,6 +18,7 @@ import { signTx } from "../../node/ledger/tx.ts";
 import { SimCluster } from "../../node/sim/cluster.ts";
 import type { LinkProfile } from "../../node/sim/network.ts";
 import { sleep, waitFor } from "./wait.ts";
+import type { Misbehaviour } from "../../node/misbehave.ts";
 
 /** A funded test account. */
 export interface TestAccount {
@@ -38,6 +39,8 @@ export interface TestNetOptions {
   seed?: number;
   /** Link profile of the simulated network (default {@link TEST_LINK}). */
   link?: Partial<LinkProfile>;
+  /** Test only: misbehaving validators, by index (`node/misbehave.ts`). */
+  misbehave?: Record<number, Misbehaviour[]>;
 }
 
 /**
@@ -68,6 +71,7 @@ export class TestNet {
           homes: net.homes,
           seed: opts.seed ?? 1,
           link: { ...TEST_LINK, ...opts.link },
+          misbehave: (i) => opts.misbehave?.[i] ?? [],
         });
       }
     } catch (e) {
@@ -128,6 +132,7 @@ export class TestNet {
       transport: "memory",
       p2pListen: [listen],
       bootstrap: this.addrs.filter((_, j) => j !== i),
+      ...(this.opts.misbehave?.[i]?.length ? { misbehave: this.opts.misbehave[i] } : {}),
     });
     this.nodes[i] = node;
     return node;
@@ -237,14 +242,15 @@ export async function sendTx(
   body: Record<string, unknown>,
 ): Promise<TxOutcome> {
   const node = net.nodes[i]!;
-  const bytes = await signTx({
+  // Signing is real work: tracked, so that a resting cluster's clock does not jump past it.
+  const bytes = await net.track(signTx({
     chainId: net.genesis.chainId,
     type,
     from: account.address,
     nonce: node.mempool.nextNonce(node.chain.state, account.address),
     fee: 1n,
     body,
-  }, account.privKey);
+  }, account.privKey));
   let resolve!: (o: TxOutcome) => void;
   const done = new Promise<TxOutcome>((r) => resolve = r);
   let id = "";

@@ -10,6 +10,7 @@ import {
   blockHash,
   blockOverheadBytesMax,
   commitHash,
+  CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX,
   decodeBlock,
   decodeCommit,
   DecodeError,
@@ -187,6 +188,26 @@ test("decodeBlock rejects malformed, oversized, inconsistent and wrongly typed b
       }),
     ),
     /signatures\[0\]\.signature: must be 64 bytes/,
+  );
+});
+
+test("createEmptyBlocksIntervalMs: absent by default (old cadence), validated when given", () => {
+  assert.is(defaultParams().consensus.createEmptyBlocksIntervalMs, undefined, "default params are unchanged");
+  const ok = JSON.parse(JSON.stringify(genesis));
+  ok.params = { consensus: { createEmptyBlocksIntervalMs: 30_000 } };
+  assert.is(validateGenesis(ok).params.consensus.createEmptyBlocksIntervalMs, 30_000);
+  ok.params = { consensus: { createEmptyBlocksIntervalMs: 0 } };
+  assert.is(validateGenesis(ok).params.consensus.createEmptyBlocksIntervalMs, 0);
+  for (const bad of [-1, 1.5, "30000", null, CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX + 1]) {
+    assert.match(
+      genesisError((g) => (g.params = { consensus: { createEmptyBlocksIntervalMs: bad } })),
+      /genesis\.params\.consensus\.createEmptyBlocksIntervalMs: must be an integer in \[0, 86400000\]/,
+    );
+  }
+  // A field named like an Object.prototype member is unknown, not a limit.
+  assert.match(
+    genesisError((g) => (g.params = { consensus: { constructor: 5 } })),
+    /genesis\.params\.consensus\.constructor: unknown field/,
   );
 });
 

@@ -113,4 +113,17 @@ test("block steps and queries follow the module list", () => {
   );
 });
 
+test("scheduled work: a module's hook decides; without one nothing keeps the chain awake", () => {
+  const state = LedgerState.fromGenesis(genesis, cirrusLedger());
+  assert.not.ok(cirrusLedger().scheduledWork(state, 1), "a fresh market schedules nothing");
+  const asked: number[] = [];
+  const busy = createLedger({
+    modules: [bank, { name: "clock", txTypes: {}, scheduledWork: (_s, h) => (asked.push(h), h % 2 === 0) }],
+  });
+  assert.ok(busy.scheduledWork(state, 4));
+  assert.not.ok(busy.scheduledWork(state, 5));
+  assert.equal(asked, [4, 5]);
+  assert.not.ok(createLedger({ modules: [bank] }).scheduledWork(state, 4), "no hook, no work");
+});
+
 test.run();

@@ -4,7 +4,6 @@ import { encode } from "cborg";
 import { toHex } from "../../lib/crypto.ts";
 import {
   accountKey,
-  admitTx,
   checkTx,
   cirrusLedger,
   decodeSignedTx,
@@ -16,7 +15,7 @@ import {
   totalSupply,
   verifyTxSignature,
 } from "../../node/ledger/mod.ts";
-import { makeSend, testGenesis, testKey } from "../helpers/ledger.ts";
+import { admitTx, makeSend, testGenesis, testKey } from "../helpers/ledger.ts";
 
 const { genesis, keys, validator } = testGenesis(4, "1000000");
 const [alice, bob, carol] = [keys[0]!, keys[1]!, keys[2]!];

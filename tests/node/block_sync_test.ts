@@ -8,7 +8,8 @@ import * as assert from "uvu/assert";
 import { decode, encode } from "cborg";
 import { systemClock } from "../../lib/clock.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { BlockSync, SYNC_BATCH_MAX, SYNC_PROTOCOL } from "../../node/sync.ts";
+import { seededRng } from "../../lib/rng.ts";
+import { BlockSync, SYNC_BATCH_MAX, SYNC_PROTOCOL, SYNC_STATUS_PEERS_MAX } from "../../node/sync.ts";
 import type { Genesis } from "../../node/ledger/genesis.ts";
 import { type DriverHarness, openDriver, testGenesis, type TestKey, until } from "../helpers/driver.ts";
 
@@ -122,6 +123,30 @@ test("finding 6: a blocks response is budgeted by bytes (at least one block); th
     small.stop();
     await lag.close();
     await src.close();
+  }
+});
+
+test("the sample of peers asked for their height is drawn from the injected rng (same seed, same sample)", async () => {
+  const { genesis } = testGenesis(1);
+  const lag = await openDriver({ genesis, self: null });
+  try {
+    for (let i = 0; i < 3 * SYNC_STATUS_PEERS_MAX; i++) {
+      lag.p2p.peerAnswers.set(`peer-${i}`, () => Promise.resolve(encode({ height: 0 })));
+    }
+    const sample = async (seed: number): Promise<string[]> => {
+      const sync = new BlockSync(lag.chain, lag.p2p, lag.driver, systemClock, silentLogger, 3_600_000, {
+        rng: seededRng(seed),
+      });
+      const asked = lag.p2p.requests.length;
+      await sync.tick();
+      return lag.p2p.requests.slice(asked).map((r) => r.peer).sort();
+    };
+    const a = await sample(7);
+    assert.is(a.length, SYNC_STATUS_PEERS_MAX);
+    assert.equal(await sample(7), a, "same seed, same peers");
+    assert.not.equal(await sample(8), a, "another seed, another sample");
+  } finally {
+    await lag.close();
   }
 });
 

@@ -5,14 +5,18 @@ import { stringify } from "yaml";
 import { parseSdl } from "../../auction/sdl/mod.ts";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
+  DNS1035_LABEL,
+  envNameError,
   globalPortKeys,
   groupResources,
   HostPortAllocator,
+  ingressHost,
   type KubeObject,
   labelValue,
   leaseNamespace,
   leaseObjects,
   reconcile,
+  serviceObjectName,
   SimDriver,
 } from "../../provider/mod.ts";
 import { leaseIdOf, parseLeaseId } from "../../lib/ids.ts";
@@ -224,6 +228,7 @@ test("golden: cpu, memory, storage, GPU (nvidia and amd), count, env, volumes", 
   const { objects } = leaseObjects(LEASE, group(RICH), { hostPorts: PORTS });
   assert.equal(objects.map((o) => `${o.kind}/${o.metadata.name}`), [
     "Namespace/l-6abdb2f808931da50568894cf25042",
+    "PersistentVolumeClaim/api-data",
     "Deployment/api",
     "Service/api-9000",
     "Service/api-53-udp",
@@ -240,7 +245,7 @@ test("golden: cpu, memory, storage, GPU (nvidia and amd), count, env, volumes", 
   const apiQ = {
     cpu: "2000m",
     memory: String(4 * 2 ** 30),
-    "ephemeral-storage": String(30 * 2 ** 30), // 10Gi root + 20Gi data (an emptyDir on disk); ram not counted
+    "ephemeral-storage": String(10 * 2 ** 30), // 10Gi root; data is a claim, ram is memory
     "nvidia.com/gpu": "2",
   };
   assert.equal(a.resources, { requests: apiQ, limits: apiQ });
@@ -256,9 +261,26 @@ test("golden: cpu, memory, storage, GPU (nvidia and amd), count, env, volumes", 
     { name: "vol-shm", mountPath: "/dev/shm", readOnly: false },
   ]);
   assert.equal(api.template.spec.volumes, [
-    { name: "vol-data", emptyDir: { sizeLimit: String(20 * 2 ** 30) } },
+    { name: "vol-data", persistentVolumeClaim: { claimName: "api-data" } },
     { name: "vol-shm", emptyDir: { medium: "Memory", sizeLimit: String(2 ** 30) } },
   ]);
+  // a persistent volume is a claim of its class, not ephemeral storage; the pod cannot roll onto it
+  assert.equal(m.get("PersistentVolumeClaim/api-data")!.spec, {
+    accessModes: ["ReadWriteOnce"],
+    storageClassName: "beta3",
+    resources: { requests: { storage: String(20 * 2 ** 30) } },
+  });
+  assert.is(api.strategy.type, "Recreate");
+  assert.is(web.strategy.type, "RollingUpdate");
+  // a gpu model asked for is a required node affinity on the gpu labels of nodes
+  assert.equal(api.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution, {
+    nodeSelectorTerms: [{
+      matchExpressions: [
+        { key: "cirrus.network/gpu.vendor", operator: "In", values: ["nvidia"] },
+        { key: "cirrus.network/gpu.model", operator: "In", values: ["a100"] },
+      ],
+    }],
+  });
   const w = web.template.spec.containers[0];
   const webQ = {
     cpu: "250m",
@@ -438,4 +460,60 @@ test("reconcile: removes workloads without an active lease, redeploys active lea
   assert.match(r2.errors[0]!.error, /insufficient capacity/);
 });
 
+test("Service names: <service>-<port>[-udp] cut with a hash to a DNS-1035 label of <= 63 chars", () => {
+  assert.is(serviceObjectName("web", 8080, "tcp"), "web-8080");
+  assert.is(serviceObjectName("dns", 53, "udp"), "dns-53-udp");
+  assert.is(serviceObjectName("1st", 80, "tcp"), "s-1st-80");
+  const long = "a".repeat(60);
+  const names = [
+    serviceObjectName(long, 8080, "tcp"),
+    serviceObjectName(long, 65535, "udp"),
+    serviceObjectName("a".repeat(59) + "b", 8080, "tcp"),
+    serviceObjectName("9" + "x".repeat(62), 1, "tcp"),
+  ];
+  for (const n of names) assert.ok(DNS1035_LABEL.test(n) && n.length <= 63, n);
+  assert.ok(names[0]!.endsWith("-8080") && names[1]!.endsWith("-65535-udp"));
+  assert.is.not(names[0], names[2]); // same cut prefix, different services: the hash tells them apart
+  const sdl = HELLO.replaceAll(/\bweb\b/g, long);
+  const svc = leaseObjects(LEASE, group(sdl), { hostPorts: () => 30000 }).objects.find((o) =>
+    o.kind === "Service"
+  )!;
+  assert.is(svc.metadata.name, names[0]);
+});
+
+test("env names the API server refuses: the SDL parser says which, the object builder refuses too", () => {
+  const bad = HELLO.replace("    image:", "    env: [ÜBER=1]\n    image:");
+  const r = parseSdl(bad);
+  assert.ok(!r.ok);
+  assert.match(r.errors.join("\n"), /env name must be printable ASCII, got "ÜBER"/);
+  assert.ok(parseSdl(HELLO.replace("    image:", "    env: [my.var-1=ok, 'WITH SPACE=1']\n    image:")).ok);
+  assert.is(envNameError("MY_VAR"), undefined);
+  assert.match(envNameError("ÜBER")!, /printable ASCII/);
+  const g = group(HELLO);
+  g.services[0]!.env = ["ÜBER=1"];
+  assert.throws(() => leaseObjects(LEASE, g, { hostPorts: () => 30000 }), /service web: env name "ÜBER"/);
+});
+
+test("accept hostnames -> an Ingress to the port's Service; a host an Ingress cannot hold is refused", () => {
+  const sdl = HELLO.replace(
+    "        to:\n          - global: true",
+    "        accept: [Example.COM, '*.apps.example.org']\n        to:\n          - global: true",
+  );
+  const { objects } = leaseObjects(LEASE, group(sdl), { hostPorts: () => 30000, ingressClassName: "nginx" });
+  const ing = objects.find((o) => o.kind === "Ingress")!;
+  assert.ok(ing, "an Ingress");
+  const svc = objects.find((o) => o.kind === "Service")!;
+  assert.is(ing.metadata.name, svc.metadata.name);
+  assert.is(ing.spec.ingressClassName, "nginx");
+  assert.equal(ing.spec.rules.map((r: { host: string }) => r.host), ["example.com", "*.apps.example.org"]);
+  assert.equal(ing.spec.rules[0].http.paths[0].backend.service, {
+    name: svc.metadata.name,
+    port: { number: svc.spec.ports[0].port },
+  });
+  assert.is(
+    leaseObjects(LEASE, group(HELLO), { hostPorts: () => 30000 }).objects.some((o) => o.kind === "Ingress"),
+    false,
+  );
+  assert.throws(() => ingressHost("under_score.example.com"), /not a DNS name an Ingress takes/);
+});
 test.run();

@@ -265,6 +265,33 @@ t(
   },
 );
 
+t(
+  "pods without state are adopted only by their own provider: another provider (or test) on the machine never lists them",
+  async () => {
+    const { driver, leases, cleanup } = await setup();
+    const other = await Deno.makeTempDir({ prefix: "cirrus-podman-other-" });
+    const lost = await Deno.makeTempDir({ prefix: "cirrus-podman-lost-" });
+    try {
+      const l = lease(30);
+      leases.push(l);
+      await driver.deploy(l, group(HELLO));
+      assert.ok((await driver.list()).includes(leaseIdOf(l)));
+      // another provider on this machine, with its own state dir: the pod is not its business
+      const foreign = new PodmanDriver({ stateDir: other, provider: "cirrus1otherprovider" });
+      assert.not.ok((await foreign.list()).includes(leaseIdOf(l)));
+      // without its provider address a driver adopts no stateless pod at all
+      assert.not.ok((await new PodmanDriver({ stateDir: other }).list()).includes(leaseIdOf(l)));
+      // the same provider whose state dir was lost recovers the lease from the pod's labels
+      const recovered = new PodmanDriver({ stateDir: lost, provider: "cirrus1podmantest" });
+      assert.ok((await recovered.list()).includes(leaseIdOf(l)));
+    } finally {
+      await cleanup();
+      await Deno.remove(other, { recursive: true }).catch(() => {});
+      await Deno.remove(lost, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
 t("ensureBusyboxImage builds a working image from busybox-static once (idempotent)", async () => {
   const image = `localhost/cirrus-test-busybox:${RUN}`;
   try {
