@@ -259,7 +259,7 @@ if (!podman.ok) {
       "alice",
       "--wait",
       "--timeout",
-      "120",
+      "240",
       ...common,
     );
     assert.is(bad.code, 1, bad.stdout);
