@@ -69,6 +69,8 @@ function providerYaml(name: string, j: number, driver: string): string {
     `  memory: ${price(0.0001)}`,
     `  storage: {default: ${price(0.00005)}}`,
     `  gpu: {default: ${price(100)}}`,
+    `workloadGraceSeconds: 20 # devnet: a workload that cannot start is closed soon (workload_failed)`,
+    `workloadCheckSeconds: 5`,
     ``,
   ].join("\n");
 }

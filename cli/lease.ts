@@ -12,7 +12,17 @@ import { parseLeaseId } from "../lib/ids.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
-import { dseqArg, emit, fromKey, type GlobalOptions, globals, readSdl, rpc, UserError } from "./util.ts";
+import {
+  dseqArg,
+  emit,
+  ExitCode,
+  fromKey,
+  type GlobalOptions,
+  globals,
+  readSdl,
+  rpc,
+  UserError,
+} from "./util.ts";
 
 /** A lease as the RPC lists it. */
 interface LeaseRow {
@@ -40,7 +50,7 @@ function nonce(): string {
 }
 
 /** A short-lived libp2p host of the CLI, dialing providers. */
-async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
+export async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
   const p2p = await createP2P({ transport: "tcp", listen: ["/ip4/127.0.0.1/tcp/0"], topics: [] });
   try {
     return await fn(p2p);
@@ -50,7 +60,7 @@ async function withHost<T>(fn: (p2p: P2P) => Promise<T>): Promise<T> {
 }
 
 /** Dial the provider of a lease: its on-chain hostUri; returns its peer id. */
-async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promise<string> {
+export async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promise<string> {
   const info = await rpc<{ hostUri: string[] }>(g, `/query/provider/${provider}`);
   let lastError = "no host address";
   for (const addr of info.hostUri) {
@@ -66,7 +76,8 @@ async function dialProvider(g: GlobalOptions, p2p: P2P, provider: string): Promi
   throw new UserError(`cannot reach provider ${provider} at ${info.hostUri.join(", ")}: ${lastError}`);
 }
 
-async function chainId(g: GlobalOptions): Promise<string> {
+/** The chain id of the node the CLI talks to. */
+export async function chainId(g: GlobalOptions): Promise<string> {
   return (await rpc<{ chainId: string }>(g, "/status")).chainId;
 }
 
@@ -123,8 +134,8 @@ export async function leaseRequest<T>(
   g: GlobalOptions,
   keyName: string,
   leaseId: string,
-  op: "status" | "logs" | "events",
-  extra: { service?: string; tail?: number } = {},
+  op: "status" | "logs" | "events" | "shell",
+  extra: { service?: string; tail?: number; replica?: number; command?: string[] } = {},
 ): Promise<T> {
   const provider = parseLeaseId(leaseId)?.provider;
   if (!provider) {
@@ -142,7 +153,9 @@ export async function leaseRequest<T>(
       timestamp: Date.now(),
       nonce: nonce(),
     }, key.privKey);
-    const res = decodeResponse(await p2p.request(peer, LEASE_PROTOCOL, req, { timeoutMs: 30_000 }));
+    const res = decodeResponse(
+      await p2p.request(peer, LEASE_PROTOCOL, req, { timeoutMs: op === "shell" ? 60_000 : 30_000 }),
+    );
     if (!res.ok) throw failure(provider, res);
     return res as T;
   });
@@ -173,7 +186,15 @@ export async function waitReady(
   throw new UserError(`lease ${leaseId} not ready within ${timeoutMs / 1000}s: ${why}`);
 }
 
-/** Register `lease send-manifest|status|logs|events`. */
+/** What `lease shell` gets back. */
+interface ShellResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated?: boolean;
+}
+
+/** Register `lease send-manifest|status|logs|events|shell`. */
 export function addLeaseCommands(lease: Command): void {
   lease.command("send-manifest <dseq> <file>").description("send the deployment's manifest to its providers")
     .option("--from <name>", "the tenant key")
@@ -236,6 +257,38 @@ export function addLeaseCommands(lease: Command): void {
         return;
       }
       await followLogs(g, keyName, id, extra);
+    });
+
+  lease.command("shell <lease> [command...]").description(
+    "run a command in the lease's container (after --): its output and exit code",
+  )
+    .usage("<lease> [--service S] [--replica N] -- CMD [ARGS...]")
+    .option("--from <name>", "the tenant key")
+    .option("--service <name>", "the service (default: the lease's only service)")
+    .option("--replica <n>", "which replica, 0-based", "0")
+    .action(async (id: string, command: string[], o, cmd) => {
+      const g = globals(cmd);
+      const replica = Number(o.replica);
+      if (!Number.isInteger(replica) || replica < 0) {
+        throw new UserError(`--replica must be a non-negative integer`);
+      }
+      if (command.length === 0) {
+        throw new UserError(
+          "give the command after --, e.g. cirrus lease shell LEASE -- sh -c 'ls /' (interactive shells are not supported yet)",
+        );
+      }
+      const r = await leaseRequest<ShellResult>(g, await fromKey(g, o.from), id, "shell", {
+        ...(o.service ? { service: o.service } : {}),
+        ...(replica > 0 ? { replica } : {}),
+        command,
+      });
+      if (g.output === "json") emit(g, r, () => "");
+      else {
+        await Deno.stdout.write(new TextEncoder().encode(r.stdout));
+        await Deno.stderr.write(new TextEncoder().encode(r.stderr));
+        if (r.truncated) console.error("(output truncated by the provider)");
+      }
+      if (r.exitCode !== 0) throw new ExitCode(r.exitCode);
     });
 
   lease.command("events <lease>").description("what the provider did with the lease")

@@ -6,12 +6,13 @@ import { Command, CommanderError, Option } from "commander";
 import { Keystore, KeystoreError } from "../node/keystore.ts";
 import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
-import { emit, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
+import { emit, ExitCode, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
 import {
@@ -20,13 +21,6 @@ import {
   parseMisbehaviours,
   parseNamedMisbehaviours,
 } from "../node/misbehave.ts";
-
-/** Exit with a code after the output was printed (no error line). */
-class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
 
 /** `--misbehave` of `node start`: KIND[,KIND...]. */
 function misbehaviourList(spec: string): Misbehaviour[] {
@@ -274,6 +268,7 @@ export function buildProgram(): Command {
     });
 
   addMarketCommands(program, deployment);
+  addScreenCommand(deployment);
   addLeaseCommands(program.commands.find((c) => c.name() === "lease")!);
   addEventsCommand(program);
   addAuditCommands(program);

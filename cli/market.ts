@@ -11,6 +11,8 @@ import { Keystore } from "../node/keystore.ts";
 import { isAddress } from "../lib/crypto.ts";
 import { orderIdOfBid } from "../lib/ids.ts";
 import { sendManifest, waitReady } from "./lease.ts";
+import { screenGroups, type Screening } from "./screen.ts";
+import { escrowRunway, type Runway, runwayTimeText } from "./runway.ts";
 import {
   dseqArg,
   emit,
@@ -160,6 +162,39 @@ export interface CreatedDeployment {
   lease?: { id: string; provider: string; price: { denom: string; amount: string } };
   /** With --wait and a manifest sent: each service and its URIs. */
   services?: { name: string; uris: string[] }[];
+  /** With --wait: what every provider said, before the deployment was sent, about each group. */
+  screening?: Screening;
+  /** With --wait, once leased: how long the deposit pays the leases. */
+  runway?: Runway;
+}
+
+/** Progress lines of a screening: each provider that would not bid, and why; groups nobody would bid on. */
+function declineLines(s: Screening, only?: string): string[] {
+  const out: string[] = [];
+  for (const grp of s.groups) {
+    if (only !== undefined && grp.name !== only) continue;
+    for (const p of grp.providers) {
+      if (!p.bid) {
+        out.push(`  provider ${p.address} will not bid on group ${grp.name}: ${p.reasons.join("; ")}`);
+      }
+    }
+    if (!grp.providers.some((p) => p.bid)) out.push(`  no provider would bid on group ${grp.name}`);
+  }
+  return out;
+}
+
+/** Screens groups for `deployment create --wait`; a failure is a line of progress, never an error. */
+async function screenQuietly(
+  g: GlobalOptions,
+  groups: ReturnType<typeof groupsForTx>,
+  say: (line: string) => void,
+): Promise<Screening | undefined> {
+  try {
+    return await screenGroups(g, groups, { timeoutMs: 5_000 });
+  } catch (e) {
+    say(`  could not ask the providers whether they would bid: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Create a deployment; with `wait`, follow the auction until a lease is created (or time out). */
@@ -183,8 +218,11 @@ export async function createDeployment(
     })
     : null;
   try {
+    const groups = groupsForTx(sdl.groups);
+    // Ask the providers first (nothing of ours is reserved yet): who would bid, and why not.
+    const screening = sub ? await screenQuietly(g, groups, say) : undefined;
     const body: Record<string, unknown> = {
-      groups: groupsForTx(sdl.groups),
+      groups,
       manifestHash: sdl.manifestHash,
       deposit: { denom: DENOM, amount: deposit.toString() },
     };
@@ -199,6 +237,8 @@ export async function createDeployment(
       owner: r.from,
       orders: orders.map((x) => x.order!),
     };
+    if (screening) out.screening = screening;
+    const groupOf = new Map(orders.map((x) => [x.order!, x.group ?? ""]));
     say(`deployment ${out.dseq} created in block ${out.height} (tx ${out.txId.slice(0, 16)}...)`);
     for (const ord of orders) {
       say(
@@ -207,6 +247,7 @@ export async function createDeployment(
         }/block`,
       );
     }
+    if (screening) { for (const l of declineLines(screening)) say(l); }
     if (!sub) return out;
     const deadline = Date.now() + o.timeoutMs;
     const wanted = new Set(out.orders);
@@ -229,6 +270,10 @@ export async function createDeployment(
         } else if (e.type === "order.reopened" && wanted.has(a.order ?? "") && !reopened.has(a.order!)) {
           reopened.add(a.order!);
           say(`  no bids yet: order ${a.order} stays open; the next bid opens a new bid window`);
+          // Why not, now: the providers' own reasons for this group.
+          const name = groupOf.get(a.order!);
+          const again = await screenQuietly(g, groups.filter((x) => x.name === name), say);
+          if (again) { for (const l of declineLines(again, name)) say(l); }
         }
       }
       if (leases.size >= wanted.size) break;
@@ -253,6 +298,14 @@ export async function createDeployment(
         price: { denom: first.denom!, amount: first.price! },
       };
     }
+    const esc = await rpc<Record<string, unknown>>(g, `/query/escrow/${out.owner}/${out.dseq}`).catch(() =>
+      null
+    );
+    const run = esc ? await escrowRunway(g, esc) : undefined;
+    if (run) {
+      out.runway = run;
+      say(`  escrow runway: ${run.blocks ?? "unbounded"} blocks${runwayTimeText(run)}`);
+    }
     if (o.sendManifest === false || leases.size === 0) return out;
     // The manifest goes to the winners; then wait until the workload answers.
     const sent = await sendManifest(g, {
@@ -264,9 +317,18 @@ export async function createDeployment(
     });
     for (const s of sent) say(`  manifest accepted by ${s.provider}`);
     out.services = [];
-    for (const id of leases.keys()) {
+    for (const [id, l] of leases) {
       const left = Math.max(5_000, deadline - Date.now());
-      const services = await waitReady(g, keyName, id, left);
+      const services = await waitReady(g, keyName, id, left).catch((e) => {
+        // Say what the tenant pays meanwhile, and how to stop it.
+        throw new UserError(
+          `${(e as Error).message}; lease ${id} is still billed (${
+            price(l.denom, l.price)
+          }/block) until its ` +
+            `provider closes it (workload_failed, after its grace window) or you close it: ` +
+            `cirrus deployment close ${out.dseq}`,
+        );
+      });
       for (const svc of services) {
         say(
           `  service ${svc.name} ready (${svc.ready}/${svc.total})${
@@ -319,6 +381,9 @@ export function addMarketCommands(program: Command, deployment: Command): void {
       const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
       if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
       const d = await rpc<Record<string, unknown>>(g, `/query/deployment/${owner}/${dseqArg(dseq)}`);
+      const escrow = d.escrow as Record<string, unknown> | undefined;
+      const run = escrow ? await escrowRunway(g, escrow) : undefined;
+      if (escrow && run) escrow.runway = run;
       emit(g, d, () => {
         const lines = [`deployment ${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ""}`];
         const esc = d.escrow as Record<string, string> | undefined;
@@ -326,7 +391,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
           lines.push(
             `  escrow: ${esc.balance} ${esc.denom}, ${esc.ratePerBlock}/block, ${
               esc.blocksRemaining ?? "-"
-            } blocks left`,
+            } blocks left${runwayTimeText(run)}`,
           );
         }
         for (const x of (d.orders as Record<string, unknown>[] | undefined) ?? []) {
@@ -340,7 +405,7 @@ export function addMarketCommands(program: Command, deployment: Command): void {
           const p = x.price as { denom: string; amount: string };
           lines.push(
             `  lease ${x.id}: ${x.state}${
-              x.reason ? ` (${x.reason})` : ""
+              x.closeReason ?? x.reason ? ` (${x.closeReason ?? x.reason})` : ""
             } at ${p.amount} ${p.denom}, paid ${x.paid}`,
           );
         }
@@ -532,7 +597,8 @@ export function addMarketQueries(query: Command): void {
               : x.maxPrice
               ? ` max ${JSON.stringify(x.maxPrice)}`
               : "";
-            return `${x.id}\t${x.state}${extra}${x.reason ? ` (${x.reason})` : ""}`;
+            const why = x.closeReason ?? x.reason;
+            return `${x.id}\t${x.state}${extra}${why ? ` (${why})` : ""}`;
           }).join("\n");
         });
       });
@@ -587,12 +653,14 @@ export function addMarketQueries(query: Command): void {
       const owner = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
       if (!isAddress(owner)) throw new UserError(`--owner: "${owner}" is not a cirrus address`);
       const e = await rpc<Record<string, unknown>>(g, `/query/escrow/${owner}/${dseqArg(dseq)}`);
+      const run = await escrowRunway(g, e);
+      if (run) e.runway = run;
       emit(
         g,
         e,
         () =>
           `escrow of ${owner}/${dseq}: ${e.balance} ${e.denom} (${e.state}), ${e.ratePerBlock}/block, ` +
-          `${e.blocksRemaining ?? "-"} blocks remaining`,
+          `${e.blocksRemaining ?? "-"} blocks remaining${runwayTimeText(run)}`,
       );
     });
 }

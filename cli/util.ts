@@ -15,6 +15,13 @@ export class UserError extends Error {
   override name = "UserError";
 }
 
+/** Ends the command with this exit code and no message (the command has printed what it had to). */
+export class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
 /** Options every command takes. */
 export interface GlobalOptions {
   node: string;

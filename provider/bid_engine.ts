@@ -86,6 +86,8 @@ export class BidEngine {
   readonly inventory: Inventory;
   readonly #opts: BidEngineOptions;
   readonly #orders = new Map<string, Tracked>();
+  /** Screenings so far (each holds `screen:<n>` for an instant). */
+  #screens = 0;
 
   /** `new BidEngine(capacityOrInventory, options)`, or `new BidEngine(config, capacityOrInventory)`. */
   constructor(capacity: InventoryCapacity | Inventory, opts: BidEngineOptions);
@@ -201,13 +203,51 @@ export class BidEngine {
     height: number,
     scriptPrice?: bigint,
   ): BidDecision {
-    const problem = this.check(order, group, provider);
-    if (problem) return { action: "skip", reason: problem };
-    if (this.usesScript && scriptPrice === undefined) {
-      return { action: "skip", reason: "pricing script configured but no script price given" };
+    const d = this.#decide(order, group, provider, height, scriptPrice, order.id);
+    if ("reason" in d) return { action: "skip", reason: d.reason };
+    this.#orders.set(order.id, { group, state: "open", height });
+    const out: BidDecision = { action: "bid", price: d.price, reservation: d.reservation };
+    if (this.#opts.bidDeposit !== undefined) {
+      out.deposit = { denom: this.#opts.depositDenom ?? DENOM, amount: this.#opts.bidDeposit };
     }
-    const res = this.inventory.tryReserve(order.id, group, height);
-    if ("error" in res) return { action: "skip", reason: `capacity: ${res.error}` };
+    return out;
+  }
+
+  /**
+   * What {@link evaluate} would decide now, with the same filters, capacity check and price, but
+   * reserving nothing and tracking nothing (a tenant's screening question; see `provider/screen.ts`).
+   */
+  screen(
+    order: OrderInfo,
+    group: Group,
+    provider: ProviderIdentity,
+    height: number,
+    scriptPrice?: bigint,
+  ): { action: "bid"; price: DecCoin } | { action: "skip"; reason: string } {
+    // A hold id no order id can take (order ids have no ':'); released before returning.
+    const hold = `screen:${++this.#screens}`;
+    const d = this.#decide(order, group, provider, height, scriptPrice, hold);
+    if ("reason" in d) return { action: "skip", reason: d.reason };
+    this.inventory.release(hold);
+    return { action: "bid", price: d.price };
+  }
+
+  /** The filters, a reservation under `holdId` (kept on success) and the price; or the skip reason. */
+  #decide(
+    order: OrderInfo,
+    group: Group,
+    provider: ProviderIdentity,
+    height: number,
+    scriptPrice: bigint | undefined,
+    holdId: string,
+  ): { price: DecCoin; reservation: Reservation } | { reason: string } {
+    const problem = this.check(order, group, provider);
+    if (problem) return { reason: problem };
+    if (this.usesScript && scriptPrice === undefined) {
+      return { reason: "pricing script configured but no script price given" };
+    }
+    const res = this.inventory.tryReserve(holdId, group, height);
+    if ("error" in res) return { reason: `capacity: ${res.error}` };
     const denom = order.maxPrice.denom;
     let price = scriptPrice ?? scalePrice(group, this.#opts.pricing, res.gpus);
     if (price < this.#opts.pricing.minimum) price = this.#opts.pricing.minimum;
@@ -219,19 +259,10 @@ export class BidEngine {
       reason = `price ${formatScaled(price)} ${denom} above max ${formatScaled(max)} ${denom}`;
     }
     if (reason) {
-      this.inventory.release(order.id);
-      return { action: "skip", reason };
+      this.inventory.release(holdId);
+      return { reason };
     }
-    this.#orders.set(order.id, { group, state: "open", height });
-    const out: BidDecision = {
-      action: "bid",
-      price: { denom, amount: formatScaled(price) },
-      reservation: res,
-    };
-    if (this.#opts.bidDeposit !== undefined) {
-      out.deposit = { denom: this.#opts.depositDenom ?? DENOM, amount: this.#opts.bidDeposit };
-    }
-    return out;
+    return { price: { denom, amount: formatScaled(price) }, reservation: res };
   }
 
   /**

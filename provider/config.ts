@@ -27,6 +27,9 @@
  *   minimum: "1"                 # never bid below
  * bidDeposit: "500000"           # optional, integer base units (default: the chain's bid deposit)
  * reservationTimeoutBlocks: 30   # release a reservation whose bid never resolved
+ * manifestTimeoutBlocks: 600     # close a won lease whose manifest never came (manifest_timeout); 0: never
+ * workloadGraceSeconds: 300      # close a lease whose workload keeps failing that long (workload_failed); 0: never
+ * workloadCheckSeconds: 10       # how often deployed workloads are checked
  * ```
  *
  * Storage pools: `storage.default` is the node disk; ephemeral volumes and persistent volumes of class
@@ -113,6 +116,12 @@ export interface ProviderConfig {
   /** integer base units */
   bidDeposit?: string;
   reservationTimeoutBlocks: number;
+  /** blocks a won lease waits for its manifest before the provider closes it; 0: never */
+  manifestTimeoutBlocks: number;
+  /** seconds a workload may keep failing before the provider closes its lease; 0: never */
+  workloadGraceSeconds: number;
+  /** seconds between two checks of the deployed workloads */
+  workloadCheckSeconds: number;
 }
 
 /** Defaults for the optional settings. */
@@ -131,6 +140,9 @@ export const PROVIDER_CONFIG_DEFAULTS = {
     scriptTimeoutMs: 5000,
   },
   reservationTimeoutBlocks: 30,
+  manifestTimeoutBlocks: 600,
+  workloadGraceSeconds: 300,
+  workloadCheckSeconds: 10,
 } as const;
 
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
@@ -237,6 +249,9 @@ const TOP_KEYS = [
   "pricing",
   "bidDeposit",
   "reservationTimeoutBlocks",
+  "manifestTimeoutBlocks",
+  "workloadGraceSeconds",
+  "workloadCheckSeconds",
 ];
 
 /**
@@ -448,6 +463,15 @@ export function parseProviderConfig(text: string, baseDir: string): ProviderConf
     reservationTimeoutBlocks: top.reservationTimeoutBlocks === undefined
       ? D.reservationTimeoutBlocks
       : int(top.reservationTimeoutBlocks, "reservationTimeoutBlocks", 1, 1_000_000),
+    manifestTimeoutBlocks: top.manifestTimeoutBlocks === undefined
+      ? D.manifestTimeoutBlocks
+      : int(top.manifestTimeoutBlocks, "manifestTimeoutBlocks", 0, 10_000_000),
+    workloadGraceSeconds: top.workloadGraceSeconds === undefined
+      ? D.workloadGraceSeconds
+      : int(top.workloadGraceSeconds, "workloadGraceSeconds", 0, 30 * 86_400),
+    workloadCheckSeconds: top.workloadCheckSeconds === undefined
+      ? D.workloadCheckSeconds
+      : int(top.workloadCheckSeconds, "workloadCheckSeconds", 1, 3600),
   };
   if (capacityCap) out.capacityCap = capacityCap;
   if (top.bidDeposit !== undefined) {

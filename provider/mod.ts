@@ -24,3 +24,4 @@ export * from "./config.ts";
 export * from "./inventory.ts";
 export * from "./pricing.ts";
 export * from "./bid_engine.ts";
+export * from "./image_name.ts";

@@ -2,7 +2,8 @@
  * The provider role: turns idle capacity into leases. It watches committed blocks through a chain
  * client, bids on orders it can serve (bid engine), accepts tenants' manifests over
  * `/cirrus/manifest/1`, runs them through a cluster driver, answers tenants' status / logs / events
- * over `/cirrus/lease/1`, tears workloads down when leases end, and reconciles on start.
+ * (and runs their `lease shell` commands) over `/cirrus/lease/1`, answers screening questions over
+ * `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
  *
  * The service knows no node internals: the CLI hands it a {@link ChainClient}.
  * @module
@@ -45,15 +46,23 @@ import {
   type ManifestResponse,
   ManifestVersions,
   type ProtocolErrorCode,
+  SCREEN_PROTOCOL_ID,
   verifyLeaseRequest,
   verifyManifestRequest,
 } from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
+import { type RateLimitOptions, Screener } from "./screen.ts";
+import { answerShell } from "./lease_shell.ts";
+import { LeaseMonitor } from "./lease_watch.ts";
+import type { ProviderCloseReason } from "../auction/market/types.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
 export const MANIFEST_PROTOCOL = MANIFEST_PROTOCOL_ID;
 /** The lease protocol id (`LEASE_PROTOCOL_ID`); its followed logs are on `${LEASE_PROTOCOL}/logs`. */
 export const LEASE_PROTOCOL = LEASE_PROTOCOL_ID;
+
+/** The screening protocol id (`SCREEN_PROTOCOL_ID`): "would you bid on these groups?", unsigned. */
+export const SCREEN_PROTOCOL = SCREEN_PROTOCOL_ID;
 
 /** A committed block as the chain client reports it. */
 export interface ChainBlock {
@@ -111,6 +120,8 @@ export interface ProviderServiceOptions {
   now?: () => number;
   /** Timers and wall time (default the system clock). */
   clock?: Clock;
+  /** the per-peer limit of `/cirrus/screen/1` (defaults: see `RateLimiter`) */
+  screenLimits?: RateLimitOptions;
 }
 
 interface StoredManifest {
@@ -128,6 +139,8 @@ export class ProviderService {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #engine: BidEngine;
+  readonly #screener: Screener;
+  readonly #monitor: LeaseMonitor;
   readonly #fresh = new FreshnessGuard({});
   readonly #versions = new ManifestVersions();
   readonly #events = new Map<string, LeaseEvent[]>();
@@ -144,6 +157,25 @@ export class ProviderService {
     this.#log = opts.logger ?? (() => {});
     this.#clock = opts.clock ?? systemClock;
     this.#engine = engine;
+    this.#screener = new Screener({
+      engine,
+      address: opts.address,
+      chainId: opts.chain.chainId,
+      view: () => opts.chain.view(),
+      height: () => opts.chain.height(),
+      pricing: opts.config.pricing,
+      ...(opts.screenLimits ? { limits: opts.screenLimits } : {}),
+      now: opts.now ?? (() => this.#clock.now()),
+    });
+    this.#monitor = new LeaseMonitor({
+      driver: opts.driver,
+      clock: this.#clock,
+      manifestTimeoutBlocks: opts.config.manifestTimeoutBlocks,
+      workloadGraceMs: opts.config.workloadGraceSeconds * 1000,
+      checkIntervalMs: opts.config.workloadCheckSeconds * 1000,
+      close: (id, reason, why) => this.#closeFor(id, reason, why),
+      log: this.#log,
+    });
   }
 
   get address(): string {
@@ -172,6 +204,7 @@ export class ProviderService {
       seen = await this.#reconcile();
       await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
       await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
+      await this.#o.chain.handle(SCREEN_PROTOCOL, (req, from) => this.#screener.answer(req, from));
       await this.#o.chain.handleStream(
         `${LEASE_PROTOCOL}/logs`,
         (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
@@ -185,12 +218,14 @@ export class ProviderService {
     }
     // Orders that opened before we started.
     this.#serial(() => this.#bidOnOpenOrders());
+    this.#monitor.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
-    for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`]) {
+    await this.#monitor.stop();
+    for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`, SCREEN_PROTOCOL]) {
       this.#o.chain.unhandle?.(p);
     }
     await this.#queue.catch(() => {});
@@ -246,6 +281,8 @@ export class ProviderService {
       if (!lease) continue;
       const stored = await this.#loadManifest(l.id);
       wanted.push({ lease, ...(stored ? { group: stored.group } : {}) });
+      if (stored) this.#monitor.watch.manifestDeployed(l.id);
+      else this.#monitor.watch.leaseWon(l.id, l.createdAt);
       // The accepted manifest version survives a restart: an older one sent again is still a replay.
       if (stored) this.#versions.accept(deploymentIdOf(l.owner, l.dseq), stored.version, stored.manifestHash);
       // The leased resources count against capacity again.
@@ -369,6 +406,7 @@ export class ProviderService {
                 break;
               }
             }
+            this.#monitor.watch.leaseWon(a.lease, b.height);
             this.#note(
               a.lease,
               b.height,
@@ -384,6 +422,7 @@ export class ProviderService {
             const order = orderIdOf(lease);
             this.#engine.onLeaseClosed(order);
             this.#bidOn.delete(order);
+            this.#monitor.watch.leaseClosed(a.lease);
             this.#note(
               a.lease,
               b.height,
@@ -397,9 +436,18 @@ export class ProviderService {
           break;
       }
     }
+    await this.#monitor.onBlock(b.height);
     const expired = this.#engine.tick(b.height);
     // Capacity came back: orders that wait for bids (their window ended without any) get another look.
     if (freed || (Array.isArray(expired) && expired.length > 0)) await this.#bidOnOpenOrders();
+  }
+
+  /** Closes a lease on chain with the provider's reason, telling the tenant why in the lease's events. */
+  async #closeFor(leaseId: string, reason: ProviderCloseReason, why: string): Promise<void> {
+    this.#note(leaseId, this.#o.chain.height(), `lease.${reason}`, `closing the lease (${reason}): ${why}`);
+    this.#log("warn", "closing lease", { lease: leaseId, reason, why });
+    const r = await this.#o.chain.submit("lease.close", { lease: leaseId, reason });
+    if (!r.ok) this.#log("warn", "lease.close refused", { lease: leaseId, reason, error: r.error });
   }
 
   async #teardown(leaseId: string): Promise<void> {
@@ -484,6 +532,7 @@ export class ProviderService {
     };
     await Deno.writeTextFile(this.#manifestPath(r.leaseId), JSON.stringify(stored));
     this.stats.deployed++;
+    this.#monitor.watch.manifestDeployed(r.leaseId);
     this.#note(
       r.leaseId,
       this.#o.chain.height(),
@@ -501,7 +550,16 @@ export class ProviderService {
   // ---- tenant access ----
 
   async #authorize(req: Uint8Array): Promise<
-    | { ok: true; lease: LeaseInfo; op: LeaseOp; service?: string; tail?: number; follow?: boolean }
+    | {
+      ok: true;
+      lease: LeaseInfo;
+      op: LeaseOp;
+      service?: string;
+      tail?: number;
+      follow?: boolean;
+      replica?: number;
+      command?: string[];
+    }
     | { ok: false; code: ProtocolErrorCode; error: string }
   > {
     let signed;
@@ -533,6 +591,8 @@ export class ProviderService {
       ...(r.service !== undefined ? { service: r.service } : {}),
       ...(r.tail !== undefined ? { tail: r.tail } : {}),
       ...(r.follow !== undefined ? { follow: r.follow } : {}),
+      ...(r.replica !== undefined ? { replica: r.replica } : {}),
+      ...(r.command !== undefined ? { command: r.command } : {}),
     };
   }
 
@@ -558,6 +618,9 @@ export class ProviderService {
         }
         throw e;
       }
+    }
+    if (a.op === "shell") {
+      return respond(await answerShell(this.#o.driver, a.lease, { ...a, command: a.command ?? [] }));
     }
     if (a.op === "events") {
       return respond({ ok: true, events: this.#events.get(id) ?? [] });
@@ -596,8 +659,14 @@ export class ProviderService {
   ): Promise<void> {
     const frame = (r: LogStreamFrame) => encodeResponse(r);
     const a = await this.#authorize(req);
-    if (!a.ok) {
-      await send(frame(errorResponse(a.code, a.error)));
+    if (!a.ok || a.op !== "logs") {
+      await send(
+        frame(
+          a.ok
+            ? errorResponse("bad_request", `op ${a.op} is not a log stream`)
+            : errorResponse(a.code, a.error),
+        ),
+      );
       return;
     }
     for await (

@@ -14,7 +14,9 @@ import type {
   LeaseRecord,
   MarketStore,
   OrderRecord,
+  ProviderCloseReason,
 } from "./types.ts";
+import { leaseCloseReason } from "./types.ts";
 
 /**
  * Brings an escrow up to the current height: settles through it, or — if its exhaustion height has
@@ -82,6 +84,7 @@ export function endLease(s: MarketStore, id: BidId, at: number, reason: CloseRea
     oseq: String(id.oseq),
     provider: id.provider,
     reason,
+    closeReason: leaseCloseReason(reason),
     state,
     paid: lease.paid,
   });
@@ -135,8 +138,12 @@ export function closeDeployment(
   });
 }
 
-/** Closes one active lease by tenant or provider at the current height. */
-export function closeLease(s: MarketStore, id: BidId, reason: "owner" | "provider"): void {
+/** Closes one active lease by tenant or provider (with the provider's reason, if any) at the current height. */
+export function closeLease(
+  s: MarketStore,
+  id: BidId,
+  reason: "owner" | "provider" | ProviderCloseReason,
+): void {
   touch(s, id.owner, id.dseq);
   const lease = mustRecord<LeaseRecord>(s, K.lease(id), "lease");
   if (lease.state !== "active") return; // closed by the exhaustion that touch() just ran

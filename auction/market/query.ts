@@ -31,6 +31,7 @@ import type {
   ProviderInfo,
   ProviderRecord,
 } from "./types.ts";
+import { leaseCloseReason } from "./types.ts";
 import {
   type BidId,
   bidIdOf,
@@ -253,7 +254,10 @@ function leaseInfo(
     createdAt: l.createdAt,
     paid: paid.toString(),
   };
-  if (l.reason !== undefined) out.reason = l.reason;
+  if (l.reason !== undefined) {
+    out.reason = l.reason;
+    out.closeReason = leaseCloseReason(l.reason);
+  }
   if (l.closedAt !== undefined) out.closedAt = l.closedAt;
   return out;
 }

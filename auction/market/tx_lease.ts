@@ -1,6 +1,7 @@
 /**
  * Leases: how a winning bid becomes a lease (by the owner's `lease.create` or at the end of the bid
- * window), and `lease.close` by the owner or the provider.
+ * window), and `lease.close` by the owner or the provider (who may say why: `workload_failed`,
+ * `manifest_timeout`).
  * @module
  */
 import { type BidId, bidIdOf, orderIdOf, parseBidId } from "../../lib/ids.ts";
@@ -9,7 +10,14 @@ import { formatScaled } from "./decimal.ts";
 import { reindexExhaust } from "./escrow.ts";
 import { fail, indexRemove, marketKeys as K, mustRecord, readRecord, writeRecord } from "./records.ts";
 import type { Handler } from "./tx_common.ts";
-import type { BidRecord, EscrowRecord, LeaseRecord, MarketStore, OrderRecord } from "./types.ts";
+import type {
+  BidRecord,
+  EscrowRecord,
+  LeaseRecord,
+  MarketStore,
+  OrderRecord,
+  ProviderCloseReason,
+} from "./types.ts";
 
 /** Creates the lease of `bidId` on its open order at the current height; other open bids lose. */
 export function createLease(s: MarketStore, bidId: BidId): void {
@@ -63,6 +71,10 @@ export const leaseHandlers: Record<string, Handler> = {
       fail(`only the deployment owner or the provider can close lease ${bidIdOf(id)}`);
     }
     if (lease!.state !== "active") fail(`lease ${bidIdOf(id)} is not active (state ${lease!.state})`);
-    closeLease(s, id, from === id.owner ? "owner" : "provider");
+    const reason = body.reason as ProviderCloseReason | undefined;
+    if (reason !== undefined && from !== id.provider) {
+      fail(`only the provider can close lease ${bidIdOf(id)} for ${reason}`);
+    }
+    closeLease(s, id, reason ?? (from === id.owner ? "owner" : "provider"));
   },
 };

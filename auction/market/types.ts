@@ -94,7 +94,40 @@ export type CloseReason =
   | "provider" // the provider closed it (lease.close or bid.close of the active bid)
   | "deployment_closed" // the deployment was closed
   | "insufficient_funds" // escrow could not pay the next block
-  | "groups_closed"; // (deployment) its last open group closed
+  | "groups_closed" // (deployment) its last open group closed
+  | "workload_failed" // the provider closed it: the workload could not start or kept crashing
+  | "manifest_timeout"; // the provider closed it: no manifest came within its timeout
+
+/** The reasons a provider may give when it closes a lease (`lease.close` body `reason`). */
+export const PROVIDER_CLOSE_REASONS = ["workload_failed", "manifest_timeout"] as const;
+/** A reason a provider may give when it closes a lease. */
+export type ProviderCloseReason = typeof PROVIDER_CLOSE_REASONS[number];
+
+/** Why a lease closed, as tenants read it (`closeReason` of queries and `lease.closed` events). */
+export type LeaseCloseReason =
+  | "tenant_closed"
+  | "provider_closed"
+  | "insufficient_funds"
+  | "workload_failed"
+  | "manifest_timeout"
+  | "deployment_closed";
+
+/** The {@link LeaseCloseReason} of a lease closed for `reason`. */
+export function leaseCloseReason(reason: CloseReason): LeaseCloseReason {
+  switch (reason) {
+    case "owner":
+      return "tenant_closed";
+    case "provider":
+      return "provider_closed";
+    case "insufficient_funds":
+    case "workload_failed":
+    case "manifest_timeout":
+      return reason;
+    case "deployment_closed":
+    case "groups_closed":
+      return "deployment_closed";
+  }
+}
 
 /** A `{denom, amount}` price as it appears in txs and queries (amount: decimal string). */
 export interface DecCoin {
@@ -240,6 +273,8 @@ export interface LeaseInfo extends OrderIdParts {
   price: DecCoin;
   state: LeaseState;
   reason?: CloseReason;
+  /** Why it closed, as tenants read it (set with `reason`). */
+  closeReason?: LeaseCloseReason;
   createdAt: number;
   closedAt?: number;
   /** Paid to the provider so far (settled at the query height), integer base units. */

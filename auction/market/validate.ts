@@ -10,7 +10,8 @@ import { parseScaled } from "./decimal.ts";
 import { isHex } from "../../lib/crypto.ts";
 import { isBech32Address, parseBidId, parseOrderId } from "../../lib/ids.ts";
 import { isDenom, uintProblem } from "../../lib/units.ts";
-import { int, isObj, keysProblem } from "../../lib/schema.ts";
+import { int, isObj, keysProblem, oneOf } from "../../lib/schema.ts";
+import { PROVIDER_CLOSE_REASONS } from "./types.ts";
 import { isStorageClass, STORAGE_CLASSES } from "../../lib/storage.ts";
 
 type Obj = Record<string, unknown>;
@@ -380,9 +381,10 @@ export const bodyValidators: Record<string, (body: Obj) => string | null> = {
     return parseBidId(body.bid) ? null : "body.bid: must be a bid id owner/dseq/gseq/oseq/provider";
   },
   "lease.close"(body) {
-    const k = keysProblem(body, ["lease"], [], "body");
+    const k = keysProblem(body, ["lease"], ["reason"], "body");
     if (k) return k;
-    return parseBidId(body.lease) ? null : "body.lease: must be a lease id owner/dseq/gseq/oseq/provider";
+    if (!parseBidId(body.lease)) return "body.lease: must be a lease id owner/dseq/gseq/oseq/provider";
+    return body.reason === undefined ? null : oneOf(body.reason, "body.reason", PROVIDER_CLOSE_REASONS);
   },
   "audit.attest"(body) {
     const k = keysProblem(body, ["provider", "attributes"], [], "body");

@@ -46,6 +46,29 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link ClusterDriver.exec} runs: a command in one replica of one service. */
+export interface ExecOptions {
+  /** the service (default: the lease's only service) */
+  service?: string;
+  /** the replica, 0-based (default 0) */
+  replica?: number;
+  /** the program and its arguments */
+  command: string[];
+  /** killed after this long (exit code 124) */
+  timeoutMs: number;
+  /** most bytes kept of stdout and of stderr each */
+  outputMaxBytes: number;
+}
+
+/** The outcome of {@link ClusterDriver.exec}. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** output beyond `outputMaxBytes` was dropped */
+  truncated: boolean;
+}
+
 export type DriverKind = "kubernetes" | "podman" | "sim";
 
 export interface ClusterDriver {
@@ -60,6 +83,11 @@ export interface ClusterDriver {
   status(leaseId: string): Promise<LeaseStatus>;
   /** Log lines (without the newline), oldest first. */
   logs(leaseId: string, opts?: LogOptions): AsyncIterable<string>;
+  /**
+   * Runs a command in a replica of a service of the lease (`lease shell`); absent when the driver
+   * cannot. Throws `NotFoundError` for an unknown lease, service or replica.
+   */
+  exec?(leaseId: string, opts: ExecOptions): Promise<ExecResult>;
   /** Lease ids (`leaseIdOf`) that have a workload here. */
   list(): Promise<string[]>;
   /**

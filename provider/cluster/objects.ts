@@ -19,10 +19,10 @@
  *   node labels `cirrus.network/gpu.vendor`, `.model` (unless `*`), `.ram`, `.interface`: a model
  *   asked for lands on a node that has it. The kubernetes driver reads the same labels for inventory.
  * - Env names must be what the API server takes (printable ASCII but `=`; `envNameError`).
- * - Unprivileged: `allowPrivilegeEscalation: false`, `privileged: false`, all capabilities
- *   dropped, no service account token, no service links. `runAsNonRoot` is NOT set: most tenant
- *   images (busybox included) run as uid 0 and would not start; uid 0 without capabilities cannot
- *   do more than the container's own files allow. The sysctl `net.ipv4.ip_unprivileged_port_start=0`
+ * - Unprivileged: `allowPrivilegeEscalation: false`, `privileged: false`, the runtime's default
+ *   capabilities less NET_RAW, MKNOD and AUDIT_WRITE (images whose entrypoints chown or change user,
+ *   like postgres, need CHOWN, SETUID, SETGID...), no service account token, no service links.
+ *   `runAsNonRoot` is NOT set: most tenant images (busybox included) run as uid 0. The sysctl `net.ipv4.ip_unprivileged_port_start=0`
  *   (a "safe" sysctl in Kubernetes, namespaced to the pod) lets such a process still bind port 80.
  * - Service `<service>-<port>[-udp]` per exposed port: global exposes are `NodePort` with nodePort =
  *   the allocated host port, and the container port gets `hostPort` = the same port (what Podman
@@ -356,7 +356,9 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
     container.securityContext = {
       allowPrivilegeEscalation: false,
       privileged: false,
-      capabilities: { drop: ["ALL"] },
+      // The runtime's default set (what postgres, nginx... need to chown and change user), less the
+      // ones containerd keeps and podman does not: both runtimes then grant the same.
+      capabilities: { drop: ["NET_RAW", "MKNOD", "AUDIT_WRITE"] },
     };
 
     const podSpec: Record<string, unknown> = {

@@ -15,7 +15,11 @@
  * Deployment as its own pod on one host, where two pods cannot hold one host port: a service with
  * a global expose and count > 1 becomes `<ns>-<service>` (1 replica, with the host ports) and
  * `<ns>-<service>-r` (count - 1 replicas, no host ports). A redeploy is `kube down` + `kube play`
- * per service (a short gap, not a rolling update).
+ * per service (a short gap, not a rolling update). Every pod of a lease joins the lease's own isolated
+ * network under its service's SDL name (podman_network.ts): services reach each other as
+ * `<service>:<port>`, other leases cannot reach them. Image names are played fully qualified
+ * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
+ * them, never as podman's short names.
  */
 import { stringify } from "yaml";
 import { dirname, join } from "node:path";
@@ -26,6 +30,8 @@ import {
   type Capacity,
   type ClusterDriver,
   DEFAULT_HOST_PORT_RANGE,
+  type ExecOptions,
+  type ExecResult,
   HostPortAllocator,
   type LeaseStatus,
   type LogOptions,
@@ -48,6 +54,9 @@ import {
   servicePorts,
 } from "./objects.ts";
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
+import { normalizeImageName } from "../image_name.ts";
+import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
+import { execInLease } from "./podman_exec.ts";
 
 /** The project's containers.conf (scripts/podman/containers.conf). */
 export const PROJECT_CONTAINERS_CONF = fileURLToPath(
@@ -389,7 +398,7 @@ export class PodmanDriver implements ClusterDriver {
   deploy(lease: LeaseId, group: ManifestGroup): Promise<void> {
     return this.locked(async () => {
       if (this.opts.buildExampleImage !== false && !this.imageChecked) {
-        if (group.services.some((s) => s.image === BUSYBOX_IMAGE)) {
+        if (group.services.some((s) => normalizeImageName(s.image) === BUSYBOX_IMAGE)) {
           await ensureBusyboxImage(this.opts);
           this.imageChecked = true;
         }
@@ -408,7 +417,12 @@ export class PodmanDriver implements ClusterDriver {
         (p) => [...oldPorts.values()].includes(p) || canBind(p),
       );
       await this.savePorts();
-      const { objects } = leaseObjects(lease, group, { hostPorts: ports });
+      // Images by their full names (`drupal` -> docker.io/library/drupal:latest), as a cluster reads them.
+      const played: ManifestGroup = {
+        ...group,
+        services: group.services.map((svc) => ({ ...svc, image: normalizeImageName(svc.image) })),
+      };
+      const { objects } = leaseObjects(lease, played, { hostPorts: ports });
       const state: LeaseState = {
         leaseId: id,
         lease: {
@@ -426,6 +440,7 @@ export class PodmanDriver implements ClusterDriver {
       await this.removePods(ns);
       if (old) { for (const f of old.files) await this.kubeDown(join(dir, f)); }
       await this.writeState(ns, state);
+      await ensureLeaseNetwork((a) => this.podman(a), ns);
       for (const svc of group.services) {
         const file = `${dnsLabel(svc.name)}.yaml`;
         const path = join(dir, file);
@@ -433,7 +448,10 @@ export class PodmanDriver implements ClusterDriver {
         await Deno.writeTextFile(path, docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
         state.files.push(file);
         await this.writeState(ns, state);
-        const r = await this.podman(["kube", "play", "--replace", path], this.opts.playTimeoutMs ?? 180_000);
+        const r = await this.podman(
+          ["kube", "play", "--replace", "--network", serviceNetworkArg(ns, svc.name), path],
+          this.opts.playTimeoutMs ?? 180_000,
+        );
         if (r.code !== 0) {
           state.errors[svc.name] = classifyPlayError(r.stderr, svc.image);
           // a failed play can leave half a pod (infra without the app container): remove it
@@ -469,6 +487,7 @@ export class PodmanDriver implements ClusterDriver {
       const s = await this.readState(ns);
       await this.removePods(ns);
       for (const f of s?.files ?? []) await this.kubeDown(join(dir, f));
+      await removeLeaseNetwork((a) => this.podman(a), ns);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       const alloc = await this.allocator();
       alloc.release(leaseId);
@@ -612,6 +631,18 @@ export class PodmanDriver implements ClusterDriver {
     return { leaseId, namespace: ns, services };
   }
 
+  /** `lease shell`: `podman exec` in a running replica (podman_exec.ts). */
+  async exec(leaseId: string, opts: ExecOptions): Promise<ExecResult> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const runner = {
+      run: (a: string[]) => this.podman(a),
+      spawn: (a: string[]) => spawnPodman(this.opts, a),
+    };
+    return await execInLease(runner, ns, s.group, opts);
+  }
+
   async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {
     const ns = leaseNamespace(leaseId);
     const s = await this.readState(ns);
@@ -630,16 +661,21 @@ export class PodmanDriver implements ClusterDriver {
   }
 }
 
-/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
-async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
-  if (signal?.aborted) return;
-  const child = new Deno.Command(o.podman ?? "podman", {
+/** A podman process with CONTAINERS_CONF set, no stdin, stdout and stderr piped. */
+function spawnPodman(o: PodmanOptions, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(o.podman ?? "podman", {
     args,
     env: { CONTAINERS_CONF: containersConf(o) },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
+async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
+  if (signal?.aborted) return;
+  const child = spawnPodman(o, args);
   const queue: (string | null)[] = [];
   let wake: (() => void) | undefined;
   const push = (v: string | null) => {

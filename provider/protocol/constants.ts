@@ -23,3 +23,13 @@ export const RESPONSE_MAX_BYTES = 8 * 1024 * 1024;
 export const LOG_TAIL_MAX = 100_000;
 /** Nonce length, bytes (hex on the wire). */
 export const NONCE_BYTES = 16;
+/** Most arguments of a `shell` command (the program included). */
+export const SHELL_ARGS_MAX = 64;
+/** Longest argument of a `shell` command, characters (the whole request is also under the lease request max). */
+export const SHELL_ARG_MAX = 2048;
+/** Highest replica index a `shell` request may name. */
+export const SHELL_REPLICA_MAX = 1000;
+/** Most output kept of a `shell` command, per stream, bytes. */
+export const SHELL_OUTPUT_MAX_BYTES = 1024 * 1024;
+/** Longest a `shell` command may run, ms (the lease protocol answers within 30 s). */
+export const SHELL_TIMEOUT_MS = 25_000;

@@ -3,12 +3,13 @@
  *
  * - `/cirrus/manifest/1`: a signed manifest request (the whole deployment manifest, its hash, a
  *   monotonic version, a timestamp and a nonce, signed by the tenant) -> a {@link ManifestResponse};
- * - `/cirrus/lease/1`: a signed lease request (`status`, `logs`, `events`) -> a {@link LeaseResponse}.
+ * - `/cirrus/lease/1`: a signed lease request (`status`, `logs`, `events`, `shell`) -> a {@link LeaseResponse};
+ * - `/cirrus/screen/1`: an unsigned screening request (groups) -> a {@link ScreenResponse}.
  *
  * `constants.ts`: protocol ids, signature domains, size limits; `wire_schema.ts`: request and
  * response shapes, their checks and encoding; `manifest_shape.ts`: the manifest's shape;
  * `signing.ts`: signing and verifying; `replay_guard.ts`: freshness and manifest versions;
- * `encoding.ts`: canonical CBOR and the strict decoder (`lib/cbor.ts`) behind {@link ProtocolError}.
+ * `screen.ts`: the screening protocol; `encoding.ts`: canonical CBOR and the strict decoder (`lib/cbor.ts`) behind {@link ProtocolError}.
  * @module
  */
 export * from "./constants.ts";
@@ -30,6 +31,7 @@ export {
   type LeaseOp,
   type LeaseRequest,
   type LeaseResponse,
+  type LeaseShellPayload,
   type LeaseStatusPayload,
   type LogLinePayload,
   type LogStreamFrame,
@@ -44,4 +46,5 @@ export {
   type SignedManifestRequest,
 } from "./wire_schema.ts";
 export * from "./signing.ts";
+export * from "./screen.ts";
 export * from "./replay_guard.ts";

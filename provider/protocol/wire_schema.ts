@@ -13,6 +13,7 @@
 import { isHex } from "../../lib/crypto.ts";
 import { parseLeaseId } from "../../lib/ids.ts";
 import {
+  arr,
   bool,
   first,
   int,
@@ -32,6 +33,9 @@ import {
   MANIFEST_REQUEST_MAX_BYTES,
   NONCE_BYTES,
   RESPONSE_MAX_BYTES,
+  SHELL_ARG_MAX,
+  SHELL_ARGS_MAX,
+  SHELL_REPLICA_MAX,
 } from "./constants.ts";
 import { decodeWire, encodePlainWire, encodeWire, ProtocolError } from "./encoding.ts";
 import { manifestShapeProblem, TEXT_MAX } from "./manifest_shape.ts";
@@ -63,11 +67,14 @@ export interface SignedManifestRequest {
 }
 
 /** Operations of `/cirrus/lease/1`. */
-export type LeaseOp = "status" | "logs" | "events";
+export type LeaseOp = "status" | "logs" | "events" | "shell";
 /** Every {@link LeaseOp}. */
-export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events"];
+export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell"];
 
-/** What `/cirrus/lease/1` carries (before signing). `service`, `tail`, `follow`: logs only. */
+/**
+ * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`: logs only; `service`: logs and
+ * shell; `replica`, `command` (required): shell only.
+ */
 export interface LeaseRequest {
   chainId: string;
   leaseId: string;
@@ -75,6 +82,10 @@ export interface LeaseRequest {
   service?: string;
   tail?: number;
   follow?: boolean;
+  /** shell: which replica of the service (0-based, default 0) */
+  replica?: number;
+  /** shell: the program and its arguments, run in the container */
+  command?: string[];
   timestamp: number;
   nonce: string;
   pubKey: string;
@@ -87,7 +98,14 @@ export interface SignedLeaseRequest {
 }
 
 /** Error codes of a refused request. */
-export type ProtocolErrorCode = "forbidden" | "bad_request" | "not_found" | "conflict" | "internal";
+export type ProtocolErrorCode =
+  | "forbidden"
+  | "bad_request"
+  | "not_found"
+  | "conflict"
+  | "internal"
+  | "busy"
+  | "unsupported";
 /** Every {@link ProtocolErrorCode}. */
 export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
   "forbidden",
@@ -95,6 +113,8 @@ export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
   "not_found",
   "conflict",
   "internal",
+  "busy",
+  "unsupported",
 ];
 
 /** A successful answer: `ok` plus any plain data. */
@@ -144,6 +164,15 @@ export interface LeaseLogsPayload {
   lines: string[];
 }
 
+/** What the provider answers `shell`: the command's exit code and (capped) output. */
+export interface LeaseShellPayload {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** true when output beyond the cap was dropped */
+  truncated: boolean;
+}
+
 /** One frame of `/cirrus/lease/1/logs` (a followed log). */
 export interface LogLinePayload {
   line: string;
@@ -157,6 +186,7 @@ export type LeaseResponse =
   | OkResponse<LeaseStatusPayload>
   | OkResponse<LeaseEventsPayload>
   | OkResponse<LeaseLogsPayload>
+  | OkResponse<LeaseShellPayload>
   | ErrorResponse;
 
 /** One frame the provider sends on `/cirrus/lease/1/logs`. */
@@ -218,6 +248,8 @@ export function leaseBody(r: LeaseRequest): Record<string, unknown> {
   if (r.service !== undefined) b.service = r.service;
   if (r.tail !== undefined) b.tail = r.tail;
   if (r.follow !== undefined) b.follow = r.follow;
+  if (r.replica !== undefined) b.replica = r.replica;
+  if (r.command !== undefined) b.command = [...r.command];
   return b;
 }
 
@@ -232,7 +264,14 @@ const MANIFEST_FIELDS = [
   "pubKey",
 ] as const;
 const LEASE_FIELDS = ["chainId", "leaseId", "op", "timestamp", "nonce", "pubKey"] as const;
-const LEASE_OPTIONAL = ["service", "tail", "follow"] as const;
+const LEASE_OPTIONAL = ["service", "tail", "follow", "replica", "command"] as const;
+/** The optional fields each op allows. */
+const LEASE_OP_FIELDS: Record<LeaseOp, readonly string[]> = {
+  status: [],
+  events: [],
+  logs: ["service", "tail", "follow"],
+  shell: ["service", "replica", "command"],
+};
 
 /** The manifest request in `v` (a decoded map; `signed`: with its `signature`); throws {@link ProtocolError}. */
 export function manifestRequestFrom(v: unknown, signed = false): ManifestRequest {
@@ -271,12 +310,22 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
       optional((x, q) => str(x, q, 63, 1))(v.service, `${what}.service`),
       optional((x, q) => int(x, q, 0, LOG_TAIL_MAX))(v.tail, `${what}.tail`),
       optional(bool)(v.follow, `${what}.follow`),
+      optional((x, q) => int(x, q, 0, SHELL_REPLICA_MAX))(v.replica, `${what}.replica`),
+      optional((x, q) => arr(x, q, SHELL_ARGS_MAX, (a, qa) => str(a, qa, SHELL_ARG_MAX, 1), 1))(
+        v.command,
+        `${what}.command`,
+      ),
     );
   if (p) throw new ProtocolError(p);
-  if (v.op !== "logs") {
-    for (const k of LEASE_OPTIONAL) {
-      if (v[k] !== undefined) throw new ProtocolError(`${what}.${k}: only allowed with op "logs"`);
+  const op = v.op as LeaseOp;
+  for (const k of LEASE_OPTIONAL) {
+    if (v[k] !== undefined && !LEASE_OP_FIELDS[op].includes(k)) {
+      const ops = LEASE_OPS.filter((o) => LEASE_OP_FIELDS[o].includes(k)).map((o) => `"${o}"`).join(" or ");
+      throw new ProtocolError(`${what}.${k}: only allowed with op ${ops}`);
     }
+  }
+  if (op === "shell" && v.command === undefined) {
+    throw new ProtocolError(`${what}.command: missing (op "shell" runs a command)`);
   }
   const r: LeaseRequest = {
     chainId: v.chainId as string,
@@ -289,6 +338,8 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (v.service !== undefined) r.service = v.service as string;
   if (v.tail !== undefined) r.tail = v.tail as number;
   if (v.follow !== undefined) r.follow = v.follow as boolean;
+  if (v.replica !== undefined) r.replica = v.replica as number;
+  if (v.command !== undefined) r.command = [...(v.command as string[])];
   return r;
 }
 

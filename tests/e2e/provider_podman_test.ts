@@ -1,7 +1,9 @@
 /**
  * End to end with real processes and real containers: a devnet (4 validators, 2 provider nodes with
  * the podman driver); the tenant deploys examples/hello.yaml with the CLI; the container answers HTTP
- * 200; logs reach the tenant; another key is forbidden; lease close removes the pod and settles escrow.
+ * 200; logs reach the tenant; another key is forbidden; `lease shell -- echo hi` prints hi (bob: forbidden);
+ * `deployment screen` lists each provider with a price or its reason; lease close removes the pod and
+ * settles escrow.
  * Without podman on the machine the tests are reported as skipped, with the reason.
  */
 import { test } from "uvu";
@@ -70,6 +72,16 @@ if (!podman.ok) {
     assert.type(r.dseq, "number");
     assert.match(r.lease.id, /^cirrus1\w+\/\d+\/1\/1\/cirrus1\w+$/);
     assert.is(r.lease.provider, info.providers[0]!.address, "provider1 (the cheaper) won");
+    // --wait asked every provider first (both would bid) and says how long the deposit lasts.
+    assert.equal(
+      r.screening.groups[0].providers.map((p: { bid: boolean }) => p.bid),
+      [true, true],
+      JSON.stringify(r.screening),
+    );
+    assert.ok(
+      r.runway.blocks > 0 && r.runway.msPerBlock > 0 && r.runway.seconds > 0,
+      JSON.stringify(r.runway),
+    );
     const uri = r.services[0].uris[0];
     assert.match(uri, /^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(uri);
@@ -92,6 +104,58 @@ if (!podman.ok) {
     const forbidden = await cli("lease", "status", r.lease.id, "--from", "bob", ...common);
     assert.is(forbidden.code, 1);
     assert.match(forbidden.stderr, /forbidden/);
+
+    // lease shell: the owner's command runs in the container, its exit code comes back; bob is forbidden.
+    const hi = await cli("lease", "shell", r.lease.id, "--from", "alice", ...common, "--", "echo", "hi");
+    assert.is(hi.code, 0, hi.stderr);
+    assert.is(hi.stdout, "hi\n");
+    const three = await cli(
+      "lease",
+      "shell",
+      r.lease.id,
+      "--from",
+      "alice",
+      ...common,
+      "--",
+      "sh",
+      "-c",
+      "exit 3",
+    );
+    assert.is(three.code, 3, three.stderr);
+    const bobShell = await cli("lease", "shell", r.lease.id, "--from", "bob", ...common, "--", "echo", "hi");
+    assert.is(bobShell.code, 1);
+    assert.match(bobShell.stderr, /forbidden/);
+
+    // deployment screen: every provider answers, with a price or the bid engine's own reason.
+    const screened = await cli("deployment", "screen", "examples/hello.yaml", "--output", "json", ...common);
+    assert.is(screened.code, 0, screened.stderr);
+    const hello = JSON.parse(screened.stdout);
+    const addresses = info.providers.map((p) => p.address).sort();
+    assert.equal(hello.groups.map((g: { name: string }) => g.name), ["dcloud"]);
+    assert.equal(hello.groups[0].providers.map((p: { address: string }) => p.address), addresses);
+    for (const p of hello.groups[0].providers) {
+      assert.ok(p.bid === true && p.price.denom === "ucrs" && Number(p.price.amount) > 0, JSON.stringify(p));
+    }
+    const beta3 = join(dir, "beta3.yaml");
+    await Deno.writeTextFile(
+      beta3,
+      (await Deno.readTextFile(join(root, "examples", "hello.yaml")))
+        .replace("    expose:", "    params:\n      storage:\n        data: {mount: /data}\n    expose:")
+        .replace(
+          "        storage:\n          size: 128Mi",
+          "        storage:\n          - size: 128Mi\n          - {name: data, size: 1Gi, attributes: {persistent: true, class: beta3}}",
+        ),
+    );
+    const declined = JSON.parse(
+      (await cli("deployment", "screen", beta3, "--output", "json", ...common)).stdout,
+    );
+    assert.equal(declined.groups[0].providers.map((p: { address: string }) => p.address), addresses);
+    for (const p of declined.groups[0].providers) {
+      assert.is(p.bid, false);
+      assert.match(p.reasons[0], /storage class beta3 not offered/);
+    }
+    const screenText = await cli("deployment", "screen", beta3, ...common);
+    assert.match(screenText.stdout, /group dcloud: 0 of 2 providers would bid/);
 
     const ns = (await runPodman({}, ["pod", "ps", "--format", "{{.Name}}"], 30_000)).stdout;
     assert.ok(ns.trim().length > 0, "a pod runs");
@@ -150,6 +214,13 @@ if (!podman.ok) {
       if (!text.includes("hello v2")) await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(text, /hello v2/, "reconcile redeployed the active lease's workload");
+    const open = JSON.parse(
+      (await cli("query", "escrow", String(r.dseq), "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.is(open.runway.blocks, open.blocksRemaining);
+    assert.ok(open.runway.msPerBlock > 0 && open.runway.seconds > 0, JSON.stringify(open.runway));
+    const statusText = await cli("deployment", "status", String(r.dseq), "--from", "alice", ...common);
+    assert.match(statusText.stdout, /blocks left \(~[\dhmsd ]+ at \d+\.\d s\/block\)/);
     const closed = await cli("lease", "close", r.lease.id, "--from", "alice", ...common);
     assert.is(closed.code, 0, closed.stderr);
     let gone = false;
@@ -166,6 +237,49 @@ if (!podman.ok) {
       (await cli("query", "leases", "--owner", info.accounts.alice!, "--output", "json", ...common)).stdout,
     );
     assert.is(lease.leases[0].state, "closed");
+    assert.is(lease.leases[0].closeReason, "tenant_closed");
+
+    // An image that does not exist: --wait says the lease is still billed and how to close it; the
+    // provider closes it (workload_failed) after the devnet's grace window; the escrow stops paying.
+    const nope = join(dir, "nope.yaml");
+    await Deno.writeTextFile(
+      nope,
+      (await Deno.readTextFile(join(root, "examples", "hello.yaml"))).replace(
+        "image: localhost/busybox:latest",
+        "image: localhost/nope:latest",
+      ),
+    );
+    const bad = await cli(
+      "deployment",
+      "create",
+      nope,
+      "--deposit",
+      "5000000",
+      "--from",
+      "alice",
+      "--wait",
+      "--timeout",
+      "240",
+      ...common,
+    );
+    assert.is(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /failed: image not found/);
+    assert.match(bad.stderr, /is still billed \(.+\/block\) until its provider closes it/);
+    assert.match(bad.stderr, /cirrus deployment close \d+/);
+    const badDseq = /deployment (\d+) created/.exec(bad.stdout)![1]!;
+    let failed: { state: string; closeReason?: string } | undefined;
+    for (let i = 0; i < 120 && failed?.closeReason === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const ls = JSON.parse(
+        (await cli("query", "leases", "--owner", info.accounts.alice!, "--output", "json", ...common)).stdout,
+      );
+      failed = ls.leases.find((x: { dseq: number }) => String(x.dseq) === badDseq);
+    }
+    assert.equal([failed?.state, failed?.closeReason], ["closed", "workload_failed"]);
+    const badEscrow = JSON.parse(
+      (await cli("query", "escrow", badDseq, "--from", "alice", "--output", "json", ...common)).stdout,
+    );
+    assert.is(badEscrow.state, "closed", "the escrow stopped paying and was refunded");
   });
 }
 

@@ -99,6 +99,9 @@ test("a minimal config gets the defaults", () => {
       minimum: 0n,
     },
     reservationTimeoutBlocks: 30,
+    manifestTimeoutBlocks: 600,
+    workloadGraceSeconds: 300,
+    workloadCheckSeconds: 10,
   });
   assert.equal(D.hostPorts, [31000, 31999]);
   // kubernetes: kubeconfig defaults to ~/.kube/config under $HOME

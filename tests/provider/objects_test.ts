@@ -111,7 +111,9 @@ spec:
             privileged: false
             capabilities:
               drop:
-                - ALL
+                - NET_RAW
+                - MKNOD
+                - AUDIT_WRITE
 ---
 apiVersion: v1
 kind: Service
@@ -295,7 +297,7 @@ test("golden: cpu, memory, storage, GPU (nvidia and amd), count, env, volumes", 
     assert.equal(c.securityContext, {
       allowPrivilegeEscalation: false,
       privileged: false,
-      capabilities: { drop: ["ALL"] },
+      capabilities: { drop: ["NET_RAW", "MKNOD", "AUDIT_WRITE"] },
     });
     assert.is(d.template.spec.automountServiceAccountToken, false);
     assert.is(c.imagePullPolicy, "IfNotPresent");

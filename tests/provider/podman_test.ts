@@ -144,11 +144,18 @@ t(
       );
       assert.equal(await driver.list(), [id]);
 
-      // the container runs without capabilities, no-new-privileges, with the memory limit
+      // the container keeps the runtime's default capabilities (chown, setuid... as postgres needs)
+      // less NET_RAW, MKNOD, AUDIT_WRITE; no-new-privileges; the memory limit
       const [pod] = await podsOf(l);
       const ins = await runPodman({}, ["container", "inspect", `${pod}-web`]);
       const c = JSON.parse(ins.stdout)[0];
-      assert.ok(!c.EffectiveCaps || c.EffectiveCaps.length === 0, `caps: ${c.EffectiveCaps}`);
+      const caps: string[] = c.EffectiveCaps ?? [];
+      for (const want of ["CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_FOWNER", "CAP_DAC_OVERRIDE"]) {
+        assert.ok(caps.includes(want), `${want} in ${caps}`);
+      }
+      for (const never of ["CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SYS_ADMIN", "CAP_NET_ADMIN"]) {
+        assert.not.ok(caps.includes(never), `${never} not in ${caps}`);
+      }
       assert.ok((c.HostConfig.SecurityOpt ?? []).includes("no-new-privileges"));
       assert.is(c.HostConfig.Memory, 64 * 2 ** 20);
 
