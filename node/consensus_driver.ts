@@ -162,7 +162,9 @@ export class ConsensusDriver {
     await this.#o.p2p.handle(
       resendProtocol(this.#o.chain.chainId),
       (req, from) => this.#onResend(req, from),
-      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
+      // a peer keeps at most one re-send exchange in flight to us (`resendToPeers`); room for one
+      // stream still closing
+      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16, inboundStreamsMax: 2 },
     );
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
