@@ -129,10 +129,10 @@ export class Wal {
   }
 
   /** Empties the log (after a height is committed) and syncs. */
-  async reset(): Promise<void> {
+  async reset(opts: { sync?: boolean } = {}): Promise<void> {
     this.#assertOpen();
     await this.#file.truncate(0);
-    await this.#file.syncData();
+    if (opts.sync ?? true) await this.#file.syncData();
     await this.#file.seek(0, Deno.SeekMode.Start);
   }
 

@@ -324,8 +324,15 @@ export class Chain {
     return { ok: true, value: { block, bytes, hash, stxs: v.stxs, exec } };
   }
 
-  /** Commit a validated block with its commit certificate: one atomic store batch, then the state. */
-  async commit(vb: ValidatedBlock, commit: Commit): Promise<CommittedBlock> {
+  /**
+   * Commit a validated block with its commit certificate: one atomic store batch, then the state.
+   * `durable: false` skips the fsync of the batch (see `Store.commitBlock`).
+   */
+  async commit(
+    vb: ValidatedBlock,
+    commit: Commit,
+    opts: { durable?: boolean } = {},
+  ): Promise<CommittedBlock> {
     const height = vb.block.header.height;
     if (height !== this.height + 1) throw new Error(`commit of height ${height} at height ${this.height}`);
     const txIndex = vb.stxs.map((s, index) => ({
@@ -343,7 +350,7 @@ export class Chain {
       appHash: vb.exec.appHash,
       txIndex,
       results: vb.exec.results,
-    });
+    }, { sync: opts.durable ?? true });
     this.state.apply(vb.exec.writes, height, vb.exec.appHash);
     this.height = height;
     this.lastBlockHash = vb.hash;

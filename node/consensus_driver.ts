@@ -177,7 +177,9 @@ export class ConsensusDriver {
     await this.#o.p2p.handle(
       resendProtocol(this.#o.chain.chainId),
       (req, from) => this.#onResend(req, from),
-      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16 },
+      // a peer keeps at most one re-send exchange in flight to us (`resendToPeers`); room for one
+      // stream still closing
+      { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16, inboundStreamsMax: 2 },
     );
     this.#o.mempool.onAdded(() => this.#wake(this.#height));
     await this.#run(async () => {
@@ -198,8 +200,12 @@ export class ConsensusDriver {
     await this.#wal?.close();
   }
 
-  /** Apply a block fetched by block sync (with its commit). Serialised with consensus inputs. */
-  applySyncedBlock(blockBytes: Uint8Array, commitBytes: Uint8Array): Promise<string | null> {
+  /**
+   * Apply a block fetched by block sync (with its commit). Serialised with consensus inputs.
+   * `durable: false` (every block of a fetched batch but the last) commits it without an fsync: a
+   * crash loses only blocks that can be fetched again.
+   */
+  applySyncedBlock(blockBytes: Uint8Array, commitBytes: Uint8Array, durable = true): Promise<string | null> {
     return new Promise((resolve) => {
       this.#enqueue(async () => {
         const chain = this.#o.chain;
@@ -226,7 +232,7 @@ export class ConsensusDriver {
           resolve(`synced block ${commit.height}: ${why}`);
           return;
         }
-        await this.#commit(v.value, commit);
+        await this.#commit(v.value, commit, durable);
         resolve(null);
       });
     });
@@ -384,7 +390,9 @@ export class ConsensusDriver {
           this.laterRounds++;
           this.#log("info", "decided in a later round", { height: out.height, round: out.round });
         }
-        await this.#commit(vb.value, out.commit);
+        // Durable before the WAL reset when this node signs (issue 8, finding 9); a full node's
+        // WAL holds no message of its own and its blocks can be fetched again.
+        await this.#commit(vb.value, out.commit, this.#signs());
         return;
       }
       case "evidence":
@@ -397,11 +405,17 @@ export class ConsensusDriver {
     }
   }
 
-  async #commit(vb: ValidatedBlock, commit: Commit): Promise<void> {
+  /** Whether this node is a validator of the height being decided (it signs messages of it). */
+  #signs(): boolean {
+    const key = this.#o.validatorKey;
+    return key !== null && this.#o.chain.validators.has(key.address);
+  }
+
+  async #commit(vb: ValidatedBlock, commit: Commit, durable: boolean): Promise<void> {
     const chain = this.#o.chain;
-    const event = await chain.commit(vb, commit);
+    const event = await chain.commit(vb, commit, { durable });
     this.#o.mempool.update(event.txs.map((t) => t.id), chain.state, new Set(event.txs.map((t) => t.from)));
-    await this.#wal.reset();
+    await this.#wal.reset(durable);
     this.#cs = null;
     this.#stopResting();
     // The next height starts from the queue (never recursively inside this task), after

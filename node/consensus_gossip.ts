@@ -238,27 +238,43 @@ export async function validateResend(
   return { kind: "proposal", data, result: REJECT.malformed };
 }
 
-/** How long a re-sent message may take to reach a peer. */
-const RESEND_TIMEOUT_MS = 2_000;
+/** How long one re-sent message may take to reach a peer (an exchange holds at most two). */
+export const RESEND_TIMEOUT_MS = 2_500;
 
 /**
- * Re-send own messages (`kind`: a proposal or a vote message) directly to every connected peer, not
- * relayed: gossip ids come from the signed content, so gossip would drop an identical re-publish.
+ * Re-send own messages (`messages`: `[kind, message]`, a proposal or a vote message) directly to every
+ * connected peer, not relayed: gossip ids come from the signed content, so gossip would drop an
+ * identical re-publish. At most ONE exchange per peer is in flight (`inflight` holds the peers being
+ * sent to; a peer still busy with the previous re-send is skipped), and its messages go one after the
+ * other on it: a peer never sees more than one re-send stream from this node, however slow the link.
+ * @returns the peers sent to.
  */
 export function resendToPeers(
-  p2p: P2P,
+  p2p: Pick<P2P, "peers" | "request">,
   chainId: string,
-  kind: "proposal" | "vote",
-  data: Uint8Array,
+  messages: ["proposal" | "vote", Uint8Array][],
   log: Logger,
-): void {
+  inflight: Set<string>,
+): string[] {
+  if (messages.length === 0) return [];
   const protocol = resendProtocol(chainId);
-  const req = encode([kind, data]);
+  const reqs = messages.map(([kind, data]) => encode([kind, data]));
+  const sent: string[] = [];
   for (const peer of p2p.peers()) {
-    p2p.request(peer, protocol, req, { timeoutMs: RESEND_TIMEOUT_MS }).catch((e) =>
-      log("debug", "re-send failed", { peer, error: String(e) })
-    );
+    if (inflight.has(peer)) continue;
+    inflight.add(peer);
+    sent.push(peer);
+    void (async () => {
+      try {
+        for (const req of reqs) await p2p.request(peer, protocol, req, { timeoutMs: RESEND_TIMEOUT_MS });
+      } catch (e) {
+        log("debug", "re-send failed", { peer, error: String(e) });
+      } finally {
+        inflight.delete(peer);
+      }
+    })();
   }
+  return sent;
 }
 
 /** Signed messages of one height remembered at most (beyond, the memory starts over). */

@@ -23,6 +23,9 @@ import {
 } from "../consensus/mod.ts";
 import type { Proposal, SignedProposal, SignedVote, Vote } from "../consensus/types.ts";
 
+/** Most re-send ticks between two re-sends of a stuck height (the backoff doubles up to it). */
+export const RESEND_BACKOFF_TICKS_MAX = 8;
+
 /** What {@link OwnMessages} needs. */
 export interface OwnMessagesOptions {
   p2p: P2P;
@@ -42,6 +45,11 @@ export class OwnMessages {
   #proposal: Uint8Array | null = null;
   #votes: Uint8Array[] = [];
   #resend = 0;
+  /** Peers a re-send is in flight to (at most one exchange per peer). */
+  readonly #inflight = new Set<string>();
+  /** Re-send ticks still to skip, and the current gap between re-sends (in ticks): the backoff. */
+  #skip = 0;
+  #gap = 1;
 
   constructor(opts: OwnMessagesOptions) {
     this.#o = opts;
@@ -51,6 +59,8 @@ export class OwnMessages {
   clear(): void {
     this.#proposal = null;
     this.#votes = [];
+    this.#skip = 0;
+    this.#gap = 1;
   }
 
   /**
@@ -88,17 +98,29 @@ export class OwnMessages {
     return signed;
   }
 
-  /** Re-send this height's own proposal and votes straight to peers (the height is stuck). */
-  resend(): void {
+  /**
+   * Called at each re-send tick while the height is stuck: re-send this height's own proposal and
+   * votes straight to peers, as one bounded exchange per peer (never a second one to a peer whose
+   * previous one is in flight), with a backoff: ticks 1, 3, 7, 15, then every
+   * {@link RESEND_BACKOFF_TICKS_MAX} ticks, until the height ends ({@link clear}).
+   * @returns the peers sent to (empty on a skipped tick).
+   */
+  resend(): string[] {
+    if (this.#skip > 0) {
+      this.#skip--;
+      return [];
+    }
+    this.#gap = Math.min(this.#gap * 2, RESEND_BACKOFF_TICKS_MAX);
+    this.#skip = this.#gap - 1;
     this.#resend++;
     const { p2p, chainId, log } = this.#o;
+    const messages: ["proposal" | "vote", Uint8Array][] = [];
     if (this.#proposal) {
       const [sp, b] = decode(this.#proposal) as [Uint8Array, Uint8Array];
-      resendToPeers(p2p, chainId, "proposal", encode([sp, b, this.#resend]), log);
+      messages.push(["proposal", encode([sp, b, this.#resend])]);
     }
-    if (this.#votes.length > 0) {
-      resendToPeers(p2p, chainId, "vote", encode([this.#votes, this.#resend]), log);
-    }
+    if (this.#votes.length > 0) messages.push(["vote", encode([this.#votes, this.#resend])]);
+    return resendToPeers(p2p, chainId, messages, log, this.#inflight);
   }
 
   /** The double-sign guard: persisted before anything is signed. */

@@ -73,9 +73,13 @@ export class ConsensusWal {
     return this.#wal.append(encode(rec), { sync });
   }
 
-  /** Empties the log (after a height is committed). */
-  reset(): Promise<void> {
-    return this.#wal.reset();
+  /**
+   * Empties the log (after a height is committed). `sync: false` (after a block that is not durable
+   * yet, e.g. inside a block-sync batch) leaves the truncation to the next synced write: a crash
+   * before it leaves records of committed heights, which replay ignores.
+   */
+  reset(sync = true): Promise<void> {
+    return this.#wal.reset({ sync });
   }
 
   /** Closes the file. */

@@ -212,12 +212,14 @@ export class BlockSync {
         this.#strike(peer, 1, `claimed height ${claimed} but sent no block after ${this.chain.height}`);
         return false;
       }
-      for (const pair of res.blocks) {
+      const last = res.blocks.length - 1;
+      for (const [i, pair] of res.blocks.entries()) {
         if (!Array.isArray(pair) || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
           this.#strike(peer, 3, "malformed blocks response");
           return false;
         }
-        const why = await this.driver.applySyncedBlock(pair[0], pair[1]);
+        // One fsync per batch: its last block (earlier ones are lost in a crash only, and re-fetched).
+        const why = await this.driver.applySyncedBlock(pair[0], pair[1], i === last);
         if (why) {
           // A block that fails verification against our chain is a lie (or another chain).
           this.#strike(peer, 3, why);

@@ -113,8 +113,12 @@ export class Store {
     this.#height = 0;
   }
 
-  /** Commits one block in ONE atomic batch, durable on return: block, commit, state writes, tx index, meta. */
-  async commitBlock(c: CommitInput): Promise<void> {
+  /**
+   * Commits one block in ONE atomic batch: block, commit, state writes, tx index, meta. Durable on
+   * return unless `sync: false` (block sync commits a fetched batch so and syncs only its last block:
+   * a crash loses only re-fetchable blocks, and the store stays at a block boundary).
+   */
+  async commitBlock(c: CommitInput, opts: { sync?: boolean } = {}): Promise<void> {
     if (this.#height === null) throw new Error("commitBlock: store has no genesis");
     if (c.height !== this.#height + 1) {
       throw new Error(`commitBlock: height ${c.height} after ${this.#height}`);
@@ -151,7 +155,7 @@ export class Store {
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(c.height) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(c.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode(c.blockHash) });
-    await this.#db.batch(ops, { sync: true });
+    await this.#db.batch(ops, { sync: opts.sync ?? true });
     this.#height = c.height;
   }
 

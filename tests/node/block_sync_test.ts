@@ -88,6 +88,33 @@ test("finding 6: liars claiming height 1e15 (empty, silent, forged answers) do n
   }
 });
 
+test("a fetched batch is committed with one fsync (its last block); the store ends at the peer's height", async () => {
+  const { genesis, src, server } = await source();
+  const lag = await openDriver({ genesis, self: null });
+  try {
+    const syncs: boolean[] = [];
+    const store = lag.chain.store;
+    const commitBlock = store.commitBlock.bind(store);
+    store.commitBlock = (c, opts) => {
+      syncs.push(opts?.sync ?? true);
+      return commitBlock(c, opts);
+    };
+    lag.p2p.peerAnswers.set("honest", serveFrom(src));
+    const sync = new BlockSync(lag.chain, lag.p2p, lag.driver, systemClock, silentLogger, 3_600_000);
+    await sync.tick();
+    const h = lag.chain.height;
+    assert.ok(h >= HEIGHT, `height ${h}`);
+    assert.is(syncs.length, h);
+    const batches = lag.p2p.requests.filter((r) => (decode(r.req) as { t: string }).t === "blocks").length;
+    assert.is(syncs.filter((x) => x).length, batches, `one fsync per batch (${batches} batches)`);
+    assert.is(syncs.at(-1), true, "the last block of the last batch is durable");
+  } finally {
+    server.stop();
+    await lag.close();
+    await src.close();
+  }
+});
+
 test("finding 6: a blocks response is budgeted by bytes (at least one block); the lagging node still gets them all", async () => {
   const { genesis, src, server } = await source();
   server.stop();

@@ -17,7 +17,7 @@ import { type GossipResult, GossipStats, type P2P } from "../../node/p2p.ts";
 import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
 import { addressOf, generatePrivateKey, publicKeyOf, sign, toHex } from "../../lib/crypto.ts";
 import { signTx } from "../../node/ledger/tx.ts";
-import { gossipMessageIdOf, resendProtocol } from "../../node/consensus_gossip.ts";
+import { gossipMessageIdOf, resendProtocol, resendToPeers } from "../../node/consensus_gossip.ts";
 import {
   decodeSignedVote,
   encodeSignedProposal,
@@ -376,6 +376,50 @@ test("finding 7: a stuck validator's re-sent bundle arrives directly, validated 
   } finally {
     await d.close();
     await net.cleanup();
+  }
+});
+
+test("re-send: at most one exchange in flight per peer, its messages one after the other", async () => {
+  // A slow link: requests hang until released. Re-sending at every tick must not pile streams up.
+  const peers = ["p1", "p2", "p3"];
+  const open = new Map<string, number>();
+  let maxOpen = 0, total = 0;
+  const pending: (() => void)[] = [];
+  const p2p = {
+    peers: () => peers,
+    request: (peer: string, protocol: string, _req: Uint8Array) => {
+      assert.is(protocol, resendProtocol("c"));
+      total++;
+      open.set(peer, (open.get(peer) ?? 0) + 1);
+      maxOpen = Math.max(maxOpen, open.get(peer)!);
+      return new Promise<Uint8Array>((resolve) =>
+        pending.push(() => {
+          open.set(peer, open.get(peer)! - 1);
+          resolve(new Uint8Array(0));
+        })
+      );
+    },
+  };
+  const inflight = new Set<string>();
+  const msgs: ["proposal" | "vote", Uint8Array][] = [["proposal", new Uint8Array([1])], [
+    "vote",
+    new Uint8Array([2]),
+  ]];
+  const log = () => {};
+  assert.equal(resendToPeers(p2p, "c", msgs, log, inflight), peers);
+  for (let tick = 0; tick < 10; tick++) assert.equal(resendToPeers(p2p, "c", msgs, log, inflight), []);
+  assert.is(total, 3, "one request per peer so far (the vote waits for the proposal)");
+  while (pending.length > 0) {
+    pending.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.is(total, 6, "then the vote message, on the same exchange");
+  assert.is(maxOpen, 1);
+  assert.is(inflight.size, 0);
+  assert.equal(resendToPeers(p2p, "c", msgs, log, inflight), peers, "free again once done");
+  while (pending.length > 0) {
+    pending.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
   }
 });
 
