@@ -24,6 +24,8 @@ if (!podman.ok) {
 } else {
   let net: Devnet | null = null;
   let dir = "";
+  // uvu reports a failing `before` hook as "(0 / 1)" without its error: keep it for the test to throw.
+  let startError: unknown = null;
   test.before(async () => {
     dir = await Deno.makeTempDir({ prefix: "cirrus-provider-e2e-" });
     const basePort = 30000 + Math.floor(Math.random() * 300) * 100;
@@ -38,6 +40,9 @@ if (!podman.ok) {
       // Both providers bid on their own when they see the order; on a loaded machine one of them can
       // take over a second, so the window (~3 s) is long enough for both bids to land in it.
       marketParams: { bidWindowBlocks: 30 },
+    }).catch((e) => {
+      startError = e;
+      return null;
     });
   });
   test.after(async () => {
@@ -50,6 +55,9 @@ if (!podman.ok) {
   });
 
   test("deploy hello with podman: HTTP 200, logs, forbidden, close removes the pod", async () => {
+    if (startError) {
+      throw new Error(`the devnet did not start: ${(startError as Error).message ?? startError}`);
+    }
     const info = net!.info;
     const common = ["--home", info.home, "--node", info.nodes[0]!.rpc];
     const created = await cli(
