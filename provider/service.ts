@@ -2,8 +2,8 @@
  * The provider role: turns idle capacity into leases. It watches committed blocks through a chain
  * client, bids on orders it can serve (bid engine), accepts tenants' manifests over
  * `/cirrus/manifest/1`, runs them through a cluster driver, answers tenants' status / logs / events
- * (and runs their `lease shell` commands) over `/cirrus/lease/1` (lease_protocol.ts), answers screening questions over
- * `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
+ * (and runs their `lease shell` commands) over `/cirrus/lease/1` (lease_protocol.ts), answers
+ * screening questions over `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
  *
  * The service knows no node internals: the CLI hands it a {@link ChainClient}.
  * @module
