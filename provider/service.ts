@@ -2,8 +2,8 @@
  * The provider role: turns idle capacity into leases. It watches committed blocks through a chain
  * client, bids on orders it can serve (bid engine), accepts tenants' manifests over
  * `/cirrus/manifest/1`, runs them through a cluster driver, answers tenants' status / logs / events
- * (and runs their `lease shell` commands) over `/cirrus/lease/1`, answers screening questions over
- * `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
+ * (and runs their `lease shell` commands) over `/cirrus/lease/1` (lease_protocol.ts), answers
+ * screening questions over `/cirrus/screen/1`, tears workloads down when leases end, and reconciles on start.
  *
  * The service knows no node internals: the CLI hands it a {@link ChainClient}.
  * @module
@@ -12,7 +12,7 @@ import type { Logger } from "../lib/log.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { join } from "node:path";
 import type { ClusterDriver } from "./cluster/driver.ts";
-import { type LeaseStatus, NotFoundError, reconcile } from "./cluster/driver.ts";
+import { type LeaseStatus, reconcile } from "./cluster/driver.ts";
 import { deploymentIdOf, deploymentIdOfAny, leaseIdOf, orderIdOf, parseLeaseId } from "../lib/ids.ts";
 import type { ManifestGroup } from "../auction/sdl/types.ts";
 import {
@@ -24,7 +24,6 @@ import {
   type LeaseInfo,
   listLeases,
   listOrders,
-  type MarketView,
   type OrderInfo,
 } from "../auction/market/mod.ts";
 import type { Group } from "../auction/sdl/types.ts";
@@ -32,27 +31,23 @@ import { BidEngine } from "./bid_engine.ts";
 import { advertisedAttributes, type ProviderConfig } from "./config.ts";
 import { scriptPrice } from "./pricing.ts";
 import {
-  decodeLeaseRequest,
   decodeManifestRequest,
   encodeResponse,
   errorResponse,
   FreshnessGuard,
   LEASE_PROTOCOL_ID,
   type LeaseEvent,
-  type LeaseOp,
-  type LeaseResponse,
-  type LogStreamFrame,
   MANIFEST_PROTOCOL_ID,
   type ManifestResponse,
   ManifestVersions,
   type ProtocolErrorCode,
   SCREEN_PROTOCOL_ID,
-  verifyLeaseRequest,
   verifyManifestRequest,
 } from "./protocol/mod.ts";
 import { checkManifestAgainstLease } from "./manifest_check.ts";
 import { type RateLimitOptions, Screener } from "./screen.ts";
-import { answerShell } from "./lease_shell.ts";
+import { answerLeaseRequest, type LeaseAccess, streamLeaseLogs } from "./lease_protocol.ts";
+import type { ChainBlock, ChainClient, ChainEvent } from "./chain_client.ts";
 import { LeaseMonitor } from "./lease_watch.ts";
 import type { ProviderCloseReason } from "../auction/market/types.ts";
 
@@ -64,47 +59,7 @@ export const LEASE_PROTOCOL = LEASE_PROTOCOL_ID;
 /** The screening protocol id (`SCREEN_PROTOCOL_ID`): "would you bid on these groups?", unsigned. */
 export const SCREEN_PROTOCOL = SCREEN_PROTOCOL_ID;
 
-/** A committed block as the chain client reports it. */
-export interface ChainBlock {
-  height: number;
-  txs: { id: string; ok: boolean; type: string; from: string; events: ChainEvent[] }[];
-  /** Events of the block itself (window ends, escrow exhaustion). */
-  events: ChainEvent[];
-}
-
-/** One event. */
-export interface ChainEvent {
-  type: string;
-  attrs: Record<string, string>;
-}
-
-/** What the provider needs from a node: committed state and events, tx submission, streams. */
-export interface ChainClient {
-  chainId: string;
-  /** The committed state (market queries run on it). */
-  view(): MarketView;
-  height(): number;
-  onCommit(fn: (b: ChainBlock) => void): () => void;
-  /** Sign with the provider key and submit; resolves when the node accepted it (not committed). */
-  submit(
-    type: string,
-    body: Record<string, unknown>,
-  ): Promise<{ ok: true; txId: string } | { ok: false; error: string }>;
-  /** This node's p2p addresses (hostUri). */
-  addrs(): string[];
-  handle(protocol: string, handler: (req: Uint8Array, from: string) => Promise<Uint8Array>): Promise<void>;
-  handleStream(
-    protocol: string,
-    handler: (
-      req: Uint8Array,
-      from: string,
-      send: (frame: Uint8Array) => Promise<void>,
-      signal: AbortSignal,
-    ) => Promise<void>,
-  ): Promise<void>;
-  /** Stop serving a protocol registered by this client (so a stopped service answers nothing). */
-  unhandle?(protocol: string): void;
-}
+export type { ChainBlock, ChainClient, ChainEvent } from "./chain_client.ts";
 
 /** Options of the provider service. */
 export interface ProviderServiceOptions {
@@ -203,11 +158,11 @@ export class ProviderService {
       await this.#ensureRegistered();
       seen = await this.#reconcile();
       await this.#o.chain.handle(MANIFEST_PROTOCOL, (req, from) => this.#onManifest(req, from));
-      await this.#o.chain.handle(LEASE_PROTOCOL, (req, from) => this.#onLeaseRequest(req, from));
+      await this.#o.chain.handle(LEASE_PROTOCOL, (req) => answerLeaseRequest(this.#leaseAccess(), req));
       await this.#o.chain.handle(SCREEN_PROTOCOL, (req, from) => this.#screener.answer(req, from));
       await this.#o.chain.handleStream(
         `${LEASE_PROTOCOL}/logs`,
-        (req, from, send, signal) => this.#onLogStream(req, from, send, signal),
+        (req, _from, send, signal) => streamLeaseLogs(this.#leaseAccess(), req, send, signal),
       );
     } catch (e) {
       this.#stopped = true;
@@ -547,138 +502,17 @@ export class ProviderService {
     return respond({ ok: true, status });
   }
 
-  // ---- tenant access ----
-
-  async #authorize(req: Uint8Array): Promise<
-    | {
-      ok: true;
-      lease: LeaseInfo;
-      op: LeaseOp;
-      service?: string;
-      tail?: number;
-      follow?: boolean;
-      replica?: number;
-      command?: string[];
-    }
-    | { ok: false; code: ProtocolErrorCode; error: string }
-  > {
-    let signed;
-    try {
-      signed = decodeLeaseRequest(req);
-    } catch (e) {
-      return { ok: false, code: "bad_request", error: `malformed lease request: ${(e as Error).message}` };
-    }
-    const v = await verifyLeaseRequest(signed);
-    if (!v.ok) return { ok: false, code: "forbidden", error: v.reason };
-    const r = signed.request;
-    if (r.chainId !== this.#o.chain.chainId) {
-      return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
-    }
-    const lease = getLease(this.#o.chain.view(), r.leaseId);
-    if (!lease || lease.provider !== this.#o.address) {
-      return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
-    }
-    if (v.signer !== lease.owner) {
-      return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
-    }
-    // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
-    const stale = this.#fresh.check(r.timestamp, r.nonce, this.#o.now?.() ?? this.#clock.now());
-    if (stale) return { ok: false, code: "forbidden", error: stale };
+  /** What the lease protocol handlers (lease_protocol.ts) read. */
+  #leaseAccess(): LeaseAccess {
     return {
-      ok: true,
-      lease: lease as LeaseInfo,
-      op: r.op,
-      ...(r.service !== undefined ? { service: r.service } : {}),
-      ...(r.tail !== undefined ? { tail: r.tail } : {}),
-      ...(r.follow !== undefined ? { follow: r.follow } : {}),
-      ...(r.replica !== undefined ? { replica: r.replica } : {}),
-      ...(r.command !== undefined ? { command: r.command } : {}),
+      chain: this.#o.chain,
+      address: this.#o.address,
+      driver: this.#o.driver,
+      clock: this.#clock,
+      ...(this.#o.now ? { now: this.#o.now } : {}),
+      fresh: this.#fresh,
+      events: this.#events,
     };
-  }
-
-  async #onLeaseRequest(req: Uint8Array, _from: string): Promise<Uint8Array> {
-    const respond = (r: LeaseResponse) => encodeResponse(r);
-    const a = await this.#authorize(req);
-    if (!a.ok) return respond(errorResponse(a.code, a.error));
-    const id = a.lease.id;
-    if (a.op === "status") {
-      try {
-        const s = await this.#o.driver.status(id);
-        return respond({ ok: true, lease: a.lease, services: s.services });
-      } catch (e) {
-        if (e instanceof NotFoundError) {
-          return respond({
-            ok: true,
-            lease: a.lease,
-            services: [],
-            message: a.lease.state === "active"
-              ? "no workload yet: send the manifest"
-              : `lease is ${a.lease.state}`,
-          });
-        }
-        throw e;
-      }
-    }
-    if (a.op === "shell") {
-      return respond(await answerShell(this.#o.driver, a.lease, { ...a, command: a.command ?? [] }));
-    }
-    if (a.op === "events") {
-      return respond({ ok: true, events: this.#events.get(id) ?? [] });
-    }
-    if (a.op === "logs") {
-      const lines: string[] = [];
-      const ac = new AbortController();
-      const timer = this.#clock.setTimeout(() => ac.abort(), 5000);
-      try {
-        for await (
-          const line of this.#o.driver.logs(id, {
-            ...(a.service ? { service: a.service } : {}),
-            tail: Math.min(a.tail ?? 100, 10_000),
-            signal: ac.signal,
-          })
-        ) {
-          lines.push(line);
-          if (lines.length >= 10_000) break;
-        }
-      } catch (e) {
-        if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
-        if (!ac.signal.aborted) throw e;
-      } finally {
-        this.#clock.clearTimeout(timer);
-      }
-      return respond({ ok: true, lines });
-    }
-    return respond(errorResponse("bad_request", `unknown op ${String(a.op)}`));
-  }
-
-  async #onLogStream(
-    req: Uint8Array,
-    _from: string,
-    send: (frame: Uint8Array) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const frame = (r: LogStreamFrame) => encodeResponse(r);
-    const a = await this.#authorize(req);
-    if (!a.ok || a.op !== "logs") {
-      await send(
-        frame(
-          a.ok
-            ? errorResponse("bad_request", `op ${a.op} is not a log stream`)
-            : errorResponse(a.code, a.error),
-        ),
-      );
-      return;
-    }
-    for await (
-      const line of this.#o.driver.logs(a.lease.id, {
-        ...(a.service ? { service: a.service } : {}),
-        tail: Math.min(a.tail ?? 100, 10_000),
-        follow: true,
-        signal,
-      })
-    ) {
-      await send(frame({ ok: true, line }));
-    }
   }
 
   #note(leaseId: string, height: number, type: string, message: string): void {

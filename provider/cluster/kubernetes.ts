@@ -17,9 +17,11 @@
  * many leases are waited for). Inventory (`probeCapacity`) is the schedulable nodes' allocatable
  * minus the requests of their non-terminal pods; gpus per model from the node labels
  * `cirrus.network/gpu.{vendor,model,ram,interface}`.
+ *
+ * Beside it: kubernetes_api.ts (API server errors), kubernetes_quantity.ts (quantities),
+ * kubernetes_logs.ts (`logs`).
  */
 import * as k8s from "@kubernetes/client-node";
-import { PassThrough } from "node:stream";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import { leaseIdOf } from "../../lib/ids.ts";
 import type { GpuInventory } from "../inventory.ts";
@@ -36,7 +38,6 @@ import {
 } from "./driver.ts";
 import {
   ANNOTATION_LEASE_ID,
-  dnsLabel,
   hostPortKey,
   type KubeObject,
   LABEL_GPU_INTERFACE,
@@ -50,6 +51,12 @@ import {
   leaseObjects,
   type Resources,
 } from "./objects.ts";
+import { apiMessage, httpCode, KubernetesApiError, NamespaceTerminating } from "./kubernetes_api.ts";
+import { addQuantities, gpuCount } from "./kubernetes_quantity.ts";
+import { leaseLogs } from "./kubernetes_logs.ts";
+
+export { apiMessage, KubernetesApiError } from "./kubernetes_api.ts";
+export { parseQuantity } from "./kubernetes_quantity.ts";
 
 export interface KubernetesDriverOptions {
   /** a kubeconfig file (KubeConfig.loadFromFile) */
@@ -74,82 +81,6 @@ export interface KubernetesDriverOptions {
 type Json = any;
 
 const MANAGED = `${LABEL_MANAGED}=true`;
-
-/** HTTP status of a client-node error (ApiException.code), or undefined. */
-function httpCode(e: unknown): number | undefined {
-  const c = (e as { code?: unknown })?.code;
-  return typeof c === "number" ? c : undefined;
-}
-
-/** The API server's message of a client-node error (its Status body), else the error's message. */
-export function apiMessage(e: unknown): string {
-  const body = (e as { body?: unknown })?.body;
-  let parsed: unknown = body;
-  if (typeof body === "string") {
-    try {
-      parsed = JSON.parse(body);
-    } catch { /* not JSON */ }
-  }
-  const m = (parsed as { message?: unknown })?.message;
-  if (typeof m === "string" && m !== "") return m;
-  const msg = (e as Error)?.message ?? String(e);
-  return msg.split("\n")[0]!;
-}
-
-/** An error the API server answered, as one line naming the object. */
-export class KubernetesApiError extends Error {
-  constructor(readonly code: number | undefined, what: string, reason: string) {
-    super(`kubernetes refused ${what}${code ? ` (HTTP ${code})` : ""}: ${reason}`);
-    this.name = "KubernetesApiError";
-  }
-}
-
-/** The lease's namespace is being deleted (objects cannot be created in it until it is gone). */
-class NamespaceTerminating extends Error {
-  override name = "NamespaceTerminating";
-}
-
-const SUFFIX: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** A Kubernetes quantity ("100m", "64Mi", "1e3", "2") as a number of base units. */
-export function parseQuantity(q: string | number | undefined): number {
-  if (q === undefined) return 0;
-  if (typeof q === "number") return q;
-  const m = /^([+-]?[0-9.]+(?:[eE][+-]?\d+)?)([a-zA-Z]*)$/.exec(q.trim());
-  if (!m) return 0;
-  const mul = SUFFIX[m[2]!];
-  return mul === undefined ? 0 : Number(m[1]) * mul;
-}
-
-function gpuCount(q: Record<string, string> | undefined): number {
-  if (!q) return 0;
-  return Math.round(parseQuantity(q["nvidia.com/gpu"]) + parseQuantity(q["amd.com/gpu"]));
-}
-
-function addQuantities(r: Resources, q: Record<string, string> | undefined): void {
-  if (!q) return;
-  r.cpu += Math.round(parseQuantity(q.cpu) * 1000);
-  r.memory += Math.round(parseQuantity(q.memory));
-  r.storage += Math.round(parseQuantity(q["ephemeral-storage"]));
-  r.gpu += gpuCount(q);
-}
 
 /** A Deployment whose current generation has every replica updated and ready. */
 function deploymentReady(d: k8s.V1Deployment): boolean {
@@ -630,102 +561,8 @@ export class KubernetesDriver implements ClusterDriver {
     return { leaseId, namespace, services };
   }
 
-  async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {
-    const namespace = leaseNamespace(leaseId);
-    const selector = opts.service ? `${MANAGED},${LABEL_SERVICE}=${dnsLabel(opts.service)}` : MANAGED;
-    let pods: Json;
-    try {
-      pods = await this.core.listNamespacedPod({ namespace, labelSelector: selector });
-    } catch (e) {
-      if (httpCode(e) === 404) throw new NotFoundError(`lease ${leaseId}`);
-      throw e;
-    }
-    const targets: { pod: string; container: string }[] = [];
-    for (const p of pods.items ?? []) {
-      for (const c of p.spec?.containers ?? []) targets.push({ pod: p.metadata.name, container: c.name });
-    }
-    targets.sort((a, b) => a.pod.localeCompare(b.pod));
-    const prefix = (t: { pod: string }) => (targets.length > 1 ? `${t.pod} ` : "");
-    if (!opts.follow) {
-      for (const t of targets) {
-        if (opts.signal?.aborted) return;
-        let text: string;
-        try {
-          text = await this.core.readNamespacedPodLog({
-            name: t.pod,
-            namespace,
-            container: t.container,
-            tailLines: opts.tail,
-          });
-        } catch (e) {
-          // e.g. a node without a kubelet to serve logs (KWOK): one line saying so
-          throw new KubernetesApiError(httpCode(e), `logs of pod ${t.pod}`, apiMessage(e));
-        }
-        const lines = String(text ?? "").split("\n");
-        if (lines[lines.length - 1] === "") lines.pop();
-        for (const l of lines) yield prefix(t) + l;
-      }
-      return;
-    }
-    // follow: one stream per container, lines merged as they come
-    const queue: (string | null)[] = [];
-    let wake: (() => void) | undefined;
-    const push = (v: string | null) => {
-      queue.push(v);
-      wake?.();
-    };
-    const log = new k8s.Log(this.kc);
-    const controllers: AbortController[] = [];
-    let open = 0;
-    for (const t of targets) {
-      const stream = new PassThrough();
-      let buf = "";
-      stream.on("data", (chunk: Uint8Array | string) => {
-        buf += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          push(prefix(t) + buf.slice(0, i));
-          buf = buf.slice(i + 1);
-        }
-      });
-      stream.on("end", () => {
-        if (buf) push(prefix(t) + buf);
-        push(null);
-      });
-      open++;
-      try {
-        controllers.push(
-          await log.log(namespace, t.pod, t.container, stream, { follow: true, tailLines: opts.tail }),
-        );
-      } catch (e) {
-        open--;
-        stream.destroy();
-        push(`${prefix(t)}[log error: ${(e as Error).message}]`);
-      }
-    }
-    const abort = () => {
-      for (const c of controllers) c.abort();
-      wake?.();
-    };
-    opts.signal?.addEventListener("abort", abort, { once: true });
-    try {
-      while (open > 0 && !opts.signal?.aborted) {
-        if (queue.length === 0) {
-          await new Promise<void>((res) => (wake = res));
-          wake = undefined;
-          continue;
-        }
-        const v = queue.shift()!;
-        if (v === null) open--;
-        else yield v;
-      }
-      while (queue.length > 0 && !opts.signal?.aborted) {
-        const v = queue.shift()!;
-        if (v !== null) yield v;
-      }
-    } finally {
-      opts.signal?.removeEventListener("abort", abort);
-      for (const c of controllers) c.abort();
-    }
+  /** Logs of the lease's containers (kubernetes_logs.ts). */
+  logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {
+    return leaseLogs(this.core, this.kc, leaseId, opts);
   }
 }

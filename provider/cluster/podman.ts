@@ -3,8 +3,8 @@
  * run with `podman kube play` and removed with `podman kube down`; status from `podman pod inspect`
  * and `podman container inspect`; logs from `podman logs`.
  *
- * Every podman call gets `CONTAINERS_CONF` (default: $CONTAINERS_CONF, else the project's
- * scripts/podman/containers.conf; see scripts/install-podman.sh).
+ * Every podman call gets `CONTAINERS_CONF` (podman_run.ts: `runPodman`, `spawnPodman`); the example
+ * image is built by podman_image.ts. Both are re-exported here.
  *
  * State dir: `ports.json` (host-port allocator), `leases/<namespace>/lease.json` (lease id, the
  * manifest group, per-service errors) and `leases/<namespace>/<service>.yaml` (what was played).
@@ -23,7 +23,6 @@
  */
 import { stringify } from "yaml";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
   allocateGroupPorts,
@@ -57,146 +56,17 @@ import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
 import { execInLease } from "./podman_exec.ts";
+import { type PodmanOptions, processLines, runPodman, type RunResult, spawnPodman } from "./podman_run.ts";
+import { BUSYBOX_IMAGE, ensureBusyboxImage, exists } from "./podman_image.ts";
 
-/** The project's containers.conf (scripts/podman/containers.conf). */
-export const PROJECT_CONTAINERS_CONF = fileURLToPath(
-  new URL("../../scripts/podman/containers.conf", import.meta.url),
-);
-export const BUSYBOX_IMAGE = "localhost/busybox:latest";
-
-export interface PodmanOptions {
-  /** path of the containers.conf to use (default: $CONTAINERS_CONF, else PROJECT_CONTAINERS_CONF) */
-  containersConf?: string;
-  /** podman binary (default "podman") */
-  podman?: string;
-}
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** CIRRUS_PODMAN_TRACE=1 prints every podman call and its duration on stderr. */
-const TRACE = (() => {
-  try {
-    return Deno.env.get("CIRRUS_PODMAN_TRACE") === "1";
-  } catch {
-    return false;
-  }
-})();
-
-function containersConf(o: PodmanOptions): string {
-  return o.containersConf ?? Deno.env.get("CONTAINERS_CONF") ?? PROJECT_CONTAINERS_CONF;
-}
-
-/** Run podman with CONTAINERS_CONF set. Never throws for a non-zero exit (see `code`). */
-export async function runPodman(o: PodmanOptions, args: string[], timeoutMs = 120_000): Promise<RunResult> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(o.podman ?? "podman", {
-      args,
-      env: { CONTAINERS_CONF: containersConf(o) },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    return { code: 127, stdout: "", stderr: `cannot run podman: ${(e as Error).message}` };
-  }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, timeoutMs);
-  const t0 = performance.now();
-  try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-    if (TRACE) console.error(`podman ${args.join(" ")}: ${(performance.now() - t0).toFixed(0)} ms`);
-  }
-}
-
-/** Whether podman runs here (`podman info` with CONTAINERS_CONF); the reason when it does not. */
-export async function podmanAvailable(
-  o: PodmanOptions = {},
-): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
-  const r = await runPodman(o, ["info", "--format", "{{.Version.Version}}"], 60_000);
-  if (r.code === 127) return { ok: false, reason: "podman is not installed (run scripts/install-podman.sh)" };
-  if (r.code !== 0) {
-    const why = r.stderr.trim().split("\n").pop() ?? `exit ${r.code}`;
-    return { ok: false, reason: `podman info failed: ${why}` };
-  }
-  return { ok: true, version: r.stdout.trim() };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Build `localhost/busybox:latest` from Debian's busybox-static when it is missing: a root with
- * bin/busybox and a link per applet, tarred, `podman import`ed with PATH=/bin. Idempotent.
- * Returns true when it built the image, false when it was already there.
- */
-export async function ensureBusyboxImage(
-  o: PodmanOptions & { image?: string; busybox?: string } = {},
-): Promise<boolean> {
-  const image = o.image ?? BUSYBOX_IMAGE;
-  if ((await runPodman(o, ["image", "exists", image])).code === 0) return false;
-  let busybox = o.busybox;
-  if (!busybox) {
-    for (const p of ["/bin/busybox", "/usr/bin/busybox"]) if (await exists(p)) busybox = p;
-  }
-  if (!busybox) {
-    throw new Error("busybox not found: install Debian's busybox-static (scripts/install-podman.sh)");
-  }
-  const tmp = await Deno.makeTempDir({ prefix: "cirrus-busybox-" });
-  try {
-    const root = join(tmp, "root");
-    for (const d of ["bin", "tmp", "www", "etc"]) await Deno.mkdir(join(root, d), { recursive: true });
-    await Deno.chmod(join(root, "tmp"), 0o1777);
-    await Deno.copyFile(busybox, join(root, "bin", "busybox"));
-    await Deno.chmod(join(root, "bin", "busybox"), 0o755);
-    await Deno.writeTextFile(
-      join(root, "etc", "passwd"),
-      "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
-    );
-    await Deno.writeTextFile(join(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
-    const list = await new Deno.Command(busybox, { args: ["--list"], stdout: "piped", stderr: "null" })
-      .output();
-    for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
-      if (!/^[\w.[-]+$/.test(applet) || applet === "busybox") continue;
-      await Deno.symlink("busybox", join(root, "bin", applet)).catch(() => {});
-    }
-    const tar = join(tmp, "busybox.tar");
-    const t = await new Deno.Command("tar", { args: ["-C", root, "-cf", tar, "."], stderr: "piped" })
-      .output();
-    if (t.code !== 0) throw new Error(`tar failed: ${new TextDecoder().decode(t.stderr)}`);
-    const r = await runPodman(o, [
-      "import",
-      "--quiet",
-      "--change",
-      "ENV PATH=/bin",
-      "--change",
-      'CMD ["/bin/sh"]',
-      tar,
-      image,
-    ]);
-    if (r.code !== 0) throw new Error(`podman import failed: ${r.stderr.trim()}`);
-    return true;
-  } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  }
-}
+export {
+  podmanAvailable,
+  type PodmanOptions,
+  PROJECT_CONTAINERS_CONF,
+  runPodman,
+  type RunResult,
+} from "./podman_run.ts";
+export { BUSYBOX_IMAGE, ensureBusyboxImage } from "./podman_image.ts";
 
 export interface PodmanDriverOptions extends PodmanOptions {
   /** where YAML files and driver state live */
@@ -658,73 +528,5 @@ export class PodmanDriver implements ClusterDriver {
     if (opts.follow) args.push("--follow");
     args.push(...names);
     yield* processLines(this.opts, args, opts.signal);
-  }
-}
-
-/** A podman process with CONTAINERS_CONF set, no stdin, stdout and stderr piped. */
-function spawnPodman(o: PodmanOptions, args: string[]): Deno.ChildProcess {
-  return new Deno.Command(o.podman ?? "podman", {
-    args,
-    env: { CONTAINERS_CONF: containersConf(o) },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-/** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
-async function* processLines(o: PodmanOptions, args: string[], signal?: AbortSignal): AsyncIterable<string> {
-  if (signal?.aborted) return;
-  const child = spawnPodman(o, args);
-  const queue: (string | null)[] = [];
-  let wake: (() => void) | undefined;
-  const push = (v: string | null) => {
-    queue.push(v);
-    wake?.();
-  };
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    let buf = "";
-    try {
-      for await (const chunk of stream) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          push(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-        }
-      }
-    } catch { /* killed */ }
-    if (buf) push(buf);
-    push(null);
-  };
-  const kill = () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-  };
-  signal?.addEventListener("abort", kill, { once: true });
-  const pumps = [pump(child.stdout), pump(child.stderr)];
-  let open = 2;
-  try {
-    while (open > 0) {
-      if (queue.length === 0) {
-        await new Promise<void>((res) => {
-          wake = res;
-          if (signal?.aborted) res();
-        });
-        wake = undefined;
-        if (signal?.aborted) break;
-        continue;
-      }
-      const v = queue.shift()!;
-      if (v === null) open--;
-      else yield v;
-    }
-  } finally {
-    signal?.removeEventListener("abort", kill);
-    kill();
-    await Promise.all(pumps);
-    await child.status;
   }
 }

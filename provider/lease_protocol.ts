@@ -1,0 +1,171 @@
+/**
+ * The lease protocol (`/cirrus/lease/1`): a tenant's signed request for a lease's status, logs,
+ * events or a `lease shell` command, checked (signature, chain id, the lease's owner, freshness)
+ * and answered; followed logs are streamed on `/cirrus/lease/1/logs`. `ProviderService` serves
+ * these handlers.
+ * @module
+ */
+import type { Clock } from "../lib/clock.ts";
+import { type ClusterDriver, NotFoundError } from "./cluster/driver.ts";
+import { getLease, type LeaseInfo } from "../auction/market/mod.ts";
+import {
+  decodeLeaseRequest,
+  encodeResponse,
+  errorResponse,
+  type FreshnessGuard,
+  type LeaseEvent,
+  type LeaseOp,
+  type LeaseResponse,
+  type LogStreamFrame,
+  type ProtocolErrorCode,
+  verifyLeaseRequest,
+} from "./protocol/mod.ts";
+import { answerShell } from "./lease_shell.ts";
+import type { ChainClient } from "./chain_client.ts";
+
+/** What the lease protocol handlers read: the service's chain, driver, clock and memory. */
+export interface LeaseAccess {
+  chain: ChainClient;
+  /** the provider's address */
+  address: string;
+  driver: ClusterDriver;
+  clock: Clock;
+  /** wall time for request freshness (default: the clock's) */
+  now?: () => number;
+  /** nonces remembered against replays */
+  fresh: FreshnessGuard;
+  /** recent events by lease id */
+  events: ReadonlyMap<string, LeaseEvent[]>;
+}
+
+export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Promise<
+  | {
+    ok: true;
+    lease: LeaseInfo;
+    op: LeaseOp;
+    service?: string;
+    tail?: number;
+    follow?: boolean;
+    replica?: number;
+    command?: string[];
+  }
+  | { ok: false; code: ProtocolErrorCode; error: string }
+> {
+  let signed;
+  try {
+    signed = decodeLeaseRequest(req);
+  } catch (e) {
+    return { ok: false, code: "bad_request", error: `malformed lease request: ${(e as Error).message}` };
+  }
+  const v = await verifyLeaseRequest(signed);
+  if (!v.ok) return { ok: false, code: "forbidden", error: v.reason };
+  const r = signed.request;
+  if (r.chainId !== d.chain.chainId) {
+    return { ok: false, code: "bad_request", error: `wrong chain id ${r.chainId}` };
+  }
+  const lease = getLease(d.chain.view(), r.leaseId);
+  if (!lease || lease.provider !== d.address) {
+    return { ok: false, code: "not_found", error: `lease ${r.leaseId} is not a lease of this provider` };
+  }
+  if (v.signer !== lease.owner) {
+    return { ok: false, code: "forbidden", error: "forbidden: only the deployment's owner may ask" };
+  }
+  // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
+  const stale = d.fresh.check(r.timestamp, r.nonce, d.now?.() ?? d.clock.now());
+  if (stale) return { ok: false, code: "forbidden", error: stale };
+  return {
+    ok: true,
+    lease: lease as LeaseInfo,
+    op: r.op,
+    ...(r.service !== undefined ? { service: r.service } : {}),
+    ...(r.tail !== undefined ? { tail: r.tail } : {}),
+    ...(r.follow !== undefined ? { follow: r.follow } : {}),
+    ...(r.replica !== undefined ? { replica: r.replica } : {}),
+    ...(r.command !== undefined ? { command: r.command } : {}),
+  };
+}
+
+export async function answerLeaseRequest(d: LeaseAccess, req: Uint8Array): Promise<Uint8Array> {
+  const respond = (r: LeaseResponse) => encodeResponse(r);
+  const a = await authorizeLeaseRequest(d, req);
+  if (!a.ok) return respond(errorResponse(a.code, a.error));
+  const id = a.lease.id;
+  if (a.op === "status") {
+    try {
+      const s = await d.driver.status(id);
+      return respond({ ok: true, lease: a.lease, services: s.services });
+    } catch (e) {
+      if (e instanceof NotFoundError) {
+        return respond({
+          ok: true,
+          lease: a.lease,
+          services: [],
+          message: a.lease.state === "active"
+            ? "no workload yet: send the manifest"
+            : `lease is ${a.lease.state}`,
+        });
+      }
+      throw e;
+    }
+  }
+  if (a.op === "shell") {
+    return respond(await answerShell(d.driver, a.lease, { ...a, command: a.command ?? [] }));
+  }
+  if (a.op === "events") {
+    return respond({ ok: true, events: d.events.get(id) ?? [] });
+  }
+  if (a.op === "logs") {
+    const lines: string[] = [];
+    const ac = new AbortController();
+    const timer = d.clock.setTimeout(() => ac.abort(), 5000);
+    try {
+      for await (
+        const line of d.driver.logs(id, {
+          ...(a.service ? { service: a.service } : {}),
+          tail: Math.min(a.tail ?? 100, 10_000),
+          signal: ac.signal,
+        })
+      ) {
+        lines.push(line);
+        if (lines.length >= 10_000) break;
+      }
+    } catch (e) {
+      if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
+      if (!ac.signal.aborted) throw e;
+    } finally {
+      d.clock.clearTimeout(timer);
+    }
+    return respond({ ok: true, lines });
+  }
+  return respond(errorResponse("bad_request", `unknown op ${String(a.op)}`));
+}
+
+export async function streamLeaseLogs(
+  d: LeaseAccess,
+  req: Uint8Array,
+  send: (frame: Uint8Array) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  const frame = (r: LogStreamFrame) => encodeResponse(r);
+  const a = await authorizeLeaseRequest(d, req);
+  if (!a.ok || a.op !== "logs") {
+    await send(
+      frame(
+        a.ok
+          ? errorResponse("bad_request", `op ${a.op} is not a log stream`)
+          : errorResponse(a.code, a.error),
+      ),
+    );
+    return;
+  }
+  for await (
+    const line of d.driver.logs(a.lease.id, {
+      ...(a.service ? { service: a.service } : {}),
+      tail: Math.min(a.tail ?? 100, 10_000),
+      follow: true,
+      signal,
+    })
+  ) {
+    await send(frame({ ok: true, line }));
+  }
+}
