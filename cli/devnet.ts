@@ -280,21 +280,30 @@ async function spawnValidators(
   procs: Deno.ChildProcess[],
 ): Promise<DevnetInfo["nodes"]> {
   const nodes: DevnetInfo["nodes"] = [];
-  for (let i = 0; i < l.n; i++) {
-    const ports = nodePorts(o.basePort, i);
-    const child = await spawn(i, false);
-    procs.push(child);
-    const h = await loadHome(l.homes[i]!);
-    nodes.push({
-      name: `node${i}`,
-      rpc: `http://127.0.0.1:${ports.rpc}`,
-      p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
-      home: l.homes[i]!,
-      pid: child.pid,
-      validator: h.validatorKey.address,
-    });
-  }
+  for (let i = 0; i < l.n; i++) nodes.push(await spawnValidatorNode(o, l, spawn, procs, i, `node${i}`));
   return nodes;
+}
+
+/** Starts the validator process of home `i` and returns its entry of `devnet.json`. */
+async function spawnValidatorNode(
+  o: DevnetOptions,
+  l: Layout,
+  spawn: (i: number, append: boolean) => Promise<Deno.ChildProcess>,
+  procs: Deno.ChildProcess[],
+  i: number,
+  name: string,
+): Promise<DevnetInfo["nodes"][number]> {
+  const ports = nodePorts(o.basePort, i);
+  const child = await spawn(i, false);
+  procs.push(child);
+  return {
+    name,
+    rpc: `http://127.0.0.1:${ports.rpc}`,
+    p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
+    home: l.homes[i]!,
+    pid: child.pid,
+    validator: (await loadHome(l.homes[i]!)).validatorKey.address,
+  };
 }
 
 /** Step 2b (`duplicate-key`): the twins, second processes with a validator's key, listed as nodes. */
@@ -306,18 +315,7 @@ async function spawnTwins(
 ): Promise<DevnetInfo["nodes"]> {
   const nodes: DevnetInfo["nodes"] = [];
   for (const [t, v] of l.twins.entries()) {
-    const i = l.n + l.providerNodes + t;
-    const ports = nodePorts(o.basePort, i);
-    const child = await spawn(i, false);
-    procs.push(child);
-    nodes.push({
-      name: `node${v}-twin`,
-      rpc: `http://127.0.0.1:${ports.rpc}`,
-      p2p: `/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${l.peerIds[i]}`,
-      home: l.homes[i]!,
-      pid: child.pid,
-      validator: (await loadHome(l.homes[i]!)).validatorKey.address,
-    });
+    nodes.push(await spawnValidatorNode(o, l, spawn, procs, l.n + l.providerNodes + t, `node${v}-twin`));
   }
   return nodes;
 }

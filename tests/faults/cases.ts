@@ -7,7 +7,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Misbehaviour } from "../../node/misbehave.ts";
+import { type Misbehaviour, MISBEHAVIOURS } from "../../node/misbehave.ts";
 import { WAL_HEADER_BYTES } from "../../consensus/wal.ts";
 import { type Cluster, type ClusterOptions, sleep } from "./cluster.ts";
 import { type Load, startLoad } from "./load.ts";
@@ -458,17 +458,7 @@ export const CASES: FaultCase[] = [
   latency,
   clockSkew,
   walTruncation,
-  ...([
-    "double-sign",
-    "equivocate-proposal",
-    "future-time",
-    "junk-proposal",
-    "oversize-proposal",
-    "lying-sync",
-    "silent",
-    "amnesia",
-    "duplicate-key",
-  ] as const).map(oneOfFour),
+  ...MISBEHAVIOURS.map(oneOfFour),
   twoOfSeven(["double-sign", "equivocate-proposal"]),
   lateJoiner,
 ];
