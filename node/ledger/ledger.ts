@@ -14,7 +14,7 @@ import {
   type TxHandler,
 } from "./tx.ts";
 import type { LedgerState } from "./state.ts";
-import type { LedgerModule, LedgerQuery } from "./module.ts";
+import type { ActiveValidator, LedgerModule, LedgerQuery } from "./module.ts";
 
 /** Options of {@link createLedger}. */
 export interface LedgerOptions {
@@ -32,6 +32,7 @@ export class Ledger {
   readonly #endBlock: LedgerModule[];
   readonly #holders: LedgerModule[];
   readonly #schedulers: LedgerModule[];
+  readonly #validators: LedgerModule | undefined;
 
   /** Builds the tables; throws on a duplicate module name, tx type or query name. */
   constructor(opts: LedgerOptions) {
@@ -53,6 +54,11 @@ export class Ledger {
     this.#endBlock = this.modules.filter((m) => m.endBlock !== undefined);
     this.#holders = this.modules.filter((m) => m.heldFunds !== undefined);
     this.#schedulers = this.modules.filter((m) => m.scheduledWork !== undefined);
+    const deciders = this.modules.filter((m) => m.validators !== undefined);
+    if (deciders.length > 1) {
+      throw new Error(`validator sets are decided by two modules: ${deciders.map((m) => m.name).join(", ")}`);
+    }
+    this.#validators = deciders[0];
   }
 
   /** The handler of a tx type, if one of the modules declares it. */
@@ -100,6 +106,17 @@ export class Ledger {
   /** True when some module has work at `height` or pending later (its `scheduledWork` hook). */
   scheduledWork(state: LedgerState, height: number): boolean {
     return this.#schedulers.some((m) => m.scheduledWork!(state, height));
+  }
+
+  /**
+   * The active validator set for consensus at `height` (sorted by address): the deciding module's
+   * (staking) when the ledger has one and it knows that height, else the validators recorded at
+   * genesis.
+   */
+  validatorsFor(state: LedgerState, height: number): ActiveValidator[] {
+    const decided = this.#validators?.validators?.(state, height);
+    if (decided) return decided;
+    return state.validators().map((v) => ({ address: v.address, pubKey: v.pubKey, power: v.power }));
   }
 
   /** Funds all modules hold outside accounts in `state`. */

@@ -7,6 +7,7 @@ export * from "../../lib/cbor.ts";
 export * from "./tx.ts";
 export * from "./genesis.ts";
 export * from "./module.ts";
+export * from "./evidence.ts";
 export * from "./ledger.ts";
 export * from "./state.ts";
 export * from "./block.ts";

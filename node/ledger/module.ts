@@ -8,6 +8,16 @@
 import type { ApplyContext, TxHandler } from "./tx.ts";
 import type { LedgerState } from "./state.ts";
 
+/** A member of the active validator set: its consensus key's address, public key and voting power. */
+export interface ActiveValidator {
+  /** `addressOf(pubKey)`: the address votes are signed under. */
+  address: string;
+  /** 32-byte ed25519 consensus public key. */
+  pubKey: Uint8Array;
+  /** Voting power (> 0). */
+  power: bigint;
+}
+
 /** What a query handler gets: the path segments after its name and the URL's query parameters. */
 export interface QueryRequest {
   /** Path segments after the query name (`/query/deployment/OWNER/DSEQ` -> `["OWNER", "DSEQ"]`). */
@@ -56,6 +66,13 @@ export interface LedgerModule {
    * without this hook never keeps the chain awake.
    */
   scheduledWork?(state: LedgerState, height: number): boolean;
+  /**
+   * The active validator set for consensus at `height`, when this module decides it (staking); null
+   * when it does not know that height. Defined for heights up to `state.height + 2` (a change computed
+   * at the end of block H takes effect at H+2, as CometBFT). Deterministic, cheap (an index lookup).
+   * At most one module of a ledger declares it; without one, the genesis validators hold forever.
+   */
+  validators?(state: LedgerState, height: number): ActiveValidator[] | null;
   /** Funds the module holds outside accounts (escrow, deposits), counted by `totalSupply`. O(state). */
   heldFunds?(state: LedgerState): bigint;
   /** Queries it serves, by name (the first path segment after `/query/`); unique across modules. */

@@ -17,6 +17,7 @@
  * @module
  */
 import type { Hex } from "../../consensus/types.ts";
+import { type BlockSigningInfo, NO_SIGNING_INFO } from "./evidence.ts";
 import { concatBytes, fromHex, sha256, toHex } from "../../lib/crypto.ts";
 import { canonicalEncode, isPlainObject } from "../../lib/cbor.ts";
 import { AMOUNT_MAX, parseUint } from "../../lib/units.ts";
@@ -299,6 +300,8 @@ export interface BlockContext {
   /** Block time, unix ms. */
   time: number;
   txs: readonly SignedTx[];
+  /** Signers of the previous block's commit and the block's evidence (default: none). */
+  signing?: BlockSigningInfo;
 }
 
 /** Outcome of one tx in a block. */
@@ -325,7 +328,7 @@ export type CheckResult = { ok: true } | { ok: false; reason: string };
 
 function makeContext(
   view: Overlay,
-  info: { chainId: string; height: number; time: number; proposer: string },
+  info: { chainId: string; height: number; time: number; proposer: string; signing?: BlockSigningInfo },
   events: TxEvent[],
 ): ApplyContext {
   const account = (address: string): Account | null => {
@@ -339,6 +342,7 @@ function makeContext(
   };
   return {
     ...info,
+    signing: info.signing ?? NO_SIGNING_INFO,
     get: (k) => view.get(k),
     set: (k, v) => view.set(k, v),
     delete: (k) => view.delete(k),
@@ -453,7 +457,13 @@ export function executeBlock(state: LedgerState, block: BlockContext): BlockExec
     throw new Error(`executeBlock: height ${block.height} does not follow ${state.height}`);
   }
   const blockView = new Overlay(state);
-  const info = { chainId: state.chainId, height: block.height, time: block.time, proposer: block.proposer };
+  const info = {
+    chainId: state.chainId,
+    height: block.height,
+    time: block.time,
+    proposer: block.proposer,
+    signing: block.signing ?? NO_SIGNING_INFO,
+  };
   const beginEvents: TxEvent[] = [];
   const beginCtx = makeContext(blockView, info, beginEvents);
   state.ledger.beginBlock(beginCtx);

@@ -12,6 +12,7 @@
  * @module
  */
 import type { Hex } from "../../consensus/types.ts";
+import type { BlockSigningInfo } from "./evidence.ts";
 import {
   addressOf,
   concatBytes,
@@ -217,6 +218,11 @@ export interface ApplyContext {
   /** Block time, unix ms (from the header, never the local clock). */
   readonly time: number;
   readonly proposer: string;
+  /**
+   * The block's signing info (previous commit's signers, evidence): filled in the begin/end-block
+   * contexts; empty in tx contexts.
+   */
+  readonly signing: BlockSigningInfo;
   get(key: string): Uint8Array | undefined;
   set(key: string, value: Uint8Array): void;
   delete(key: string): void;
