@@ -3,7 +3,7 @@
  * @module
  */
 import { loadHome } from "../node/config.ts";
-import { CirrusNode } from "../node/node.ts";
+import { startNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -49,6 +49,9 @@ export interface RunNodeOptions {
   logLevel: string;
   /** Provider role: path of the provider config (YAML). */
   providerConfig?: string;
+  /** Override the config's `peersMax` / `connectionsPerIpMax`. */
+  peersMax?: number;
+  connectionsPerIpMax?: number;
   /** Test only: misbehaviours (refused unless the chain is a test chain). */
   misbehave?: Misbehaviour[];
 }
@@ -72,7 +75,15 @@ export function nodeClock(chainId: string, skewText: string | undefined): { cloc
 
 /** Start a node from its home and run until a signal. */
 export async function runNode(o: RunNodeOptions): Promise<void> {
-  const home = await loadHome(o.home);
+  const loaded = await loadHome(o.home);
+  const home = {
+    ...loaded,
+    config: {
+      ...loaded.config,
+      ...(o.peersMax !== undefined ? { peersMax: o.peersMax } : {}),
+      ...(o.connectionsPerIpMax !== undefined ? { connectionsPerIpMax: o.connectionsPerIpMax } : {}),
+    },
+  };
   const level = (o.logLevel in LEVELS ? o.logLevel : "info") as keyof typeof LEVELS;
   const log = stderrLogger(level, home.config.moniker);
   const { clock, skewMs } = nodeClock(home.genesis.chainId, Deno.env.get(CLOCK_SKEW_ENV));
@@ -81,7 +92,8 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     const why = testChainProblem(home.genesis.chainId, "--misbehave");
     if (why) throw new UserError(why);
   }
-  const node = await CirrusNode.fromHome(o.home, {
+  const node = await startNode({
+    home,
     clock,
     ...(o.misbehave && o.misbehave.length > 0 ? { misbehave: o.misbehave } : {}),
     validator: o.validator,

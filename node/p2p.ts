@@ -90,6 +90,11 @@ export interface P2P {
     opts?: OpenStreamOptions,
   ): AsyncGenerator<Uint8Array>;
   peers(): string[];
+  /**
+   * Addresses a connected peer listens on, as its identify told (full multiaddrs with /p2p/<id>;
+   * empty if unknown). Optional: simulated networks may not have it.
+   */
+  peerAddrs?(peerId: string): Promise<string[]>;
   dial(addr: string): Promise<void>;
   onPeer(cb: (peerId: string, event: "connect" | "disconnect") => void): void;
   /** gossipsub score this node gives the peer (0 if unknown) */
@@ -151,6 +156,7 @@ export async function createP2P(opts: P2POptions): Promise<P2P> {
     handleStream: (protocol, handler, hopts) => protocols.handleStream(protocol, handler, hopts),
     openStream: (peerId, protocol, req, sopts) => protocols.openStream(peerId, protocol, req, sopts),
     peers: () => peers.peers(),
+    peerAddrs: (peerId) => peers.addrsOf(peerId),
     async dial(addr) {
       await node.dial(multiaddr(addr));
     },
