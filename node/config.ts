@@ -36,7 +36,7 @@ export const PEERS_MAX_DEFAULT = 64;
  * Default of `connectionsPerIpMax`. Loopback addresses are exempt (a devnet runs every node on
  * 127.0.0.1); see `node/p2p_gater.ts`.
  */
-export const CONNECTIONS_PER_IP_MAX_DEFAULT = 4;
+export { CONNECTIONS_PER_IP_MAX_DEFAULT } from "./p2p_gater.ts";
 
 /**
  * The genesis hash: sha256 of the exact bytes of `genesis.json`, in hex. Two nodes on one chain have
