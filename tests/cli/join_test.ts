@@ -11,9 +11,9 @@ import { TestNet } from "../helpers/network.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { cli } from "../helpers/cli.ts";
 import { RpcServer } from "../../node/rpc.ts";
-import { genesisHash, homePaths, loadHome } from "../../node/config.ts";
+import { ConfigError, genesisHash, homePaths, loadHome } from "../../node/config.ts";
 import { CirrusNode } from "../../node/node.ts";
-import { JOIN_ANSWER_BYTES_MAX, joinNetwork } from "../../cli/node_join.ts";
+import { JOIN_ANSWER_BYTES_MAX, joinNetwork, peerLimitOptions } from "../../cli/node_join.ts";
 import { UserError } from "../../cli/util.ts";
 import { toHex } from "../../lib/crypto.ts";
 
@@ -187,6 +187,30 @@ test("oversized and malformed answers are refused (bounded reads)", async () => 
     return Response.json({ chainId: "cirrus-test", peerId: "nope", addrs: ["/garbage", 7], peers: [{}] });
   });
   await refuses({ url: noPeers }, /lists no dialable p2p address/);
+});
+
+test("peer limits: flags checked, written to config.json, a bad value in the config refused", async () => {
+  assert.equal(peerLimitOptions({ peersMax: "12", connectionsPerIpMax: "3" }), {
+    peersMax: 12,
+    connectionsPerIpMax: 3,
+  });
+  assert.equal(peerLimitOptions({}), {});
+  assert.throws(() => peerLimitOptions({ peersMax: "0" }), /--peers-max must be a positive integer/);
+  assert.throws(() => peerLimitOptions({ connectionsPerIpMax: "x" }), /--connections-per-ip-max must be/);
+  const home = join(dir, "limits");
+  await joinNetwork({ url, home, moniker: "l", peersMax: 12, connectionsPerIpMax: 3 });
+  const cfg = (await loadHome(home)).config;
+  assert.is(cfg.peersMax, 12);
+  assert.is(cfg.connectionsPerIpMax, 3);
+  const raw = JSON.parse(await Deno.readTextFile(homePaths(home).config));
+  await Deno.writeTextFile(homePaths(home).config, JSON.stringify({ ...raw, peersMax: -1 }));
+  try {
+    await loadHome(home);
+    assert.unreachable("loaded");
+  } catch (e) {
+    assert.instance(e, ConfigError);
+    assert.match((e as Error).message, /peersMax must be a positive integer/);
+  }
 });
 
 test("the CLI: node init --join prints the genesis hash; a failure exits non-zero with the reason", async () => {
