@@ -298,6 +298,6 @@ export async function initJoinAction(
       `validator key ${r.validator}`,
       `bootstrap peers (${r.bootstrap.length}):`,
       ...r.bootstrap.map((a) => `  ${a}`),
-      `next: cirrus node start --home ${r.home}`,
+      `next: cirrus node start --home ${r.home} [--validator]`,
     ].join("\n"));
 }
