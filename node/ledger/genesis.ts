@@ -241,6 +241,16 @@ function validateMarketParams(m: unknown, path: string, baseDenom: string): Mark
 }
 
 /**
+ * The total supply a (validated) genesis starts with: the account balances plus the genesis
+ * validators' bonds (power x `params.staking.powerReduction`, minted by the staking module).
+ */
+export function genesisSupply(g: Genesis): bigint {
+  const reduction = BigInt(g.params.staking.powerReduction);
+  const bonds = g.validators.reduce((sum, v) => sum + BigInt(v.power) * reduction, 0n);
+  return g.accounts.reduce((sum, a) => sum + BigInt(a.balance), bonds);
+}
+
+/**
  * Validates untrusted genesis JSON (already parsed) and returns a typed copy. Missing `params` fields
  * take their {@link defaultParams} values; unknown fields anywhere are errors. Throws {@link GenesisError}.
  */

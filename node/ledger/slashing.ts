@@ -147,6 +147,7 @@ export function trackDowntime(ctx: ApplyContext, p: StakingParams): void {
     const infoKey = SK.signingInfo(m.cons);
     const info = getRecord<SigningInfo>(ctx, infoKey);
     if (!info && !missedNow) continue; // no miss in the window: nothing to read or write
+    if (missedNow && getValidator(ctx, m.operator)?.jailed) continue; // jailed: leaving the set, not tracked
     const chunkKey = SK.missedChunk(m.cons, chunk);
     const raw = ctx.get(chunkKey);
     const bits = raw === undefined ? 0n : BigInt(decode(raw) as string);
