@@ -38,12 +38,13 @@ export const FEE_COLLECTOR = addressOf(
 
 /**
  * The end-of-block distribution: takes the fee collector's balance, mints `inflationPerBlock`, and
- * pays `members` (the set of this height) by power. Writes nothing when there is nothing to pay.
+ * pays the set of this height (`setOf`, read only then) by power. Writes nothing when there is
+ * nothing to pay.
  */
 export function distributeBlockRewards(
   ctx: ApplyContext,
   p: StakingParams,
-  members: readonly SetMember[],
+  setOf: () => readonly SetMember[],
 ): void {
   const collector = ctx.account(FEE_COLLECTOR);
   const fees = collector?.balance ?? 0n;
@@ -53,6 +54,7 @@ export function distributeBlockRewards(
   if (fees === 0n && minted === 0n) return;
   if (collector && fees > 0n) ctx.setAccount({ ...collector, balance: 0n });
   if (minted > 0n) adjustSupply(ctx, minted);
+  const members = setOf();
   pool.held += fees + minted;
   const total = members.reduce((sum, m) => sum + m.power, 0n);
   let allotted = 0n;

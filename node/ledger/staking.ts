@@ -47,7 +47,7 @@ function beginBlock(ctx: ApplyContext): void {
 
 function endBlock(ctx: ApplyContext): void {
   const p = stakingParamsOf(ctx);
-  distributeBlockRewards(ctx, p, setAt(ctx, ctx.height) ?? []);
+  distributeBlockRewards(ctx, p, () => setAt(ctx, ctx.height) ?? []);
   if (ctx.height % TIME_CHECKPOINT_BLOCKS === 0) {
     ctx.set(SK.time(ctx.height), canonicalEncode(ctx.time));
     const old = ctx.height -

@@ -17,6 +17,8 @@ import {
   getDelegation,
   getList,
   getRecord,
+  getRewards,
+  getValidator,
   mustValidator,
   padHeight,
   putList,
@@ -193,6 +195,7 @@ export function matureEntries(ctx: ApplyContext): void {
       validator: e.validator,
       amount: e.balance.toString(),
     });
+    removeIfEmpty(ctx, e.validator);
   }
   if (ctx.get(uq) !== undefined) ctx.delete(uq);
   const rq = SK.redelegationQueue(ctx.height);
@@ -203,10 +206,28 @@ export function matureEntries(ctx: ApplyContext): void {
     dropFromList(ctx, SK.redelegationsOf(e.src), id);
     const inKey = SK.incoming(e.delegator, e.dst);
     putList(ctx, inKey, getList<number>(ctx, inKey).filter((x) => x !== id));
+    removeIfEmpty(ctx, e.src);
   }
   if (ctx.get(rq) !== undefined) ctx.delete(rq);
 }
 
 function dropFromList(ctx: ApplyContext, key: string, id: number): void {
   putList(ctx, key, getList<string>(ctx, key).filter((e) => entryId(e) !== id));
+}
+
+/**
+ * Forgets a validator nobody is bonded to any more, once no entry from it is pending (so no evidence
+ * within the evidence age can still slash it: `evidenceMaxAgeBlocks <= unbondingBlocks`) and it has
+ * no commission to withdraw: its slot in `stk/vals` (bounded) is freed. Its consensus key stays taken.
+ */
+function removeIfEmpty(ctx: ApplyContext, op: string): void {
+  const v = getValidator(ctx, op);
+  if (!v || v.shares !== 0n || v.tokens !== 0n) return;
+  if (getList<string>(ctx, SK.unbondingsOf(op)).length > 0) return;
+  if (getList<string>(ctx, SK.redelegationsOf(op)).length > 0) return;
+  if (getRewards(ctx, op).commission > 0n) return;
+  ctx.delete(SK.validator(op));
+  if (ctx.get(SK.rewards(op)) !== undefined) ctx.delete(SK.rewards(op));
+  putList(ctx, SK.validators, getList<string>(ctx, SK.validators).filter((x) => x !== op));
+  ctx.emit("staking.validator_removed", { validator: op, cons: v.cons });
 }

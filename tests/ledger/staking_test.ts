@@ -98,6 +98,29 @@ test("delegate and undelegate: power follows at H+2; the unbonding entry is paid
   assert.is(c.state.keys("stk/uq/").length, 0, "the queue bucket is gone");
 });
 
+test("a validator everyone left is forgotten once its entries mature; its consensus key stays taken", async () => {
+  const c = new StakingChain();
+  await c.ok(alice, "staking.create_validator", createBody(0, "2000000"));
+  const ex = await c.ok(alice, "staking.undelegate", { validator: alice.address, amount: "2000000" });
+  assert.ok(
+    ex.results[0]!.events.some((e) => e.type === "staking.jail"),
+    "self-bond below the minimum jails",
+  );
+  assert.ok(c.setAt(c.height + 2).every((s) => !s.startsWith(consKeys[0]!.address)));
+  const gone = c.advanceTo(c.height + 10).flatMap(eventsOf).filter((e) =>
+    e.type === "staking.validator_removed"
+  );
+  assert.equal(gone.map((e) => e.attrs.validator), [alice.address]);
+  assert.not.ok(c.query<ValidatorsAnswer>("validators").validators.some((v) => v.operator === alice.address));
+  await c.rejects(
+    bob,
+    "staking.create_validator",
+    createBody(0, "2000000"),
+    `consensus key ${consKeys[0]!.address} is already in use by validator ${alice.address}`,
+  );
+  await c.ok(alice, "staking.create_validator", createBody(1, "2000000"));
+});
+
 test("redelegate moves bonded stake at once; a transitive redelegation is refused while it matures", async () => {
   const c = new StakingChain();
   await c.ok(bob, "staking.delegate", { validator: val0.address, amount: "4000000" });
