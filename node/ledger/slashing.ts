@@ -32,6 +32,7 @@ import {
   type ValidatorRecord,
 } from "./staking_state.ts";
 import { setAt } from "./staking_valset.ts";
+import { settleDelegation } from "./distribution.ts";
 
 /**
  * Burns `fractionPpm` of validator `op`'s stake as of `infractionHeight`. Returns the ucrs burned.
@@ -77,10 +78,10 @@ export function slashValidator(
 }
 
 /** Takes back, from the destination delegation, the shares worth `initial x fraction`; returns ucrs burned. */
-function slashRedelegation(ctx: StakingStore, e: RedelegationEntry, fractionPpm: bigint): bigint {
+function slashRedelegation(ctx: ApplyContext, e: RedelegationEntry, fractionPpm: bigint): bigint {
   const dst = getValidator(ctx, e.dst);
-  const d = getDelegation(ctx, e.delegator, e.dst);
-  if (!dst || !d || dst.tokens === 0n || dst.shares === 0n) return 0n;
+  if (!dst || !getDelegation(ctx, e.delegator, e.dst) || dst.tokens === 0n || dst.shares === 0n) return 0n;
+  const d = settleDelegation(ctx, e.delegator, e.dst).record; // rewards earned so far are kept
   const want = mulPpm(e.initial, fractionPpm);
   let shares = ceilDiv(want * dst.shares, dst.tokens);
   shares = min(shares, d.shares, e.shares);

@@ -126,6 +126,7 @@ export function evidenceProblemIn(
   const op = opBytes === undefined ? null : (decode(opBytes) as string);
   const v = op === null ? null : getValidator(s, op);
   if (!v) return `evidence: ${va.validator} has no validator record`;
+  if (v.cons !== va.validator) return `evidence: ${va.validator} is no longer the key of validator ${op}`;
   if (v.tombstoned) return `evidence: ${va.validator} is already tombstoned (punished once)`;
   if (!isValidPublicKey(member.pubKey)) return "evidence: the validator's key is invalid";
   if (!verifyWithNoble(member.pubKey, voteSignBytes(va), a.signature)) {

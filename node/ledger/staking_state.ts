@@ -201,9 +201,17 @@ export function putList<T extends string | number>(s: StakingStore, key: string,
 /** The staking params of the state `s` runs on (defaults when the stored params predate them). */
 export function stakingParamsOf(s: StakingReader): StakingParams {
   const raw = s.get(PARAMS_KEY);
-  const p = raw ? (decode(raw) as { staking?: StakingParams }) : {};
-  return p.staking ?? defaultStakingParams();
+  if (!raw) return defaultStakingParams();
+  let p = paramsCache.get(raw);
+  if (!p) {
+    p = Object.freeze((decode(raw) as { staking?: StakingParams }).staking ?? defaultStakingParams());
+    paramsCache.set(raw, p);
+  }
+  return p;
 }
+
+/** Decoded params by their (immutable) stored bytes: a block step does not decode them again. */
+const paramsCache = new WeakMap<Uint8Array, StakingParams>();
 
 /** The validator operated by `op`, or null. */
 export function getValidator(s: StakingReader, op: string): ValidatorRecord | null {

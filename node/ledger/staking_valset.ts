@@ -33,15 +33,25 @@ function encodeSet(members: readonly SetMember[]): Uint8Array {
   return canonicalEncode(members.map((m) => ({ ...m, power: m.power.toString() })));
 }
 
-function decodeSet(bytes: Uint8Array): SetMember[] {
-  return (decode(bytes) as StoredMember[]).map((m) => ({ ...m, power: BigInt(m.power) }));
+/** Decoded sets by their (immutable) stored bytes: read-only, shared between readers. */
+const setCache = new WeakMap<Uint8Array, readonly SetMember[]>();
+
+function decodeSet(bytes: Uint8Array): readonly SetMember[] {
+  let set = setCache.get(bytes);
+  if (!set) {
+    set = Object.freeze(
+      (decode(bytes) as StoredMember[]).map((m) => Object.freeze({ ...m, power: BigInt(m.power) })),
+    );
+    setCache.set(bytes, set);
+  }
+  return set;
 }
 
 /**
  * The set in effect at `height` (sorted by consensus address), or null when no stored set covers it
  * (before the first one, or pruned). Two reads: the index of effective heights, then the set.
  */
-export function setAt(s: StakingReader, height: number): SetMember[] | null {
+export function setAt(s: StakingReader, height: number): readonly SetMember[] | null {
   const heights = getList<number>(s, SK.sets);
   let lo = 0, hi = heights.length;
   while (lo < hi) {
