@@ -6,10 +6,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { sign } from "../../lib/crypto.ts";
+import { sign, toHex } from "../../lib/crypto.ts";
 import { voteSignBytes } from "../../consensus/codec.ts";
 import { type DuplicateVoteEvidence, evidenceProblem } from "../../node/ledger/mod.ts";
-import { doubleSign, eventsOf, StakingChain, T0, users, val0, val1 } from "./staking_helpers.ts";
+import { consKeys, doubleSign, eventsOf, StakingChain, T0, users, val0, val1 } from "./staking_helpers.ts";
 
 const [bob, carol, stranger] = [users[1]!, users[2]!, users[3]!];
 
@@ -106,6 +106,25 @@ test("bad evidence is skipped with a reason; the block still commits and nothing
   const ex2 = limited.block([], [await doubleSign(val0, 1), await doubleSign(val1, 1)]);
   assert.equal(rejectedReasons(ex2), ["over the block's evidence limit (1)"]);
   assert.ok(eventsOf(ex2).some((e) => e.type === "evidence.punished" && e.attrs.cons === val0.address));
+});
+
+test("evidence is judged by the set of its height: a validator that joined later was not in it", async () => {
+  const c = new StakingChain();
+  await c.ok(carol, "staking.create_validator", {
+    pubKey: toHex(consKeys[0]!.pubKey),
+    amount: "20000000",
+    moniker: "late",
+    commission: "0",
+  }); // height 1: in the set from height 3
+  c.advanceTo(4);
+  assert.is(
+    evidenceProblem(c.state, await doubleSign(consKeys[0]!, 2), 5, T0 + 5000),
+    `evidence: ${consKeys[0]!.address} was not a validator at height 2`,
+  );
+  assert.is(evidenceProblem(c.state, await doubleSign(consKeys[0]!, 3), 5, T0 + 5000), null);
+  const ex = c.block([], [await doubleSign(consKeys[0]!, 3)]);
+  assert.ok(eventsOf(ex).some((e) => e.type === "evidence.punished" && e.attrs.validator === carol.address));
+  assert.is(c.query<ValidatorAnswer>("validator", carol.address).tokens, "18000000");
 });
 
 test("evidence older than the evidence age in blocks, or in block time, is refused as expired", async () => {
