@@ -61,9 +61,7 @@ export function distributeBlockRewards(
   if (total > 0n) {
     for (const m of members) {
       const part = (reward * m.power) / total;
-      if (part === 0n) continue;
-      allotted += part;
-      allot(ctx, m.operator, part);
+      if (part > 0n && allot(ctx, m.operator, part)) allotted += part; // else carried to the next block
     }
   }
   pool.carry = reward - allotted;
@@ -71,16 +69,20 @@ export function distributeBlockRewards(
   ctx.emit("rewards", { height: String(ctx.height), fees: fees.toString(), minted: minted.toString() });
 }
 
-/** Credits `amount` to validator `op`: commission to its operator, the rest to its delegators' accumulator. */
-function allot(ctx: StakingStore, op: string, amount: bigint): void {
+/**
+ * Credits `amount` to validator `op`: commission to its operator, the rest to its delegators'
+ * accumulator. False (nothing credited) when the validator is gone.
+ */
+function allot(ctx: StakingStore, op: string, amount: bigint): boolean {
   const v = getValidator(ctx, op);
-  if (!v) return;
+  if (!v) return false;
   const rw = getRewards(ctx, op);
   const commission = v.shares === 0n ? amount : mulPpm(amount, BigInt(v.commissionPpm));
   rw.commission += commission;
   const rest = amount - commission;
   if (rest > 0n) rw.acc += (rest * REWARD_SCALE) / v.shares;
   putRecord(ctx, SK.rewards(op), rw);
+  return true;
 }
 
 /** Rewards accrued to a delegation since its last settlement (floor). */

@@ -17,6 +17,7 @@ import {
   mustValidator,
   nextId,
   putList,
+  putRecord,
   putValidator,
   SK,
   stakingParamsOf,
@@ -26,7 +27,6 @@ import {
 } from "./staking_state.ts";
 import { addBond, addRedelegation, addUnbonding, removeBond } from "./staking_bonds.ts";
 import { settleDelegation, withdrawCommission } from "./distribution.ts";
-import { putRecord } from "./staking_state.ts";
 
 /** Longest moniker. */
 export const MONIKER_LENGTH_MAX = 64;
