@@ -2,13 +2,14 @@
  * A node's home directory: config, genesis, validator key, p2p key and data.
  *
  * ```
- * <home>/config.json              moniker, chain id, listen addresses, bootstrap peers
+ * <home>/config.json              moniker, chain id, listen addresses, bootstrap peers, peer limits
  * <home>/genesis.json             the chain's genesis
  * <home>/priv_validator_key.json  the consensus key (mode 0600)
  * <home>/node_key.json            the libp2p identity (mode 0600)
  * <home>/data/ledger/             LevelDB: blocks, commits, state, tx index
  * <home>/data/cs.wal              consensus write-ahead log
  * <home>/data/priv_validator_state.json  last signed height/round/step
+ * <home>/data/peers.json         peers this node was connected to (node/p2p_peer_file.ts)
  * <home>/keys/                    the CLI keystore
  * ```
  * @module
