@@ -16,6 +16,7 @@ import { joinNetwork } from "../cli/node_join.ts";
 import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
 import { CirrusNode } from "../node/node.ts";
+import { catchUpOnConnect } from "../cli/node_cmd.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -110,6 +111,7 @@ try {
   console.log(`joined (genesis ${joined.genesisHash.slice(0, 16)}...), syncing to height ${target} ...`);
   const t1 = performance.now();
   joiner = await CirrusNode.fromHome(home, { validator: false, transport: "tcp" });
+  catchUpOnConnect(joiner); // as `node start` does
   while (joiner.chain.height < target) {
     if (performance.now() - t1 > 600_000) throw new Error(`not synced in 10 min: at ${joiner.chain.height}`);
     await sleep(5);
