@@ -16,4 +16,5 @@ export * as node from "./node/mod.ts";
 export * as auction from "./auction/mod.ts";
 export * as provider from "./provider/mod.ts";
 export * as sim from "./node/sim/mod.ts";
-export { simulate } from "./node/sim/simulate.ts";
+// The simulator with the market (providers and tenants composed by cli/, as node/ may not import them).
+export { simulateMarket as simulate } from "./cli/sim_market.ts";

@@ -143,7 +143,14 @@ export class SimCluster {
       ...(this.#storage[i] ? { storage: this.#storage[i] } : {}),
       ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
-      network: (o) => this.network.join(o),
+      network: async (o) => {
+        const host = await this.network.join(o);
+        // A node's own publish (its txs' batches: their message id is a WebCrypto digest) is real
+        // work the clock waits for, so that the gossip leaves at the simulated instant it was sent.
+        const publish = host.publish.bind(host);
+        host.publish = (topic, data) => this.clock.track(publish(topic, data));
+        return host;
+      },
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
     });
