@@ -133,9 +133,19 @@ export const marketActors: SimActorsFactory = async (ctx: SimContext): Promise<S
   const startProvider = async (p: SimProvider): Promise<void> => {
     const node = cluster.nodes[p.node];
     if (!node || p.running || p.crashed) return;
-    // Until its first tx (or the end of a start that sends none: a restart), the service does real
-    // work only (its state directory, reconciling): time waits for it. Then it waits for the chain.
+    // Until its first tx or its first timer (or the end of a start that needs neither: a restart),
+    // the service does real work only (its state directory, reconciling): time waits for it. Then
+    // it waits for the chain.
     let working = true;
+    const view = cluster.clock.view(`provider${String(p.index).padStart(6, "0")}`);
+    const clock = {
+      now: view.now,
+      clearTimeout: view.clearTimeout,
+      setTimeout: (fn: () => void, ms: number) => {
+        working = false;
+        return view.setTimeout(fn, ms);
+      },
+    };
     const count = (chain: ChainClient): ChainClient => ({
       ...chain,
       submit: (type, body) => {
@@ -154,7 +164,7 @@ export const marketActors: SimActorsFactory = async (ctx: SimContext): Promise<S
         logger: () => {},
         driver: p.driver,
         wrapChain: count,
-        clock: cluster.clock.view(`provider${String(p.index).padStart(6, "0")}`),
+        clock,
       }),
       { maxMs: PROVIDER_START_MAX_MS, label: `provider ${p.index} to start` },
     ).finally(() => {
