@@ -28,7 +28,7 @@ import { encode } from "cborg";
 import { blockHash, decodeBlock, decodeCommit } from "../ledger/mod.ts";
 import { totalSupply } from "../ledger/state.ts";
 import type { Genesis } from "../ledger/genesis.ts";
-import { SimCluster } from "./cluster.ts";
+import { SimCluster, synchronousMessageId } from "./cluster.ts";
 import { checkSimConfig, type SimConfig, SimConfigError } from "./scenario.ts";
 
 /** Balance of every traffic account at genesis. */
@@ -468,14 +468,8 @@ async function startTraffic(
     transport: "memory",
     listen: ["/sim/client"],
     topics: [txTopic],
-    // The node's id of a tx batch (sha256(topic || 0 || data)), computed synchronously.
-    messageIdOf: (topic, data) => {
-      const t = new TextEncoder().encode(topic);
-      const buf = new Uint8Array(t.length + 1 + data.length);
-      buf.set(t, 0);
-      buf.set(data, t.length + 1);
-      return sha256(buf);
-    },
+    // The node's id of a tx batch, computed synchronously.
+    messageIdOf: synchronousMessageId,
   });
   for (const a of cluster.addrs) cluster.network.link(client.peerId, a.slice(a.lastIndexOf("/p2p/") + 5));
   const rng = seededRng(c.seed ^ 0x7a5f1c);
