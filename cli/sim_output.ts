@@ -165,7 +165,8 @@ export function plots(m: SimMetrics): Map<string, string> {
     "provider_utilisation.svg",
     lineChart(
       { title: "Provider utilisation over time", xLabel: "height", yLabel: "capacity leased (fraction)" },
-      m.providers.map((p) => ({ name: p.provider, points: p.utilisation })),
+      // Named by index (p0 is the first provider, as in --crash "p0@H1-H2"); addresses are in metrics.json.
+      m.providers.map((p, i) => ({ name: `p${i} (${p.cpu / 1000} cpu)`, points: p.utilisation })),
     ),
   );
   return out;

@@ -90,6 +90,17 @@ test("plots: a chart without data says so; text is escaped", () => {
   assert.match(svg, /<path d="M/);
 });
 
+test("a histogram of whole numbers has one bar per number (blocks to lease), of fractions ten bins", () => {
+  const t = { title: "Time to lease", xLabel: "blocks", yLabel: "orders" };
+  const svg = histogram(t, "orders", [2, 2, 3, 5]);
+  const labels = [...svg.matchAll(/>(\d+)<\/text>/g)].map((m) => m[1]);
+  for (const n of ["2", "3", "4", "5"]) assert.ok(labels.includes(n), `a bar labelled ${n}: ${labels}`);
+  assert.not.ok(svg.includes(">2.1<"), "no fractional bins for whole numbers");
+  // Bars: every rect but the background and the legend's swatch.
+  assert.is((svg.match(/<rect /g) ?? []).length - 2, 4, "one bar per number from 2 to 5");
+  assert.match(histogram(t, "leases", [0.5, 0.55, 0.9]), />0\.5</);
+});
+
 test("axis ticks are round numbers covering the range", () => {
   assert.equal(ticks(0, 10), [0, 2, 4, 6, 8, 10]);
   assert.equal(ticks(0, 0.9), [0, 0.2, 0.4, 0.6, 0.8, 1]);
