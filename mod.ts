@@ -6,7 +6,8 @@
  * - `ledger`: transactions, the pure ledger state machine, blocks, the LevelDB store.
  * - `node`: the node (libp2p, mempool, consensus driver, block sync, RPC).
  * - `auction`: the marketplace (SDL).
- * - `sim`: the simulator, `simulate(config) -> metrics` (whole nodes on simulated time and network).
+ * - `sim`: the simulator, `simulate(config) -> metrics` (whole nodes on simulated time and network; with
+ *   providers and tenants when the configuration has some: `cli/sim_market.ts` composes them).
  * @module
  */
 export * as lib from "./lib/mod.ts";

@@ -178,8 +178,20 @@ export const marketActors: SimActorsFactory = async (ctx: SimContext): Promise<S
     // Its workloads stay in the driver (the cluster outlives the provider process): close() is not called.
     await r?.service.stop();
   };
-  for (const p of providers) await startProvider(p);
-  await tenants.start();
+  const stopAll = async () => {
+    await tenants.stop();
+    for (const p of providers) await stopProvider(p).catch(() => {});
+    for (const off of unwatch.values()) off();
+    await Deno.remove(stateRoot, { recursive: true }).catch(() => {});
+  };
+  try {
+    for (const p of providers) await startProvider(p);
+    await tenants.start();
+  } catch (e) {
+    // simulate() has no actors to stop yet: leave nothing running and no directory behind.
+    await stopAll();
+    throw e;
+  }
   return {
     onHeight: () => {},
     nodeDown: async (i) => {
@@ -198,12 +210,7 @@ export const marketActors: SimActorsFactory = async (ctx: SimContext): Promise<S
       if (up) await startProvider(p);
       else await stopProvider(p);
     },
-    stop: async () => {
-      await tenants.stop();
-      for (const p of providers) await stopProvider(p).catch(() => {});
-      for (const off of unwatch.values()) off();
-      await Deno.remove(stateRoot, { recursive: true }).catch(() => {});
-    },
+    stop: stopAll,
     metrics: () => ({
       ...observer.metrics(),
       txsSubmitted: submitted + tenants.submitted,
