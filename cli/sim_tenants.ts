@@ -26,6 +26,8 @@ import type { MarketEvent, MarketObserver } from "./sim_market_observer.ts";
 export const MANIFEST_TRIES_MAX = 20;
 /** How long a manifest request may take, simulated ms. */
 const MANIFEST_TIMEOUT_MS = 10_000;
+/** A deployment.create not committed this long after it was sent (simulated ms) is forgotten. */
+export const CREATE_PENDING_MAX_MS = 30_000;
 
 interface Deployment {
   dseq: number;
@@ -34,6 +36,8 @@ interface Deployment {
   manifestHash: string;
   /** Height of its deployment.create once committed (the manifest version). */
   createdAt: number | null;
+  /** Simulated ms its deployment.create was sent. */
+  sentAtMs: number;
   open: boolean;
 }
 
@@ -229,6 +233,13 @@ export class SimTenants {
   #act(): void {
     const o = this.#o;
     const t = this.#tenants[randomInt(o.rng, this.#tenants.length)]!;
+    for (const d of [...t.deployments.values()]) {
+      // Accepted by a node but never committed (its node crashed, or a nonce went stale): forgotten.
+      if (d.createdAt === null && this.#clock.now() - d.sentAtMs > CREATE_PENDING_MAX_MS) {
+        t.deployments.delete(d.dseq);
+        o.observer.count("deployments.never_committed");
+      }
+    }
     const ds = [...t.deployments.values()];
     const open = ds.filter((d) => d.open && d.createdAt !== null);
     const live = ds.filter((d) => d.open).length;
@@ -273,6 +284,7 @@ export class SimTenants {
       manifest: parsed.manifest,
       manifestHash: parsed.manifestHash,
       createdAt: null,
+      sentAtMs: this.#clock.now(),
       open: true,
     });
     this.#submit(t, "deployment.create", {
