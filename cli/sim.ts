@@ -116,7 +116,10 @@ export function addSimCommand(program: Command): void {
     .option("--jitter <ms>", "extra random delay per message, [0, jitter) ms (default 0)")
     .option("--loss <p>", "probability that a gossip message is lost (default 0)")
     .option("--partition <spec>", 'partitions, "H1-H2:0,1|2,3" (several separated by ";")')
-    .option("--crash <spec>", 'crashed validators, "v3@H1-H2" (several separated by ",")')
+    .option(
+      "--crash <spec>",
+      'crashed validators "v3@H1-H2" or providers "p1@H1-H2" (several separated by ",")',
+    )
     .option(
       "--misbehave <spec>",
       'byzantine validators, "v2=double-sign,v3=silent" (kinds of node/misbehave.ts but amnesia, duplicate-key)',
