@@ -125,7 +125,7 @@ export class PeerDialer {
   consider(peerId: string, addrs: string[]): void {
     if (this.#stopped || peerId === this.#selfId) return;
     const known = this.#candidates.get(peerId) ?? [];
-    const merged = [...new Set([...known, ...addrs])].slice(0, 8);
+    const merged = [...new Set([...addrs, ...known])].slice(0, 8); // the newest first
     this.#candidates.delete(peerId);
     this.#candidates.set(peerId, merged);
     if (this.#candidates.size > CANDIDATES_MAX) {
