@@ -9,7 +9,7 @@
  *   dials at a time; a peer that failed waits, 30 s doubling to 10 min), re-checking every 10 s;
  * - while below the target it also walks the DHT (a lookup of a random key: every peer met on the
  *   way is a candidate), at most every 2 s, and with a pause doubling up to 5 min while walks find
- *   nobody new (a small network at rest asks little);
+ *   nobody new (a small network at rest asks little); a new connection starts the pause over;
  * - the peers connected are saved every minute and at stop into the peer file (`p2p_peer_file.ts`),
  *   and those of the file are dial candidates at the next start.
  * @module
@@ -95,6 +95,9 @@ export class PeerDialer {
     node.addEventListener("peer:disconnect", () => this.#pump());
     node.addEventListener("peer:connect", (evt) => {
       this.#seen(evt.detail.toString());
+      // a new peer knows other peers: the next walk may find some, so the pause starts over
+      this.#walkGapMs = WALK_MS;
+      this.#nextWalkAt = Math.min(this.#nextWalkAt, Date.now() + WALK_MS);
       this.#maybeWalk();
     });
   }

@@ -33,7 +33,7 @@ test("a host bootstrapped to one peer of a 10-host network connects to several (
     }
     const newcomer = await host({ bootstrap: [hosts[0]!.addrs()[0]!], dhtProtocol: DHT });
     hosts.push(newcomer);
-    await waitFor(() => newcomer.peers().length >= 5, 30_000, "newcomer connected to 5 peers", 100);
+    await waitFor(() => newcomer.peers().length >= 5, 60_000, "newcomer connected to 5 peers", 100);
     assert.ok(newcomer.peers().length >= 5, `peers: ${newcomer.peers().length}`);
   } finally {
     await stopAll(hosts);
