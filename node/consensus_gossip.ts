@@ -10,6 +10,11 @@
  * Order of checks: cheap shape checks, then membership and signature, and only then anything that
  * acts on the message's claims (a height above ours triggers block sync only once signed by a
  * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
+ *
+ * Membership is checked against the validator set of the message's height (issue 9: the set changes
+ * at H+2): the height being decided and the next one are known (`Chain.validatorsFor`); a message of
+ * an older height is ignored before any check; one of a farther height is checked against the current
+ * set only to serve as a sync hint, and ignored (not penalised) when its signer is unknown there.
  * @module
  */
 import { decode, encode } from "cborg";
@@ -30,11 +35,12 @@ import { type GossipResult, IGNORE, REJECT } from "./gossip_validation.ts";
 import { messageId, type MessageIdFn } from "./p2p_host.ts";
 
 /** Topic names of a chain. */
-export function topics(chainId: string): { txs: string; proposal: string; vote: string } {
+export function topics(chainId: string): { txs: string; proposal: string; vote: string; evidence: string } {
   return {
     txs: `/cirrus/${chainId}/txs`,
     proposal: `/cirrus/${chainId}/proposal`,
     vote: `/cirrus/${chainId}/vote`,
+    evidence: `/cirrus/${chainId}/evidence`,
   };
 }
 
@@ -111,15 +117,17 @@ export async function validateProposalMessage(
   if (p.chainId !== chain.chainId) return REJECT.wrong_chain;
   const height = ctx.height();
   if (p.height < height) return IGNORE.stale_height;
-  const v = chain.validators.get(p.proposer);
-  if (!v) return REJECT.not_validator;
+  const far = p.height > height + 1;
+  const set = (far ? null : chain.validatorsFor(p.height)) ?? chain.validators;
+  const v = set.get(p.proposer);
+  if (!v) return far ? IGNORE.future_height : REJECT.not_validator;
   if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
   // issue 8 finding 9: a far height is a sync hint only once a validator signed it
-  if (p.height > height + 1) {
+  if (far) {
     ctx.onBehind(p.height);
     return IGNORE.future_height;
   }
-  if (p.height === height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+  if (p.height === height && set.proposerForRound(p.round).address !== p.proposer) {
     return REJECT.wrong_proposer;
   }
   // issue 8 finding 2: the block bytes must be the signed block, else anyone could poison the round
@@ -167,11 +175,17 @@ export async function validateVoteMessage(
   let current = false;
   for (const sv of m.votes) {
     if (sv.vote.chainId !== chain.chainId) return REJECT.wrong_chain;
-    const v = chain.validators.get(sv.vote.validator);
-    if (!v) return REJECT.not_validator;
+    if (sv.vote.height < height) continue; // stale: its set may be gone, nothing to check it with
+    const far = sv.vote.height > height + 1;
+    const set = (far ? null : chain.validatorsFor(sv.vote.height)) ?? chain.validators;
+    const v = set.get(sv.vote.validator);
+    if (!v) {
+      if (far) continue;
+      return REJECT.not_validator;
+    }
     if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return REJECT.bad_signature;
-    if (sv.vote.height >= height && sv.vote.height <= height + 1) current = true;
-    if (sv.vote.height > height + 1) ctx.onBehind(sv.vote.height);
+    if (far) ctx.onBehind(sv.vote.height);
+    else current = true;
   }
   if (current) return "accept";
   return m.votes.every((sv) => sv.vote.height < height) ? IGNORE.stale_height : IGNORE.future_height;

@@ -18,6 +18,7 @@ import {
   encodeBlock,
   encodeCommit,
   encodeHeader,
+  evidenceHash,
   GenesisError,
   TX_BYTES_MAX,
   txsHash,
@@ -111,9 +112,11 @@ async function sampleBlock(height: number, prev: Block | null): Promise<Block> {
       txsHash: txsHash(txs),
       proposer: validator.address,
       lastCommitHash: commitHash(lastCommit),
+      evidenceHash: evidenceHash([]),
     },
     txs,
     lastCommit,
+    evidence: [],
   };
 }
 
@@ -169,9 +172,12 @@ test("decodeBlock rejects malformed, oversized, inconsistent and wrongly typed b
     decodeError(encodeBlock({ ...b1, header: { ...b1.header, proposer: "x" } })),
     /header\.proposer/,
   );
-  assert.match(decodeError(encode({ header: {}, txs: [], lastCommit: null })), /header\.chainId: missing/);
   assert.match(
-    decodeError(encode({ header: 1, txs: [], lastCommit: null, x: 1 })),
+    decodeError(encode({ header: {}, txs: [], lastCommit: null, evidence: [] })),
+    /header\.chainId: missing/,
+  );
+  assert.match(
+    decodeError(encode({ header: 1, txs: [], lastCommit: null, evidence: [], x: 1 })),
     /block\.x: unknown field/,
   );
   assert.match(decodeError(encodeBlock(b1), { maxBlockTxs: 1 }), /2 txs > 1/);
