@@ -348,17 +348,22 @@ export class Chain {
     return { ok: true, stxs };
   }
 
-  /** Check a commit certificate: signatures of known validators over the precommit, > 2/3 power. */
+  /**
+   * Check a commit certificate for block `hash` at `height`: signatures of validators of THAT height's
+   * set over the precommit, carrying > 2/3 of its power.
+   */
   async verifyCommit(commit: Commit, height: number, hash: Hex): Promise<string | null> {
     if (commit.height !== height) return `commit is for height ${commit.height}, expected ${height}`;
     if (commit.blockHash !== hash) return `commit is for block ${commit.blockHash}, expected ${hash}`;
+    const set = this.validatorsFor(height) ?? await this.validatorsAt(height);
+    if (!set) return `no validator set known for height ${height}`;
     const seen = new Set<string>();
     let power = 0n;
     const checks: Promise<boolean>[] = [];
     for (const s of commit.signatures) {
       if (seen.has(s.validator)) return `commit has two signatures of ${s.validator}`;
       seen.add(s.validator);
-      const v = this.validators.get(s.validator);
+      const v = set.get(s.validator);
       if (!v) return `commit signed by ${s.validator}, not a validator`;
       power += v.power;
       const bytes = voteSignBytes({
@@ -371,8 +376,8 @@ export class Chain {
       });
       checks.push(verify(v.pubKey, bytes, s.signature));
     }
-    if (!this.validators.hasTwoThirds(power)) {
-      return `commit has ${power} of ${this.validators.totalPower} power`;
+    if (!set.hasTwoThirds(power)) {
+      return `commit has ${power} of ${set.totalPower} power`;
     }
     const ok = await Promise.all(checks);
     const bad = ok.indexOf(false);

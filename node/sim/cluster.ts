@@ -16,6 +16,7 @@ import { type CirrusNode, startNode } from "../node.ts";
 import { peerIdFromSeed } from "../p2p.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
 import type { Misbehaviour } from "../misbehave.ts";
+import type { Ledger } from "../ledger/ledger.ts";
 
 /** Clusters up to this many nodes are a full mesh by default. */
 export const FULL_MESH_MAX = 8;
@@ -78,6 +79,8 @@ export interface SimClusterOptions {
   logger?: (i: number) => Logger;
   /** Data directory of node i (default `<home>/data`). */
   dataDir?: (i: number) => string;
+  /** The ledger of node i (default the node's, `cirrusLedger`). */
+  ledger?: (i: number) => Ledger;
 }
 
 /** N nodes over a simulated network on a simulated clock. */
@@ -146,6 +149,7 @@ export class SimCluster {
       network: (o) => this.network.join(o),
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
+      ...(this.#opts.ledger ? { ledger: this.#opts.ledger(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);
