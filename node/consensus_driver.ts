@@ -7,7 +7,7 @@
  * as input; the WAL records and their replay are `consensus_wal.ts`.
  * @module
  */
-import { decode, encode } from "cborg";
+import { encode } from "cborg";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
@@ -16,12 +16,15 @@ import type { P2P } from "./p2p.ts";
 import {
   blockBytesMismatch,
   type ConsensusGossipContext,
+  decodeProposalMessage,
+  decodeVoteMessage,
   resendProtocol,
   SeenSignatures,
   topics,
   validateProposalMessage,
   validateResend,
   validateVoteMessage,
+  VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
 import { ConsensusWal, type WalLog } from "./consensus_wal.ts";
 
@@ -31,21 +34,19 @@ export type SignerGuard = Pick<SignerState, "authorize">;
 import { OwnMessages } from "./consensus_own.ts";
 import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
 import { validateSyncedBlock } from "./sync_verify.ts";
-import { FutureBuffer } from "./future_buffer.ts";
+import { BlockCache, FutureBuffer } from "./height_buffers.ts";
 import { buildBlock } from "./block_builder.ts";
 import { SerialQueue } from "./serial_queue.ts";
 import { EvidencePool } from "./evidence_pool.ts";
 import { EvidenceGossip } from "./evidence_gossip.ts";
 import {
-  decodeSignedProposal,
-  decodeSignedVote,
   encodeSignedProposal,
   encodeSignedVote,
   newHeightState,
   SignerState,
   step,
 } from "../consensus/mod.ts";
-import type { Commit, Hex, Proposal, SignedProposal, SignedVote, Vote } from "../consensus/types.ts";
+import type { Commit, Proposal, Vote } from "../consensus/types.ts";
 
 /** Options of the driver. */
 export interface DriverOptions {
@@ -76,8 +77,6 @@ type CoreOutput = ReturnType<typeof step>["outputs"][number];
 
 export { topics } from "./consensus_gossip.ts";
 
-const BLOCK_STORE_MAX = 16;
-
 /** The consensus driver of one node. */
 export class ConsensusDriver {
   readonly #o: DriverOptions;
@@ -91,7 +90,7 @@ export class ConsensusDriver {
   #stopped = false;
   #timers = new Set<unknown>();
   /** Blocks seen for the current height by hash (validated or not). */
-  #blocks = new Map<Hex, { ok: true; value: ValidatedBlock } | { ok: false; reason: string }>();
+  readonly #blocks = new BlockCache();
   /** Own messages (validators only; set by start). */
   #own: OwnMessages | null = null;
   readonly #future = new FutureBuffer();
@@ -331,15 +330,12 @@ export class ConsensusDriver {
         return;
       case "schedule_timeout": {
         const { step: s, height, round, durationMs } = out;
-        const t = this.#clock.setTimeout(() => {
-          this.#timers.delete(t);
+        this.#after(durationMs, () =>
           this.#enqueue(async () => {
             if (height !== this.#height) return;
             await this.#wal.timeout(s, height, round);
             await this.#feed({ type: "timeout", step: s, height, round });
-          });
-        }, durationMs);
-        this.#timers.add(t);
+          }));
         return;
       }
       case "decide": {
@@ -386,13 +382,23 @@ export class ConsensusDriver {
     const next = event.height + 1;
     const committedAt = this.#clock.now();
     this.#height = next;
+    this.#after(
+      delay,
+      () =>
+        this.#enqueue(() =>
+          this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
+        ),
+    );
+  }
+
+  /** Runs `fn` after `ms` on the clock (the timer is cleared on stop). */
+  #after(ms: number, fn: () => void): unknown {
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
-      this.#enqueue(() =>
-        this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
-      );
-    }, delay);
+      fn();
+    }, ms);
     this.#timers.add(t);
+    return t;
   }
 
   // ---- rest (issue 9, part 5: a node at rest costs nothing) ----
@@ -412,19 +418,17 @@ export class ConsensusDriver {
       await this.#startHeight(height, false);
       return;
     }
-    const t = this.#clock.setTimeout(() => {
-      this.#timers.delete(t);
-      this.#wake(height);
-    }, wait);
-    this.#timers.add(t);
-    this.#resting = { height, timer: t };
+    this.#resting = { height, timer: this.#after(wait, () => this.#wake(height)) };
     this.#log("debug", "resting", { height, waitMs: wait });
   }
 
-  /** Whether `height` has work: txs pending, peers' messages for it buffered, ledger work scheduled. */
+  /**
+   * Whether `height` has work: txs or evidence pending, peers' messages for it buffered, ledger work
+   * scheduled.
+   */
   #hasWork(height: number): boolean {
     const chain = this.#o.chain;
-    return this.#o.mempool.size > 0 || this.#future.size > 0 ||
+    return this.#o.mempool.size > 0 || this.#future.size > 0 || this.evidencePool.size > 0 ||
       chain.ledger.scheduledWork(chain.state, height);
   }
 
@@ -466,16 +470,8 @@ export class ConsensusDriver {
       this.#log("error", "own block is invalid", { reason: v.reason });
       return;
     }
-    this.#rememberBlock(v.value.hash, v);
+    this.#blocks.set(v.value.hash, v);
     await this.#feed({ type: "value", height, round, blockHash: v.value.hash });
-  }
-
-  #rememberBlock(hash: Hex, v: { ok: true; value: ValidatedBlock } | { ok: false; reason: string }): void {
-    if (this.#blocks.size >= BLOCK_STORE_MAX && !this.#blocks.has(hash)) {
-      const first = this.#blocks.keys().next();
-      if (!first.done) this.#blocks.delete(first.value);
-    }
-    this.#blocks.set(hash, v);
   }
 
   async #signAndSendProposal(proposal: Proposal): Promise<void> {
@@ -492,8 +488,7 @@ export class ConsensusDriver {
 
   #scheduleRebroadcast(): void {
     const every = this.#o.rebroadcastMs ?? 1000;
-    const t = this.#clock.setTimeout(() => {
-      this.#timers.delete(t);
+    this.#after(every, () => {
       if (this.#stopped) return;
       this.#enqueue(() => {
         // Nothing is re-sent between heights (at rest, a node sends nothing).
@@ -501,8 +496,7 @@ export class ConsensusDriver {
         return Promise.resolve();
       });
       this.#scheduleRebroadcast();
-    }, every);
-    this.#timers.add(t);
+    });
   }
 
   /** A peer's re-sent message: validated exactly like gossip (votes may be bundled), then handled. */
@@ -525,14 +519,9 @@ export class ConsensusDriver {
   }
 
   async #onProposalMessage(data: Uint8Array): Promise<void> {
-    let sp: SignedProposal, blockBytes: Uint8Array;
-    try {
-      const arr = decode(data) as [Uint8Array, Uint8Array, number];
-      sp = decodeSignedProposal(arr[0]);
-      blockBytes = arr[1];
-    } catch {
-      return;
-    }
+    const m = decodeProposalMessage(data);
+    if (m === null) return;
+    const { sp, blockBytes } = m;
     const p = sp.proposal;
     if (p.height === this.#height + 1 || (p.height === this.#height && !this.#cs)) {
       this.#buffer("proposal", data);
@@ -553,7 +542,7 @@ export class ConsensusDriver {
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
       }
-      this.#rememberBlock(p.blockHash, v);
+      this.#blocks.set(p.blockHash, v);
     }
     // the signature covers the block hash, and the bytes are the block's (checked above or cached)
     const first = this.#walSeen.first(sp.signature);
@@ -571,14 +560,7 @@ export class ConsensusDriver {
   }
 
   async #onVoteMessage(data: Uint8Array): Promise<void> {
-    let votes: SignedVote[];
-    try {
-      const arr = decode(data) as [Uint8Array[], number];
-      votes = arr[0].map((b) => decodeSignedVote(b));
-    } catch {
-      return;
-    }
-    for (const signed of votes) {
+    for (const signed of decodeVoteMessage(data, VOTES_PER_MESSAGE_MAX)?.votes ?? []) {
       const h = signed.vote.height;
       if (h === this.#height + 1 || (h === this.#height && !this.#cs)) {
         this.#buffer("vote", encode([[encodeSignedVote(signed)], 0]));
