@@ -12,9 +12,12 @@
  * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
  *
  * Membership is checked against the validator set of the message's height (issue 9: the set changes
- * at H+2): the height being decided and the next one are known (`Chain.validatorsFor`); a message of
- * an older height is ignored before any check; one of a farther height is checked against the current
- * set only to serve as a sync hint, and ignored (not penalised) when its signer is unknown there.
+ * at H+2): the last committed height, the one being decided and the next are known
+ * (`Chain.validatorsFor`), those of recent heights are kept (`Chain.validatorsAt`): a late vote up to
+ * {@link STALE_VOTE_HEIGHTS_CHECKED} heights old is checked with its height's set (then ignored), an
+ * older one is ignored unchecked, as is a proposal of any older height; a message of a farther height
+ * is checked against the current set only to serve as a sync hint, and ignored (not penalised) when
+ * its signer is unknown there.
  * @module
  */
 import { decode, encode } from "cborg";
@@ -43,6 +46,9 @@ export function topics(chainId: string): { txs: string; proposal: string; vote: 
     evidence: `/cirrus/${chainId}/evidence`,
   };
 }
+
+/** How many heights below the current one a late vote is still checked (and penalised when bad). */
+export const STALE_VOTE_HEIGHTS_CHECKED = 64;
 
 /** Most votes in one vote message. */
 export const VOTES_PER_MESSAGE_MAX = 64;
@@ -175,17 +181,19 @@ export async function validateVoteMessage(
   let current = false;
   for (const sv of m.votes) {
     if (sv.vote.chainId !== chain.chainId) return REJECT.wrong_chain;
-    if (sv.vote.height < height) continue; // stale: its set may be gone, nothing to check it with
-    const far = sv.vote.height > height + 1;
-    const set = (far ? null : chain.validatorsFor(sv.vote.height)) ?? chain.validators;
+    const h = sv.vote.height;
+    const far = h > height + 1;
+    if (h + STALE_VOTE_HEIGHTS_CHECKED < height) continue; // long past: ignored unchecked
+    const set = far ? chain.validators : chain.validatorsFor(h) ?? await chain.validatorsAt(h);
+    if (set === null) continue;
     const v = set.get(sv.vote.validator);
     if (!v) {
       if (far) continue;
       return REJECT.not_validator;
     }
     if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return REJECT.bad_signature;
-    if (far) ctx.onBehind(sv.vote.height);
-    else current = true;
+    if (far) ctx.onBehind(h);
+    else if (h >= height) current = true;
   }
   if (current) return "accept";
   return m.votes.every((sv) => sv.vote.height < height) ? IGNORE.stale_height : IGNORE.future_height;
