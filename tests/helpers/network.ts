@@ -20,6 +20,7 @@ import type { LinkProfile } from "../../node/sim/network.ts";
 import { sleep, waitFor } from "./wait.ts";
 import type { Misbehaviour } from "../../node/misbehave.ts";
 import type { Ledger } from "../../node/ledger/ledger.ts";
+import type { StakingParams } from "../../node/ledger/staking_params.ts";
 
 /** A funded test account. */
 export interface TestAccount {
@@ -46,6 +47,8 @@ export interface TestNetOptions {
   ledger?: () => Ledger;
   /** Nodes beyond `validators` whose keys are not in the genesis set (full nodes, later validators). */
   extraNodes?: number;
+  /** Staking params of the genesis (defaults otherwise). */
+  staking?: Partial<StakingParams>;
 }
 
 /**
@@ -125,6 +128,7 @@ export class TestNet {
         ...this.opts.consensus,
       },
       ...(this.opts.market ? { market: this.opts.market } : {}),
+      ...(this.opts.staking ? { staking: this.opts.staking } : {}),
     });
     for (const home of this.homes) await writeGenesis(home, this.genesis);
   }
