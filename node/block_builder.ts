@@ -41,8 +41,9 @@ export async function buildBlock(input: BuildBlockInput): Promise<Uint8Array> {
   const { chain, height } = input;
   const p = chain.genesis.params.consensus;
   const lastCommit = height > 1 ? decodeCommit((await chain.store.getCommit(height - 1))!) : null;
+  // No more than the ledger punishes per block (staking's evidencePerBlockMax; it skips the rest).
   let evidence = input.evidence(height, {
-    countMax: BLOCK_EVIDENCE_MAX,
+    countMax: Math.min(BLOCK_EVIDENCE_MAX, chain.genesis.params.staking.evidencePerBlockMax),
     bytesMax: BLOCK_EVIDENCE_BYTES_MAX - EVIDENCE_FRAMING_BYTES,
   });
   while (evidence.length > 0 && evidenceBytes(evidence) > BLOCK_EVIDENCE_BYTES_MAX) {

@@ -127,7 +127,9 @@ export class ConsensusDriver {
     this.#gossipStats = opts.gossipStats ?? new GossipStats();
     this.#topics = topics(opts.chain.chainId);
     this.#q = new SerialQueue(this.#log);
-    this.evidencePool = opts.evidencePool ?? new EvidencePool();
+    // Pending evidence is kept as long as the ledger would still punish it (staking's age).
+    const staking = opts.chain.genesis.params.staking;
+    this.evidencePool = opts.evidencePool ?? new EvidencePool({ ageBlocksMax: staking.evidenceMaxAgeBlocks });
     this.#evidence = new EvidenceGossip({
       chain: opts.chain,
       p2p: opts.p2p,

@@ -16,7 +16,10 @@ import { encodeEvidence, evidenceId } from "./ledger/evidence_check.ts";
 export const EVIDENCE_POOL_COUNT_MAX = 256;
 /** Default most bytes of evidence pending. */
 export const EVIDENCE_POOL_BYTES_MAX = 1024 * 1024;
-/** Default age (in heights below the current one) past which pending evidence is dropped. */
+/**
+ * Default age (in heights below the current one) past which pending evidence is dropped (the driver
+ * passes the staking param `evidenceMaxAgeBlocks`: older evidence is no longer punished).
+ */
 export const EVIDENCE_POOL_AGE_BLOCKS_MAX = 10_000;
 /** Ids of committed evidence remembered at most (oldest forgotten). */
 const COMMITTED_IDS_MAX = 4096;

@@ -233,8 +233,10 @@ test("finding 4: genesis refuses block and tx limits the network cannot carry", 
   assert.match(bad((p) => (p.consensus!.maxBlockBytes = 64 * 1024 * 1024)), /consensus\.maxBlockBytes: /);
   assert.match(bad((p) => (p.consensus!.maxBlockTxs = 1_000_000)), /consensus\.maxBlockTxs: /);
   assert.match(bad((p) => (p.ledger!.maxTxBytes = 2 * 1024 * 1024)), /ledger\.maxTxBytes: /);
-  // A largest tx must fit in a block next to the header and the last commit of all validators.
-  const room = 64 * 1024 - blockOverheadBytesMax(genesis.validators.length);
+  // A largest tx must fit in a block next to the header, the evidence and the last commit of as many
+  // validators as the set may hold (params.staking.validatorsMax).
+  const setMax = Math.max(genesis.validators.length, genesis.params.staking.validatorsMax);
+  const room = 64 * 1024 - blockOverheadBytesMax(setMax);
   assert.match(
     bad((p) => {
       p.consensus!.maxBlockBytes = 64 * 1024;
