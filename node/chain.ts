@@ -244,10 +244,10 @@ export class Chain {
   }
 
   /**
-   * The validator set of `height` when it is known without the store: the next height's
-   * ({@link validators}) or the one after (decided by the ledger at the end of the last block, so the
-   * votes of a node one height ahead can be checked); null otherwise. Its priorities are those of that
-   * height only for `height + 1`.
+   * The validator set of `height` when it is known without the store: the last committed height's
+   * (the set that signed its commit), the next height's ({@link validators}) or the one after (decided
+   * by the ledger at the end of the last block, so the votes of a node one height ahead can be
+   * checked); null otherwise. Priorities are that height's for the first two.
    */
   validatorsFor(height: number): ValidatorSet | null {
     if (height === this.height + 1) return this.validators;
