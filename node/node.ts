@@ -327,7 +327,7 @@ export class CirrusNode {
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
         privateKey: home.nodeKey.privKey,
-        topics: [t.txs, t.proposal, t.vote],
+        topics: [t.txs, t.proposal, t.vote, t.evidence],
         logger: log,
         gossipStats,
         messageIdOf: gossipMessageIdOf(chain.chainId),
