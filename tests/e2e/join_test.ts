@@ -1,8 +1,9 @@
 /**
  * End to end with real processes, as a script would do it: `cirrus devnet` runs 2 validators; a new
  * home is made with `node init --join` against the RPC URL that `devnet.json` gives, `node start`
- * syncs and follows the chain, connected to both validators though bootstrapped to one, and at stop it
- * leaves its peer file.
+ * syncs and follows the chain, connected to both validators though bootstrapped to one; started with
+ * `--validator`, `staking create-validator --node-home` puts it in the set and it signs commits (issue
+ * 9's "a fifth node joins, stakes, is in the set"); at stop it leaves its peer file.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -65,7 +66,7 @@ test("node init --join + node start: syncs, follows, finds the other validator, 
   await Deno.writeTextFile(cfgPath, JSON.stringify(cfg));
 
   const proc = new Deno.Command(join(root, "cirrus"), {
-    args: ["node", "start", "--home", home],
+    args: ["node", "start", "--home", home, "--validator"],
     cwd: root,
     stdout: "null",
     stderr: "null",
@@ -88,6 +89,36 @@ test("node init --join + node start: syncs, follows, finds the other validator, 
     const a = await (await fetch(`${rpc}/query/block/${h}`)).json();
     const b = await (await fetch(`${info.nodes[1].rpc}/query/block/${h}`)).json();
     assert.is(a.hash, b.hash, "same block");
+
+    // stake: in the set two heights later, then its signature is in the commits
+    const stake = await cli(
+      "staking",
+      "create-validator",
+      "--amount",
+      "10000000",
+      "--from",
+      "alice",
+      "--node-home",
+      home,
+      "--home",
+      info.home,
+      "--node",
+      info.nodes[0].rpc,
+    );
+    assert.is(stake.code, 0, stake.stderr + stake.stdout);
+    const signedBy = async (height: number): Promise<string[]> => {
+      const r = await (await fetch(`${info.nodes[0].rpc}/query/block/${height}`)).json();
+      return (r?.commit?.signatures ?? []) as string[];
+    };
+    await waitFor(
+      async () => {
+        const hh = await chainHeight();
+        return hh > 1 && (await signedBy(hh)).includes(joined.validator);
+      },
+      60_000,
+      "node5 signs commits",
+      250,
+    );
   } finally {
     proc.kill("SIGTERM");
     const done = await Promise.race([
