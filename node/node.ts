@@ -331,6 +331,13 @@ export class CirrusNode {
         logger: log,
         gossipStats,
         messageIdOf: gossipMessageIdOf(chain.chainId),
+        // peer discovery and limits (node/p2p_discovery.ts, p2p_gater.ts)
+        dhtProtocol: `/cirrus/${chain.chainId}/kad/1.0.0`,
+        ...(opts.storage ? {} : { peerFile: join(dataDir, "peers.json") }),
+        ...(home.config.peersMax !== undefined ? { connectionsMax: home.config.peersMax } : {}),
+        ...(home.config.connectionsPerIpMax !== undefined
+          ? { connectionsPerIpMax: home.config.connectionsPerIpMax }
+          : {}),
       });
     } catch (e) {
       await chain.close();
