@@ -12,6 +12,7 @@ import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addSimTwinsCommand } from "./sim_twins.ts";
 import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -321,6 +322,7 @@ export function buildProgram(): Command {
     );
   });
   addSimCommand(program);
+  addSimTwinsCommand(program.commands.find((c) => c.name() === "sim")!);
   return program;
 }
 
