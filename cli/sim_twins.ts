@@ -140,8 +140,11 @@ export function addSimTwinsCommand(sim: Command): void {
     .option("--mutant <name>", `run a deliberately broken rule: ${MUTANTS.join(", ")}`)
     .option("--trace <file>", "where to write the first violating scenario and its trace", "twins-trace.json")
     .option("--replay <file>", "run the scenario of a trace file again and print its trace")
-    .action(async (o: SimTwinsFlags, cmd: Command) => {
+    .action(async (_o: SimTwinsFlags, cmd: Command) => {
       const g = globals(cmd);
+      // `sim` has --validators, --heights and --seed too: commander gives them to it when they follow
+      // `twins`, so read the merged options.
+      const o = cmd.optsWithGlobals() as SimTwinsFlags;
       const t0 = performance.now();
       if (o.replay !== undefined) {
         const { config, scenario } = await readTwinsTrace(o.replay);

@@ -108,11 +108,27 @@ test("flags are checked with errors naming the flag", () => {
 test("cirrus sim twins prints a JSON summary, exits 1 on a violation and replays its trace", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const ok = await cli("sim", "twins", "--scenarios", "20", "--seed", "3", "--output", "json");
+    const ok = await cli(
+      "sim",
+      "twins",
+      "--validators",
+      "7",
+      "--twins",
+      "2",
+      "--heights",
+      "1",
+      "--scenarios",
+      "20",
+      "--seed",
+      "3",
+      "--output",
+      "json",
+    );
     assert.is(ok.code, 0, ok.stderr);
     const summary = JSON.parse(ok.stdout);
     assert.is(summary.scenarios, 20);
     assert.is(summary.violations, 0);
+    assert.is(summary.seed, 3, "flags that `sim` also has reach `twins`");
     assert.type(summary.seconds, "number");
     const trace = join(dir, "t.json");
     const bad = await cli(
