@@ -10,7 +10,9 @@
  *   sign), then carry a stand-in signature: nobody but the validators' nodes sends in a Twins run,
  *   and the core counts votes the shell says were checked;
  * - WAL: every input fed to the core at the current height is recorded and replayed into a fresh
- *   core after a restart (mutant `forget-lock-on-restart` replays only the node's own messages);
+ *   core after a restart (mutant `forget-lock-on-restart` replays only the node's own messages); the
+ *   node's own signed messages of the height are kept too, and re-sent as signed (the signer guard
+ *   would refuse to sign an earlier step again);
  * - re-send: own messages of a height that lasts are re-sent every `rebroadcastMs`;
  * - catch-up (block sync): a node whose height lasts polls its peers' with a status message; a node
  *   that already decided a height answers that, or any message of that height, with its commit; a node verifies a commit by counting its precommits in a fresh `HeightVoteSet` (more
@@ -61,6 +63,8 @@ export interface TwinsEnv {
   send(from: TwinsNode, to: number, msg: TwinsMessage): void;
   /** Runs `fn` after `ms` unless the node restarted in between. */
   schedule(node: TwinsNode, ms: number, fn: () => void): void;
+  /** `node` signed and sent its message of (height, round, step) (crash points of a scenario). */
+  onSigned(node: TwinsNode, height: number, round: number, step: SignStep): void;
   /** A vote reached the core of `node` (for the evidence check). */
   onVoteFed(node: TwinsNode, signed: SignedVote): void;
   onEvidence(node: TwinsNode, evidence: DuplicateVoteEvidence): void;
@@ -121,7 +125,8 @@ export class TwinsNode {
   #height = 0;
   #heightStartedAt = 0;
   #wal: Input[] = [];
-  #own: TwinsMessage[] = [];
+  /** Own signed messages of the height, by position (durable: the WAL holds them on a real node). */
+  #own = new Map<string, TwinsMessage>();
   #future: { from: number; msg: TwinsMessage }[] = [];
   #signed: SignRecord | null = null;
   #replaying = false;
@@ -155,7 +160,6 @@ export class TwinsNode {
     this.incarnation++;
     this.#core = null;
     this.#future = [];
-    this.#own = [];
   }
 
   /** Restart from the durable parts: the height's WAL is replayed into a fresh core. */
@@ -163,7 +167,9 @@ export class TwinsNode {
     this.up = true;
     const height = this.decisions.size + 1;
     const replay = height === this.#height ? this.#wal : [];
+    const own = height === this.#height ? this.#own : new Map<string, TwinsMessage>();
     this.#startHeight(height, false);
+    for (const [k, m] of own) this.#own.set(k, m);
     const keep = this.#env.mutant === "forget-lock-on-restart"
       ? replay.filter((i) => this.#isOwn(i))
       : replay;
@@ -226,7 +232,7 @@ export class TwinsNode {
     if (fromDecision && height !== this.decisions.size + 1) return;
     this.#height = height;
     this.#wal = [];
-    this.#own = [];
+    this.#own = new Map();
     this.#core = null;
     if (height > this.#env.heights) return;
     this.#heightStartedAt = this.#env.now();
@@ -265,8 +271,11 @@ export class TwinsNode {
           const p = out.proposal;
           if (!this.#authorize(p.height, p.round, "propose", `${p.blockHash}/${p.polRound}`)) break;
           const msg: TwinsMessage = { kind: "proposal", proposal: p };
-          this.#own.push(msg);
-          if (!this.#replaying) this.#env.broadcast(this, msg);
+          this.#own.set(`p/${p.round}`, msg);
+          if (!this.#replaying) {
+            this.#env.broadcast(this, msg);
+            this.#env.onSigned(this, p.height, p.round, "propose");
+          }
           this.#feed({ type: "proposal", proposal: p, valid: true });
           break;
         }
@@ -274,8 +283,11 @@ export class TwinsNode {
           const v = out.vote;
           if (!this.#authorize(v.height, v.round, v.type, v.blockHash ?? "nil")) break;
           const msg: TwinsMessage = { kind: "vote", signed: { vote: v, signature: STAND_IN_SIGNATURE } };
-          this.#own.push(msg);
-          if (!this.#replaying) this.#env.broadcast(this, msg);
+          this.#own.set(`${v.type}/${v.round}`, msg);
+          if (!this.#replaying) {
+            this.#env.broadcast(this, msg);
+            this.#env.onSigned(this, v.height, v.round, v.type);
+          }
           this.#feed({ type: "vote", signed: msg.signed });
           break;
         }
@@ -336,7 +348,7 @@ export class TwinsNode {
     const every = this.#env.rebroadcastMs;
     this.#env.schedule(this, every, () => {
       if (this.#core !== null && this.#env.now() - this.#heightStartedAt >= every) {
-        for (const msg of this.#own) this.#env.broadcast(this, msg);
+        for (const msg of this.#own.values()) this.#env.broadcast(this, msg);
         this.#env.broadcast(this, { kind: "status", height: this.#height });
       }
       if (this.#height <= this.#env.heights) this.#tick();

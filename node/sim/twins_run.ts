@@ -171,6 +171,7 @@ export function runTwinsScenario(
   const reported = s.nodeValidator.map(() => new Set<string>());
   const signedValues = new Map<string, Set<string>>();
   const tracing = opts.trace ?? false;
+  const crashed = new Set<TwinsScenario["restarts"][number]>();
   const env: TwinsEnv = {
     chainId: CHAIN_ID,
     timeouts: {
@@ -220,6 +221,22 @@ export function runTwinsScenario(
         if (node.incarnation === incarnation && node.up) fn();
       });
     },
+    onSigned: (node, h, r, st) => {
+      for (const c of s.restarts) {
+        if (c.node !== node.index || c.height !== h || c.round !== r || c.step !== st || crashed.has(c)) {
+          continue;
+        }
+        crashed.add(c);
+        at(0, () => {
+          if (tracing) trace.push(`${now} ${node.name} crashes`);
+          node.crash();
+        });
+        at(c.downMs, () => {
+          if (tracing) trace.push(`${now} ${node.name} restarts`);
+          node.restart();
+        });
+      }
+    },
     onVoteFed: (node, signed) => {
       if (!honest[node.index]) return;
       const v = signed.vote;
@@ -264,17 +281,6 @@ export function runTwinsScenario(
           slot.groups.map((g) => g.map((i) => names[i]).join(",")).join(" | "),
       );
     }
-  }
-  for (const r of s.restarts) {
-    const node = nodes[r.node]!;
-    at(r.atMs, () => {
-      if (tracing) trace.push(`${now} ${node.name} crashes`);
-      node.crash();
-    });
-    at(r.atMs + r.downMs, () => {
-      if (tracing) trace.push(`${now} ${node.name} restarts`);
-      node.restart();
-    });
   }
   for (const node of nodes) node.start();
   const pastLast = () =>

@@ -105,10 +105,16 @@ export interface TwinsSlot {
   groups: number[][];
 }
 
-/** A node down from `atMs` for `downMs`, then restarted from its WAL (simulated ms). */
+/**
+ * A crash: `node` goes down right after it signs its message of (`height`, `round`, `step`) (the
+ * message is sent), stays down `downMs` of simulated time, then restarts from its WAL. A crash at a
+ * step the node never signs does not happen.
+ */
 export interface TwinsRestart {
   node: number;
-  atMs: number;
+  height: number;
+  round: number;
+  step: TwinsStep;
   downMs: number;
 }
 
@@ -155,8 +161,9 @@ function pick(rng: Rng, n: number, k: number): number[] {
  *   precommit step comes the next round of the same height (2 in 3) or round 0 of the next height;
  *   each gets a partition of the nodes into at most `partitions` groups (every node in a random
  *   group; empty groups vanish);
- * - restarts: in one scenario in two, one node (any, twins included) is down for 0-300 ms at a
- *   random instant of the first 1.5 s, then restarts from its WAL.
+ * - restarts: in one scenario in two, one node (any, twins included) crashes right after it signs
+ *   the message of a random scheduled step (a lock is taken with a precommit: amnesia bites there),
+ *   is down 0-300 ms, then restarts from its WAL.
  * @param c the run's configuration.
  * @param index the scenario number.
  * @returns the scenario.
@@ -181,9 +188,12 @@ export function twinsScenario(c: TwinsConfig, index: number): TwinsScenario {
       round = 0;
     }
   }
-  const restarts: TwinsRestart[] = randomInt(rng, 2) === 0
-    ? [{ node: randomInt(rng, nodes), atMs: randomInt(rng, 1500), downMs: randomInt(rng, 300) }]
-    : [];
+  const restarts: TwinsRestart[] = [];
+  if (randomInt(rng, 2) === 0 && slots.length > 0) {
+    const at = slots[randomInt(rng, slots.length)]!;
+    const node = randomInt(rng, nodes);
+    restarts.push({ node, height: at.height, round: at.round, step: at.step, downMs: randomInt(rng, 300) });
+  }
   return { index, seed: mixSeed(c.seed, index, 0x1e7), nodeValidator, twinned, slots, restarts };
 }
 
@@ -230,9 +240,12 @@ export function parseTwinsScenario(value: unknown, c: TwinsConfig): TwinsScenari
   }
   if (
     !Array.isArray(o.restarts) ||
-    !o.restarts.every((r) => isInt(r?.node, 0, nodes - 1) && isInt(r.atMs, 0, 1e9) && isInt(r.downMs, 0, 1e9))
+    !o.restarts.every((r) =>
+      isInt(r?.node, 0, nodes - 1) && isInt(r.height, 1, TWINS_HEIGHTS_MAX) && isInt(r.round, 0, 10_000) &&
+      (TWINS_STEPS as readonly string[]).includes(r.step) && isInt(r.downMs, 0, 1e9)
+    )
   ) {
-    throw new TwinsConfigError("scenario.restarts: each needs node, atMs and downMs");
+    throw new TwinsConfigError("scenario.restarts: each needs node, height, round, step and downMs");
   }
   return {
     index: o.index,
@@ -245,6 +258,12 @@ export function parseTwinsScenario(value: unknown, c: TwinsConfig): TwinsScenari
       step: s.step,
       groups: s.groups.map((g) => [...g]),
     })),
-    restarts: o.restarts.map((r) => ({ node: r.node, atMs: r.atMs, downMs: r.downMs })),
+    restarts: o.restarts.map((r) => ({
+      node: r.node,
+      height: r.height,
+      round: r.round,
+      step: r.step,
+      downMs: r.downMs,
+    })),
   };
 }
