@@ -9,7 +9,8 @@
 /**
  * The mutants:
  * - `skip-lock-check`: L23 prevotes a fresh proposal's value despite a lock on another value.
- * - `count-duplicate-votes`: the vote set counts a validator's repeated or conflicting vote again.
+ * - `count-duplicate-votes`: the vote set counts a validator's repeated vote again (each copy adds
+ *   its power).
  * - `accept-stale-pol`: L28-29 accept any proof-of-lock round (vr >= round_p, and vr older than the
  *   lock, are not refused).
  * - `forget-lock-on-restart`: a restarted node does not rebuild its lock (the simulator's restart
