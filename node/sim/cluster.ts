@@ -17,6 +17,7 @@ import { type MessageIdFn, peerIdFromSeed } from "../p2p.ts";
 import { sha256 } from "../../lib/crypto.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
 import type { Misbehaviour } from "../misbehave.ts";
+import type { Ledger } from "../ledger/ledger.ts";
 
 /** Clusters up to this many nodes are a full mesh by default. */
 export const FULL_MESH_MAX = 8;
@@ -100,6 +101,8 @@ export interface SimClusterOptions {
   logger?: (i: number) => Logger;
   /** Data directory of node i (default `<home>/data`). */
   dataDir?: (i: number) => string;
+  /** The ledger of node i (default the node's, `cirrusLedger`). */
+  ledger?: (i: number) => Ledger;
 }
 
 /** N nodes over a simulated network on a simulated clock. */
@@ -168,6 +171,7 @@ export class SimCluster {
       network: (o) => this.network.join({ ...o, messageIdOf: synchronousIds(o.messageIdOf) }),
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
+      ...(this.#opts.ledger ? { ledger: this.#opts.ledger(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);

@@ -262,6 +262,8 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
   };
   const proposerIndex = new Map(setup.genesis.validators.map((v, i) => [v.address, i]));
   const firstCommit = new Map<number, { atMs: number; proposer: number; txs: number }>();
+  /** Supply change of each height: minted by inflation minus burned by slashing (block events). */
+  const supplyDelta = new Map<number, bigint>();
   const watch = (node: CirrusNode) =>
     node.onCommit((b) => {
       if (firstCommit.has(b.height)) return;
@@ -270,6 +272,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
         proposer: proposerIndex.get(b.proposer) ?? -1,
         txs: b.txs.length,
       });
+      supplyDelta.set(b.height, supplyChange(b.events));
     });
   const top = () => Math.max(0, ...cluster.nodes.map((n) => n?.chain.height ?? 0));
   const faults: FaultEvent[] = c.misbehave.map((b) => ({
@@ -357,7 +360,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
       label: "catch-up",
     }).catch(() => {});
     const heights = await heightMetrics(cluster, c.heights, firstCommit);
-    const safety = await safetyChecks(cluster, c.heights, setup.genesis);
+    const safety = await safetyChecks(cluster, c.heights, setup.genesis, supplyDelta);
     const am: ActorMetrics = actors
       ? await actors.metrics()
       : { orders: [], providers: [], counts: {}, txsSubmitted: 0, violations: [] };
@@ -424,10 +427,21 @@ async function heightMetrics(
   return out;
 }
 
+/** What a block's own events change in the supply: `rewards` minted minus `staking.slash` burned. */
+function supplyChange(events: readonly { type: string; attrs: Record<string, string> }[]): bigint {
+  let delta = 0n;
+  for (const e of events) {
+    if (e.type === "rewards" && e.attrs.minted) delta += BigInt(e.attrs.minted);
+    if (e.type === "staking.slash" && e.attrs.burned) delta -= BigInt(e.attrs.burned);
+  }
+  return delta;
+}
+
 async function safetyChecks(
   cluster: SimCluster,
   heights: number,
   genesis: Genesis,
+  supplyDelta: ReadonlyMap<number, bigint>,
 ): Promise<SimMetrics["safety"]> {
   const forks: number[] = [];
   const running = cluster.nodes.filter((n): n is CirrusNode => n !== null);
@@ -440,10 +454,19 @@ async function safetyChecks(
     }
     if (seen.size > 1) forks.push(h);
   }
-  const supply = genesisSupply(genesis);
+  // Conserved: balances and held funds are the genesis supply, less what slashing burned and plus
+  // what inflation minted up to each node's height.
+  const supplyAt = (height: number) => {
+    let s = genesisSupply(genesis);
+    for (let h = 1; h <= height; h++) s += supplyDelta.get(h) ?? 0n;
+    return s;
+  };
   return {
     forks,
-    supplyConserved: running.every((n) => totalSupply(n.chain.state) === supply),
+    supplyConserved: running.every((n) =>
+      totalSupply(n.chain.state) === supplyAt(n.chain.height) &&
+      n.chain.state.supply === supplyAt(n.chain.height)
+    ),
     finalHeights: cluster.nodes.map((n) => n?.chain.height ?? -1),
   };
 }
