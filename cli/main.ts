@@ -14,6 +14,7 @@ import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries
 import { addStakingCommands, addStakingQueries } from "./staking.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addSimTwinsCommand } from "./sim_twins.ts";
 import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -343,6 +344,7 @@ export function buildProgram(): Command {
     );
   });
   addSimCommand(program);
+  addSimTwinsCommand(program.commands.find((c) => c.name() === "sim")!);
   return program;
 }
 
