@@ -113,7 +113,9 @@ function App() {
               <li key={to}>
                 <a
                   href={`#${to}`}
-                  aria-current={route === to || (to !== "/" && route.startsWith(to)) ? "page" : undefined}
+                  aria-current={route === to || (to !== "/" && route.startsWith(to + "/"))
+                    ? "page"
+                    : undefined}
                 >
                   {label}
                 </a>
