@@ -20,6 +20,8 @@ const TYPES: Record<string, string> = {
   ".woff2": "font/woff2",
 };
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
 /** Options of {@link ConsoleServer}. */
 export interface ConsoleServerOptions extends ConsoleApiOptions {
   /** The built bundle (`console/dist`). */
@@ -33,7 +35,13 @@ export class ConsoleServer {
   /** `http://HOST:PORT` once listening. */
   url = "";
 
-  constructor(readonly node: ConsoleNode, readonly rpc: RpcServer, readonly opts: ConsoleServerOptions) {
+  #loopback = true;
+
+  constructor(
+    readonly node: ConsoleNode,
+    readonly rpc: Pick<RpcServer, "handle">,
+    readonly opts: ConsoleServerOptions,
+  ) {
     this.api = new ConsoleApi(node, opts);
   }
 
@@ -42,6 +50,7 @@ export class ConsoleServer {
     const m = /^(.+):(\d+)$/.exec(listen);
     if (!m) throw new TypeError(`Cannot parse console address "${listen}": expected HOST:PORT`);
     const hostname = m[1]!.replace(/^\[|\]$/g, "");
+    this.#loopback = LOOPBACK.has(hostname);
     return new Promise((resolve, reject) => {
       try {
         this.#server = Deno.serve({
@@ -67,6 +76,11 @@ export class ConsoleServer {
   async #handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     try {
+      // On loopback, only loopback names: a web page cannot reach the console by rebinding its own name.
+      const host = (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      if (this.#loopback && !LOOPBACK.has(host)) {
+        throw new ApiError(403, `host "${host}" refused: the console answers only to 127.0.0.1 or localhost`);
+      }
       if (url.pathname === "/api" || url.pathname.startsWith("/api/")) {
         const rest = url.pathname.slice(4) || "/";
         const parts = rest.split("/").filter(Boolean);
