@@ -13,6 +13,7 @@ import {
   signManifestRequest,
 } from "../../provider/protocol/mod.ts";
 import type { Manifest } from "../../auction/sdl/types.ts";
+import type { DeploymentDetail } from "../../auction/market/types.ts";
 import type { UnlockedKey } from "./vault.ts";
 
 /** A refusal from the node or a provider, with its reason. */
@@ -143,26 +144,35 @@ export async function sendManifest(
   o: { leaseId: string; manifest: Manifest; manifestHash: string; version: number },
 ): Promise<void> {
   const { chainId } = await get<NodeStatus>("/status");
-  const req = await signManifestRequest({
-    chainId,
-    leaseId: o.leaseId,
-    manifest: o.manifest,
-    manifestHash: o.manifestHash,
-    version: o.version,
-    timestamp: Date.now(),
-    nonce: newNonce(),
-  }, key.seed);
   const provider = providerOf(o.leaseId);
-  const { response } = await post<{ response: string }>("/console/relay", {
-    provider,
-    protocol: "manifest",
-    request: toHex(req),
-  });
-  const res = decodeResponse(hexBytes(response));
-  if (!res.ok) {
-    throw new ApiError(502, `provider ${provider} refused the manifest: ${res.error} (${res.code})`);
+  // The provider's node may not have committed the lease's block yet when this node has: it answers
+  // not_found until it does. Ask again (a freshly signed request each time), for a bounded while.
+  for (let attempt = 1;; attempt++) {
+    const req = await signManifestRequest({
+      chainId,
+      leaseId: o.leaseId,
+      manifest: o.manifest,
+      manifestHash: o.manifestHash,
+      version: o.version,
+      timestamp: Date.now(),
+      nonce: newNonce(),
+    }, key.seed);
+    const { response } = await post<{ response: string }>("/console/relay", {
+      provider,
+      protocol: "manifest",
+      request: toHex(req),
+    });
+    const res = decodeResponse(hexBytes(response));
+    if (res.ok) return;
+    if (res.code !== "not_found" || attempt >= MANIFEST_ATTEMPTS) {
+      throw new ApiError(502, `provider ${provider} refused the manifest: ${res.error} (${res.code})`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
+
+/** Tries of a manifest whose lease the provider does not see yet (one a second). */
+const MANIFEST_ATTEMPTS = 15;
 
 /**
  * Follows a lease's logs: calls `onLine` per line until `signal` aborts or the provider ends.
@@ -237,4 +247,36 @@ export function subscribe(
   const es = new EventSource(`/api/events?${types.map((t) => `type=${t}`).join("&")}`);
   for (const t of types) es.addEventListener(t, (m) => on(t, JSON.parse((m as MessageEvent).data)));
   return () => es.close();
+}
+
+/**
+ * Sends a deployment's manifest to the providers of its active leases (all, or `leaseIds`), as
+ * `lease send-manifest` does: the hash must be the one on chain, the version is the deployment's last
+ * update height.
+ * @throws ApiError when the hash differs from the chain's or a provider refuses
+ */
+export async function sendManifests(
+  key: UnlockedKey,
+  o: { dseq: number; sdl: { manifest: Manifest; manifestHash: string }; leaseIds?: string[] },
+): Promise<string[]> {
+  const dep = await get<DeploymentDetail>(`/query/deployment/${key.address}/${o.dseq}`);
+  if (dep.manifestHash !== o.sdl.manifestHash) {
+    throw new ApiError(
+      400,
+      `the manifest's hash ${
+        o.sdl.manifestHash.slice(0, 16)
+      }... differs from deployment ${o.dseq}'s on-chain ` +
+        `${dep.manifestHash.slice(0, 16)}...: update the deployment first`,
+    );
+  }
+  const leases = dep.leases.filter((l) => l.state === "active" && (!o.leaseIds || o.leaseIds.includes(l.id)));
+  for (const l of leases) {
+    await sendManifest(key, {
+      leaseId: l.id,
+      manifest: o.sdl.manifest,
+      manifestHash: o.sdl.manifestHash,
+      version: dep.updatedAt ?? dep.createdAt,
+    });
+  }
+  return leases.map((l) => l.id);
 }

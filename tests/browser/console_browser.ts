@@ -78,12 +78,23 @@ if (chromiumMissing) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   });
 
+  /** A test whose failure message carries what the page showed. */
+  const step = (name: string, fn: () => Promise<void>) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        const shown = await page?.locator("main").innerText({ timeout: 2_000 }).catch(() => "") ?? "";
+        throw new Error(`${(e as Error).message}\n--- the page showed:\n${shown.slice(0, 3000)}`);
+      }
+    });
+
   const started = () => {
     if (startError) throw new Error(`setup failed: ${(startError as Error).message ?? startError}`);
     return net!;
   };
 
-  test("devnet.json names the console, which serves the page and the node's RPC", async () => {
+  step("devnet.json names the console, which serves the page and the node's RPC", async () => {
     const n = started();
     assert.match(n.info.console ?? "", /^http:\/\/127\.0\.0\.1:\d+$/);
     const info = JSON.parse(
@@ -96,57 +107,63 @@ if (chromiumMissing) {
     await shot(page, "network");
   });
 
-  test("keys: a new key is created encrypted and unlocked; the devnet's keys import; alice unlocks", async () => {
-    started();
-    await page.getByRole("link", { name: "Keys" }).click();
-    await page.getByLabel("Name").fill("tester");
-    await page.getByLabel("Passphrase (8+ characters)").fill("tester passphrase");
-    await page.getByRole("button", { name: "Save key" }).click();
-    await page.getByText("Unlocked: tester").waitFor();
-    const stored = await page.evaluate(() => localStorage.getItem("cirrus.vault.v1") ?? "");
-    assert.match(stored, /"ciphertext"/);
-    assert.not.match(stored, /"seed"/);
-    await page.getByLabel("Passphrase (8+ characters)").fill("devnet passphrase");
-    await page.getByRole("button", { name: "Import the devnet's keys" }).click();
-    await page.getByLabel("alice", { exact: true }).check();
-    await page.getByLabel("Passphrase", { exact: true }).fill("wrong passphrase");
-    await page.getByRole("button", { name: "Unlock" }).click();
-    await page.getByRole("alert").filter({ hasText: "wrong passphrase" }).waitFor();
-    await page.getByLabel("Passphrase", { exact: true }).fill("devnet passphrase");
-    await page.getByRole("button", { name: "Unlock" }).click();
-    await page.getByText("Unlocked: alice").waitFor();
-    await shot(page, "keys");
-  });
+  step(
+    "keys: a new key is created encrypted and unlocked; the devnet's keys import; alice unlocks",
+    async () => {
+      started();
+      await page.getByRole("link", { name: "Keys" }).click();
+      await page.getByLabel("Name").fill("tester");
+      await page.getByLabel("Passphrase (8+ characters)").fill("tester passphrase");
+      await page.getByRole("button", { name: "Save key" }).click();
+      await page.getByText("Unlocked: tester").waitFor();
+      const stored = await page.evaluate(() => localStorage.getItem("cirrus.vault.v1") ?? "");
+      assert.match(stored, /"ciphertext"/);
+      assert.not.match(stored, /"seed"/);
+      await page.getByLabel("Passphrase (8+ characters)").fill("devnet passphrase");
+      await page.getByRole("button", { name: "Import the devnet's keys" }).click();
+      await page.getByLabel("alice", { exact: true }).check();
+      await page.getByLabel("Passphrase", { exact: true }).fill("wrong passphrase");
+      await page.getByRole("button", { name: "Unlock" }).click();
+      await page.getByRole("alert").filter({ hasText: "wrong passphrase" }).waitFor();
+      await page.getByLabel("Passphrase", { exact: true }).fill("devnet passphrase");
+      await page.getByRole("button", { name: "Unlock" }).click();
+      await page.getByText("Unlocked: alice").waitFor();
+      await shot(page, "keys");
+    },
+  );
 
   let dseq = 0;
-  test("deploy hello.yaml: SDL errors at their line, screening, live bids, the winner, the manifest sent", async () => {
-    started();
-    await page.getByRole("link", { name: "Deploy", exact: true }).click();
-    await page.getByRole("button", { name: /hello\.yaml/ }).click();
-    const editor = page.getByLabel("SDL (YAML, Akash SDL 2.0/2.1)");
-    await page.getByText(/^Valid: 1 group/).waitFor();
-    const good = await editor.inputValue();
-    await editor.fill(good.replace("units: 0.1", "units: lots"));
-    const line = good.split("\n").findIndex((l) => l.includes("units: 0.1")) + 1;
-    await page.getByRole("list", { name: "SDL errors" }).getByText(`line ${line}`).waitFor();
-    await editor.fill(good);
-    await page.getByRole("button", { name: "Screen providers" }).click();
-    await page.getByText(/Group dcloud: 1 of 1 providers would bid/).waitFor();
-    await page.getByRole("button", { name: "Create deployment" }).click();
-    await page.getByRole("heading", { name: /Auction of deployment \d+/ }).waitFor();
-    await page.locator("tbody.bids tr").first().waitFor();
-    await shot(page, "auction");
-    await page.getByText(/^Winner:/).waitFor();
-    await page.getByText(/Manifest: sent\./).waitFor();
-    await page.getByRole("heading", { name: /Auction of/ }).scrollIntoViewIfNeeded();
-    dseq = Number(
-      /deployment (\d+)/.exec(await page.getByRole("heading", { name: /Auction of/ }).innerText())![1],
-    );
-    assert.ok(dseq > 0);
-    await shot(page, "deploy");
-  });
+  step(
+    "deploy hello.yaml: SDL errors at their line, screening, live bids, the winner, the manifest sent",
+    async () => {
+      started();
+      await page.getByRole("link", { name: "Deploy", exact: true }).click();
+      await page.getByRole("button", { name: /hello\.yaml/ }).click();
+      const editor = page.getByLabel("SDL (YAML, Akash SDL 2.0/2.1)");
+      await page.getByText(/^Valid: 1 group/).waitFor();
+      const good = await editor.inputValue();
+      await editor.fill(good.replace("units: 0.1", "units: lots"));
+      const line = good.split("\n").findIndex((l) => l.includes("units: 0.1")) + 1;
+      await page.getByRole("list", { name: "SDL errors" }).getByText(`line ${line}`).waitFor();
+      await editor.fill(good);
+      await page.getByRole("button", { name: "Screen providers" }).click();
+      await page.getByText(/Group dcloud: 1 of 1 providers would bid/).waitFor();
+      await page.getByRole("button", { name: "Create deployment" }).click();
+      await page.getByRole("heading", { name: /Auction of deployment \d+/ }).waitFor();
+      await page.locator("tbody.bids tr").first().waitFor();
+      await shot(page, "auction");
+      await page.getByText(/^Winner:/).waitFor();
+      await page.getByText(/Manifest: sent\./).waitFor();
+      await page.getByRole("heading", { name: /Auction of/ }).scrollIntoViewIfNeeded();
+      dseq = Number(
+        /deployment (\d+)/.exec(await page.getByRole("heading", { name: /Auction of/ }).innerText())![1],
+      );
+      assert.ok(dseq > 0);
+      await shot(page, "deploy");
+    },
+  );
 
-  test("the lease: status ready, logs followed, `echo hi` in the shell", async () => {
+  step("the lease: status ready, logs followed, `echo hi` in the shell", async () => {
     started();
     if (!podman.ok) {
       console.log(`SKIP lease workload steps: podman is not usable here (${podman.reason})`);
@@ -167,44 +184,59 @@ if (chromiumMissing) {
     await shot(page, "shell");
   });
 
-  test("close: the deployment and its lease close, with the reason shown", async () => {
+  step("update: a new SDL goes on chain and its manifest to the provider", async () => {
+    started();
+    await page.goto(`${net!.info.console}/#/deployments/${dseq}`);
+    await page.getByRole("button", { name: "Update deployment..." }).click();
+    const editor = page.getByLabel("SDL (YAML, Akash SDL 2.0/2.1)");
+    const text = await editor.inputValue();
+    assert.match(text, /hello from cirrus/, "the SDL the deployment was created with is kept in the browser");
+    await editor.fill(text.replaceAll("hello from cirrus", "hello again from cirrus"));
+    await page.getByRole("button", { name: "Update", exact: true }).click();
+    await page.getByText(/^updated in block \d+; manifest sent to 1 lease\(s\)$/).waitFor();
+  });
+
+  step("close: the deployment and its lease close, with the reason shown", async () => {
     started();
     await page.goto(`${net!.info.console}/#/deployments/${dseq}`);
     await page.getByRole("button", { name: "Close deployment" }).click();
     await page.getByText(/closed: deployment_closed/).waitFor();
   });
 
-  test("explorer: blocks, block, tx, account, validators, providers, orders; search by height, id, address", async () => {
-    const n = started();
-    await page.getByRole("link", { name: "Blocks" }).click();
-    await page.getByRole("heading", { name: "Blocks" }).waitFor();
-    await page.locator("tbody tr").first().waitFor();
-    await shot(page, "blocks");
-    const search = async (q: string) => {
-      await page.getByLabel("Search by height, tx id or address").fill(q);
-      await page.getByRole("button", { name: "Search" }).click();
-    };
-    await search("2");
-    await page.getByRole("heading", { name: "Block 2" }).waitFor();
-    await search(n.info.accounts.alice!);
-    await page.getByRole("heading", { name: "Account" }).waitFor();
-    const txLink = page.locator("ul.txs a[href^='#/explorer/tx/']").first();
-    await txLink.waitFor();
-    const txId = (await txLink.getAttribute("href"))!.split("/").pop()!;
-    await search(txId);
-    await page.getByRole("heading", { name: "Transaction" }).waitFor();
-    await page.getByText(/^deployment\.(create|close)$/).first().waitFor();
-    await search("not a thing");
-    await page.getByRole("alert").filter({ hasText: "is not a block height" }).waitFor();
-    await page.getByRole("link", { name: "Validators" }).click();
-    await page.getByRole("cell", { name: /%$/ }).first().waitFor();
-    await page.getByRole("link", { name: "Providers" }).click();
-    await page.getByRole("cell", { name: /region=/ }).first().waitFor();
-    await shot(page, "providers");
-    await page.getByRole("link", { name: "Orders" }).click();
-    await page.getByRole("heading", { name: "Orders and bids" }).waitFor();
-    await page.locator("tbody tr").first().waitFor();
-  });
+  step(
+    "explorer: blocks, block, tx, account, validators, providers, orders; search by height, id, address",
+    async () => {
+      const n = started();
+      await page.getByRole("link", { name: "Blocks" }).click();
+      await page.getByRole("heading", { name: "Blocks" }).waitFor();
+      await page.locator("tbody tr").first().waitFor();
+      await shot(page, "blocks");
+      const search = async (q: string) => {
+        await page.getByLabel("Search by height, tx id or address").fill(q);
+        await page.getByRole("button", { name: "Search" }).click();
+      };
+      await search("2");
+      await page.getByRole("heading", { name: "Block 2" }).waitFor();
+      await search(n.info.accounts.alice!);
+      await page.getByRole("heading", { name: "Account" }).waitFor();
+      const txLink = page.locator("ul.txs a[href^='#/explorer/tx/']").first();
+      await txLink.waitFor();
+      const txId = (await txLink.getAttribute("href"))!.split("/").pop()!;
+      await search(txId);
+      await page.getByRole("heading", { name: "Transaction" }).waitFor();
+      await page.getByText(/^(deployment|lease|bank)\.[a-z_]+$/).first().waitFor();
+      await search("not a thing");
+      await page.getByRole("alert").filter({ hasText: "is not a block height" }).waitFor();
+      await page.getByRole("link", { name: "Validators" }).click();
+      await page.getByRole("cell", { name: /%$/ }).first().waitFor();
+      await page.getByRole("link", { name: "Providers" }).click();
+      await page.getByRole("cell", { name: /region=/ }).first().waitFor();
+      await shot(page, "providers");
+      await page.getByRole("link", { name: "Orders" }).click();
+      await page.getByRole("heading", { name: "Orders and bids" }).waitFor();
+      await page.locator("tbody tr").first().waitFor();
+    },
+  );
 }
 
 test.run();

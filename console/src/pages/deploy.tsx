@@ -7,13 +7,12 @@
  * bid window's end, the winner; the manifest goes to the winner, signed here, relayed by the node.
  * @module
  */
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { parseSdl } from "../../../auction/sdl/parse.ts";
+import { useEffect, useState } from "preact/hooks";
 import { groupsForTx } from "../../../auction/market/validate.ts";
 import { DENOM } from "../../../lib/units.ts";
-import { eventsOf, get, post, sendManifest, sendTx, subscribe } from "../api.ts";
+import { eventsOf, get, post, sendManifests, sendTx, subscribe } from "../api.ts";
 import { priceText } from "../format.ts";
-import { messageLines } from "../sdl_lines.ts";
+import { saveSdl, SdlEditor, useSdl } from "../sdl_editor.tsx";
 import { useKey, usePoll } from "../store.ts";
 import { Addr, ErrorText, Link, NeedKey } from "../ui.tsx";
 
@@ -61,24 +60,11 @@ export function DeployPage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState("");
   const [auction, setAuction] = useState<Auction | null>(null);
-  const editor = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     const first = templates.data?.templates[0];
     if (text === "" && first) setText(first.text);
   }, [templates.data]);
-  const parsed = useMemo(() => (text.trim() ? parseSdl(text) : null), [text]);
-  const problems = useMemo(
-    () => (parsed && !parsed.ok ? messageLines(text, parsed.errors) : []),
-    [parsed, text],
-  );
-  const goToLine = (line: number) => {
-    const ta = editor.current;
-    if (!ta || line < 1) return;
-    const lines = text.split("\n");
-    const start = lines.slice(0, line - 1).reduce((s, l) => s + l.length + 1, 0);
-    ta.focus();
-    ta.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
-  };
+  const parsed = useSdl(text);
   const screen = async () => {
     if (!parsed?.ok) return;
     setBusy("screening");
@@ -104,6 +90,7 @@ export function DeployPage() {
         deposit: { denom: DENOM, amount: deposit },
       });
       const created = eventsOf(r, "deployment.created")[0];
+      saveSdl(key.address, Number(created?.dseq ?? r.height), text);
       const orders = eventsOf(r, "order.opened").map((o) => ({
         id: o.order!,
         closesAt: Number(o.closesAt),
@@ -147,46 +134,15 @@ export function DeployPage() {
       </div>
       <ErrorText error={templates.error} />
       <form onSubmit={create} class="deploy">
-        <label for="sdl">SDL (YAML, Akash SDL 2.0/2.1)</label>
-        <textarea
+        <SdlEditor
           id="sdl"
-          ref={editor}
-          rows={22}
-          spellcheck={false}
-          value={text}
-          aria-describedby="sdl-status"
-          aria-invalid={parsed !== null && !parsed.ok}
-          onInput={(e) => {
-            setText(e.currentTarget.value);
+          text={text}
+          parsed={parsed}
+          onInput={(t) => {
+            setText(t);
             setScreening(null);
           }}
         />
-        <div id="sdl-status" role="status" aria-live="polite">
-          {parsed === null ? <p>Pick a template or write an SDL.</p> : parsed.ok
-            ? (
-              <p class="ok">
-                Valid: {parsed.groups.length} group(s), services{" "}
-                {Object.keys(parsed.sdl.services).join(", ")}; manifest{" "}
-                <code>{parsed.manifestHash.slice(0, 16)}</code>
-                {parsed.warnings.length > 0 && ` (warnings: ${parsed.warnings.join("; ")})`}
-              </p>
-            )
-            : (
-              <ul class="problems" aria-label="SDL errors">
-                {problems.map((p) => (
-                  <li key={p.message}>
-                    {p.line > 0
-                      ? (
-                        <button type="button" class="linklike" onClick={() => goToLine(p.line)}>
-                          line {p.line}
-                        </button>
-                      )
-                      : "-"}: {p.message}
-                  </li>
-                ))}
-              </ul>
-            )}
-        </div>
         <div class="row">
           <label>
             Deposit (ucrs){" "}
@@ -212,12 +168,7 @@ export function DeployPage() {
           auction={auction}
           setAuction={setAuction}
           onWinner={async (leaseId) => {
-            await sendManifest(key, {
-              leaseId,
-              manifest: parsed.manifest,
-              manifestHash: parsed.manifestHash,
-              version: auction.height,
-            });
+            await sendManifests(key, { dseq: auction.dseq, sdl: parsed, leaseIds: [leaseId] });
           }}
         />
       )}

@@ -8,7 +8,9 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import type { DeploymentDetail, DeploymentInfo, LeaseInfo } from "../../../auction/market/types.ts";
-import { followLogs, get, leaseCall, sendTx } from "../api.ts";
+import { followLogs, get, leaseCall, sendManifests, sendTx } from "../api.ts";
+import { groupsForTx } from "../../../auction/market/validate.ts";
+import { savedSdl, saveSdl, SdlEditor, useSdl } from "../sdl_editor.tsx";
 import { priceText, runwayText } from "../format.ts";
 import { useKey, usePoll } from "../store.ts";
 import { ShellTerminal } from "../terminal.tsx";
@@ -153,6 +155,7 @@ export function DeploymentPage(p: { dseq: number }) {
               </button>
             </form>
           )}
+          {d.state === "active" && <UpdateCard keyRef={key} dseq={p.dseq} onDone={dep.reload} />}
           <h2>Orders and bids</h2>
           <table>
             <thead>
@@ -305,6 +308,11 @@ function LeasePanel(p: { lease: LeaseInfo; keyRef: UnlockedKey }) {
   );
 }
 
+/** Lines of logs kept on the page. */
+const LOG_LINES_MAX = 2000;
+/** Times a followed log stream is opened again after it ends. */
+const LOG_ATTEMPTS = 5;
+
 /** A lease's logs, followed while shown. */
 function Logs(p: { keyRef: UnlockedKey; leaseId: string }) {
   const [lines, setLines] = useState<string[]>([]);
@@ -313,15 +321,24 @@ function Logs(p: { keyRef: UnlockedKey; leaseId: string }) {
   useEffect(() => {
     if (!following) return;
     const ac = new AbortController();
-    setLines([]);
-    followLogs(
-      p.keyRef,
-      p.leaseId,
-      { tail: 200 },
-      (line) => setLines((x) => [...x.slice(-1999), line]),
-      ac.signal,
-    )
-      .catch((e) => setError((e as Error).message));
+    // A stream that ends or fails (the provider restarting the workload, a lease its node does not see
+    // yet) is opened again, a few times, each from the last lines.
+    void (async () => {
+      for (let attempt = 1; attempt <= LOG_ATTEMPTS && !ac.signal.aborted; attempt++) {
+        const fresh: string[] = [];
+        try {
+          await followLogs(p.keyRef, p.leaseId, { tail: 200 }, (line) => {
+            fresh.push(line);
+            if (fresh.length > 2 * LOG_LINES_MAX) fresh.splice(0, fresh.length - LOG_LINES_MAX);
+            setLines(fresh.slice(-LOG_LINES_MAX));
+          }, ac.signal);
+          setError(null);
+        } catch (e) {
+          setError((e as Error).message);
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    })();
     return () => ac.abort();
   }, [p.leaseId, following]);
   return (
@@ -373,5 +390,62 @@ function Events(p: { keyRef: UnlockedKey; leaseId: string }) {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** Update a deployment: a new SDL (same resources), its manifest hash on chain, the manifest to the providers. */
+function UpdateCard(p: { keyRef: UnlockedKey; dseq: number; onDone: () => void }) {
+  const [open, setOpen] = useState(false);
+  const [text, setText] = useState(() => savedSdl(p.keyRef.address, p.dseq));
+  const [note, setNote] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const parsed = useSdl(text);
+  if (!open) {
+    return (
+      <p>
+        <button type="button" aria-expanded={false} onClick={() => setOpen(true)}>
+          Update deployment...
+        </button>
+      </p>
+    );
+  }
+  const update = async (e: Event) => {
+    e.preventDefault();
+    if (!parsed?.ok) return;
+    setBusy(true);
+    setError(null);
+    setNote(null);
+    try {
+      const r = await sendTx(p.keyRef, "deployment.update", {
+        dseq: p.dseq,
+        manifestHash: parsed.manifestHash,
+        groups: groupsForTx(parsed.groups),
+      });
+      saveSdl(p.keyRef.address, p.dseq, text);
+      const sent = await sendManifests(p.keyRef, { dseq: p.dseq, sdl: parsed });
+      setNote(`updated in block ${r.height}; manifest sent to ${sent.length} lease(s)`);
+      p.onDone();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card" onSubmit={update} aria-labelledby="update-h">
+      <h2 id="update-h">Update deployment {p.dseq}</h2>
+      <p class="hint">
+        A new image, command or environment; the resources stay as leased. The chain records the new manifest
+        hash, then the manifest goes to the providers.
+      </p>
+      <SdlEditor id="update-sdl" text={text} parsed={parsed} onInput={setText} />
+      <div class="row">
+        <button type="submit" disabled={!parsed?.ok || busy}>{busy ? "Updating..." : "Update"}</button>
+        <button type="button" aria-expanded onClick={() => setOpen(false)}>Cancel</button>
+      </div>
+      {note && <p role="status">{note}</p>}
+      <ErrorText error={error} />
+    </form>
   );
 }
