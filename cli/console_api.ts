@@ -3,7 +3,8 @@
  * Everything else under `/api/` is the node's RPC (node/rpc.ts), called in-process.
  *
  * - `GET  blocks?before=H&limit=N` block summaries, newest first (N <= {@link BLOCKS_LIMIT_MAX})
- * - `GET  validators` the validator set: power, proposer priority, signed share of the last blocks
+ * - `GET  validators` the validator set: power, proposer priority, signed share of the last blocks, and
+ *   the staking module's view when the ledger has one (moniker, operator, tokens, active/jailed/tombstoned)
  * - `GET  templates` the SDL templates of `examples/` (name, title, text)
  * - `POST screen` `{groups}` asks every provider over `/cirrus/screen/1` whether it would bid, and why not
  * - `POST relay` `{provider, protocol: "manifest"|"lease", request: HEX}` forwards tenant-signed bytes
@@ -33,6 +34,7 @@ import {
   screenAnswerFrom,
 } from "../provider/protocol/mod.ts";
 import type { Screening } from "./screen.ts";
+import type { ValidatorView } from "../node/ledger/staking_queries.ts";
 
 /** Most block summaries per request. */
 export const BLOCKS_LIMIT_MAX = 200;
@@ -138,18 +140,45 @@ export class ConsoleApi {
       for (const s of decodeCommit(c).signatures) signed.set(s.validator, (signed.get(s.validator) ?? 0) + 1);
     }
     const set = chain.validators;
+    // The staking module's view (moniker, jailed...), when the ledger has one, by consensus address.
+    const staking = new Map<string, ValidatorView>();
+    const query = chain.ledger.query("validators");
+    if (query) {
+      try {
+        const r = query(chain.state, { args: [], params: new URLSearchParams() }) as {
+          validators: ValidatorView[];
+        };
+        for (const v of r.validators) staking.set(v.cons, v);
+      } catch { /* no staking view: the consensus set alone */ }
+    }
+    const row = (address: string, power: string, priority: string | null) => {
+      const st = staking.get(address);
+      return {
+        address,
+        power,
+        priority,
+        signed: signed.get(address) ?? 0,
+        uptime: counted > 0 ? (signed.get(address) ?? 0) / counted : null,
+        ...(st
+          ? {
+            moniker: st.moniker,
+            operator: st.operator,
+            tokens: st.tokens,
+            status: st.tombstoned ? "tombstoned" : st.jailed ? "jailed" : st.active ? "active" : "inactive",
+          }
+          : {}),
+      };
+    };
+    const inSet = new Set(set.validators.map((v) => v.address));
     return {
       height: chain.height,
       totalPower: set.totalPower.toString(),
       proposer: set.proposer.address,
       windowBlocks: counted,
-      validators: set.validators.map((v) => ({
-        address: v.address,
-        power: v.power.toString(),
-        priority: v.priority.toString(),
-        signed: signed.get(v.address) ?? 0,
-        uptime: counted > 0 ? (signed.get(v.address) ?? 0) / counted : null,
-      })),
+      validators: [
+        ...set.validators.map((v) => row(v.address, v.power.toString(), v.priority.toString())),
+        ...[...staking.values()].filter((v) => !inSet.has(v.cons)).map((v) => row(v.cons, "0", null)),
+      ],
     };
   }
 

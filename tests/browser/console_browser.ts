@@ -150,14 +150,15 @@ if (chromiumMissing) {
       await page.getByText(/Group dcloud: 1 of 1 providers would bid/).waitFor();
       await page.getByRole("button", { name: "Create deployment" }).click();
       await page.getByRole("heading", { name: /Auction of deployment \d+/ }).waitFor();
+      dseq = Number(
+        /deployment (\d+)/.exec(await page.getByRole("heading", { name: /Auction of/ }).innerText())![1],
+      );
       await page.locator("tbody.bids tr").first().waitFor();
+      await page.getByRole("heading", { name: /Auction of/ }).scrollIntoViewIfNeeded();
       await shot(page, "auction");
       await page.getByText(/^Winner:/).waitFor();
       await page.getByText(/Manifest: sent\./).waitFor();
       await page.getByRole("heading", { name: /Auction of/ }).scrollIntoViewIfNeeded();
-      dseq = Number(
-        /deployment (\d+)/.exec(await page.getByRole("heading", { name: /Auction of/ }).innerText())![1],
-      );
       assert.ok(dseq > 0);
       await shot(page, "deploy");
     },
@@ -229,6 +230,7 @@ if (chromiumMissing) {
       await page.getByRole("alert").filter({ hasText: "is not a block height" }).waitFor();
       await page.getByRole("link", { name: "Validators" }).click();
       await page.getByRole("cell", { name: /%$/ }).first().waitFor();
+      await shot(page, "validators");
       await page.getByRole("link", { name: "Providers" }).click();
       await page.getByRole("cell", { name: /region=/ }).first().waitFor();
       await shot(page, "providers");

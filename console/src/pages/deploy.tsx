@@ -7,7 +7,8 @@
  * bid window's end, the winner; the manifest goes to the winner, signed here, relayed by the node.
  * @module
  */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { DeploymentDetail } from "../../../auction/market/types.ts";
 import { groupsForTx } from "../../../auction/market/validate.ts";
 import { DENOM } from "../../../lib/units.ts";
 import { eventsOf, get, post, sendManifests, sendTx, subscribe } from "../api.ts";
@@ -41,6 +42,7 @@ interface AuctionBid {
 }
 
 interface Auction {
+  owner: string;
   dseq: number;
   orders: { id: string; closesAt: number; maxPrice: string; denom: string }[];
   bids: AuctionBid[];
@@ -101,6 +103,7 @@ export function DeployPage() {
       const b = blocks.blocks;
       const msPerBlock = b.length > 1 ? (b[0]!.time - b[b.length - 1]!.time) / (b.length - 1) : 1000;
       setAuction({
+        owner: key.address,
         dseq: Number(created?.dseq ?? r.height),
         orders,
         bids: [],
@@ -218,56 +221,84 @@ function AuctionView(p: {
   onWinner: (leaseId: string) => Promise<void>;
 }) {
   const a = p.auction;
-  const orderIds = new Set(a.orders.map((o) => o.id));
+  const manifestStarted = useRef(false);
   useEffect(() => {
-    return subscribe(["block", "event"], (kind, d) => {
+    const orderIds = new Set(a.orders.map((o) => o.id));
+    const orderOf = (id: string) => id.split("/").slice(0, 4).join("/");
+    let live = true;
+    let running = false;
+    let again = false;
+    // The chain's state is the truth: the events say when to read it again, so an event that came
+    // before the subscription opened (a fast provider, a short window) is never missed.
+    const reconcile = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          const d = await get<DeploymentDetail>(`/query/deployment/${a.owner}/${a.dseq}`);
+          if (!live) return;
+          const bids = d.bids.filter((b) => orderIds.has(orderOf(b.id)))
+            .sort((x, y) => x.createdAt - y.createdAt)
+            .map((b) => ({
+              provider: b.provider,
+              price: b.price.amount,
+              denom: b.price.denom,
+              height: b.createdAt,
+            }));
+          const lease = d.leases.find((l) => orderIds.has(orderOf(l.id)));
+          const start = lease !== undefined && lease.state === "active" && !manifestStarted.current;
+          if (start) manifestStarted.current = true;
+          p.setAuction((x) =>
+            x && {
+              ...x,
+              bids,
+              orders: x.orders.map((o) => {
+                const q = d.orders.find((z) => z.id === o.id);
+                return q ? { ...o, closesAt: q.closesAt } : o;
+              }),
+              lease: lease
+                ? {
+                  id: lease.id,
+                  provider: lease.provider,
+                  price: lease.price.amount,
+                  denom: lease.price.denom,
+                  height: lease.createdAt,
+                }
+                : x.lease,
+              manifest: start ? "sending" : x.manifest,
+            }
+          );
+          if (start) {
+            p.onWinner(lease.id).then(
+              () => p.setAuction((x) => x && { ...x, manifest: "sent" }),
+              (e) => p.setAuction((x) => x && { ...x, manifest: `not sent: ${(e as Error).message}` }),
+            );
+          }
+        } while (again && live);
+      } catch {
+        /* the next block or event reads again */
+      } finally {
+        running = false;
+      }
+    };
+    void reconcile();
+    const unsubscribe = subscribe(["block", "event"], (kind, d) => {
       if (kind === "block") {
         p.setAuction((x) => x && { ...x, height: Number(d.height) });
+        if (!manifestStarted.current) void reconcile();
         return;
       }
       const attrs = d.attrs as Record<string, string>;
-      const type = d.type as string;
-      if (type === "bid.placed" && orderIds.has(attrs.order ?? "")) {
-        p.setAuction((x) =>
-          x && {
-            ...x,
-            bids: [...x.bids, {
-              provider: attrs.provider!,
-              price: attrs.price!,
-              denom: attrs.denom!,
-              height: Number(d.height),
-            }],
-            orders: x.orders.map((
-              o,
-            ) => (o.id === attrs.order ? { ...o, closesAt: Number(attrs.closesAt ?? o.closesAt) } : o)),
-          }
-        );
-      } else if (
-        type === "lease.created" && orderIds.has(attrs.lease?.split("/").slice(0, 4).join("/") ?? "")
-      ) {
-        p.setAuction((x) =>
-          x && {
-            ...x,
-            lease: {
-              id: attrs.lease!,
-              provider: attrs.provider!,
-              price: attrs.price!,
-              denom: attrs.denom!,
-              height: Number(d.height),
-            },
-            manifest: "sending",
-          }
-        );
-        p.onWinner(attrs.lease!).then(
-          () => p.setAuction((x) => x && { ...x, manifest: "sent" }),
-          (e) => p.setAuction((x) => x && { ...x, manifest: `not sent: ${(e as Error).message}` }),
-        );
-      } else if (type === "order.reopened" && orderIds.has(attrs.order ?? "")) {
-        p.setAuction((x) =>
-          x && { ...x, orders: x.orders.map((o) => (o.id === attrs.order ? { ...o, closesAt: 0 } : o)) }
-        );
-      }
+      if (attrs.owner === a.owner) void reconcile();
     });
+    return () => {
+      live = false;
+      unsubscribe();
+    };
   }, [a.dseq]);
   const order = a.orders[0];
   const left = order && order.closesAt > 0 ? Math.max(0, order.closesAt - a.height) : null;

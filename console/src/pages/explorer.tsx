@@ -6,7 +6,7 @@
  * providers (attributes, audited attributes, leases), orders and bids.
  * @module
  */
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type {
   AttestationInfo,
   BidInfo,
@@ -40,6 +40,11 @@ export function searchTarget(q: string): string | null {
 export function Search() {
   const [q, setQ] = useState("");
   const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const clear = () => setError(null);
+    addEventListener("hashchange", clear);
+    return () => removeEventListener("hashchange", clear);
+  }, []);
   return (
     <form
       role="search"
@@ -298,9 +303,11 @@ export function ValidatorsPage() {
           validators: {
             address: string;
             power: string;
-            priority: string;
+            priority: string | null;
             signed: number;
             uptime: number | null;
+            moniker?: string;
+            status?: string;
           }[];
         }
       >(
@@ -323,6 +330,8 @@ export function ValidatorsPage() {
           <thead>
             <tr>
               <th scope="col">Address</th>
+              <th scope="col">Moniker</th>
+              <th scope="col">Status</th>
               <th scope="col">Power</th>
               <th scope="col">Priority</th>
               <th scope="col">Uptime</th>
@@ -335,8 +344,10 @@ export function ValidatorsPage() {
                 <td>
                   <Addr a={x.address} />
                 </td>
+                <td>{x.moniker ?? ""}</td>
+                <td>{x.status ? <State s={x.status} /> : "-"}</td>
                 <td>{x.power}</td>
-                <td>{x.priority}</td>
+                <td>{x.priority ?? "-"}</td>
                 <td>{x.uptime === null ? "-" : `${Math.round(x.uptime * 100)}%`}</td>
                 <td>{x.address === d.proposer ? "yes" : ""}</td>
               </tr>
