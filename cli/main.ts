@@ -14,6 +14,7 @@ import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries
 import { addStakingCommands, addStakingQueries } from "./staking.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addSimTwinsCommand } from "./sim_twins.ts";
 import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -159,6 +160,15 @@ export function buildProgram(): Command {
       "--provider-config <file>",
       "provider config (YAML: cluster driver, capacity, attributes, pricing, key)",
     )
+    .option("--console", "serve the web console (default address 127.0.0.1:26658)")
+    .option("--console-addr <host:port>", "console listen address (implies --console)")
+    .addOption(
+      new Option(
+        "--console-keys <home>",
+        "TEST ONLY: a keystore home whose keys the console hands out on a devnet",
+      )
+        .hideHelp(),
+    )
     .addOption(
       new Option("--misbehave <kinds>", "TEST ONLY (devnet/test chains): misbehave, KIND[,KIND...]")
         .hideHelp(),
@@ -179,6 +189,8 @@ export function buildProgram(): Command {
         logLevel: o.logLevel,
         ...peerLimitOptions(o),
         ...(misbehave.length > 0 ? { misbehave } : {}),
+        ...(o.console || o.consoleAddr ? { consoleListen: o.consoleAddr ?? "127.0.0.1:26658" } : {}),
+        ...(o.consoleKeys ? { consoleKeysHome: o.consoleKeys } : {}),
       });
     });
 
@@ -196,6 +208,7 @@ export function buildProgram(): Command {
         .choices(["podman", "sim"]),
     )
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
+    .option("--no-console", "do not serve the web console from node0 (port base+2)")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
     .option(
       "--misbehave <spec>",
@@ -223,6 +236,7 @@ export function buildProgram(): Command {
         providerNodes: o.providerNodes !== false,
         ...(o.driver ? { driver: o.driver } : {}),
         basePort: Number(o.basePort),
+        console: o.console !== false,
         ...(o.misbehave !== undefined ? { misbehave: namedMisbehaviours(o.misbehave) } : {}),
       });
     });
@@ -343,6 +357,7 @@ export function buildProgram(): Command {
     );
   });
   addSimCommand(program);
+  addSimTwinsCommand(program.commands.find((c) => c.name() === "sim")!);
   return program;
 }
 

@@ -16,6 +16,8 @@ import {
 } from "../node/misbehave.ts";
 import { UserError } from "./util.ts";
 import { startProviderRole } from "./provider_role.ts";
+import { ConsoleServer } from "./console_server.ts";
+import { ensureConsoleBuilt } from "../console/build.ts";
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
@@ -54,6 +56,10 @@ export interface RunNodeOptions {
   connectionsPerIpMax?: number;
   /** Test only: misbehaviours (refused unless the chain is a test chain). */
   misbehave?: Misbehaviour[];
+  /** Serve the web console on this `host:port` (off when absent). */
+  consoleListen?: string;
+  /** The keystore home whose keys the console may hand out on a test chain (`cirrus devnet`). */
+  consoleKeysHome?: string;
 }
 
 /**
@@ -135,6 +141,24 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
       `cannot listen for RPC on ${o.rpcListen ?? home.config.rpcListen}: ${(e as Error).message}`,
     );
   }
+  let consoleServer: ConsoleServer | null = null;
+  if (o.consoleListen !== undefined) {
+    try {
+      const distDir = await ensureConsoleBuilt((line) => log("info", line));
+      consoleServer = new ConsoleServer(node, rpc, {
+        distDir,
+        examplesDir: new URL("../examples", import.meta.url).pathname,
+        ...(o.consoleKeysHome ? { devnetKeysHome: o.consoleKeysHome } : {}),
+      });
+      const url = await consoleServer.start(o.consoleListen);
+      log("info", "console listening", { url });
+    } catch (e) {
+      await rpc.stop();
+      await provider?.stop();
+      await node.stop();
+      throw new UserError(`cannot serve the console on ${o.consoleListen}: ${(e as Error).message}`);
+    }
+  }
   log("info", "node started", {
     chainId: node.chainId,
     height: node.chain.height,
@@ -156,6 +180,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   });
   log("info", "stopping");
   await provider?.stop();
+  await consoleServer?.stop();
   await rpc.stop();
   await node.stop();
   Deno.exit(0);

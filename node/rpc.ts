@@ -150,7 +150,7 @@ export class RpcServer {
             resolve(this.addr);
           },
           onError: (e) => json(500, { error: `internal error: ${(e as Error).message}` }),
-        }, (req) => this.#handle(req));
+        }, (req) => this.handle(req));
       } catch (e) {
         reject(e);
       }
@@ -183,7 +183,8 @@ export class RpcServer {
     for (const s of this.#sse) s(b);
   }
 
-  async #handle(req: Request): Promise<Response> {
+  /** Answers one request (also called in-process by the console server, cli/console_server.ts). */
+  async handle(req: Request): Promise<Response> {
     try {
       return await this.#route(req);
     } catch (e) {
