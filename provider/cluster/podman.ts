@@ -19,7 +19,9 @@
  * network under its service's SDL name (podman_network.ts): services reach each other as
  * `<service>:<port>`, other leases cannot reach them. Image names are played fully qualified
  * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
- * them, never as podman's short names.
+ * them, never as podman's short names. A `persistent: true` volume (class other than `ram`) is a named
+ * Podman volume of the lease (podman_volume.ts), labelled with it: it outlives container restarts,
+ * redeploys and provider restarts, and teardown removes it.
  */
 import { stringify } from "yaml";
 import { dirname, join } from "node:path";
@@ -56,6 +58,12 @@ import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
 import { execInLease } from "./podman_exec.ts";
+import {
+  ensureLeaseVolumes,
+  leaseVolumeName,
+  managedVolumeLabels,
+  removeLeaseVolumes,
+} from "./podman_volume.ts";
 import { type PodmanOptions, processLines, runPodman, type RunResult, spawnPodman } from "./podman_run.ts";
 import { BUSYBOX_IMAGE, ensureBusyboxImage, exists } from "./podman_image.ts";
 
@@ -231,8 +239,7 @@ export class PodmanDriver implements ClusterDriver {
     const mine = objects.filter((o) => o.kind !== "Namespace" && o.metadata.labels?.[LABEL_SERVICE] === name);
     const out: KubeObject[] = [nsObj];
     for (const o of mine) {
-      // no Ingress controller here; claims would be podman volumes shared by every lease (no
-      // namespaces), so a persistent volume stays an emptyDir of the pod as before
+      // no Ingress controller here; a claim is a named podman volume of the lease (podman_volume.ts)
       if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim") continue;
       if (o.kind !== "Deployment") {
         out.push(o);
@@ -241,12 +248,9 @@ export class PodmanDriver implements ClusterDriver {
       const d: KubeObject = structuredClone(o);
       d.metadata.name = `${ns}-${name}`;
       for (const v of d.spec.template.spec.volumes ?? []) {
-        if (!v.persistentVolumeClaim) continue;
-        const claim = mine.find((c) =>
-          c.kind === "PersistentVolumeClaim" && c.metadata.name === v.persistentVolumeClaim.claimName
-        );
-        delete v.persistentVolumeClaim;
-        v.emptyDir = { sizeLimit: claim?.spec.resources.requests.storage };
+        if (v.persistentVolumeClaim) {
+          v.persistentVolumeClaim.claimName = leaseVolumeName(ns, v.persistentVolumeClaim.claimName);
+        }
       }
       const containers: Json[] = d.spec.template.spec.containers;
       const hasHostPort = containers.some((c) => (c.ports ?? []).some((p: Json) => p.hostPort !== undefined));
@@ -311,6 +315,11 @@ export class PodmanDriver implements ClusterDriver {
       if (old) { for (const f of old.files) await this.kubeDown(join(dir, f)); }
       await this.writeState(ns, state);
       await ensureLeaseNetwork((a) => this.podman(a), ns);
+      await ensureLeaseVolumes(
+        (a) => this.podman(a),
+        ns,
+        objects.filter((o) => o.kind === "PersistentVolumeClaim"),
+      );
       for (const svc of group.services) {
         const file = `${dnsLabel(svc.name)}.yaml`;
         const path = join(dir, file);
@@ -358,6 +367,7 @@ export class PodmanDriver implements ClusterDriver {
       await this.removePods(ns);
       for (const f of s?.files ?? []) await this.kubeDown(join(dir, f));
       await removeLeaseNetwork((a) => this.podman(a), ns);
+      await removeLeaseVolumes((a) => this.podman(a), ns);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       const alloc = await this.allocator();
       alloc.release(leaseId);
@@ -412,26 +422,36 @@ export class PodmanDriver implements ClusterDriver {
       }
       // pods without state (state dir lost): the lease id from their labels when they hold it whole,
       // and only for leases of this provider
-      if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) continue;
-      const id = [
-        l[`${LABEL_PREFIX}/owner`],
-        l[`${LABEL_PREFIX}/dseq`],
-        l[`${LABEL_PREFIX}/gseq`],
-        l[`${LABEL_PREFIX}/oseq`],
-        l[
-          `${LABEL_PREFIX}/provider`
-        ],
-      ].join("/");
-      try {
-        if (leaseNamespace(id) === l[LABEL_NAMESPACE]) ids.add(id);
-      } catch { /* hashed labels: cannot name it */ }
+      const id = this.ownLeaseOf(l);
+      if (id) ids.add(id);
     }
     return [...ids].sort();
   }
 
-  /** Leases with pods or state files. */
+  /**
+   * The lease id named by a pod's or volume's labels when they hold it whole and the lease is this
+   * provider's (undefined otherwise: a driver never adopts what another provider on the host runs).
+   */
+  private ownLeaseOf(l: Record<string, string>): string | undefined {
+    if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) {
+      return undefined;
+    }
+    const id = ["owner", "dseq", "gseq", "oseq", "provider"].map((k) => l[`${LABEL_PREFIX}/${k}`]).join("/");
+    try {
+      return leaseNamespace(id) === l[LABEL_NAMESPACE] ? id : undefined;
+    } catch {
+      return undefined; // hashed labels: cannot name it
+    }
+  }
+
+  /** Leases with pods, state files or volumes (volumes: of this provider's leases, by their labels). */
   async known(): Promise<string[]> {
-    return [...new Set([...(await this.list()), ...(await this.stateLeases())])].sort();
+    const ids = new Set([...(await this.list()), ...(await this.stateLeases())]);
+    for (const l of await managedVolumeLabels((a) => this.podman(a))) {
+      const id = this.ownLeaseOf(l);
+      if (id) ids.add(id);
+    }
+    return [...ids].sort();
   }
 
   async status(leaseId: string): Promise<LeaseStatus> {

@@ -26,6 +26,7 @@ if (!avail.ok) console.log(`SKIP podman e2e: ${avail.reason}`);
 const t = avail.ok ? test : test.skip;
 
 const HELLO = await Deno.readTextFile(new URL("../../examples/hello.yaml", import.meta.url));
+const PERSISTENT = await Deno.readTextFile(new URL("../../examples/persistent.yaml", import.meta.url));
 const RUN = `${Deno.pid}x${Date.now() % 100000}`;
 
 function group(sdl: string): ManifestGroup {
@@ -62,6 +63,8 @@ async function setup(): Promise<
         await runPodman({}, ["pod", "stop", "-t", "0", ...ids]);
         await runPodman({}, ["pod", "rm", "-f", ...ids]);
       }
+      const vols = await volumesOf(l);
+      if (vols.length > 0) await runPodman({}, ["volume", "rm", "-f", ...vols]);
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
@@ -74,6 +77,18 @@ async function podsOf(l: LeaseId): Promise<string[]> {
     "ps",
     "--format",
     "{{.Name}}",
+    "--filter",
+    `label=cirrus.network/namespace=${leaseNamespace(l)}`,
+  ]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Names of the podman volumes labelled with a lease's namespace. */
+async function volumesOf(l: LeaseId): Promise<string[]> {
+  const r = await runPodman({}, [
+    "volume",
+    "ls",
+    "-q",
     "--filter",
     `label=cirrus.network/namespace=${leaseNamespace(l)}`,
   ]);
@@ -288,6 +303,77 @@ t(
       await cleanup();
       await Deno.remove(other, { recursive: true }).catch(() => {});
       await Deno.remove(lost, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+t(
+  "persistent volume: a file survives a container restart, a redeploy and a provider restart; teardown removes the volume",
+  async () => {
+    const { driver, leases, cleanup, dir } = await setup();
+    try {
+      const l = lease(40);
+      leases.push(l);
+      const id = leaseIdOf(l);
+      const g = group(PERSISTENT);
+      await driver.deploy(l, g);
+      const vols = await volumesOf(l);
+      assert.is(vols.length, 1, `one volume: ${vols}`);
+      const ins = JSON.parse((await runPodman({}, ["volume", "inspect", vols[0]!])).stdout)[0];
+      assert.is(ins.Labels["cirrus.network/storage-class"], "beta3");
+      assert.is(ins.Labels["cirrus.network/provider"], "cirrus1podmantest");
+      const uri = (await waitState(driver, id, "web", /^running$/)).services[0]!.uris[0]!;
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 1, "one start so far");
+      const put = await driver.exec(id, {
+        command: ["sh", "-c", "echo kept > /data/note.txt"],
+        timeoutMs: 10_000,
+        outputMaxBytes: 1000,
+      });
+      assert.is(put.exitCode, 0, put.stderr);
+      const read = () =>
+        driver.exec(id, { command: ["cat", "/data/note.txt"], timeoutMs: 10_000, outputMaxBytes: 1000 });
+
+      // the container restarts (same pod): the file and the first start's line are still there
+      const [pod] = await podsOf(l);
+      const rs = await runPodman({}, ["restart", "-t", "0", `${pod}-web`]);
+      assert.is(rs.code, 0, rs.stderr);
+      await waitState(driver, id, "web", /^running$/);
+      assert.is((await read()).stdout, "kept\n");
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 2, "two starts");
+
+      // the provider restarts: reconcile adopts the running lease (nothing redeployed, nothing removed)
+      const restarted = new PodmanDriver({ stateDir: dir, provider: "cirrus1podmantest" });
+      assert.equal(await reconcile(restarted, [{ lease: l, group: g }]), {
+        removed: [],
+        redeployed: [],
+        errors: [],
+      });
+      // a redeploy (new pod, new container) mounts the same volume
+      await restarted.deploy(l, g);
+      await waitState(restarted, id, "web", /^running$/);
+      assert.is((await read()).stdout, "kept\n");
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 3, "three starts");
+      assert.equal(await volumesOf(l), vols, "the same volume");
+
+      // a provider whose state dir was lost still knows the lease from the volume's labels
+      const lost = await Deno.makeTempDir({ prefix: "cirrus-podman-lost-" });
+      try {
+        assert.ok(
+          (await new PodmanDriver({ stateDir: lost, provider: "cirrus1podmantest" }).known()).includes(id),
+        );
+        assert.not.ok(
+          (await new PodmanDriver({ stateDir: lost, provider: "cirrus1other" }).known()).includes(id),
+        );
+      } finally {
+        await Deno.remove(lost, { recursive: true });
+      }
+
+      // the lease closes: pods and volume are gone
+      await restarted.teardown(id);
+      assert.equal(await podsOf(l), []);
+      assert.equal(await volumesOf(l), []);
+    } finally {
+      await cleanup();
     }
   },
 );
