@@ -12,6 +12,7 @@ import { parseLeaseId } from "../lib/ids.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
+import { followWithResume, ProviderRefusal } from "./lease_logs.ts";
 import {
   dseqArg,
   emit,
@@ -243,7 +244,10 @@ export function addLeaseCommands(lease: Command): void {
     .option("--from <name>", "the tenant key")
     .option("--service <name>", "only this service")
     .option("--tail <n>", "last N lines", "100")
-    .option("--follow", "keep streaming until Ctrl-C")
+    .option(
+      "--follow",
+      "keep streaming until Ctrl-C (resumes after a dropped stream, no line lost or repeated)",
+    )
     .action(async (id: string, o, cmd) => {
       const g = globals(cmd);
       const tail = Number(o.tail);
@@ -321,33 +325,53 @@ async function followLogs(
   const provider = parseLeaseId(leaseId)?.provider ?? "";
   const key = await new Keystore(g.home).get(keyName);
   const id = await chainId(g);
-  await withHost(async (p2p) => {
-    const peer = await dialProvider(g, p2p, provider);
-    const req = await signLeaseRequest({
-      chainId: id,
-      leaseId,
-      op: "logs",
-      ...extra,
-      follow: true,
-      timestamp: Date.now(),
-      nonce: nonce(),
-    }, key.privKey);
-    const ac = new AbortController();
-    Deno.addSignalListener("SIGINT", () => ac.abort());
-    try {
-      // Every frame is a response: {ok: true, line} per log line, or {ok: false, error}.
-      for await (
-        const frame of p2p.openStream(peer, `${LEASE_PROTOCOL}/logs`, req, {
-          signal: ac.signal,
-          timeoutMs: 30_000,
-        })
-      ) {
-        const r = decodeResponse(frame) as { ok: boolean; line?: string; code?: string; error?: string };
-        if (!r.ok) throw failure(provider, r);
-        if (typeof r.line === "string") console.log(r.line);
-      }
-    } catch (e) {
-      if (!ac.signal.aborted) throw e;
-    }
-  });
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    await withHost(async (p2p) => {
+      await followWithResume({
+        open: async function* (from) {
+          const peer = await dialProvider(g, p2p, provider);
+          const req = await signLeaseRequest({
+            chainId: id,
+            leaseId,
+            op: "logs",
+            ...(extra.service !== undefined ? { service: extra.service } : {}),
+            ...(from === undefined ? { tail: extra.tail ?? 100 } : from),
+            follow: true,
+            timestamp: Date.now(),
+            nonce: nonce(),
+          }, key.privKey);
+          yield* p2p.openStream(peer, `${LEASE_PROTOCOL}/logs`, req, {
+            signal: ac.signal,
+            timeoutMs: 30_000,
+          });
+        },
+        line: (text) => console.log(text),
+        note: (text) => console.error(text),
+        sleep: (ms, signal) =>
+          new Promise<void>((res) => {
+            const t = setTimeout(done, ms);
+            function done() {
+              signal.removeEventListener("abort", stop);
+              res();
+            }
+            function stop() {
+              clearTimeout(t);
+              res();
+            }
+            signal.addEventListener("abort", stop, { once: true });
+          }),
+        signal: ac.signal,
+      }).catch((e) => {
+        if (e instanceof ProviderRefusal) {
+          throw failure(provider, { ok: false, code: e.code, error: e.message });
+        }
+        throw e;
+      });
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
 }

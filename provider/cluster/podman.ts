@@ -19,7 +19,8 @@
  * network under its service's SDL name (podman_network.ts): services reach each other as
  * `<service>:<port>`, other leases cannot reach them. Image names are played fully qualified
  * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
- * them, never as podman's short names. A `persistent: true` volume (class other than `ram`) is a named
+ * them, never as podman's short names; a service with SDL `credentials` has its image pulled with them
+ * first (podman_pull.ts: a temporary auth file, removed after the pull). A `persistent: true` volume (class other than `ram`) is a named
  * Podman volume of the lease (podman_volume.ts), labelled with it: it outlives container restarts,
  * redeploys and provider restarts, and teardown removes it.
  */
@@ -30,12 +31,14 @@ import {
   allocateGroupPorts,
   type Capacity,
   type ClusterDriver,
+  type ContainerLog,
   DEFAULT_HOST_PORT_RANGE,
   type ExecOptions,
   type ExecResult,
   HostPortAllocator,
   type LeaseStatus,
   type LogOptions,
+  type LogPosition,
   NotFoundError,
   type ServiceStatus,
 } from "./driver.ts";
@@ -58,6 +61,8 @@ import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
 import { execInLease } from "./podman_exec.ts";
+import { podmanLogsSince } from "./podman_logs.ts";
+import { pullWithCredentials } from "./podman_pull.ts";
 import {
   ensureLeaseVolumes,
   leaseVolumeName,
@@ -90,6 +95,8 @@ export interface PodmanDriverOptions extends PodmanOptions {
   playTimeoutMs?: number;
   /** seconds a container gets between SIGTERM and SIGKILL on teardown/redeploy (default 1) */
   stopTimeoutSeconds?: number;
+  /** registries (`host[:port]`) pulled from without TLS verification (a local test registry) */
+  insecureRegistries?: string[];
   /**
    * The provider's address. Pods found without state in `stateDir` (the state was lost) are adopted
    * only when their lease names this provider; without it they are never adopted, so a driver never
@@ -240,13 +247,15 @@ export class PodmanDriver implements ClusterDriver {
     const out: KubeObject[] = [nsObj];
     for (const o of mine) {
       // no Ingress controller here; a claim is a named podman volume of the lease (podman_volume.ts)
-      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim") continue;
+      // pull credentials: the driver pulls with them before the play (podman_pull.ts)
+      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim" || o.kind === "Secret") continue;
       if (o.kind !== "Deployment") {
         out.push(o);
         continue;
       }
       const d: KubeObject = structuredClone(o);
       d.metadata.name = `${ns}-${name}`;
+      delete d.spec.template.spec.imagePullSecrets;
       for (const v of d.spec.template.spec.volumes ?? []) {
         if (v.persistentVolumeClaim) {
           v.persistentVolumeClaim.claimName = leaseVolumeName(ns, v.persistentVolumeClaim.claimName);
@@ -327,6 +336,19 @@ export class PodmanDriver implements ClusterDriver {
         await Deno.writeTextFile(path, docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
         state.files.push(file);
         await this.writeState(ns, state);
+        if (svc.credentials) {
+          const image = normalizeImageName(svc.image);
+          const pulled = await pullWithCredentials(
+            (a) => this.podman(a),
+            image,
+            svc.credentials,
+            this.opts.insecureRegistries,
+          );
+          if (pulled.code !== 0) {
+            state.errors[svc.name] = classifyPlayError(pulled.stderr, svc.image);
+            continue;
+          }
+        }
         const r = await this.podman(
           ["kube", "play", "--replace", "--network", serviceNetworkArg(ns, svc.name), path],
           this.opts.playTimeoutMs ?? 180_000,
@@ -531,6 +553,13 @@ export class PodmanDriver implements ClusterDriver {
       spawn: (a: string[]) => spawnPodman(this.opts, a),
     };
     return await execInLease(runner, ns, s.group, opts);
+  }
+
+  /** New log lines of every container of the lease since `positions` (podman_logs.ts). */
+  async logsSince(leaseId: string, positions: ReadonlyMap<string, LogPosition>): Promise<ContainerLog[]> {
+    const ns = leaseNamespace(leaseId);
+    if (!(await this.readState(ns))) throw new NotFoundError(`lease ${leaseId}`);
+    return await podmanLogsSince((a) => this.podman(a), ns, positions);
   }
 
   async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {

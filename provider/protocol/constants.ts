@@ -21,6 +21,8 @@ export const LEASE_REQUEST_MAX_BYTES = 4096;
 export const RESPONSE_MAX_BYTES = 8 * 1024 * 1024;
 /** Largest `tail` of a logs request. */
 export const LOG_TAIL_MAX = 100_000;
+/** Most containers a logs `cursor` names. */
+export const LOG_CURSOR_ENTRIES_MAX = 64;
 /** Nonce length, bytes (hex on the wire). */
 export const NONCE_BYTES = 16;
 /** Most arguments of a `shell` command (the program included). */

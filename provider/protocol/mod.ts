@@ -33,6 +33,7 @@ export {
   type LeaseResponse,
   type LeaseShellPayload,
   type LeaseStatusPayload,
+  type LogDroppedPayload,
   type LogLinePayload,
   type LogStreamFrame,
   type ManifestAccepted,

@@ -29,6 +29,7 @@ import type { Manifest } from "../../auction/sdl/types.ts";
 import type { LeaseStatus, ServiceStatus } from "../cluster/driver.ts";
 import {
   LEASE_REQUEST_MAX_BYTES,
+  LOG_CURSOR_ENTRIES_MAX,
   LOG_TAIL_MAX,
   MANIFEST_REQUEST_MAX_BYTES,
   NONCE_BYTES,
@@ -72,8 +73,8 @@ export type LeaseOp = "status" | "logs" | "events" | "shell";
 export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell"];
 
 /**
- * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`: logs only; `service`: logs and
- * shell; `replica`, `command` (required): shell only.
+ * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`, `cursor`: logs only; `service`:
+ * logs and shell; `replica`, `command` (required): shell only.
  */
 export interface LeaseRequest {
   chainId: string;
@@ -82,6 +83,11 @@ export interface LeaseRequest {
   service?: string;
   tail?: number;
   follow?: boolean;
+  /**
+   * logs: resume after these lines: container id (short, from the frames) -> the next line's `seq`;
+   * containers not named are read from their first kept line. Replaces `tail`.
+   */
+  cursor?: Record<string, number>;
   /** shell: which replica of the service (0-based, default 0) */
   replica?: number;
   /** shell: the program and its arguments, run in the container */
@@ -162,6 +168,8 @@ export interface LeaseEventsPayload {
 /** What the provider answers `logs`: the last lines. */
 export interface LeaseLogsPayload {
   lines: string[];
+  /** lines asked for that the provider no longer keeps, per container */
+  dropped?: { container: string; lines: number }[];
 }
 
 /** What the provider answers `shell`: the command's exit code and (capped) output. */
@@ -173,9 +181,22 @@ export interface LeaseShellPayload {
   truncated: boolean;
 }
 
-/** One frame of `/cirrus/lease/1/logs` (a followed log). */
+/**
+ * One frame of `/cirrus/lease/1/logs` (a followed log): a line (with, where the provider keeps logs,
+ * its container's name, short `id` and `seq`: the cursor to resume after it), or a note that
+ * `dropped` lines of `container` asked for are no longer kept.
+ */
 export interface LogLinePayload {
   line: string;
+  container?: string;
+  id?: string;
+  seq?: number;
+}
+
+/** A frame saying that lines asked for are no longer kept (see {@link LogLinePayload}). */
+export interface LogDroppedPayload {
+  dropped: number;
+  container: string;
 }
 
 /** What the provider answers on `/cirrus/manifest/1`. */
@@ -190,7 +211,7 @@ export type LeaseResponse =
   | ErrorResponse;
 
 /** One frame the provider sends on `/cirrus/lease/1/logs`. */
-export type LogStreamFrame = ProtocolResponse<LogLinePayload>;
+export type LogStreamFrame = ProtocolResponse<LogLinePayload> | OkResponse<LogDroppedPayload>;
 
 // ---------------------------------------------------------------------------------------------------
 // field checks
@@ -248,9 +269,24 @@ export function leaseBody(r: LeaseRequest): Record<string, unknown> {
   if (r.service !== undefined) b.service = r.service;
   if (r.tail !== undefined) b.tail = r.tail;
   if (r.follow !== undefined) b.follow = r.follow;
+  if (r.cursor !== undefined) b.cursor = { ...r.cursor };
   if (r.replica !== undefined) b.replica = r.replica;
   if (r.command !== undefined) b.command = [...r.command];
   return b;
+}
+
+/** A logs cursor: at most `LOG_CURSOR_ENTRIES_MAX` container ids (1-64 chars) -> seq (a safe integer >= 0). */
+function cursorProblem(v: unknown, path: string): Problem {
+  if (!isObj(v) || Array.isArray(v)) return `${path}: must be a map of container id -> next line number`;
+  const keys = Object.keys(v);
+  if (keys.length > LOG_CURSOR_ENTRIES_MAX) {
+    return `${path}: at most ${LOG_CURSOR_ENTRIES_MAX} containers, got ${keys.length}`;
+  }
+  for (const k of keys) {
+    const p = first(str(k, `${path} key`, 64, 1), int(v[k], `${path}.${k}`, 0, Number.MAX_SAFE_INTEGER));
+    if (p) return p;
+  }
+  return null;
 }
 
 const MANIFEST_FIELDS = [
@@ -264,12 +300,12 @@ const MANIFEST_FIELDS = [
   "pubKey",
 ] as const;
 const LEASE_FIELDS = ["chainId", "leaseId", "op", "timestamp", "nonce", "pubKey"] as const;
-const LEASE_OPTIONAL = ["service", "tail", "follow", "replica", "command"] as const;
+const LEASE_OPTIONAL = ["service", "tail", "follow", "cursor", "replica", "command"] as const;
 /** The optional fields each op allows. */
 const LEASE_OP_FIELDS: Record<LeaseOp, readonly string[]> = {
   status: [],
   events: [],
-  logs: ["service", "tail", "follow"],
+  logs: ["service", "tail", "follow", "cursor"],
   shell: ["service", "replica", "command"],
 };
 
@@ -310,6 +346,7 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
       optional((x, q) => str(x, q, 63, 1))(v.service, `${what}.service`),
       optional((x, q) => int(x, q, 0, LOG_TAIL_MAX))(v.tail, `${what}.tail`),
       optional(bool)(v.follow, `${what}.follow`),
+      optional(cursorProblem)(v.cursor, `${what}.cursor`),
       optional((x, q) => int(x, q, 0, SHELL_REPLICA_MAX))(v.replica, `${what}.replica`),
       optional((x, q) => arr(x, q, SHELL_ARGS_MAX, (a, qa) => str(a, qa, SHELL_ARG_MAX, 1), 1))(
         v.command,
@@ -338,6 +375,7 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (v.service !== undefined) r.service = v.service as string;
   if (v.tail !== undefined) r.tail = v.tail as number;
   if (v.follow !== undefined) r.follow = v.follow as boolean;
+  if (v.cursor !== undefined) r.cursor = { ...(v.cursor as Record<string, number>) };
   if (v.replica !== undefined) r.replica = v.replica as number;
   if (v.command !== undefined) r.command = [...(v.command as string[])];
   return r;

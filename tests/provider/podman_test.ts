@@ -20,6 +20,7 @@ import {
   runPodman,
 } from "../../provider/mod.ts";
 import { leaseIdOf } from "../../lib/ids.ts";
+import { LeaseLogs } from "../../provider/log_keeper.ts";
 
 const avail = await podmanAvailable();
 if (!avail.ok) console.log(`SKIP podman e2e: ${avail.reason}`);
@@ -333,10 +334,23 @@ t(
       const read = () =>
         driver.exec(id, { command: ["cat", "/data/note.txt"], timeoutMs: 10_000, outputMaxBytes: 1000 });
 
-      // the container restarts (same pod): the file and the first start's line are still there
+      // the container exits (code 1) and its restart policy starts it again, as after a crash (same
+      // container, a new process): the file and the first start's line are still there
       const [pod] = await podsOf(l);
-      const rs = await runPodman({}, ["restart", "-t", "0", `${pod}-web`]);
-      assert.is(rs.code, 0, rs.stderr);
+      const crash = await driver.exec(id, {
+        command: ["touch", "/tmp/restart"],
+        timeoutMs: 10_000,
+        outputMaxBytes: 100,
+      });
+      assert.is(crash.exitCode, 0, crash.stderr);
+      const t0 = performance.now();
+      let restarts = 0;
+      while (performance.now() - t0 < 20_000 && restarts < 1) {
+        await new Promise((r) => setTimeout(r, 200));
+        restarts =
+          JSON.parse((await runPodman({}, ["container", "inspect", `${pod}-web`])).stdout)[0].RestartCount;
+      }
+      assert.is(restarts, 1, "restarted once");
       await waitState(driver, id, "web", /^running$/);
       assert.is((await read()).stdout, "kept\n");
       assert.is((await waitHttp(uri)).body.trim().split("\n").length, 2, "two starts");
@@ -372,6 +386,52 @@ t(
       await restarted.teardown(id);
       assert.equal(await podsOf(l), []);
       assert.equal(await volumesOf(l), []);
+    } finally {
+      await cleanup();
+    }
+  },
+);
+
+t(
+  "kept logs: lines read incrementally (ties of one timestamp included) are numbered once, kept across a container restart, and the oldest dropped past linesMax",
+  async () => {
+    const { driver, leases, cleanup } = await setup();
+    try {
+      const l = lease(50);
+      leases.push(l);
+      const id = leaseIdOf(l);
+      // 50 lines at once (podman stamps many with one time), then the container exits and is restarted
+      // once (the second run stays up)
+      const sdl = HELLO.replace(
+        /args:\n\s+- .*\n/,
+        "args:\n      - for i in $(seq 1 50); do echo l$i; done; sleep 1; echo done; [ -e /tmp/ran ] && exec sleep 1000; touch /tmp/ran; sleep 1; exit 1\n",
+      );
+      await driver.deploy(l, group(sdl));
+      const logs = new LeaseLogs(driver, { linesMax: 80 });
+      const want = [...Array.from({ length: 50 }, (_, i) => `l${i + 1}`), "done"];
+      const t0 = performance.now();
+      let got: string[] = [];
+      let reads = 0;
+      while (performance.now() - t0 < 30_000) {
+        await logs.refresh(id);
+        reads++;
+        const r = logs.keeper.read(id, { tail: 1000 });
+        got = r.lines.map((x) => x.line);
+        if (Object.values(r.next)[0] === 2 * want.length) break;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      assert.ok(reads > 3, `read ${reads} times`);
+      // 102 lines were written over two runs of the container; the last 80 are kept, in order, once each
+      const all = [...want, ...want];
+      assert.equal(got, all.slice(-80));
+      const r = logs.keeper.read(id, { cursor: {} });
+      assert.equal(r.dropped.map((d) => d.lines), [22]);
+      assert.equal(r.lines.map((x) => x.seq), Array.from({ length: 80 }, (_, i) => 22 + i));
+      // resume from the middle: exactly the rest
+      const mid = r.lines[40]!;
+      const rest = logs.keeper.read(id, { cursor: { [mid.id]: mid.seq + 1 } });
+      assert.equal(rest.lines.map((x) => x.line), all.slice(-39));
+      assert.equal(rest.dropped, []);
     } finally {
       await cleanup();
     }
