@@ -84,6 +84,29 @@ export interface ExecOptions {
   outputMaxBytes: number;
 }
 
+/** What {@link ClusterDriver.attach} starts: an interactive process in one replica of one service. */
+export interface AttachOptions {
+  service?: string;
+  replica?: number;
+  /** the program and its arguments (a shell, usually) */
+  command: string[];
+  /** a pseudo-terminal in the container (stdout and stderr are then one stream) */
+  tty: boolean;
+  /** environment added (TERM, COLUMNS, LINES: the tenant's terminal at the start) */
+  env?: Record<string, string>;
+}
+
+/** A running interactive process ({@link ClusterDriver.attach}). */
+export interface Attached {
+  /** stdin of the process */
+  stdin: WritableStream<Uint8Array>;
+  /** its output (stdout and stderr) */
+  output: ReadableStream<Uint8Array>[];
+  /** resolves with its exit code */
+  exit: Promise<number>;
+  kill(): void;
+}
+
 /** The outcome of {@link ClusterDriver.exec}. */
 export interface ExecResult {
   exitCode: number;
@@ -119,6 +142,12 @@ export interface ClusterDriver {
    * cannot. Throws `NotFoundError` for an unknown lease, service or replica.
    */
   exec?(leaseId: string, opts: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts an interactive process (stdin, output, optionally a tty) in a replica of a service of the
+   * lease (`lease shell` without a command); absent when the driver cannot. Throws `NotFoundError`
+   * like `exec`.
+   */
+  attach?(leaseId: string, opts: AttachOptions): Promise<Attached>;
   /** Lease ids (`leaseIdOf`) that have a workload here. */
   list(): Promise<string[]>;
   /**

@@ -29,6 +29,8 @@ import { dirname, join } from "node:path";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
   allocateGroupPorts,
+  type Attached,
+  type AttachOptions,
   type Capacity,
   type ClusterDriver,
   type ContainerLog,
@@ -60,7 +62,7 @@ import {
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
-import { execInLease } from "./podman_exec.ts";
+import { attachInLease, execInLease } from "./podman_exec.ts";
 import { podmanLogsSince } from "./podman_logs.ts";
 import { pullWithCredentials } from "./podman_pull.ts";
 import {
@@ -69,7 +71,14 @@ import {
   managedVolumeLabels,
   removeLeaseVolumes,
 } from "./podman_volume.ts";
-import { type PodmanOptions, processLines, runPodman, type RunResult, spawnPodman } from "./podman_run.ts";
+import {
+  type PodmanOptions,
+  processLines,
+  runPodman,
+  type RunResult,
+  spawnPodman,
+  spawnPodmanInteractive,
+} from "./podman_run.ts";
 import { BUSYBOX_IMAGE, ensureBusyboxImage, exists } from "./podman_image.ts";
 
 export {
@@ -192,7 +201,8 @@ export class PodmanDriver implements ClusterDriver {
   private async writeState(ns: string, s: LeaseState): Promise<void> {
     const dir = this.leaseDir(ns);
     await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(join(dir, "lease.json.tmp"), JSON.stringify(s, null, 1));
+    // the manifest group may hold registry credentials: readable by the provider only
+    await Deno.writeTextFile(join(dir, "lease.json.tmp"), JSON.stringify(s, null, 1), { mode: 0o600 });
     await Deno.rename(join(dir, "lease.json.tmp"), join(dir, "lease.json"));
   }
 
@@ -560,6 +570,19 @@ export class PodmanDriver implements ClusterDriver {
     const ns = leaseNamespace(leaseId);
     if (!(await this.readState(ns))) throw new NotFoundError(`lease ${leaseId}`);
     return await podmanLogsSince((a) => this.podman(a), ns, positions);
+  }
+
+  /** `lease shell` without a command: `podman exec -i [-t]` in a running replica (podman_exec.ts). */
+  async attach(leaseId: string, opts: AttachOptions): Promise<Attached> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const runner = {
+      run: (a: string[]) => this.podman(a),
+      spawn: (a: string[]) => spawnPodman(this.opts, a),
+      spawnInteractive: (a: string[]) => spawnPodmanInteractive(this.opts, a),
+    };
+    return await attachInLease(runner, ns, s.group, opts);
   }
 
   async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {

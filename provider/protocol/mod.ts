@@ -31,6 +31,8 @@ export {
   type LeaseOp,
   type LeaseRequest,
   type LeaseResponse,
+  type LeaseShellIoPayload,
+  type LeaseShellOpenPayload,
   type LeaseShellPayload,
   type LeaseStatusPayload,
   type LogDroppedPayload,

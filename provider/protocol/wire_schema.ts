@@ -37,6 +37,8 @@ import {
   SHELL_ARG_MAX,
   SHELL_ARGS_MAX,
   SHELL_REPLICA_MAX,
+  SHELL_STDIN_CHUNK_MAX_BYTES,
+  SHELL_TERMINAL_MAX,
 } from "./constants.ts";
 import { decodeWire, encodePlainWire, encodeWire, ProtocolError } from "./encoding.ts";
 import { manifestShapeProblem, TEXT_MAX } from "./manifest_shape.ts";
@@ -68,9 +70,9 @@ export interface SignedManifestRequest {
 }
 
 /** Operations of `/cirrus/lease/1`. */
-export type LeaseOp = "status" | "logs" | "events" | "shell";
+export type LeaseOp = "status" | "logs" | "events" | "shell" | "shell_io";
 /** Every {@link LeaseOp}. */
-export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell"];
+export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell", "shell_io"];
 
 /**
  * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`, `cursor`: logs only; `service`:
@@ -92,6 +94,20 @@ export interface LeaseRequest {
   replica?: number;
   /** shell: the program and its arguments, run in the container */
   command?: string[];
+  /**
+   * shell: an interactive session (stdin streamed by `shell_io` requests), with a pseudo-terminal in
+   * the container when true; absent: run `command` to completion
+   */
+  tty?: boolean;
+  /** shell with `tty`: the tenant's terminal size at the start */
+  cols?: number;
+  rows?: number;
+  /** shell_io: the session (from the `shell` answer) */
+  session?: string;
+  /** shell_io: stdin bytes, base64 (at most `SHELL_STDIN_CHUNK_MAX_BYTES` decoded) */
+  stdin?: string;
+  /** shell_io: the tenant's stdin ended */
+  eof?: boolean;
   timestamp: number;
   nonce: string;
   pubKey: string;
@@ -199,6 +215,19 @@ export interface LogDroppedPayload {
   container: string;
 }
 
+/** What the provider answers an interactive `shell`: the session to talk to with `shell_io`. */
+export interface LeaseShellOpenPayload {
+  session: string;
+}
+
+/** What the provider answers `shell_io`: output since the last answer (base64), the exit code once ended. */
+export interface LeaseShellIoPayload {
+  output: string;
+  exitCode?: number;
+  /** output bytes dropped because the tenant did not fetch them in time */
+  dropped?: number;
+}
+
 /** What the provider answers on `/cirrus/manifest/1`. */
 export type ManifestResponse = ProtocolResponse<ManifestAccepted>;
 
@@ -208,6 +237,8 @@ export type LeaseResponse =
   | OkResponse<LeaseEventsPayload>
   | OkResponse<LeaseLogsPayload>
   | OkResponse<LeaseShellPayload>
+  | OkResponse<LeaseShellOpenPayload>
+  | OkResponse<LeaseShellIoPayload>
   | ErrorResponse;
 
 /** One frame the provider sends on `/cirrus/lease/1/logs`. */
@@ -272,7 +303,19 @@ export function leaseBody(r: LeaseRequest): Record<string, unknown> {
   if (r.cursor !== undefined) b.cursor = { ...r.cursor };
   if (r.replica !== undefined) b.replica = r.replica;
   if (r.command !== undefined) b.command = [...r.command];
+  for (const k of ["tty", "cols", "rows", "session", "stdin", "eof"] as const) {
+    if (r[k] !== undefined) b[k] = r[k];
+  }
   return b;
+}
+
+/** Base64 of at most `SHELL_STDIN_CHUNK_MAX_BYTES` bytes. */
+function stdinProblem(v: unknown, path: string): Problem {
+  const max = Math.ceil(SHELL_STDIN_CHUNK_MAX_BYTES / 3) * 4;
+  if (typeof v !== "string" || v.length > max || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
+    return `${path}: must be base64 of at most ${SHELL_STDIN_CHUNK_MAX_BYTES} bytes`;
+  }
+  return null;
 }
 
 /** A logs cursor: at most `LOG_CURSOR_ENTRIES_MAX` container ids (1-64 chars) -> seq (a safe integer >= 0). */
@@ -300,13 +343,27 @@ const MANIFEST_FIELDS = [
   "pubKey",
 ] as const;
 const LEASE_FIELDS = ["chainId", "leaseId", "op", "timestamp", "nonce", "pubKey"] as const;
-const LEASE_OPTIONAL = ["service", "tail", "follow", "cursor", "replica", "command"] as const;
+const LEASE_OPTIONAL = [
+  "service",
+  "tail",
+  "follow",
+  "cursor",
+  "replica",
+  "command",
+  "tty",
+  "cols",
+  "rows",
+  "session",
+  "stdin",
+  "eof",
+] as const;
 /** The optional fields each op allows. */
 const LEASE_OP_FIELDS: Record<LeaseOp, readonly string[]> = {
   status: [],
   events: [],
   logs: ["service", "tail", "follow", "cursor"],
-  shell: ["service", "replica", "command"],
+  shell: ["service", "replica", "command", "tty", "cols", "rows"],
+  shell_io: ["session", "stdin", "eof"],
 };
 
 /** The manifest request in `v` (a decoded map; `signed`: with its `signature`); throws {@link ProtocolError}. */
@@ -352,6 +409,12 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
         v.command,
         `${what}.command`,
       ),
+      optional(bool)(v.tty, `${what}.tty`),
+      optional((x, q) => int(x, q, 1, SHELL_TERMINAL_MAX))(v.cols, `${what}.cols`),
+      optional((x, q) => int(x, q, 1, SHELL_TERMINAL_MAX))(v.rows, `${what}.rows`),
+      optional((x, q) => hexOf(x, q, 16))(v.session, `${what}.session`),
+      optional(stdinProblem)(v.stdin, `${what}.stdin`),
+      optional(bool)(v.eof, `${what}.eof`),
     );
   if (p) throw new ProtocolError(p);
   const op = v.op as LeaseOp;
@@ -363,6 +426,9 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   }
   if (op === "shell" && v.command === undefined) {
     throw new ProtocolError(`${what}.command: missing (op "shell" runs a command)`);
+  }
+  if (op === "shell_io" && v.session === undefined) {
+    throw new ProtocolError(`${what}.session: missing (op "shell_io" talks to an open session)`);
   }
   const r: LeaseRequest = {
     chainId: v.chainId as string,
@@ -378,6 +444,9 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (v.cursor !== undefined) r.cursor = { ...(v.cursor as Record<string, number>) };
   if (v.replica !== undefined) r.replica = v.replica as number;
   if (v.command !== undefined) r.command = [...(v.command as string[])];
+  for (const k of ["tty", "eof"] as const) if (v[k] !== undefined) r[k] = v[k] as boolean;
+  for (const k of ["cols", "rows"] as const) if (v[k] !== undefined) r[k] = v[k] as number;
+  for (const k of ["session", "stdin"] as const) if (v[k] !== undefined) r[k] = v[k] as string;
   return r;
 }
 

@@ -21,6 +21,7 @@ import {
 } from "../../provider/mod.ts";
 import { leaseIdOf } from "../../lib/ids.ts";
 import { LeaseLogs } from "../../provider/log_keeper.ts";
+import { startAuthRegistry } from "../helpers/auth_registry.ts";
 
 const avail = await podmanAvailable();
 if (!avail.ok) console.log(`SKIP podman e2e: ${avail.reason}`);
@@ -434,6 +435,66 @@ t(
       assert.equal(rest.dropped, []);
     } finally {
       await cleanup();
+    }
+  },
+);
+
+t(
+  "credentials: the image is pulled with them (auth file removed after), wrong ones fail with a clear state; the password is in no status, file played or message",
+  async () => {
+    const password = "s3cret-pw-42";
+    const reg = await startAuthRegistry("localhost/busybox:latest", "tenant", password);
+    const dir = await Deno.makeTempDir({ prefix: "cirrus-podman-test-" });
+    const driver = new PodmanDriver({ stateDir: dir, insecureRegistries: [reg.host] });
+    const good = lease(60), bad = lease(61);
+    const authFiles = async () => {
+      const out: string[] = [];
+      for await (const e of Deno.readDir(await Deno.realPath(Deno.env.get("TMPDIR") ?? "/tmp"))) {
+        if (e.name.startsWith("cirrus-auth-")) out.push(e.name);
+      }
+      return out;
+    };
+    const before = await authFiles();
+    try {
+      const withCreds = (pw: string) => {
+        const g = group(HELLO);
+        g.services[0]!.image = reg.image;
+        g.services[0]!.credentials = { host: `http://${reg.host}`, username: "tenant", password: pw };
+        return g;
+      };
+      await driver.deploy(good, withCreds(password));
+      const st = await waitState(driver, leaseIdOf(good), "web", /^running$/);
+      assert.is((await waitHttp(st.services[0]!.uris[0]!)).status, 200);
+      assert.ok(
+        reg.requests.some((r) => r.authorized && r.path.includes("/manifests/")),
+        "pulled with the credentials",
+      );
+      assert.ok(reg.requests.some((r) => !r.authorized), "the registry did ask for them");
+
+      await driver.deploy(bad, withCreds("wrong-password"));
+      const failed = (await driver.status(leaseIdOf(bad))).services[0]!;
+      assert.is(failed.state, "failed: image not found");
+      assert.match(failed.message!, new RegExp(reg.image.replace(/[.]/g, "\\.")));
+
+      // the password is in no status, no played file, no auth file left behind
+      const seen = JSON.stringify([await driver.status(leaseIdOf(good)), failed]);
+      assert.not.match(seen, /s3cret|wrong-password/);
+      for await (const e of Deno.readDir(`${dir}/leases/${leaseNamespace(good)}`)) {
+        if (e.name.endsWith(".yaml")) {
+          assert.not.match(
+            await Deno.readTextFile(`${dir}/leases/${leaseNamespace(good)}/${e.name}`),
+            /s3cret/,
+          );
+        }
+      }
+      const mode = (await Deno.stat(`${dir}/leases/${leaseNamespace(good)}/lease.json`)).mode! & 0o777;
+      assert.is(mode, 0o600, "the stored manifest (with the credentials) is the provider's only");
+      assert.equal(await authFiles(), before);
+    } finally {
+      for (const l of [good, bad]) await driver.teardown(leaseIdOf(l)).catch(() => {});
+      await runPodman({}, ["rmi", "-f", reg.image]);
+      await reg.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 );
