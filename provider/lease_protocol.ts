@@ -23,6 +23,7 @@ import {
 import { answerShell } from "./lease_shell.ts";
 import { type KeptQuery, type LeaseLogs } from "./log_keeper.ts";
 import { dnsLabel } from "./cluster/objects.ts";
+import type { ShellSessions } from "./shell_sessions.ts";
 import type { ChainClient } from "./chain_client.ts";
 
 /** What the lease protocol handlers read: the service's chain, driver, clock and memory. */
@@ -40,6 +41,8 @@ export interface LeaseAccess {
   events: ReadonlyMap<string, LeaseEvent[]>;
   /** the kept logs (absent, or unsupported by the driver: the driver's `logs` as is) */
   logs?: LeaseLogs;
+  /** open interactive shells (absent: interactive shells are refused) */
+  shells?: ShellSessions;
   /** how often a followed log is read again, ms (default {@link LOG_FOLLOW_POLL_MS}) */
   logPollMs?: number;
 }
@@ -58,6 +61,12 @@ export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Pr
     cursor?: Record<string, number>;
     replica?: number;
     command?: string[];
+    tty?: boolean;
+    cols?: number;
+    rows?: number;
+    session?: string;
+    stdin?: string;
+    eof?: boolean;
   }
   | { ok: false; code: ProtocolErrorCode; error: string }
 > {
@@ -93,6 +102,12 @@ export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Pr
     ...(r.cursor !== undefined ? { cursor: r.cursor } : {}),
     ...(r.replica !== undefined ? { replica: r.replica } : {}),
     ...(r.command !== undefined ? { command: r.command } : {}),
+    ...(r.tty !== undefined ? { tty: r.tty } : {}),
+    ...(r.cols !== undefined ? { cols: r.cols } : {}),
+    ...(r.rows !== undefined ? { rows: r.rows } : {}),
+    ...(r.session !== undefined ? { session: r.session } : {}),
+    ...(r.stdin !== undefined ? { stdin: r.stdin } : {}),
+    ...(r.eof !== undefined ? { eof: r.eof } : {}),
   };
 }
 
@@ -119,8 +134,16 @@ export async function answerLeaseRequest(d: LeaseAccess, req: Uint8Array): Promi
       throw e;
     }
   }
+  if (a.op === "shell" && a.tty !== undefined) {
+    if (!d.shells) return respond(errorResponse("unsupported", "interactive shells are not served here"));
+    return respond(await d.shells.open(d.driver, a.lease, { ...a, command: a.command ?? [], tty: a.tty }));
+  }
   if (a.op === "shell") {
     return respond(await answerShell(d.driver, a.lease, { ...a, command: a.command ?? [] }));
+  }
+  if (a.op === "shell_io") {
+    if (!d.shells) return respond(errorResponse("unsupported", "interactive shells are not served here"));
+    return respond(await d.shells.io(a.lease, a.session ?? "", a.stdin, a.eof === true));
   }
   if (a.op === "events") {
     return respond({ ok: true, events: d.events.get(id) ?? [] });

@@ -50,6 +50,7 @@ import { answerLeaseRequest, type LeaseAccess, streamLeaseLogs } from "./lease_p
 import type { ChainBlock, ChainClient, ChainEvent } from "./chain_client.ts";
 import { LeaseMonitor } from "./lease_watch.ts";
 import { LeaseLogs } from "./log_keeper.ts";
+import { ShellSessions } from "./shell_sessions.ts";
 import type { ProviderCloseReason } from "../auction/market/types.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
@@ -104,6 +105,7 @@ export class ProviderService {
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
   readonly #logs: LeaseLogs;
+  readonly #shells: ShellSessions;
   #logTimer: unknown = undefined;
   /** Bids placed, by order id (so a reopened order is not bid twice). */
   #bidOn = new Set<string>();
@@ -126,6 +128,7 @@ export class ProviderService {
       now: opts.now ?? (() => this.#clock.now()),
     });
     this.#logs = new LeaseLogs(opts.driver, { linesMax: opts.config.logLinesMax });
+    this.#shells = new ShellSessions(this.#clock);
     this.#monitor = new LeaseMonitor({
       driver: opts.driver,
       clock: this.#clock,
@@ -203,6 +206,7 @@ export class ProviderService {
     this.#stopped = true;
     this.#unsubscribe?.();
     if (this.#logTimer !== undefined) this.#clock.clearTimeout(this.#logTimer);
+    this.#shells.closeAll();
     await this.#monitor.stop();
     for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`, SCREEN_PROTOCOL]) {
       this.#o.chain.unhandle?.(p);
@@ -538,6 +542,7 @@ export class ProviderService {
       fresh: this.#fresh,
       events: this.#events,
       logs: this.#logs,
+      shells: this.#shells,
     };
   }
 

@@ -143,6 +143,20 @@ if (!podman.ok) {
       "exit 3",
     );
     assert.is(three.code, 3, three.stderr);
+    // no command: an interactive shell; piped stdin goes to sh, its exit code comes back
+    const piped = new Deno.Command(join(root, "cirrus"), {
+      args: ["lease", "shell", r.lease.id, "--from", "alice", ...common],
+      cwd: root,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = piped.stdin.getWriter();
+    await w.write(new TextEncoder().encode("echo hi; exit 3\n"));
+    await w.close();
+    const pipedOut = await piped.output();
+    assert.is(pipedOut.code, 3, new TextDecoder().decode(pipedOut.stderr));
+    assert.is(new TextDecoder().decode(pipedOut.stdout), "hi\n");
     const bobShell = await cli("lease", "shell", r.lease.id, "--from", "bob", ...common, "--", "echo", "hi");
     assert.is(bobShell.code, 1);
     assert.match(bobShell.stderr, /forbidden/);

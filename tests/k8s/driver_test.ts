@@ -357,7 +357,7 @@ if (typeof cluster === "string") {
       assert.equal(Object.keys(auth.auths), ["ghcr.io"]);
       assert.is(auth.auths["ghcr.io"].password, "pa55-word");
       const dep = await adminApps.readNamespacedDeployment({ name: "web", namespace: ns });
-      assert.equal(dep.spec?.template.spec?.imagePullSecrets, [{ name: "web-pull" }]);
+      assert.equal(dep.spec?.template.spec?.imagePullSecrets?.map((r) => r.name), ["web-pull"]);
       // the provider's account may write the Secret but not read it, here or anywhere
       const cl = adminKc.getCurrentCluster()!;
       const kc = new k8s.KubeConfig();
