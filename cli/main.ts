@@ -10,6 +10,7 @@ import { emit, ExitCode, globals, parseAmount, readTextArg, rpc, sendTx, UserErr
 import { runNode } from "./node_cmd.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
+import { addStakingCommands, addStakingQueries } from "./staking.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
 import { addScreenCommand } from "./screen.ts";
@@ -273,9 +274,11 @@ export function buildProgram(): Command {
   addEventsCommand(program);
   addAuditCommands(program);
   addProviderCommands(program);
+  addStakingCommands(program);
 
   const query = program.command("query").description("read the chain");
   addMarketQueries(query);
+  addStakingQueries(query);
   query.command("account <address>").description("balance and nonce of an account").action(
     async (addr, _o, cmd) => {
       const g = globals(cmd);

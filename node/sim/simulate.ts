@@ -27,7 +27,7 @@ import { topics } from "../consensus_gossip.ts";
 import { encode } from "cborg";
 import { blockHash, decodeBlock, decodeCommit } from "../ledger/mod.ts";
 import { totalSupply } from "../ledger/state.ts";
-import type { Genesis } from "../ledger/genesis.ts";
+import { type Genesis, genesisSupply } from "../ledger/genesis.ts";
 import { SimCluster } from "./cluster.ts";
 import { checkSimConfig, type SimConfig } from "./scenario.ts";
 
@@ -392,7 +392,7 @@ async function safetyChecks(
     }
     if (seen.size > 1) forks.push(h);
   }
-  const supply = genesis.accounts.reduce((a, x) => a + BigInt(x.balance), 0n);
+  const supply = genesisSupply(genesis);
   return {
     forks,
     supplyConserved: running.every((n) => totalSupply(n.chain.state) === supply),

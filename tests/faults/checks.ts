@@ -16,6 +16,7 @@ import { decodeBlock } from "../../node/ledger/block.ts";
 import { txId } from "../../node/ledger/tx.ts";
 import { totalSupply } from "../../node/ledger/state.ts";
 import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
+import { genesisSupply as genesisSupplyOf } from "../../node/ledger/genesis.ts";
 import type { Cluster } from "./cluster.ts";
 
 /** One check's outcome. */
@@ -90,7 +91,7 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
 /** Run every checker on a STOPPED cluster; `committed`: tx ids a client saw committed (id -> height). */
 export async function runCheckers(c: Cluster, committed: ReadonlyMap<string, number>): Promise<Check[]> {
   const checks: Check[] = [];
-  const genesisSupply = c.genesis.accounts.reduce((s, a) => s + BigInt(a.balance), 0n);
+  const genesisSupply = genesisSupplyOf(c.genesis);
   const chains: NodeChain[] = [];
   for (const n of c.nodes) {
     if (n.starts === 0) continue;
