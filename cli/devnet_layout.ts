@@ -73,6 +73,7 @@ export function providerYaml(name: string, j: number, driver: string): string {
     `  storage: {default: ${price(0.00005)}}`,
     `  gpu: {default: ${price(100)}}`,
     `workloadGraceSeconds: 20 # devnet: a workload that cannot start is closed soon (workload_failed)`,
+    `manifestTimeoutBlocks: 300 # devnet: a lease whose manifest never comes is closed soon (manifest_timeout)`,
     `workloadCheckSeconds: 5`,
     ``,
   ].join("\n");

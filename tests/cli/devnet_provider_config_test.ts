@@ -40,6 +40,8 @@ test("devnet provider configs offer default, beta2 and beta3; a beta3 volume pas
   for (const driver of ["podman", "sim"]) {
     const cfg = parseProviderConfig(providerYaml("provider1", 0, driver), "/tmp");
     assert.equal(cfg.storageClasses, ["default", "beta2", "beta3"], driver);
+    // devnet: a lease without its manifest, or with a workload that cannot start, is closed soon
+    assert.equal([cfg.manifestTimeoutBlocks, cfg.workloadGraceSeconds], [300, 20], driver);
     const cap = capacityFromConfig(cfg, { cpu: 4000, memory: 8 * 2 ** 30, storage: 100 * 2 ** 30, gpu: 0 });
     assert.equal(Object.keys(cap.storage).sort(), ["beta2", "beta3", "default"], driver);
     assert.ok(Object.values(cap.storage).every((b) => b > 0), driver);
