@@ -19,6 +19,7 @@ import {
   type DevnetKeys,
   nodePorts,
   peerIdOf,
+  portFree,
   providerAttributes,
   writeDevnetGenesis,
 } from "./devnet_layout.ts";
@@ -47,6 +48,8 @@ export interface DevnetOptions {
   marketParams?: Partial<NonNullable<Genesis["params"]["market"]>>;
   /** Test only: validators that misbehave, by name (`node1` -> kinds); see `node/misbehave.ts`. */
   misbehave?: Map<string, Misbehaviour[]>;
+  /** Serve the web console from node0 on port `basePort + 2` (default false; `cirrus devnet` turns it on). */
+  console?: boolean;
 }
 
 /** The file `DIR/devnet.json`. */
@@ -66,6 +69,8 @@ export interface DevnetInfo {
     pid?: number;
     driver?: string;
   }[];
+  /** The web console's URL (node0), when the devnet serves it. */
+  console?: string;
 }
 
 /** A running devnet. */
@@ -172,6 +177,9 @@ async function createLayout(o: DevnetOptions, say: (s: string) => void): Promise
   const providerNodes = o.providerNodes !== false ? providerCount : 0;
   const twinCount = [...misbehave.values()].filter((k) => k.includes("duplicate-key")).length;
   assertPortsFree(o.basePort, n + providerNodes + twinCount);
+  if (o.console && !portFree(consolePort(o.basePort))) {
+    throw new UserError(`devnet: port ${consolePort(o.basePort)} (the console) is in use (use --base-port)`);
+  }
   const homes = await createValidatorHomes(dir, n, o.basePort);
   const keys = await createKeys(dir, providerCount, o.accounts);
   const genesis = await writeDevnetGenesis(homes, keys, {
@@ -249,6 +257,9 @@ function nodeSpawner(
     const role = i < l.n || twin !== null
       ? ["--validator", ...(kinds.length > 0 ? ["--misbehave", kinds.join(",")] : [])]
       : ["--provider", "--provider-config", join(l.homes[i]!, "provider.yaml")];
+    if (i === 0 && o.console) {
+      role.push("--console-addr", `127.0.0.1:${consolePort(o.basePort)}`, "--console-keys", l.keys.cliHome);
+    }
     return await spawnToLog(
       Deno.execPath(),
       [
@@ -437,6 +448,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     nodes,
     accounts: layout.keys.accounts,
     providers,
+    ...(o.console ? { console: `http://127.0.0.1:${consolePort(o.basePort)}` } : {}),
   };
   let stopped = false;
   const stop = async () => {
@@ -456,6 +468,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       await registerProviderAccounts(info);
     }
     await attestProviders(info);
+    if (info.console) await waitConsole(info.console);
   } catch (e) {
     await stop();
     throw new UserError(`${(e as Error).message}; see the logs in ${dir}/node*/node.log`);
@@ -481,6 +494,29 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   return { info, procs, stop, kill, restart, respawn };
 }
 
+/** node0's console port: the one after its RPC port. */
+export function consolePort(basePort: number): number {
+  return nodePorts(basePort, 0).rpc + 1;
+}
+
+/** Waits (bounded) until the console answers: node0 builds the bundle first when it is missing. */
+async function waitConsole(url: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${url}/api/status`);
+      await r.body?.cancel();
+      if (r.ok) return;
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the console at ${url} did not answer within 120 s (${last})`);
+}
+
 /** `cirrus devnet`: start, print, run until a signal, stop. */
 export async function runDevnet(o: DevnetOptions): Promise<void> {
   const net = await startDevnet(o);
@@ -498,6 +534,9 @@ export async function runDevnet(o: DevnetOptions): Promise<void> {
   console.log(
     `  info:   ${rel(join(resolve(o.dir), "devnet.json"))}   logs: ${rel(resolve(o.dir))}/node*/node.log`,
   );
+  if (info.console) {
+    console.log(`  console: ${info.console}   (the web console: deploy, watch the auction, explore)`);
+  }
   console.log(`\ntry, from another shell:`);
   console.log(
     `  ./cirrus tx send alice ${info.accounts.bob} 1000 --home ${rel(info.home)} --node ${

@@ -35,7 +35,8 @@ export function assertPortsFree(basePort: number, count: number): void {
   }
 }
 
-function portFree(port: number): boolean {
+/** True when nothing listens on 127.0.0.1:`port`. */
+export function portFree(port: number): boolean {
   try {
     const l = Deno.listen({ hostname: "127.0.0.1", port });
     l.close();

@@ -8,11 +8,13 @@ import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
 import { emit, ExitCode, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
+import { initJoinAction, peerLimitOptions } from "./node_join.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
 import { addStakingCommands, addStakingQueries } from "./staking.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addSimTwinsCommand } from "./sim_twins.ts";
 import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -113,9 +115,21 @@ export function buildProgram(): Command {
     .option("--rpc-listen <host:port>", "RPC listen address", "127.0.0.1:26657")
     .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable)", collect, [])
     .option("--force", "overwrite an existing config (keys are kept)")
+    .option("--join <rpc-url>", "join a running network: fetch its genesis and peers from this node's RPC")
+    .option("--genesis-hash <hex>", "with --join: insist on this genesis hash (sha256 of genesis.json)")
+    .option("--peers-max <n>", "most peers connected at once (written to config)")
+    .option(
+      "--connections-per-ip-max <n>",
+      "most connections from one IP, loopback exempt (written to config)",
+    )
     .action(async (o, cmd) => {
       const g = globals(cmd);
+      if (o.join !== undefined) {
+        return await initJoinAction(g, o, cmd.getOptionValueSource("chainId") !== "default");
+      }
+      if (o.genesisHash !== undefined) throw new UserError("--genesis-hash needs --join");
       const r = await initHome({
+        ...peerLimitOptions(o),
         home: g.home,
         moniker: o.moniker,
         chainId: o.chainId,
@@ -136,10 +150,24 @@ export function buildProgram(): Command {
     .option("--rpc-listen <host:port>", "RPC listen address (default: from config, 127.0.0.1)")
     .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable; default: from config)", collect, [])
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--peers-max <n>", "most peers connected at once (default: from config, else 64)")
+    .option(
+      "--connections-per-ip-max <n>",
+      "most connections from one IP, loopback exempt (default: config, else 4)",
+    )
     .option("--provider", "run the provider role: bid on orders, run leased workloads")
     .option(
       "--provider-config <file>",
       "provider config (YAML: cluster driver, capacity, attributes, pricing, key)",
+    )
+    .option("--console", "serve the web console (default address 127.0.0.1:26658)")
+    .option("--console-addr <host:port>", "console listen address (implies --console)")
+    .addOption(
+      new Option(
+        "--console-keys <home>",
+        "TEST ONLY: a keystore home whose keys the console hands out on a devnet",
+      )
+        .hideHelp(),
     )
     .addOption(
       new Option("--misbehave <kinds>", "TEST ONLY (devnet/test chains): misbehave, KIND[,KIND...]")
@@ -159,7 +187,10 @@ export function buildProgram(): Command {
         ...(o.rpcListen ? { rpcListen: o.rpcListen } : {}),
         bootstrap: o.bootstrap,
         logLevel: o.logLevel,
+        ...peerLimitOptions(o),
         ...(misbehave.length > 0 ? { misbehave } : {}),
+        ...(o.console || o.consoleAddr ? { consoleListen: o.consoleAddr ?? "127.0.0.1:26658" } : {}),
+        ...(o.consoleKeys ? { consoleKeysHome: o.consoleKeys } : {}),
       });
     });
 
@@ -177,6 +208,7 @@ export function buildProgram(): Command {
         .choices(["podman", "sim"]),
     )
     .option("--accounts <n>", "extra funded accounts for load tests (bench0..)", "0")
+    .option("--no-console", "do not serve the web console from node0 (port base+2)")
     .option("--base-port <port>", "first port; node i uses base+10i (p2p) and base+10i+1 (RPC)", "26656")
     .option(
       "--misbehave <spec>",
@@ -204,6 +236,7 @@ export function buildProgram(): Command {
         providerNodes: o.providerNodes !== false,
         ...(o.driver ? { driver: o.driver } : {}),
         basePort: Number(o.basePort),
+        console: o.console !== false,
         ...(o.misbehave !== undefined ? { misbehave: namedMisbehaviours(o.misbehave) } : {}),
       });
     });
@@ -324,6 +357,7 @@ export function buildProgram(): Command {
     );
   });
   addSimCommand(program);
+  addSimTwinsCommand(program.commands.find((c) => c.name() === "sim")!);
   return program;
 }
 

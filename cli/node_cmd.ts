@@ -3,7 +3,7 @@
  * @module
  */
 import { loadHome } from "../node/config.ts";
-import { CirrusNode } from "../node/node.ts";
+import { type CirrusNode, startNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -16,6 +16,8 @@ import {
 } from "../node/misbehave.ts";
 import { UserError } from "./util.ts";
 import { startProviderRole } from "./provider_role.ts";
+import { ConsoleServer } from "./console_server.ts";
+import { ensureConsoleBuilt } from "../console/build.ts";
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
@@ -49,8 +51,15 @@ export interface RunNodeOptions {
   logLevel: string;
   /** Provider role: path of the provider config (YAML). */
   providerConfig?: string;
+  /** Override the config's `peersMax` / `connectionsPerIpMax`. */
+  peersMax?: number;
+  connectionsPerIpMax?: number;
   /** Test only: misbehaviours (refused unless the chain is a test chain). */
   misbehave?: Misbehaviour[];
+  /** Serve the web console on this `host:port` (off when absent). */
+  consoleListen?: string;
+  /** The keystore home whose keys the console may hand out on a test chain (`cirrus devnet`). */
+  consoleKeysHome?: string;
 }
 
 /**
@@ -70,9 +79,30 @@ export function nodeClock(chainId: string, skewText: string | undefined): { cloc
   return { clock: skewMs === 0 ? systemClock : skewedClock(systemClock, skewMs), skewMs };
 }
 
+/**
+ * Ask peers for their height as soon as one connects (not only at block sync's next poll, up to 1 s
+ * later, 10 s at rest): a node that starts behind, e.g. one made by `node init --join`, begins to
+ * catch up as soon as its first peer is there. One round at a time (block sync drops a round asked
+ * for while one runs).
+ */
+export function catchUpOnConnect(node: Pick<CirrusNode, "p2p" | "sync">): void {
+  node.p2p.onPeer((_peer, event) => {
+    if (event === "connect") void node.sync.tick();
+  });
+  if (node.p2p.peers().length > 0) void node.sync.tick(); // connected while starting
+}
+
 /** Start a node from its home and run until a signal. */
 export async function runNode(o: RunNodeOptions): Promise<void> {
-  const home = await loadHome(o.home);
+  const loaded = await loadHome(o.home);
+  const home = {
+    ...loaded,
+    config: {
+      ...loaded.config,
+      ...(o.peersMax !== undefined ? { peersMax: o.peersMax } : {}),
+      ...(o.connectionsPerIpMax !== undefined ? { connectionsPerIpMax: o.connectionsPerIpMax } : {}),
+    },
+  };
   const level = (o.logLevel in LEVELS ? o.logLevel : "info") as keyof typeof LEVELS;
   const log = stderrLogger(level, home.config.moniker);
   const { clock, skewMs } = nodeClock(home.genesis.chainId, Deno.env.get(CLOCK_SKEW_ENV));
@@ -81,7 +111,8 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     const why = testChainProblem(home.genesis.chainId, "--misbehave");
     if (why) throw new UserError(why);
   }
-  const node = await CirrusNode.fromHome(o.home, {
+  const node = await startNode({
+    home,
     clock,
     ...(o.misbehave && o.misbehave.length > 0 ? { misbehave: o.misbehave } : {}),
     validator: o.validator,
@@ -90,6 +121,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     bootstrap: o.bootstrap.length > 0 ? o.bootstrap : home.config.bootstrap,
     logger: log,
   });
+  catchUpOnConnect(node);
   let provider: Awaited<ReturnType<typeof startProviderRole>> | null = null;
   if (o.providerConfig) {
     try {
@@ -108,6 +140,24 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     throw new Error(
       `cannot listen for RPC on ${o.rpcListen ?? home.config.rpcListen}: ${(e as Error).message}`,
     );
+  }
+  let consoleServer: ConsoleServer | null = null;
+  if (o.consoleListen !== undefined) {
+    try {
+      const distDir = await ensureConsoleBuilt((line) => log("info", line));
+      consoleServer = new ConsoleServer(node, rpc, {
+        distDir,
+        examplesDir: new URL("../examples", import.meta.url).pathname,
+        ...(o.consoleKeysHome ? { devnetKeysHome: o.consoleKeysHome } : {}),
+      });
+      const url = await consoleServer.start(o.consoleListen);
+      log("info", "console listening", { url });
+    } catch (e) {
+      await rpc.stop();
+      await provider?.stop();
+      await node.stop();
+      throw new UserError(`cannot serve the console on ${o.consoleListen}: ${(e as Error).message}`);
+    }
   }
   log("info", "node started", {
     chainId: node.chainId,
@@ -130,6 +180,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   });
   log("info", "stopping");
   await provider?.stop();
+  await consoleServer?.stop();
   await rpc.stop();
   await node.stop();
   Deno.exit(0);

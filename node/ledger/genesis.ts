@@ -340,11 +340,13 @@ export function validateGenesis(json: unknown): Genesis {
       `balances plus genesis bonds ${supply + bonded} exceed the largest amount ${AMOUNT_MAX}`,
     );
   }
-  const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(vals.length);
+  // The set may grow to validatorsMax (staking): the largest tx must fit next to its last commit.
+  const setMax = Math.max(vals.length, params.staking.validatorsMax);
+  const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(setMax);
   if (params.ledger.maxTxBytes > room) {
     fail(
       `${g}.params.ledger.maxTxBytes`,
-      `${params.ledger.maxTxBytes} does not fit in a block: params.consensus.maxBlockBytes leaves ${room} bytes for txs with ${vals.length} validators`,
+      `${params.ledger.maxTxBytes} does not fit in a block: params.consensus.maxBlockBytes leaves ${room} bytes for txs with ${setMax} validators (params.staking.validatorsMax)`,
     );
   }
   return { chainId, genesisTime, validators: vals, accounts: accts, params };
