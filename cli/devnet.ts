@@ -378,11 +378,11 @@ async function stopAll(
   }, 5000);
   await Promise.all(procs.map((p) => p.status));
   clearTimeout(killer);
-  // The containers of a devnet's leases go with it.
+  // The containers (and persistent volumes) of a devnet's leases go with it.
   for (const p of providers) {
     if (p.driver !== "podman" || !p.home) continue;
     const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman"), provider: p.address });
-    for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
+    for (const id of await d.known().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
   }
 }
 

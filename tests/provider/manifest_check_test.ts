@@ -309,6 +309,41 @@ test("after deployment update the new manifest is accepted and the old one refus
   );
 });
 
+test("credentials whose host is not the image's registry are refused with both; matching ones are accepted", () => {
+  const withCreds = (image: string, host: string) =>
+    overAsk((m) => {
+      const svc = m[0]!.services[0]!;
+      svc.image = image;
+      svc.credentials = { host, username: "u", password: "hunter22" };
+    });
+  refused(
+    withCreds("ghcr.io/acme/app:1", "docker.io"),
+    "bad_request",
+    /service web: credentials are for registry docker\.io, but the image ghcr\.io\/acme\/app:1 pulls from ghcr\.io/,
+  );
+  refused(
+    withCreds("drupal", "evil.example.com"),
+    "bad_request",
+    /credentials are for registry evil\.example\.com/,
+  );
+  refused(withCreds("drupal", " "), "bad_request", /credentials\.host is empty/);
+  for (
+    const [image, host] of [
+      ["drupal", "https://index.docker.io/v1/"],
+      ["user/app", "docker.io"],
+      ["ghcr.io/acme/app:1", "GHCR.io"],
+      ["127.0.0.1:5000/x/y", "http://127.0.0.1:5000"],
+    ]
+  ) {
+    const r = checkManifestAgainstLease(withCreds(image!, host!));
+    assert.ok(r.ok, `${image} ${host}: ${r.ok ? "" : r.error}`);
+  }
+  // a refusal never repeats the password
+  const r = checkManifestAgainstLease(withCreds("quay.io/a/b", "docker.io"));
+  assert.not.ok(r.ok);
+  assert.not.match(JSON.stringify(r), /hunter22/);
+});
+
 test("lease access: the owner gets the lease, anyone else is forbidden", () => {
   const l = lease();
   const ok = checkLeaseAccess({ signer: TENANT, lease: l, leaseId: l.id, provider: PROVIDER });

@@ -289,6 +289,29 @@ test("lease request: round trip with logs options, verify gives the signer", asy
   assert.is(st.request.service, undefined);
 });
 
+test("lease request: a logs cursor round-trips; bad cursors are refused with the reason", async () => {
+  const s = await leaseReq({ op: "logs", follow: true, cursor: { "0123456789ab": 42, "ba9876543210": 0 } });
+  assert.equal(decodeLeaseRequest(encodeLeaseRequest(s)), s);
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "status", cursor: {} }),
+    /cursor: only allowed with op "logs"/,
+  );
+  const signed = await leaseReq({ op: "logs", cursor: { a: 1 } });
+  const asArray = new Uint8Array(encode({ ...signed.request, cursor: [1], signature: signed.signature }));
+  throwsProtocol(() => decodeLeaseRequest(asArray), /cursor: must be a map/);
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "logs", cursor: { a: -1 } }),
+    /cursor\.a: must be an integer/,
+  );
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "logs", cursor: { a: 1.5 } }),
+    /cursor\.a: must be an integer/,
+  );
+  const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`c${i}`, i]));
+  await assertRejectsProtocol(() => leaseReq({ op: "logs", cursor: many }), /at most 64 containers, got 65/);
+  await assertRejectsProtocol(() => leaseReq({ op: "logs", cursor: { ["x".repeat(65)]: 1 } }), /cursor key/);
+});
+
 test("lease request: a tampered op fails the signature check", async () => {
   const s = await leaseReq();
   const v = await verifyLeaseRequest({ ...s, request: { ...s.request, op: "logs" } });
