@@ -59,6 +59,8 @@ interface Result {
   offered: number;
   rejected: number;
   cpuPct: number;
+  /** The nodes' CPU (user + system, all nodes) per committed tx, ms: robust to a shared machine. */
+  cpuMsPerTx: number;
 }
 
 function procStat(pid: number): { cpuTicks: number; hwmKb: number; rssKb: number } {
@@ -219,11 +221,16 @@ try {
       offered: total,
       rejected,
       cpuPct: Math.round(cpuPct),
+      cpuMsPerTx: Number(
+        (cpu1.reduce((s, c, i) => s + (c - cpu0[i]!), 0) / ticksPerSec * 1000 / Math.max(1, lat.length))
+          .toFixed(2),
+      ),
     };
     results.push(r);
     console.log(
       `stage ${rate} tx/s: committed ${r.committed}/${r.offered} (${r.rejected} rejected) -> ${r.txPerSec} tx/s, ` +
-        `p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.blocksPerSec} blocks/s, nodes' CPU ${r.cpuPct}% of 1 core`,
+        `p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.blocksPerSec} blocks/s, nodes' CPU ${r.cpuPct}% of 1 core, ` +
+        `${r.cpuMsPerTx} CPU ms per tx (all nodes), load ${Deno.loadavg()[0]!.toFixed(1)}`,
     );
     if (reasons.size > 0) {
       const top = [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${v} x "${k}"`);
