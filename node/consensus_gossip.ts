@@ -156,17 +156,22 @@ export async function validateProposalMessage(
   if (m === null) return REJECT.malformed;
   const p = m.sp.proposal;
   if (p.chainId !== chain.chainId) return REJECT.wrong_chain;
-  const height = ctx.height();
-  if (p.height < height) return IGNORE.stale_height;
+  if (p.height < ctx.height()) return IGNORE.stale_height;
   const v = chain.validators.get(p.proposer);
   if (!v) return REJECT.not_validator;
   if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
+  // Heights read again after the await, from the chain: its committed height and its validator set
+  // (of the next height) change together. A height read before the await with the set read after
+  // it judged a late proposal of the height committed meanwhile by the next height's proposer order:
+  // a wrong_proposer reject of an honest peer, whose gossip score then fell (under load, a stall).
+  const next = chain.height + 1;
+  if (p.height < next) return IGNORE.stale_height;
   // issue 8 finding 9: a far height is a sync hint only once a validator signed it
-  if (p.height > height + 1) {
+  if (p.height > next + 1) {
     ctx.onBehind(p.height);
     return IGNORE.future_height;
   }
-  if (p.height === height && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+  if (p.height === next && chain.validators.proposerForRound(p.round).address !== p.proposer) {
     return REJECT.wrong_proposer;
   }
   // issue 8 finding 2: the block bytes must be the signed block, else anyone could poison the round
