@@ -28,9 +28,9 @@ const TX_BATCH_DELAY_MS = 20;
 /**
  * A tx submitted here and still pending after this long is gossiped again (its first gossip may have
  * reached no peer, e.g. sent before any connection): a chain at rest would otherwise never see it.
- * Not while the chain commits blocks after a gossip that reached peers (the tx waits for room in a
- * block: re-gossiping every pending tx of a saturated chain doubled its load), and with a backoff up to
- * {@link TX_REGOSSIP_MS_MAX} while a gossip that reached peers saw no block.
+ * After a gossip that reached peers, with a backoff up to {@link TX_REGOSSIP_MS_MAX}, and while the chain
+ * commits blocks only once the backoff is at its maximum (about a minute pending: the tx waits for room
+ * in a block; re-gossiping every pending tx of a saturated chain every 2 s doubled its load).
  */
 const TX_REGOSSIP_MS = 2_000;
 const TX_REGOSSIP_MS_MAX = 32_000;
@@ -216,7 +216,12 @@ export class CirrusNode {
         const moved = height > t.height;
         t.at = now;
         t.height = height;
-        if (t.reached && moved) continue; // peers have it and blocks are being made: it waits its turn
+        if (t.reached && moved && t.waitMs < TX_REGOSSIP_MS_MAX) {
+          // peers got it and blocks are being made: it waits its turn (looked at again later, and
+          // gossiped again only once pending for about a minute: a peer may have dropped it)
+          t.waitMs = Math.min(t.waitMs * 2, TX_REGOSSIP_MS_MAX);
+          continue;
+        }
         if (t.reached) t.waitMs = Math.min(t.waitMs * 2, TX_REGOSSIP_MS_MAX);
         this.#queueGossip(t.bytes, id);
       }
