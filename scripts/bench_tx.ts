@@ -6,7 +6,11 @@
  * stage whose p50 stayed within 1 s).
  *
  * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,2000,3000] [--seconds 6]
- *        [--accounts 400] [--validators 4]
+ *        [--accounts 400] [--validators 4] [--empty-blocks-interval-ms N]
+ *
+ * `--empty-blocks-interval-ms`: the genesis `createEmptyBlocksIntervalMs` (default: the devnet's, a chain
+ * at rest between stages; 0: blocks keep coming, as before issue 9 part 5).
+ * `CIRRUS_CPU_PROF_DIR=DIR` writes each node's V8 CPU profile to `DIR/node<i>/` when the devnet stops.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     accounts: { type: "string", default: "400" },
     validators: { type: "string", default: "4" },
     "base-port": { type: "string", default: "46656" },
+    "empty-blocks-interval-ms": { type: "string" },
   },
 });
 const rates = values.rates!.split(",").map(Number);
@@ -40,6 +45,9 @@ const net = await startDevnet({
   basePort: Number(values["base-port"]),
   quiet: true,
   detach: true,
+  ...(values["empty-blocks-interval-ms"] !== undefined
+    ? { consensusParams: { createEmptyBlocksIntervalMs: Number(values["empty-blocks-interval-ms"]) } }
+    : {}),
 });
 const cleanup = async () => {
   await net.stop();
