@@ -6,7 +6,8 @@
  * - `ledger`: transactions, the pure ledger state machine, blocks, the LevelDB store.
  * - `node`: the node (libp2p, mempool, consensus driver, block sync, RPC).
  * - `auction`: the marketplace (SDL).
- * - `sim`: the simulator, `simulate(config) -> metrics` (whole nodes on simulated time and network).
+ * - `sim`: the simulator, `simulate(config) -> metrics` (whole nodes on simulated time and network; with
+ *   providers and tenants when the configuration has some: `cli/sim_market.ts` composes them).
  * @module
  */
 export * as lib from "./lib/mod.ts";
@@ -16,4 +17,5 @@ export * as node from "./node/mod.ts";
 export * as auction from "./auction/mod.ts";
 export * as provider from "./provider/mod.ts";
 export * as sim from "./node/sim/mod.ts";
-export { simulate } from "./node/sim/simulate.ts";
+// The simulator with the market (providers and tenants composed by cli/, as node/ may not import them).
+export { simulateMarket as simulate } from "./cli/sim_market.ts";

@@ -8,10 +8,13 @@ import { ConfigError, initHome } from "../node/config.ts";
 import { isAddress } from "../lib/crypto.ts";
 import { emit, ExitCode, globals, parseAmount, readTextArg, rpc, sendTx, UserError } from "./util.ts";
 import { runNode } from "./node_cmd.ts";
+import { initJoinAction, peerLimitOptions } from "./node_join.ts";
 import { runDevnet } from "./devnet.ts";
 import { addAuditCommands, addEventsCommand, addMarketCommands, addMarketQueries } from "./market.ts";
+import { addStakingCommands, addStakingQueries } from "./staking.ts";
 import { addLeaseCommands } from "./lease.ts";
 import { addSimCommand } from "./sim.ts";
+import { addSimTwinsCommand } from "./sim_twins.ts";
 import { addScreenCommand } from "./screen.ts";
 import { addProviderCommands } from "./provider_cmd.ts";
 import { validateReport } from "../auction/sdl/mod.ts";
@@ -112,9 +115,21 @@ export function buildProgram(): Command {
     .option("--rpc-listen <host:port>", "RPC listen address", "127.0.0.1:26657")
     .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable)", collect, [])
     .option("--force", "overwrite an existing config (keys are kept)")
+    .option("--join <rpc-url>", "join a running network: fetch its genesis and peers from this node's RPC")
+    .option("--genesis-hash <hex>", "with --join: insist on this genesis hash (sha256 of genesis.json)")
+    .option("--peers-max <n>", "most peers connected at once (written to config)")
+    .option(
+      "--connections-per-ip-max <n>",
+      "most connections from one IP, loopback exempt (written to config)",
+    )
     .action(async (o, cmd) => {
       const g = globals(cmd);
+      if (o.join !== undefined) {
+        return await initJoinAction(g, o, cmd.getOptionValueSource("chainId") !== "default");
+      }
+      if (o.genesisHash !== undefined) throw new UserError("--genesis-hash needs --join");
       const r = await initHome({
+        ...peerLimitOptions(o),
         home: g.home,
         moniker: o.moniker,
         chainId: o.chainId,
@@ -135,6 +150,11 @@ export function buildProgram(): Command {
     .option("--rpc-listen <host:port>", "RPC listen address (default: from config, 127.0.0.1)")
     .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable; default: from config)", collect, [])
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--peers-max <n>", "most peers connected at once (default: from config, else 64)")
+    .option(
+      "--connections-per-ip-max <n>",
+      "most connections from one IP, loopback exempt (default: config, else 4)",
+    )
     .option("--provider", "run the provider role: bid on orders, run leased workloads")
     .option(
       "--provider-config <file>",
@@ -158,6 +178,7 @@ export function buildProgram(): Command {
         ...(o.rpcListen ? { rpcListen: o.rpcListen } : {}),
         bootstrap: o.bootstrap,
         logLevel: o.logLevel,
+        ...peerLimitOptions(o),
         ...(misbehave.length > 0 ? { misbehave } : {}),
       });
     });
@@ -273,9 +294,11 @@ export function buildProgram(): Command {
   addEventsCommand(program);
   addAuditCommands(program);
   addProviderCommands(program);
+  addStakingCommands(program);
 
   const query = program.command("query").description("read the chain");
   addMarketQueries(query);
+  addStakingQueries(query);
   query.command("account <address>").description("balance and nonce of an account").action(
     async (addr, _o, cmd) => {
       const g = globals(cmd);
@@ -321,6 +344,7 @@ export function buildProgram(): Command {
     );
   });
   addSimCommand(program);
+  addSimTwinsCommand(program.commands.find((c) => c.name() === "sim")!);
   return program;
 }
 

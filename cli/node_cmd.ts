@@ -3,7 +3,7 @@
  * @module
  */
 import { loadHome } from "../node/config.ts";
-import { CirrusNode } from "../node/node.ts";
+import { type CirrusNode, startNode } from "../node/node.ts";
 import { RpcServer } from "../node/rpc.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -49,6 +49,9 @@ export interface RunNodeOptions {
   logLevel: string;
   /** Provider role: path of the provider config (YAML). */
   providerConfig?: string;
+  /** Override the config's `peersMax` / `connectionsPerIpMax`. */
+  peersMax?: number;
+  connectionsPerIpMax?: number;
   /** Test only: misbehaviours (refused unless the chain is a test chain). */
   misbehave?: Misbehaviour[];
 }
@@ -70,9 +73,30 @@ export function nodeClock(chainId: string, skewText: string | undefined): { cloc
   return { clock: skewMs === 0 ? systemClock : skewedClock(systemClock, skewMs), skewMs };
 }
 
+/**
+ * Ask peers for their height as soon as one connects (not only at block sync's next poll, up to 1 s
+ * later, 10 s at rest): a node that starts behind, e.g. one made by `node init --join`, begins to
+ * catch up as soon as its first peer is there. One round at a time (block sync drops a round asked
+ * for while one runs).
+ */
+export function catchUpOnConnect(node: Pick<CirrusNode, "p2p" | "sync">): void {
+  node.p2p.onPeer((_peer, event) => {
+    if (event === "connect") void node.sync.tick();
+  });
+  if (node.p2p.peers().length > 0) void node.sync.tick(); // connected while starting
+}
+
 /** Start a node from its home and run until a signal. */
 export async function runNode(o: RunNodeOptions): Promise<void> {
-  const home = await loadHome(o.home);
+  const loaded = await loadHome(o.home);
+  const home = {
+    ...loaded,
+    config: {
+      ...loaded.config,
+      ...(o.peersMax !== undefined ? { peersMax: o.peersMax } : {}),
+      ...(o.connectionsPerIpMax !== undefined ? { connectionsPerIpMax: o.connectionsPerIpMax } : {}),
+    },
+  };
   const level = (o.logLevel in LEVELS ? o.logLevel : "info") as keyof typeof LEVELS;
   const log = stderrLogger(level, home.config.moniker);
   const { clock, skewMs } = nodeClock(home.genesis.chainId, Deno.env.get(CLOCK_SKEW_ENV));
@@ -81,7 +105,8 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     const why = testChainProblem(home.genesis.chainId, "--misbehave");
     if (why) throw new UserError(why);
   }
-  const node = await CirrusNode.fromHome(o.home, {
+  const node = await startNode({
+    home,
     clock,
     ...(o.misbehave && o.misbehave.length > 0 ? { misbehave: o.misbehave } : {}),
     validator: o.validator,
@@ -90,6 +115,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
     bootstrap: o.bootstrap.length > 0 ? o.bootstrap : home.config.bootstrap,
     logger: log,
   });
+  catchUpOnConnect(node);
   let provider: Awaited<ReturnType<typeof startProviderRole>> | null = null;
   if (o.providerConfig) {
     try {

@@ -17,7 +17,8 @@ import {
   SimConfigError,
   simConfigFrom,
 } from "../node/sim/scenario.ts";
-import { type SimProgress, simulate } from "../node/sim/simulate.ts";
+import type { SimProgress } from "../node/sim/simulate.ts";
+import { simulateMarket } from "./sim_market.ts";
 import { headline, writeOutputs } from "./sim_output.ts";
 import { globals, UserError } from "./util.ts";
 
@@ -105,31 +106,37 @@ export function addSimCommand(program: Command): void {
     .description("simulate a whole network in one process on simulated time (deterministic per seed)")
     .option("--scenario <file>", "YAML scenario file (flags override its keys)")
     .option("--validators <n>", `validators (default ${SIM_DEFAULTS.validators})`)
-    .option("--providers <n>", "providers bidding (not yet simulated: must be 0)")
-    .option("--tenants <n>", "tenants deploying (not yet simulated: must be 0)")
+    .option(
+      "--providers <n>",
+      "providers bidding with the real provider role and the sim cluster driver (default 0)",
+    )
+    .option("--tenants <n>", "tenants deploying, topping up and closing at --tx-rate (default 0)")
     .option("--heights <n>", `heights to commit (default ${SIM_DEFAULTS.heights})`)
     .option("--latency <ms>", `one-way link latency (default ${SIM_DEFAULTS.latencyMs})`)
     .option("--jitter <ms>", "extra random delay per message, [0, jitter) ms (default 0)")
     .option("--loss <p>", "probability that a gossip message is lost (default 0)")
     .option("--partition <spec>", 'partitions, "H1-H2:0,1|2,3" (several separated by ";")')
-    .option("--crash <spec>", 'crashed validators, "v3@H1-H2" (several separated by ",")')
+    .option(
+      "--crash <spec>",
+      'crashed validators "v3@H1-H2" or providers "p1@H1-H2" (several separated by ",")',
+    )
     .option(
       "--misbehave <spec>",
       'byzantine validators, "v2=double-sign,v3=silent" (kinds of node/misbehave.ts but amnesia, duplicate-key)',
     )
-    .option("--tx-rate <r>", "bank transfers per simulated second (default 0)")
+    .option(
+      "--tx-rate <r>",
+      "txs per simulated second: bank transfers, or with --tenants the tenants' market txs (default 0)",
+    )
     .option("--seed <s>", `seed (default ${SIM_DEFAULTS.seed})`)
     .addOption(new Option("--out <dir>", "output directory").default("sim-out"))
     .action(async (o: SimFlags, cmd: Command) => {
       const g = globals(cmd);
       const c = await simConfigOf(o);
-      if (c.providers > 0 || c.tenants > 0) {
-        throw new UserError("providers and tenants are not simulated yet: use --providers 0 --tenants 0");
-      }
       const quiet = g.output === "json";
       const t0 = performance.now();
       let last = 0;
-      const m = await simulate(c, {
+      const m = await simulateMarket(c, {
         onProgress: (p) => {
           const now = performance.now();
           if (quiet || (now - last < 1000 && p.height < p.heights)) return;

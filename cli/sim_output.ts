@@ -72,6 +72,7 @@ export function summaryText(m: SimMetrics): string {
       "",
     );
   }
+  out.push(...marketTables(m));
   const types = messageTypes(m);
   out.push(
     "messages by type (all nodes)",
@@ -84,6 +85,36 @@ export function summaryText(m: SimMetrics): string {
   }
   out.push("");
   return out.join("\n");
+}
+
+/** The market's tables: orders (time to lease, price / max), providers, counts; none without a market. */
+function marketTables(m: SimMetrics): string[] {
+  if (m.orders.length === 0 && m.providers.length === 0) return [];
+  const leased = m.orders.filter((o) => o.blocksToLease !== null);
+  const blocks = leased.map((o) => o.blocksToLease!).sort((a, b) => a - b);
+  const ratios = leased.map((o) => o.priceRatio ?? 0).sort((a, b) => a - b);
+  const out = [
+    "orders",
+    `  leased ${leased.length} of ${m.orders.length}; blocks to lease p50 / p90 / max ` +
+    `${quantile(blocks, 0.5)} / ${quantile(blocks, 0.9)} / ${blocks.at(-1) ?? 0}; ` +
+    `price / max p50 / p90 ${quantile(ratios, 0.5)} / ${quantile(ratios, 0.9)}`,
+    "",
+    "providers",
+    `  ${"provider".padEnd(46)} ${"cpu (m)".padStart(8)} ${"bids".padStart(6)} ${"leases".padStart(7)} ${
+      "utilisation max / end".padStart(22)
+    }`,
+  ];
+  for (const p of m.providers) {
+    const max = Math.max(0, ...p.utilisation.map(([, u]) => u));
+    const end = p.utilisation.at(-1)?.[1] ?? 0;
+    out.push(
+      `  ${p.provider.padEnd(46)} ${String(p.cpu).padStart(8)} ${String(p.bids).padStart(6)} ${
+        String(p.leases).padStart(7)
+      } ${`${max} / ${end}`.padStart(22)}`,
+    );
+  }
+  out.push("", "market counts", ...Object.entries(m.market).map(([k, v]) => `  ${k.padEnd(40)} ${v}`), "");
+  return out;
 }
 
 function messageTypes(m: SimMetrics): string[] {
@@ -134,7 +165,8 @@ export function plots(m: SimMetrics): Map<string, string> {
     "provider_utilisation.svg",
     lineChart(
       { title: "Provider utilisation over time", xLabel: "height", yLabel: "capacity leased (fraction)" },
-      m.providers.map((p) => ({ name: p.provider, points: p.utilisation })),
+      // Named by index (p0 is the first provider, as in --crash "p0@H1-H2"); addresses are in metrics.json.
+      m.providers.map((p, i) => ({ name: `p${i} (${p.cpu / 1000} cpu)`, points: p.utilisation })),
     ),
   );
   return out;

@@ -176,6 +176,7 @@ export function barChart(
 
 /** A histogram of `values` in `bins` equal bins (labelled by their lower bound). */
 export function histogram(t: ChartText, name: string, values: number[], bins = 10): string {
+  if (values.length > 0 && values.every(Number.isInteger)) return integerHistogram(t, name, values);
   const [lo, hi0] = extent(values);
   const hi = hi0 > lo ? hi0 : lo + 1;
   const width = (hi - lo) / bins;
@@ -183,4 +184,21 @@ export function histogram(t: ChartText, name: string, values: number[], bins = 1
   for (const v of values) counts[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
   const cats = counts.map((_, i) => label(Math.round((lo + i * width) * 100) / 100));
   return barChart(t, cats, [{ name, values: values.length === 0 ? [] : counts }]);
+}
+
+/** Most bars of a histogram of whole numbers (wider ranges put several numbers in one bar). */
+export const INTEGER_BARS_MAX = 24;
+
+/** Whole numbers: one bar per number from the least to the greatest (or per range of numbers). */
+function integerHistogram(t: ChartText, name: string, values: number[]): string {
+  const [lo, hi] = extent(values);
+  const width = Math.max(1, Math.ceil((hi - lo + 1) / INTEGER_BARS_MAX));
+  const n = Math.floor((hi - lo) / width) + 1;
+  const counts = Array<number>(n).fill(0);
+  for (const v of values) counts[Math.floor((v - lo) / width)]!++;
+  const cats = counts.map((_, i) => {
+    const a = lo + i * width;
+    return width === 1 ? label(a) : `${label(a)}-${label(a + width - 1)}`;
+  });
+  return barChart(t, cats, [{ name, values: counts }]);
 }

@@ -11,3 +11,4 @@ export * from "./vote_set.ts";
 export * from "./state_machine.ts";
 export * from "./signer_guard.ts";
 export * from "./wal.ts";
+export * from "./mutant.ts";

@@ -12,6 +12,7 @@ import { ROUND_MAX } from "./codec.ts";
 import type { Commit, DuplicateVoteEvidence, Hex, Proposal, SignedVote, Vote, VoteType } from "./types.ts";
 import type { ValidatorSet } from "./validator_set.ts";
 import { HeightVoteSet } from "./vote_set.ts";
+import type { Mutant } from "./mutant.ts";
 
 /** A step of a round, in order propose < prevote < precommit. */
 export type Step = "propose" | "prevote" | "precommit";
@@ -65,6 +66,8 @@ export interface HeightState {
   lockRuleRound: number;
   /** Round in which L47 (schedule precommit timeout) last fired, or -1. */
   precommitTimeoutRound: number;
+  /** A deliberately broken rule (`consensus/mutant.ts`; the simulator's checker only), or null. */
+  readonly mutant: Mutant | null;
 }
 
 /** An input to {@link step}. */
@@ -91,6 +94,11 @@ export interface NewHeightStateOptions {
   validators: ValidatorSet;
   self: string | null;
   timeouts: Timeouts;
+  /**
+   * Simulator only (`node/sim/twins*.ts`): run with this deliberately broken rule to prove the
+   * checker catches it. Default null (the correct rules); no node flag, config or genesis sets it.
+   */
+  mutant?: Mutant | null;
 }
 
 /** Most rule firings one input may cause; exceeding it is a bug in the core. */
@@ -109,6 +117,7 @@ const RULE_FIRINGS_MAX = 10_000;
  */
 export function newHeightState(options: NewHeightStateOptions): HeightState {
   const { chainId, height, validators, self, timeouts } = options;
+  const mutant = options.mutant ?? null;
   if (!Number.isSafeInteger(height) || height < 1) {
     throw new RangeError(`height ${height} must be an integer >= 1`);
   }
@@ -131,12 +140,13 @@ export function newHeightState(options: NewHeightStateOptions): HeightState {
     validValue: null,
     validRound: -1,
     decision: null,
-    votes: new HeightVoteSet(chainId, height, validators),
+    votes: new HeightVoteSet(chainId, height, validators, mutant),
     proposals: new Map(),
     awaitingValueRound: -1,
     prevoteTimeoutRound: -1,
     lockRuleRound: -1,
     precommitTimeoutRound: -1,
+    mutant,
   };
 }
 
@@ -202,7 +212,8 @@ function receiveProposal(state: HeightState, proposal: Proposal, valid: boolean,
   if (proposal.chainId !== state.chainId || proposal.height !== state.height) return;
   const r = proposal.round;
   if (!Number.isInteger(r) || r < 0 || r > ROUND_MAX) return;
-  if (!Number.isInteger(proposal.polRound) || proposal.polRound < -1 || proposal.polRound >= r) return;
+  if (!Number.isInteger(proposal.polRound) || proposal.polRound < -1) return;
+  if (proposal.polRound >= r && state.mutant !== "accept-stale-pol") return;
   if (state.proposals.has(r)) return; // only the first proposal of a round counts
   if (proposal.proposer !== state.validators.proposerForRound(r).address) return;
   state.proposals.set(r, { proposal, valid, timely });
@@ -341,7 +352,8 @@ function ruleProposalNoPol(state: HeightState, outputs: Output[]): boolean {
   if (received === undefined || received.proposal.polRound !== -1) return false;
   const v = received.proposal.blockHash;
   // L23: valid(v) and (lockedRound = -1 or lockedValue = v); PBTS adds timely(v) for a fresh value
-  const ok = received.valid && received.timely && (state.lockedRound === -1 || state.lockedValue === v);
+  const ok = received.valid && received.timely &&
+    (state.lockedRound === -1 || state.lockedValue === v || state.mutant === "skip-lock-check");
   castVote(state, "prevote", ok ? v : null, outputs); // L24 / L26
   state.step = "prevote"; // L27
   return true;
@@ -353,10 +365,11 @@ function ruleProposalWithPol(state: HeightState, outputs: Output[]): boolean {
   const received = state.proposals.get(state.round);
   if (received === undefined) return false;
   const { polRound: vr, blockHash: v } = received.proposal;
-  if (vr < 0 || vr >= state.round) return false;
+  const stale = state.mutant === "accept-stale-pol";
+  if (vr < 0 || (vr >= state.round && !stale)) return false;
   if (state.votes.twoThirdsMajority(vr, "prevote") !== v) return false;
   // L29: valid(v) and (lockedRound <= vr or lockedValue = v)
-  const ok = received.valid && (state.lockedRound <= vr || state.lockedValue === v);
+  const ok = received.valid && (state.lockedRound <= vr || state.lockedValue === v || stale);
   castVote(state, "prevote", ok ? v : null, outputs); // L30 / L32
   state.step = "prevote"; // L33
   return true;
@@ -377,7 +390,10 @@ function ruleLock(state: HeightState, outputs: Output[]): boolean {
   const received = state.proposals.get(state.round);
   if (received === undefined || !received.valid) return false;
   const v = received.proposal.blockHash;
-  if (state.votes.twoThirdsMajority(state.round, "prevote") !== v) return false;
+  const quorum = state.mutant === "precommit-without-quorum"
+    ? state.votes.powerFor(state.round, "prevote", v) > 0n
+    : state.votes.twoThirdsMajority(state.round, "prevote") === v;
+  if (!quorum) return false;
   state.lockRuleRound = state.round;
   if (state.step === "prevote") { // L37
     state.lockedValue = v; // L38

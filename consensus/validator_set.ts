@@ -38,6 +38,12 @@ function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Floor division for a positive divisor (Go's big.Int Div is Euclidean: floor for d > 0). */
 function floorDiv(a: bigint, d: bigint): bigint {
   const q = a / d;
@@ -174,6 +180,75 @@ export class ValidatorSet {
     return new ValidatorSet(next.validators, {
       priorities: next.validators.map((v) => v.priority),
       proposer: next.proposer,
+    });
+  }
+
+  /**
+   * The set with members and powers replaced by `next`, priorities carried over as CometBFT's
+   * `UpdateWithChangeSet` does: a continuing validator keeps its priority (whatever its new power), a
+   * new one starts at `-1.125 * U` (U: the total power after the updates, before the removals, so that
+   * leaving and re-joining never resets a negative priority), removed ones go; then the priorities are
+   * rescaled to the `2 * totalPower` window and re-centred on their average. When `next` has the same
+   * members and powers, this set is returned unchanged (CometBFT applies no empty change set).
+   *
+   * The result's `proposer` is the old one when it stays, else the member with the highest priority;
+   * it is meaningful only once advanced: the set of the next height is `withValidators(next).advance(1)`.
+   * @param next the members of the new set (any order; addresses unique, power > 0).
+   * @returns the updated set (pure: this set is not changed).
+   * @throws RangeError when `next` is empty, has duplicates or a non-positive power.
+   * @example
+   * ```ts
+   * const next = set.withValidators([...list, newcomer]).advance(1);
+   * ```
+   */
+  withValidators(next: readonly Validator[]): ValidatorSet {
+    const sorted = validate(next);
+    const same = sorted.length === this.validators.length &&
+      sorted.every((v, i) => {
+        const o = this.validators[i]!;
+        return v.address === o.address && v.power === o.power && equalBytes(v.pubKey, o.pubKey);
+      });
+    if (same) return this;
+    const incoming = new Set(sorted.map((v) => v.address));
+    let removedPower = 0n;
+    for (const v of this.validators) if (!incoming.has(v.address)) removedPower += v.power;
+    const total = sorted.reduce((sum, v) => sum + v.power, 0n);
+    // verifyUpdates' tvpAfterUpdatesBeforeRemovals; computeNewPriorities' -(U + U >> 3)
+    const updatedTotal = total + removedPower;
+    const newcomer = -(updatedTotal + (updatedTotal >> 3n));
+    const vals = sorted.map((v) => ({ ...v, priority: this.#index.get(v.address)?.priority ?? newcomer }));
+    // RescalePriorities(PriorityWindowSizeFactor * total), then shiftByAvgProposerPriority
+    const diffMax = PRIORITY_WINDOW_SIZE_FACTOR * total;
+    let max = vals[0]!.priority, min = vals[0]!.priority;
+    for (const v of vals) {
+      if (v.priority > max) max = v.priority;
+      if (v.priority < min) min = v.priority;
+    }
+    const diff = max - min;
+    if (diff > diffMax) {
+      const ratio = (diff + diffMax - 1n) / diffMax;
+      for (const v of vals) v.priority = v.priority / ratio; // Go int64 division truncates toward 0
+    }
+    const avg = floorDiv(vals.reduce((sum, v) => sum + v.priority, 0n), BigInt(vals.length));
+    for (const v of vals) v.priority -= avg;
+    let proposer = vals.find((v) => v.address === this.proposer.address);
+    if (proposer === undefined) {
+      proposer = vals[0]!;
+      for (const v of vals) if (v.priority > proposer.priority) proposer = v;
+    }
+    return new ValidatorSet(vals, { priorities: vals.map((v) => v.priority), proposer: proposer.address });
+  }
+
+  /**
+   * Whether `other` has the same members with the same powers and keys (priorities aside).
+   * @param other another set.
+   * @returns true when the memberships are equal.
+   */
+  sameMembers(other: ValidatorSet): boolean {
+    if (other.size !== this.size) return false;
+    return this.validators.every((v, i) => {
+      const o = other.validators[i]!;
+      return o.address === v.address && o.power === v.power && equalBytes(o.pubKey, v.pubKey);
     });
   }
 

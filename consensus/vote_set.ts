@@ -5,6 +5,7 @@
 import type { Commit, DuplicateVoteEvidence, Hex, SignedVote, VoteType } from "./types.ts";
 import { ROUND_MAX } from "./codec.ts";
 import type { ValidatorSet } from "./validator_set.ts";
+import type { Mutant } from "./mutant.ts";
 
 /** What happened to a vote given to {@link HeightVoteSet.add}. */
 export type AddVoteResult =
@@ -16,10 +17,18 @@ export type AddVoteResult =
 const NIL = "nil";
 
 interface RoundTypeVotes {
-  /** First vote of each validator (later conflicting ones are not counted). */
+  /** First vote of each validator. */
   byValidator: Map<string, SignedVote>;
-  /** Power per block hash, or "nil". */
+  /**
+   * A validator's first vote for another value, counted for that value too (the paper counts
+   * 2f+1 messages per value: an equivocator counts for both, which quorum intersection allows, and
+   * without which honest nodes that saw its other vote first can never see a lock's proof of lock:
+   * found by the Twins checker). Values beyond the second are not counted (memory bound).
+   */
+  second: Map<string, SignedVote>;
+  /** Power per block hash, or "nil" (each validator once per value). */
   powerByValue: Map<string, bigint>;
+  /** Power of the distinct validators that voted. */
   total: bigint;
 }
 
@@ -38,6 +47,8 @@ export class HeightVoteSet {
   readonly chainId: string;
   readonly height: number;
   readonly validators: ValidatorSet;
+  /** A deliberately broken rule (simulator only, see `consensus/mutant.ts`), or null. */
+  readonly mutant: Mutant | null;
   readonly #votes = new Map<string, RoundTypeVotes>();
   /** Validators that sent any vote in a round, for the f+1 round-skip rule. */
   readonly #votersByRound = new Map<number, { voters: Set<string>; power: bigint }>();
@@ -48,11 +59,13 @@ export class HeightVoteSet {
    * @param chainId chain id the votes must carry.
    * @param height height the votes must carry.
    * @param validators the height's validator set.
+   * @param mutant simulator only: `count-duplicate-votes` counts repeated votes again (default null).
    */
-  constructor(chainId: string, height: number, validators: ValidatorSet) {
+  constructor(chainId: string, height: number, validators: ValidatorSet, mutant: Mutant | null = null) {
     this.chainId = chainId;
     this.height = height;
     this.validators = validators;
+    this.mutant = mutant;
   }
 
   #entry(round: number, type: VoteType): RoundTypeVotes | undefined {
@@ -63,7 +76,8 @@ export class HeightVoteSet {
    * Adds a signature-checked vote.
    * @param signed the vote.
    * @returns "added" when counted; "duplicate" for an exact repeat; "conflicting" (with evidence the
-   *   first time per validator/round/type) when the validator already voted differently; "ignored" for
+   *   first time per validator/round/type) when the validator already voted differently (its first
+   *   vote for another value still counts for that value); "ignored" for
    *   another height/chain or a non-member.
    */
   add(signed: SignedVote): AddVoteResult {
@@ -78,19 +92,30 @@ export class HeightVoteSet {
     const key = `${vote.round}/${vote.type}`;
     let entry = this.#votes.get(key);
     if (entry === undefined) {
-      entry = { byValidator: new Map(), powerByValue: new Map(), total: 0n };
+      entry = { byValidator: new Map(), second: new Map(), powerByValue: new Map(), total: 0n };
       this.#votes.set(key, entry);
     }
     const previous = entry.byValidator.get(vote.validator);
+    const value = vote.blockHash ?? NIL;
     if (previous !== undefined) {
+      const second = entry.second.get(vote.validator);
+      if (
+        this.mutant === "count-duplicate-votes" &&
+        (previous.vote.blockHash === vote.blockHash || second?.vote.blockHash === vote.blockHash)
+      ) {
+        entry.powerByValue.set(value, (entry.powerByValue.get(value) ?? 0n) + validator.power);
+      }
       if (previous.vote.blockHash === vote.blockHash) return { status: "duplicate" };
+      if (second === undefined) {
+        entry.second.set(vote.validator, signed);
+        entry.powerByValue.set(value, (entry.powerByValue.get(value) ?? 0n) + validator.power);
+      }
       const reportKey = `${key}/${vote.validator}`;
       if (this.#reported.has(reportKey)) return { status: "conflicting", evidence: null };
       this.#reported.add(reportKey);
       return { status: "conflicting", evidence: { a: previous, b: signed } };
     }
     entry.byValidator.set(vote.validator, signed);
-    const value = vote.blockHash ?? NIL;
     entry.powerByValue.set(value, (entry.powerByValue.get(value) ?? 0n) + validator.power);
     entry.total += validator.power;
     let voters = this.#votersByRound.get(vote.round);
@@ -157,8 +182,10 @@ export class HeightVoteSet {
     if (!this.validators.hasTwoThirds(this.powerFor(round, "precommit", blockHash))) {
       throw new RangeError(`Cannot make commit for ${blockHash} at round ${round}: no +2/3 precommits`);
     }
-    const signatures = this.votes(round, "precommit")
+    const entry = this.#entry(round, "precommit");
+    const signatures = [...(entry?.byValidator.values() ?? []), ...(entry?.second.values() ?? [])]
       .filter((s) => s.vote.blockHash === blockHash)
+      .sort((a, b) => a.vote.validator < b.vote.validator ? -1 : a.vote.validator > b.vote.validator ? 1 : 0)
       .map((s) => ({ validator: s.vote.validator, signature: s.signature }));
     return { height: this.height, round, blockHash, signatures };
   }

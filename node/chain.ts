@@ -10,16 +10,19 @@ import {
   commitHash,
   decodeBlock,
   encodeCommit,
+  type Evidence,
+  evidenceHash,
   executeBlock,
   type Genesis,
   LedgerState,
   type SignedTx,
   Store,
 } from "./ledger/mod.ts";
+import { evidenceId, evidenceProblem } from "./ledger/evidence_check.ts";
 import { txId, verifyTxSignature } from "./ledger/tx.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Commit, Hex, Validator } from "../consensus/types.ts";
-import { ValidatorSet, voteSignBytes } from "../consensus/mod.ts";
+import { ValidatorSet, type ValidatorSetJson, voteSignBytes } from "../consensus/mod.ts";
 
 /** What executing a block produced (not yet committed). */
 export type Execution = ReturnType<typeof executeBlock>;
@@ -111,6 +114,38 @@ export function genesisValidators(genesis: Genesis): Validator[] {
   }));
 }
 
+/** Validator sets of past heights kept in memory by {@link Chain.validatorsAt} (others read from the store). */
+const PAST_SETS_CACHED_MAX = 64;
+
+function encodeSet(set: ValidatorSet): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(set.toJSON()));
+}
+
+function decodeSet(bytes: Uint8Array): ValidatorSet {
+  return ValidatorSet.fromJSON(JSON.parse(new TextDecoder().decode(bytes)) as ValidatorSetJson);
+}
+
+/**
+ * The validator set of the height after `set`'s: the members and powers the ledger decided for
+ * `height` (`Ledger.validatorsFor`: staking's, a change decided at the end of block H taking effect at
+ * H+2; the genesis validators without staking), priorities carried over and advanced once (CometBFT's
+ * `updateState`: NextValidators.UpdateWithChangeSet, then IncrementProposerPriority(1)). A ledger that
+ * returns no valid set (empty, duplicates) keeps the members of `set`: the chain never halts on it.
+ * @param set the validator set of height `height - 1` (null for height 1: a fresh set).
+ * @param state the committed state at height `height - 1`.
+ * @param height the height whose set is wanted.
+ * @returns the set for `height`, with its proposer.
+ */
+export function nextValidatorSet(set: ValidatorSet | null, state: LedgerState, height: number): ValidatorSet {
+  const list = state.ledger.validatorsFor(state, height);
+  if (set === null) return new ValidatorSet(list);
+  try {
+    return set.withValidators(list).advance(1);
+  } catch {
+    return set.advance(1);
+  }
+}
+
 /** Options of {@link Chain.open}. */
 export interface ChainOptions {
   dir: string;
@@ -130,23 +165,36 @@ export class Chain {
   height: number;
   lastBlockHash: Hex;
   lastBlockTime: number;
-  /** The validator set (with proposer priorities) for height `height + 1`. */
+  /**
+   * The validator set (with proposer priorities) for height `height + 1`, derived after each commit
+   * from the ledger ({@link nextValidatorSet}); persisted with each block (`m/validatorSet`).
+   */
   validators: ValidatorSet;
+  /** The set of height `height` (null before the first block, or from a store without sets). */
+  #lastSet: ValidatorSet | null = null;
+  /** The set of height `height + 2`, once asked for (cleared at each commit). */
+  #afterNext: ValidatorSet | null = null;
+  /** Sets of past heights read from the store (members and powers; bounded). */
+  readonly #pastSets = new Map<number, ValidatorSet>();
   readonly #verified = new VerifiedCache(200_000);
   /** Decoded txs known by id (the mempool), so a block's txs are not decoded again. */
   txLookup: ((id: string) => SignedTx | undefined) | null = null;
   readonly #listeners: ((b: CommittedBlock) => void)[] = [];
 
-  private constructor(genesis: Genesis, store: Store, state: LedgerState, height: number) {
+  private constructor(
+    genesis: Genesis,
+    store: Store,
+    state: LedgerState,
+    height: number,
+    validators: ValidatorSet,
+  ) {
     this.genesis = genesis;
     this.store = store;
     this.state = state;
     this.height = height;
     this.lastBlockHash = "";
     this.lastBlockTime = Date.parse(genesis.genesisTime) || 0;
-    let set = new ValidatorSet(genesisValidators(genesis));
-    set = set.advance(height);
-    this.validators = set;
+    this.validators = validators;
   }
 
   /** Open (or create) the store and load the committed state. */
@@ -165,7 +213,15 @@ export class Chain {
         throw new Error(`the store in ${opts.dir} has no state; remove it to start over`);
       }
     }
-    const chain = new Chain(opts.genesis, store, state, height);
+    // The set of the next height: from the stored set of the last height and the ledger's decision
+    // (a store written before sets were stored: the genesis set, advanced once per height).
+    let validators: ValidatorSet;
+    const stored = height > 0 ? await store.latestValidatorSet() : undefined;
+    if (height === 0) validators = nextValidatorSet(null, state, 1);
+    else if (stored) validators = nextValidatorSet(decodeSet(stored), state, height + 1);
+    else validators = new ValidatorSet(genesisValidators(opts.genesis)).advance(height);
+    const chain = new Chain(opts.genesis, store, state, height, validators);
+    if (stored) chain.#lastSet = decodeSet(stored);
     if (height > 0) {
       const bytes = await store.getBlock(height);
       if (bytes) {
@@ -184,6 +240,68 @@ export class Chain {
   /** The ledger (modules) whose rules run on this chain's state. */
   get ledger(): Ledger {
     return this.state.ledger;
+  }
+
+  /**
+   * The validator set of `height` when it is known without the store: the last committed height's
+   * (the set that signed its commit), the next height's ({@link validators}) or the one after (decided
+   * by the ledger at the end of the last block, so the votes of a node one height ahead can be
+   * checked); null otherwise. Priorities are that height's for the first two.
+   */
+  validatorsFor(height: number): ValidatorSet | null {
+    if (height === this.height + 1) return this.validators;
+    if (height === this.height && this.#lastSet) return this.#lastSet;
+    if (height !== this.height + 2) return null;
+    this.#afterNext ??= nextValidatorSet(this.validators, this.state, height);
+    return this.#afterNext;
+  }
+
+  /**
+   * The members and powers of the validator set of any height from 1 to `height + 2` (past heights
+   * from the store: `v/` entries kept where the set changed), or null for another height. Only
+   * membership and power are meaningful for a past height (its priorities are not kept).
+   */
+  async validatorsAt(height: number): Promise<ValidatorSet | null> {
+    if (!Number.isSafeInteger(height) || height < 1 || height > this.height + 2) return null;
+    const near = this.validatorsFor(height);
+    if (near) return near;
+    const cached = this.#pastSets.get(height);
+    if (cached) return cached;
+    const bytes = await this.store.validatorSetAt(height);
+    let set: ValidatorSet;
+    try {
+      set = bytes ? decodeSet(bytes) : new ValidatorSet(genesisValidators(this.genesis));
+    } catch {
+      return null;
+    }
+    if (this.#pastSets.size >= PAST_SETS_CACHED_MAX) {
+      const first = this.#pastSets.keys().next();
+      if (!first.done) this.#pastSets.delete(first.value);
+    }
+    this.#pastSets.set(height, set);
+    return set;
+  }
+
+  /**
+   * Why the evidence of a block of height `height` is not valid, or null: each piece is for a height
+   * below `height`, appears once, and proves an equivocation of a validator of its height (shape,
+   * membership, both signatures: `evidence_check.ts`). Whether it is too old or already punished is
+   * the ledger's rule (the staking module).
+   */
+  async evidenceProblem(evidence: readonly Evidence[], height: number): Promise<string | null> {
+    const ids = new Set<string>();
+    for (const [i, ev] of evidence.entries()) {
+      const h = ev.voteA.vote.height;
+      if (h >= height) return `evidence ${i}: for height ${h}, not below the block's ${height}`;
+      const id = evidenceId(ev);
+      if (ids.has(id)) return `evidence ${i}: included twice`;
+      ids.add(id);
+      const set = await this.validatorsAt(h);
+      if (!set) return `evidence ${i}: no validator set known for height ${h}`;
+      const why = await evidenceProblem(ev, this.chainId, set);
+      if (why) return `evidence ${i}: ${why}`;
+    }
+    return null;
   }
 
   /** Subscribe to committed blocks. */
@@ -229,17 +347,22 @@ export class Chain {
     return { ok: true, stxs };
   }
 
-  /** Check a commit certificate: signatures of known validators over the precommit, > 2/3 power. */
+  /**
+   * Check a commit certificate for block `hash` at `height`: signatures of validators of THAT height's
+   * set over the precommit, carrying > 2/3 of its power.
+   */
   async verifyCommit(commit: Commit, height: number, hash: Hex): Promise<string | null> {
     if (commit.height !== height) return `commit is for height ${commit.height}, expected ${height}`;
     if (commit.blockHash !== hash) return `commit is for block ${commit.blockHash}, expected ${hash}`;
+    const set = this.validatorsFor(height) ?? await this.validatorsAt(height);
+    if (!set) return `no validator set known for height ${height}`;
     const seen = new Set<string>();
     let power = 0n;
     const checks: Promise<boolean>[] = [];
     for (const s of commit.signatures) {
       if (seen.has(s.validator)) return `commit has two signatures of ${s.validator}`;
       seen.add(s.validator);
-      const v = this.validators.get(s.validator);
+      const v = set.get(s.validator);
       if (!v) return `commit signed by ${s.validator}, not a validator`;
       power += v.power;
       const bytes = voteSignBytes({
@@ -252,8 +375,8 @@ export class Chain {
       });
       checks.push(verify(v.pubKey, bytes, s.signature));
     }
-    if (!this.validators.hasTwoThirds(power)) {
-      return `commit has ${power} of ${this.validators.totalPower} power`;
+    if (!set.hasTwoThirds(power)) {
+      return `commit has ${power} of ${set.totalPower} power`;
     }
     const ok = await Promise.all(checks);
     const bad = ok.indexOf(false);
@@ -309,6 +432,9 @@ export class Chain {
       return { ok: false, reason: `${block.txs.length} txs > maxBlockTxs` };
     }
     // txsHash: checked by decodeBlock (hashing 2,000 txs again cost as much as the decode)
+    if (evidenceHash(block.evidence) !== h.evidenceHash) {
+      return { ok: false, reason: "evidenceHash does not match the evidence" };
+    }
     if (this.height === 0) {
       if (block.lastCommit !== null) return { ok: false, reason: "first block carries a last commit" };
     } else {
@@ -319,9 +445,21 @@ export class Chain {
       const why = await this.verifyCommit(block.lastCommit, this.height, this.lastBlockHash);
       if (why) return { ok: false, reason: `last commit: ${why}` };
     }
+    const evidenceWhy = await this.evidenceProblem(block.evidence, height);
+    if (evidenceWhy) return { ok: false, reason: evidenceWhy };
     const v = await this.verifyTxs(block.txs);
     if (!v.ok) return { ok: false, reason: v.reason };
-    const exec = executeBlock(this.state, { height, proposer: h.proposer, time: h.time, txs: v.stxs });
+    const signing = {
+      lastCommitSigners: (block.lastCommit?.signatures.map((s) => s.validator) ?? []).sort(),
+      evidence: block.evidence,
+    };
+    const exec = executeBlock(this.state, {
+      height,
+      proposer: h.proposer,
+      time: h.time,
+      txs: v.stxs,
+      signing,
+    });
     return { ok: true, value: { block, bytes, hash, stxs: v.stxs, exec } };
   }
 
@@ -336,6 +474,8 @@ export class Chain {
   ): Promise<CommittedBlock> {
     const height = vb.block.header.height;
     if (height !== this.height + 1) throw new Error(`commit of height ${height} at height ${this.height}`);
+    const set = this.validators;
+    const changed = this.#lastSet === null || !this.#lastSet.sameMembers(set);
     const txIndex = vb.stxs.map((s, index) => ({
       id: s.id,
       height,
@@ -351,12 +491,15 @@ export class Chain {
       appHash: vb.exec.appHash,
       txIndex,
       results: vb.exec.results,
+      validatorSet: { bytes: encodeSet(set), changed },
     }, { sync: opts.durable ?? true });
     this.state.apply(vb.exec.writes, height, vb.exec.appHash);
     this.height = height;
     this.lastBlockHash = vb.hash;
     this.lastBlockTime = vb.block.header.time;
-    this.validators = this.validators.advance(1);
+    this.#afterNext = null;
+    this.#lastSet = set;
+    this.validators = nextValidatorSet(set, this.state, height + 1);
     const event: CommittedBlock = {
       height,
       hash: vb.hash,

@@ -2,19 +2,20 @@
  * A node's home directory: config, genesis, validator key, p2p key and data.
  *
  * ```
- * <home>/config.json              moniker, chain id, listen addresses, bootstrap peers
+ * <home>/config.json              moniker, chain id, listen addresses, bootstrap peers, peer limits
  * <home>/genesis.json             the chain's genesis
  * <home>/priv_validator_key.json  the consensus key (mode 0600)
  * <home>/node_key.json            the libp2p identity (mode 0600)
  * <home>/data/ledger/             LevelDB: blocks, commits, state, tx index
  * <home>/data/cs.wal              consensus write-ahead log
  * <home>/data/priv_validator_state.json  last signed height/round/step
+ * <home>/data/peers.json         peers this node was connected to (node/p2p_peer_file.ts)
  * <home>/keys/                    the CLI keystore
  * ```
  * @module
  */
 import { join } from "node:path";
-import { addressOf, fromHex, generatePrivateKey, publicKeyOf, toHex } from "../lib/crypto.ts";
+import { addressOf, fromHex, generatePrivateKey, publicKeyOf, sha256, toHex } from "../lib/crypto.ts";
 import { defaultParams, type Genesis, validateGenesis } from "./ledger/genesis.ts";
 
 /** What `config.json` holds. */
@@ -24,6 +25,26 @@ export interface NodeConfig {
   p2pListen: string;
   rpcListen: string;
   bootstrap: string[];
+  /** Most peers connected at once (optional; default {@link PEERS_MAX_DEFAULT}). */
+  peersMax?: number;
+  /** Most connections from one IP address (optional; default {@link CONNECTIONS_PER_IP_MAX_DEFAULT}). */
+  connectionsPerIpMax?: number;
+}
+
+/** Default of `peersMax`: the libp2p connection manager's cap. */
+export const PEERS_MAX_DEFAULT = 64;
+/**
+ * Default of `connectionsPerIpMax`. Loopback addresses are exempt (a devnet runs every node on
+ * 127.0.0.1); see `node/p2p_gater.ts`.
+ */
+export { CONNECTIONS_PER_IP_MAX_DEFAULT } from "./p2p_gater.ts";
+
+/**
+ * The genesis hash: sha256 of the exact bytes of `genesis.json`, in hex. Two nodes on one chain have
+ * the same file; `node init --join` prints it and checks it against `--genesis-hash`.
+ */
+export function genesisHash(bytes: Uint8Array): string {
+  return toHex(sha256(bytes));
 }
 
 /** A configuration problem a user can fix. */
@@ -102,6 +123,10 @@ export interface InitOptions {
   bootstrap?: string[];
   /** Overwrite an existing config (keys are kept). */
   force?: boolean;
+  /** The exact bytes of a fetched `genesis.json` (`node init --join`): written as they are, always. */
+  genesisBytes?: Uint8Array;
+  peersMax?: number;
+  connectionsPerIpMax?: number;
 }
 
 /**
@@ -124,9 +149,13 @@ export async function initHome(opts: InitOptions): Promise<{ config: NodeConfig;
     p2pListen: opts.p2pListen ?? "/ip4/127.0.0.1/tcp/26656",
     rpcListen: opts.rpcListen ?? "127.0.0.1:26657",
     bootstrap: opts.bootstrap ?? [],
+    ...(opts.peersMax !== undefined ? { peersMax: opts.peersMax } : {}),
+    ...(opts.connectionsPerIpMax !== undefined ? { connectionsPerIpMax: opts.connectionsPerIpMax } : {}),
   };
   await Deno.writeTextFile(p.config, JSON.stringify(config, null, 2) + "\n");
-  if (!await exists(p.genesis)) {
+  if (opts.genesisBytes !== undefined) {
+    await Deno.writeFile(p.genesis, opts.genesisBytes);
+  } else if (!await exists(p.genesis)) {
     const genesis: Genesis = {
       chainId,
       genesisTime: new Date().toISOString(),
@@ -149,6 +178,8 @@ export interface LoadedHome {
   home: string;
   config: NodeConfig;
   genesis: Genesis;
+  /** The exact bytes of `genesis.json` (served by `GET /genesis`; their sha256 is the genesis hash). */
+  genesisBytes?: Uint8Array;
   validatorKey: SeedKey;
   nodeKey: SeedKey;
 }
@@ -171,9 +202,17 @@ export async function loadHome(home: string): Promise<LoadedHome> {
     if (typeof config[f] !== "string") throw new ConfigError(`${p.config}: ${f} must be a string`);
   }
   if (!Array.isArray(config.bootstrap)) config.bootstrap = [];
+  for (const f of ["peersMax", "connectionsPerIpMax"] as const) {
+    const v = config[f];
+    if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1)) {
+      throw new ConfigError(`${p.config}: ${f} must be a positive integer`);
+    }
+  }
   let genesis: Genesis;
+  let genesisBytes: Uint8Array;
   try {
-    genesis = validateGenesis(JSON.parse(await Deno.readTextFile(p.genesis)));
+    genesisBytes = await Deno.readFile(p.genesis);
+    genesis = validateGenesis(JSON.parse(new TextDecoder().decode(genesisBytes)));
   } catch (e) {
     throw new ConfigError(`Invalid genesis ${p.genesis}: ${(e as Error).message}`);
   }
@@ -186,6 +225,7 @@ export async function loadHome(home: string): Promise<LoadedHome> {
     home,
     config,
     genesis,
+    genesisBytes,
     validatorKey: await readSeedKey(p.validatorKey),
     nodeKey: await readSeedKey(p.nodeKey),
   };

@@ -7,7 +7,7 @@
  * as input; the WAL records and their replay are `consensus_wal.ts`.
  * @module
  */
-import { decode, encode } from "cborg";
+import { encode } from "cborg";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { blockTimeProblem, type Chain, type ValidatedBlock } from "./chain.ts";
@@ -18,12 +18,14 @@ import {
   type ConsensusGossipContext,
   decodeProposalMessage,
   decodeProposedBlock,
+  decodeVoteMessage,
   resendProtocol,
   SeenSignatures,
   topics,
   validateProposalMessage,
   validateResend,
   validateVoteMessage,
+  VOTES_PER_MESSAGE_MAX,
 } from "./consensus_gossip.ts";
 import { ConsensusWal, type WalLog } from "./consensus_wal.ts";
 
@@ -32,17 +34,20 @@ export type { WalLog } from "./consensus_wal.ts";
 export type SignerGuard = Pick<SignerState, "authorize">;
 import { OwnMessages } from "./consensus_own.ts";
 import { GOSSIP_BYTES_MAX, GossipStats, toVerdict } from "./gossip_validation.ts";
-import { commitHash, encodeBlock, type SignedTx, txsHash, txsThatFit } from "./ledger/mod.ts";
-import { decodeCommit } from "./ledger/block.ts";
+import { validateSyncedBlock } from "./sync_verify.ts";
+import { BlockCache, FutureBuffer } from "./height_buffers.ts";
+import { buildBlock } from "./block_builder.ts";
+import { SerialQueue } from "./serial_queue.ts";
+import { EvidencePool } from "./evidence_pool.ts";
+import { EvidenceGossip } from "./evidence_gossip.ts";
 import {
-  decodeSignedVote,
   encodeSignedProposal,
   encodeSignedVote,
   newHeightState,
   SignerState,
   step,
 } from "../consensus/mod.ts";
-import type { Commit, Hex, Proposal, SignedVote, Vote } from "../consensus/types.ts";
+import type { Commit, Proposal, Vote } from "../consensus/types.ts";
 
 /** Options of the driver. */
 export interface DriverOptions {
@@ -63,6 +68,8 @@ export interface DriverOptions {
   rebroadcastMs?: number;
   /** Where refused re-sent messages are counted per peer and reason (the node's gossip stats). */
   gossipStats?: GossipStats;
+  /** Pending evidence (default a new pool with the default bounds). */
+  evidencePool?: EvidencePool;
 }
 
 type CoreState = ReturnType<typeof newHeightState>;
@@ -70,11 +77,6 @@ type CoreInput = Parameters<typeof step>[1];
 type CoreOutput = ReturnType<typeof step>["outputs"][number];
 
 export { topics } from "./consensus_gossip.ts";
-
-const FUTURE_BUFFER_MAX = 2_000;
-/** Bytes of next-height messages kept at most (a few full proposals). */
-const FUTURE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
-const BLOCK_STORE_MAX = 16;
 
 /** The consensus driver of one node. */
 export class ConsensusDriver {
@@ -84,20 +86,17 @@ export class ConsensusDriver {
   readonly #topics: ReturnType<typeof topics>;
   #cs: CoreState | null = null;
   #height = 0;
-  #queue: (() => Promise<void>)[] = [];
-  #running = false;
-  /** The drain loop in progress (resolved when the queue is empty). */
-  #draining: Promise<void> = Promise.resolve();
+  /** Every input goes through this queue. */
+  readonly #q: SerialQueue;
   #stopped = false;
   #timers = new Set<unknown>();
   /** Blocks seen for the current height by hash (validated or not). */
-  #blocks = new Map<Hex, { ok: true; value: ValidatedBlock } | { ok: false; reason: string }>();
+  readonly #blocks = new BlockCache();
   /** Own messages (validators only; set by start). */
   #own: OwnMessages | null = null;
-  #future: { kind: "proposal" | "vote"; data: Uint8Array }[] = [];
+  readonly #future = new FutureBuffer();
   /** Signatures of the peer messages of this height already in the WAL (identical messages once). */
   #walSeen = new SeenSignatures();
-  #futureBytes = 0;
   #wal!: ConsensusWal;
   #replaying = false;
   #pendingGetValue: { height: number; round: number } | null = null;
@@ -106,8 +105,10 @@ export class ConsensusDriver {
   #resting: { height: number; timer: unknown } | null = null;
   /** Heights decided after round 0 (a timeout or a missing proposal cost a round). */
   laterRounds = 0;
-  /** Duplicate-vote evidence seen (conflicting signed votes of one validator). */
-  evidenceCount = 0;
+  /** Evidence: detection, pool, gossip (issue 9). */
+  readonly #evidence: EvidenceGossip;
+  /** Pending evidence. */
+  readonly evidencePool: EvidencePool;
   /** Heights seen in messages from peers, above ours: a hint for block sync. */
   #onBehind: ((height: number) => void) | null = null;
 
@@ -126,6 +127,23 @@ export class ConsensusDriver {
     this.#log = opts.logger ?? (() => {});
     this.#gossipStats = opts.gossipStats ?? new GossipStats();
     this.#topics = topics(opts.chain.chainId);
+    this.#q = new SerialQueue(this.#log);
+    // Pending evidence is kept as long as the ledger would still punish it (staking's age).
+    const staking = opts.chain.genesis.params.staking;
+    this.evidencePool = opts.evidencePool ?? new EvidencePool({ ageBlocksMax: staking.evidenceMaxAgeBlocks });
+    this.#evidence = new EvidenceGossip({
+      chain: opts.chain,
+      p2p: opts.p2p,
+      pool: this.evidencePool,
+      topic: this.#topics.evidence,
+      height: () => this.#height,
+      log: this.#log,
+    });
+  }
+
+  /** Duplicate votes this node detected (conflicting signed votes of one validator). */
+  get evidenceCount(): number {
+    return this.#evidence.detected;
   }
 
   /** The height being decided. */
@@ -182,6 +200,7 @@ export class ConsensusDriver {
       // stream still closing
       { requestBytesMax: GOSSIP_BYTES_MAX, concurrentMax: 16, inboundStreamsMax: 2 },
     );
+    this.#evidence.start();
     this.#o.mempool.onAdded(() => this.#wake(this.#height));
     await this.#run(async () => {
       await this.#startHeight(this.#o.chain.height + 1, true);
@@ -196,8 +215,7 @@ export class ConsensusDriver {
     this.#resting = null;
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
-    this.#queue = [];
-    await this.#draining;
+    await this.#q.stop();
     await this.#wal?.close();
   }
 
@@ -209,32 +227,9 @@ export class ConsensusDriver {
   applySyncedBlock(blockBytes: Uint8Array, commitBytes: Uint8Array, durable = true): Promise<string | null> {
     return new Promise((resolve) => {
       this.#enqueue(async () => {
-        const chain = this.#o.chain;
-        let commit: Commit;
-        try {
-          commit = decodeCommit(commitBytes);
-        } catch (e) {
-          resolve(`malformed commit: ${(e as Error).message}`);
-          return;
-        }
-        if (commit.height !== chain.height + 1) {
-          resolve(
-            commit.height <= chain.height ? null : `block ${commit.height} is ahead of ${chain.height + 1}`,
-          );
-          return;
-        }
-        const v = await chain.validateBlock(blockBytes, { hash: commit.blockHash });
-        if (!v.ok) {
-          resolve(`synced block ${commit.height}: ${v.reason}`);
-          return;
-        }
-        const why = await chain.verifyCommit(commit, commit.height, v.value.hash);
-        if (why) {
-          resolve(`synced block ${commit.height}: ${why}`);
-          return;
-        }
-        await this.#commit(v.value, commit, durable);
-        resolve(null);
+        const v = await validateSyncedBlock(this.#o.chain, blockBytes, commitBytes);
+        if (v.ok) await this.#commit(v.block, v.commit, durable);
+        resolve(v.ok ? null : v.reason);
       });
     });
   }
@@ -243,41 +238,15 @@ export class ConsensusDriver {
 
   /** True when no input is queued or being processed (the simulator waits for this between events). */
   get idle(): boolean {
-    return !this.#running && this.#queue.length === 0;
+    return this.#q.idle;
   }
 
   #enqueue(task: () => Promise<void>): void {
-    if (this.#stopped) return;
-    this.#queue.push(task);
-    if (!this.#running) this.#draining = this.#drain();
+    if (!this.#stopped) this.#q.enqueue(task);
   }
 
-  async #run(task: () => Promise<void>): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#enqueue(async () => {
-        try {
-          await task();
-        } finally {
-          resolve();
-        }
-      });
-    });
-  }
-
-  async #drain(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#queue.length > 0 && !this.#stopped) {
-        const task = this.#queue.shift()!;
-        try {
-          await task();
-        } catch (e) {
-          this.#log("error", "consensus task failed", { error: String((e as Error)?.stack ?? e) });
-        }
-      }
-    } finally {
-      this.#running = false;
-    }
+  #run(task: () => Promise<void>): Promise<void> {
+    return this.#q.run(task);
   }
 
   // ---- heights ----
@@ -309,10 +278,7 @@ export class ConsensusDriver {
     await this.#feed({ type: "start" });
     if (replay) await this.#replayWal();
     // Messages that arrived early for this height.
-    const future = this.#future;
-    this.#future = [];
-    this.#futureBytes = 0;
-    for (const m of future) {
+    for (const m of this.#future.take()) {
       if (m.kind === "proposal") await this.#onProposalMessage(m.data);
       else await this.#onVoteMessage(m.data);
     }
@@ -367,15 +333,12 @@ export class ConsensusDriver {
         return;
       case "schedule_timeout": {
         const { step: s, height, round, durationMs } = out;
-        const t = this.#clock.setTimeout(() => {
-          this.#timers.delete(t);
+        this.#after(durationMs, () =>
           this.#enqueue(async () => {
             if (height !== this.#height) return;
             await this.#wal.timeout(s, height, round);
             await this.#feed({ type: "timeout", step: s, height, round });
-          });
-        }, durationMs);
-        this.#timers.add(t);
+          }));
         return;
       }
       case "decide": {
@@ -397,11 +360,7 @@ export class ConsensusDriver {
         return;
       }
       case "evidence":
-        this.evidenceCount++;
-        this.#log("warn", "duplicate vote evidence", {
-          validator: out.evidence.a.vote.validator,
-          height: out.evidence.a.vote.height,
-        });
+        await this.#evidence.report(out.evidence.a, out.evidence.b);
         return;
     }
   }
@@ -415,6 +374,7 @@ export class ConsensusDriver {
   async #commit(vb: ValidatedBlock, commit: Commit, durable: boolean): Promise<void> {
     const chain = this.#o.chain;
     const event = await chain.commit(vb, commit, { durable });
+    this.#evidence.committed(vb.block.evidence, event.height);
     this.#o.mempool.update(event.txs.map((t) => t.id), chain.state, new Set(event.txs.map((t) => t.from)));
     // Not synced: the block is (when this node signs), and a WAL that still holds a decided height's
     // records after a crash is replayed as stale (ignored); the next own message's fsync makes the
@@ -428,13 +388,23 @@ export class ConsensusDriver {
     const next = event.height + 1;
     const committedAt = this.#clock.now();
     this.#height = next;
+    this.#after(
+      delay,
+      () =>
+        this.#enqueue(() =>
+          this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
+        ),
+    );
+  }
+
+  /** Runs `fn` after `ms` on the clock (the timer is cleared on stop). */
+  #after(ms: number, fn: () => void): unknown {
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
-      this.#enqueue(() =>
-        this.#height === next && !this.#cs ? this.#startOrRest(next, committedAt) : Promise.resolve()
-      );
-    }, delay);
+      fn();
+    }, ms);
     this.#timers.add(t);
+    return t;
   }
 
   // ---- rest (issue 9, part 5: a node at rest costs nothing) ----
@@ -454,19 +424,17 @@ export class ConsensusDriver {
       await this.#startHeight(height, false);
       return;
     }
-    const t = this.#clock.setTimeout(() => {
-      this.#timers.delete(t);
-      this.#wake(height);
-    }, wait);
-    this.#timers.add(t);
-    this.#resting = { height, timer: t };
+    this.#resting = { height, timer: this.#after(wait, () => this.#wake(height)) };
     this.#log("debug", "resting", { height, waitMs: wait });
   }
 
-  /** Whether `height` has work: txs pending, peers' messages for it buffered, ledger work scheduled. */
+  /**
+   * Whether `height` has work: txs or evidence pending, peers' messages for it buffered, ledger work
+   * scheduled.
+   */
   #hasWork(height: number): boolean {
     const chain = this.#o.chain;
-    return this.#o.mempool.size > 0 || this.#future.length > 0 ||
+    return this.#o.mempool.size > 0 || this.#future.size > 0 || this.evidencePool.size > 0 ||
       chain.ledger.scheduledWork(chain.state, height);
   }
 
@@ -490,25 +458,14 @@ export class ConsensusDriver {
   // ---- our own messages ----
 
   async #buildValue(height: number, round: number): Promise<void> {
-    const chain = this.#o.chain;
-    const p = chain.genesis.params.consensus;
-    const lastCommit = height > 1 ? decodeCommit((await chain.store.getCommit(height - 1))!) : null;
-    const header = {
-      chainId: chain.chainId,
+    const bytes = await buildBlock({
+      chain: this.#o.chain,
+      mempool: this.#o.mempool,
+      evidence: (h, bounds) => this.#evidence.forBlock(h, bounds),
       height,
-      time: Math.max(this.#clock.now(), chain.lastBlockTime + 1),
-      prevHash: chain.lastBlockHash,
-      appHash: chain.state.appHash,
-      txsHash: txsHash([]),
+      nowMs: this.#clock.now(),
       proposer: this.#o.validatorKey!.address,
-      lastCommitHash: lastCommit ? commitHash(lastCommit) : "",
-    };
-    // The whole block (header, txs, commit) within maxBlockBytes, so that its proposal can be sent.
-    const empty = encodeBlock({ header, txs: [], lastCommit }).length;
-    const reaped: SignedTx[] = this.#o.mempool.reap(p.maxBlockTxs, p.maxBlockBytes - empty);
-    const fit = txsThatFit(reaped.map((s) => s.bytes.length), p.maxBlockBytes, empty);
-    const txs = reaped.slice(0, fit).map((s) => s.bytes);
-    const bytes = encodeBlock({ header: { ...header, txsHash: txsHash(txs) }, txs, lastCommit });
+    });
     await this.#wal.value(height, round, bytes);
     await this.#acceptValue(height, round, bytes);
   }
@@ -519,16 +476,8 @@ export class ConsensusDriver {
       this.#log("error", "own block is invalid", { reason: v.reason });
       return;
     }
-    this.#rememberBlock(v.value.hash, v);
+    this.#blocks.set(v.value.hash, v);
     await this.#feed({ type: "value", height, round, blockHash: v.value.hash });
-  }
-
-  #rememberBlock(hash: Hex, v: { ok: true; value: ValidatedBlock } | { ok: false; reason: string }): void {
-    if (this.#blocks.size >= BLOCK_STORE_MAX && !this.#blocks.has(hash)) {
-      const first = this.#blocks.keys().next();
-      if (!first.done) this.#blocks.delete(first.value);
-    }
-    this.#blocks.set(hash, v);
   }
 
   async #signAndSendProposal(proposal: Proposal): Promise<void> {
@@ -545,8 +494,7 @@ export class ConsensusDriver {
 
   #scheduleRebroadcast(): void {
     const every = this.#o.rebroadcastMs ?? 1000;
-    const t = this.#clock.setTimeout(() => {
-      this.#timers.delete(t);
+    this.#after(every, () => {
       if (this.#stopped) return;
       this.#enqueue(() => {
         // Nothing is re-sent between heights (at rest, a node sends nothing).
@@ -554,8 +502,7 @@ export class ConsensusDriver {
         return Promise.resolve();
       });
       this.#scheduleRebroadcast();
-    }, every);
-    this.#timers.add(t);
+    });
   }
 
   /** A peer's re-sent message: validated exactly like gossip (votes may be bundled), then handled. */
@@ -574,11 +521,7 @@ export class ConsensusDriver {
   /** Keep a message of the next height for when it starts; bounded in count and bytes (drop beyond). */
   #buffer(kind: "proposal" | "vote", data: Uint8Array): void {
     if (!this.#cs) this.#wake(this.#height); // a peer runs our resting height: join it
-    if (
-      this.#future.length >= FUTURE_BUFFER_MAX || this.#futureBytes + data.length > FUTURE_BUFFER_BYTES_MAX
-    ) return;
-    this.#future.push({ kind, data });
-    this.#futureBytes += data.length;
+    this.#future.push(kind, data);
   }
 
   async #onProposalMessage(data: Uint8Array): Promise<void> {
@@ -610,7 +553,7 @@ export class ConsensusDriver {
       if (!v.ok) {
         this.#log("warn", "invalid proposed block", { height: p.height, round: p.round, reason: v.reason });
       }
-      this.#rememberBlock(p.blockHash, v);
+      this.#blocks.set(p.blockHash, v);
     }
     // the signature covers the block hash, and the bytes are the block's (checked above or cached)
     const first = this.#walSeen.first(sp.signature);
@@ -628,14 +571,7 @@ export class ConsensusDriver {
   }
 
   async #onVoteMessage(data: Uint8Array): Promise<void> {
-    let votes: SignedVote[];
-    try {
-      const arr = decode(data) as [Uint8Array[], number];
-      votes = arr[0].map((b) => decodeSignedVote(b));
-    } catch {
-      return;
-    }
-    for (const signed of votes) {
+    for (const signed of decodeVoteMessage(data, VOTES_PER_MESSAGE_MAX)?.votes ?? []) {
       const h = signed.vote.height;
       if (h === this.#height + 1 || (h === this.#height && !this.#cs)) {
         this.#buffer("vote", encode([[encodeSignedVote(signed)], 0]));

@@ -10,6 +10,14 @@
  * Order of checks: cheap shape checks, then membership and signature, and only then anything that
  * acts on the message's claims (a height above ours triggers block sync only once signed by a
  * validator; a block is accepted for relay only if its bytes hash to the signed `blockHash`).
+ *
+ * Membership is checked against the validator set of the message's height (issue 9: the set changes
+ * at H+2): the last committed height, the one being decided and the next are known
+ * (`Chain.validatorsFor`), those of recent heights are kept (`Chain.validatorsAt`): a late vote up to
+ * {@link STALE_VOTE_HEIGHTS_CHECKED} heights old is checked with its height's set (then ignored), an
+ * older one is ignored unchecked, as is a proposal of any older height; a message of a farther height
+ * is checked against the current set only to serve as a sync hint, and ignored (not penalised) when
+ * its signer is unknown there.
  * @module
  */
 import { createHash } from "node:crypto";
@@ -31,13 +39,17 @@ import { type GossipResult, IGNORE, REJECT } from "./gossip_validation.ts";
 import type { MessageIdFn } from "./p2p_host.ts";
 
 /** Topic names of a chain. */
-export function topics(chainId: string): { txs: string; proposal: string; vote: string } {
+export function topics(chainId: string): { txs: string; proposal: string; vote: string; evidence: string } {
   return {
     txs: `/cirrus/${chainId}/txs`,
     proposal: `/cirrus/${chainId}/proposal`,
     vote: `/cirrus/${chainId}/vote`,
+    evidence: `/cirrus/${chainId}/evidence`,
   };
 }
+
+/** How many heights below the current one a late vote is still checked (and penalised when bad). */
+export const STALE_VOTE_HEIGHTS_CHECKED = 64;
 
 /** Most votes in one vote message. */
 export const VOTES_PER_MESSAGE_MAX = 64;
@@ -156,22 +168,25 @@ export async function validateProposalMessage(
   if (m === null) return REJECT.malformed;
   const p = m.sp.proposal;
   if (p.chainId !== chain.chainId) return REJECT.wrong_chain;
-  if (p.height < ctx.height()) return IGNORE.stale_height;
-  const v = chain.validators.get(p.proposer);
-  if (!v) return REJECT.not_validator;
+  const height = ctx.height();
+  if (p.height < height) return IGNORE.stale_height;
+  const far = p.height > height + 1;
+  const set = (far ? null : chain.validatorsFor(p.height)) ?? chain.validators;
+  const v = set.get(p.proposer);
+  if (!v) return far ? IGNORE.future_height : REJECT.not_validator;
   if (!await verify(v.pubKey, proposalSignBytes(p), m.sp.signature)) return REJECT.bad_signature;
-  // Heights read again after the await, from the chain: its committed height and its validator set
-  // (of the next height) change together. A height read before the await with the set read after
-  // it judged a late proposal of the height committed meanwhile by the next height's proposer order:
-  // a wrong_proposer reject of an honest peer, whose gossip score then fell (under load, a stall).
+  // The committed height read again after the await: a proposal of a height committed meanwhile is
+  // stale (ignored). Judged by the next height's proposer order it was a wrong_proposer reject of an
+  // honest peer, whose gossip score then fell (under load, a stall).
   const next = chain.height + 1;
   if (p.height < next) return IGNORE.stale_height;
   // issue 8 finding 9: a far height is a sync hint only once a validator signed it
-  if (p.height > next + 1) {
+  if (far) {
     ctx.onBehind(p.height);
     return IGNORE.future_height;
   }
-  if (p.height === next && chain.validators.proposerForRound(p.round).address !== p.proposer) {
+  // the proposer order of the proposal's own height (`validatorsFor`), whatever was committed meanwhile
+  if (p.height === height && set.proposerForRound(p.round).address !== p.proposer) {
     return REJECT.wrong_proposer;
   }
   // issue 8 finding 2: the block bytes must be the signed block, else anyone could poison the round
@@ -219,11 +234,19 @@ export async function validateVoteMessage(
   let current = false;
   for (const sv of m.votes) {
     if (sv.vote.chainId !== chain.chainId) return REJECT.wrong_chain;
-    const v = chain.validators.get(sv.vote.validator);
-    if (!v) return REJECT.not_validator;
+    const h = sv.vote.height;
+    const far = h > height + 1;
+    if (h + STALE_VOTE_HEIGHTS_CHECKED < height) continue; // long past: ignored unchecked
+    const set = far ? chain.validators : chain.validatorsFor(h) ?? await chain.validatorsAt(h);
+    if (set === null) continue;
+    const v = set.get(sv.vote.validator);
+    if (!v) {
+      if (far) continue;
+      return REJECT.not_validator;
+    }
     if (!await verify(v.pubKey, voteSignBytes(sv.vote), sv.signature)) return REJECT.bad_signature;
-    if (sv.vote.height >= height && sv.vote.height <= height + 1) current = true;
-    if (sv.vote.height > height + 1) ctx.onBehind(sv.vote.height);
+    if (far) ctx.onBehind(h);
+    else if (h >= height) current = true;
   }
   if (current) return "accept";
   return m.votes.every((sv) => sv.vote.height < height) ? IGNORE.stale_height : IGNORE.future_height;

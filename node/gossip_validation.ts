@@ -35,7 +35,9 @@ export type GossipReason =
   | "unfunded_sender"
   | "not_subscribed"
   | "validator_timeout"
-  | "validator_error";
+  | "validator_error"
+  | "invalid_evidence"
+  | "known_evidence";
 
 /** The result of a topic validator: accept, or reject/ignore with a typed reason. */
 export type GossipResult = "accept" | {
@@ -64,6 +66,8 @@ function results(action: "reject" | "ignore"): { [R in GossipReason]: GossipResu
     "not_subscribed",
     "validator_timeout",
     "validator_error",
+    "invalid_evidence",
+    "known_evidence",
   ];
   const out = {} as { [R in GossipReason]: GossipResult };
   for (const reason of reasons) out[reason] = Object.freeze({ action, reason });

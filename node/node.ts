@@ -373,10 +373,17 @@ export class CirrusNode {
         listen: opts.p2pListen ?? [home.config.p2pListen],
         bootstrap: opts.bootstrap ?? home.config.bootstrap,
         privateKey: home.nodeKey.privKey,
-        topics: [t.txs, t.proposal, t.vote],
+        topics: [t.txs, t.proposal, t.vote, t.evidence],
         logger: log,
         gossipStats,
         messageIdOf: gossipMessageIdOf(chain.chainId),
+        // peer discovery and limits (node/p2p_discovery.ts, p2p_gater.ts)
+        dhtProtocol: `/cirrus/${chain.chainId}/kad/1.0.0`,
+        ...(opts.storage ? {} : { peerFile: join(dataDir, "peers.json") }),
+        ...(home.config.peersMax !== undefined ? { connectionsMax: home.config.peersMax } : {}),
+        ...(home.config.connectionsPerIpMax !== undefined
+          ? { connectionsPerIpMax: home.config.connectionsPerIpMax }
+          : {}),
       });
     } catch (e) {
       await chain.close();

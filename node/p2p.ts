@@ -8,7 +8,9 @@
  * - `p2p_gossip.ts`: topics, publish, the validation adapter (typed reasons from
  *   `gossip_validation.ts`, counted per peer in a {@link GossipStats});
  * - `p2p_reqresp.ts`: request/response and streaming protocols with limits;
- * - `p2p_peers.ts`: peer events, bootstrap redial, scores.
+ * - `p2p_peers.ts`: peer events, bootstrap redial, scores;
+ * - `p2p_discovery.ts` + `p2p_peer_file.ts`: peers found through the DHT dialled, remembered on disk;
+ * - `p2p_gater.ts`: at most `connectionsPerIpMax` connections from one IP.
  * @module
  */
 import type { Logger } from "../lib/log.ts";
@@ -19,6 +21,8 @@ import { GossipTopics } from "./p2p_gossip.ts";
 import { type HandleOptions, type OpenStreamOptions, Protocols, type RequestOptions } from "./p2p_reqresp.ts";
 import type { StreamHandlerFn } from "./p2p_reqresp.ts";
 import { PeerTracker } from "./p2p_peers.ts";
+import { PeerDialer } from "./p2p_discovery.ts";
+import { CONNECTIONS_PER_IP_MAX_DEFAULT } from "./p2p_gater.ts";
 
 export { FrameTooLargeError } from "./p2p_frame.ts";
 export { messageId, type MessageIdFn, peerIdFromSeed } from "./p2p_host.ts";
@@ -55,8 +59,21 @@ export interface P2POptions {
   heartbeatMs?: number;
   /** a validator slower than this counts as "ignore", default 5 s */
   validateTimeoutMs?: number;
-  /** connection manager cap, default 64 */
+  /** connection manager cap (the most peers), default 64 */
   connectionsMax?: number;
+  /** inbound connections from one IP, at most; default {@link CONNECTIONS_PER_IP_MAX_DEFAULT} */
+  connectionsPerIpMax?: number;
+  /** IPs exempt from `connectionsPerIpMax`, default loopback (127.0.0.1, ::1) */
+  connectionsPerIpExempt?: string[];
+  /**
+   * Peer discovery: the Kademlia DHT's protocol id (e.g. `/cirrus/<chainId>/kad/1.0.0`); peers it
+   * finds are dialled while fewer than `peersTarget` are connected. None: bootstrap peers only.
+   */
+  dhtProtocol?: string;
+  /** Dial discovered peers while fewer than this are connected; default min(16, connectionsMax) */
+  peersTarget?: number;
+  /** Where learned peers are remembered across restarts (`<data>/peers.json`); none: not kept */
+  peerFile?: string;
   /** gossip message id (what the seen cache de-duplicates on); default {@link messageId} */
   messageIdOf?: MessageIdFn;
   /** where refused gossip is counted per peer and reason (default: a fresh one, see `gossipStats`) */
@@ -90,6 +107,11 @@ export interface P2P {
     opts?: OpenStreamOptions,
   ): AsyncGenerator<Uint8Array>;
   peers(): string[];
+  /**
+   * Addresses a connected peer listens on, as its identify told (full multiaddrs with /p2p/<id>;
+   * empty if unknown). Optional: simulated networks may not have it.
+   */
+  peerAddrs?(peerId: string): Promise<string[]>;
   dial(addr: string): Promise<void>;
   onPeer(cb: (peerId: string, event: "connect" | "disconnect") => void): void;
   /** gossipsub score this node gives the peer (0 if unknown) */
@@ -122,6 +144,12 @@ export async function createP2P(opts: P2POptions): Promise<P2P> {
     heartbeatMs: opts.heartbeatMs ?? 500,
     connectionsMax: opts.connectionsMax ?? 64,
     messageIdOf: opts.messageIdOf ?? messageId,
+    connectionsPerIpMax: opts.connectionsPerIpMax ?? CONNECTIONS_PER_IP_MAX_DEFAULT,
+    ...(opts.connectionsPerIpExempt !== undefined
+      ? { connectionsPerIpExempt: opts.connectionsPerIpExempt }
+      : {}),
+    ...(opts.dhtProtocol !== undefined ? { dhtProtocol: opts.dhtProtocol } : {}),
+    logger: log,
   });
   const selfId = node.peerId.toString();
   const gossip = new GossipTopics(pubsub, {
@@ -134,6 +162,18 @@ export async function createP2P(opts: P2POptions): Promise<P2P> {
   const peers = new PeerTracker(node, pubsub, log);
   peers.bootstrap(opts.bootstrap ?? [], selfId);
   const protocols = new Protocols(node, log);
+  const dht = node.services.dht;
+  const dialer = new PeerDialer(node, {
+    peersTarget: opts.peersTarget ?? Math.min(16, opts.connectionsMax ?? 64),
+    ...(opts.peerFile !== undefined ? { peerFile: opts.peerFile } : {}),
+    ...(dht !== undefined
+      ? {
+        walk: (signal: AbortSignal) =>
+          dht.getClosestPeers(crypto.getRandomValues(new Uint8Array(32)), { signal }),
+      }
+      : {}),
+    logger: log,
+  });
   let stopped = false;
 
   const p2p: P2P = {
@@ -151,6 +191,7 @@ export async function createP2P(opts: P2POptions): Promise<P2P> {
     handleStream: (protocol, handler, hopts) => protocols.handleStream(protocol, handler, hopts),
     openStream: (peerId, protocol, req, sopts) => protocols.openStream(peerId, protocol, req, sopts),
     peers: () => peers.peers(),
+    peerAddrs: (peerId) => peers.addrsOf(peerId),
     async dial(addr) {
       await node.dial(multiaddr(addr));
     },
@@ -162,12 +203,14 @@ export async function createP2P(opts: P2POptions): Promise<P2P> {
       if (stopped) return;
       stopped = true;
       peers.stop();
+      await dialer.stop();
       protocols.stop();
       await node.stop();
     },
   };
 
   await node.start(); // createLibp2p starts it already; idempotent
+  await dialer.start();
   log("info", "p2p: started", { peerId: selfId, addrs: p2p.addrs() });
   return p2p;
 }

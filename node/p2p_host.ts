@@ -10,7 +10,11 @@ import { noise } from "@libp2p/noise";
 import { yamux } from "@libp2p/yamux";
 import { type Identify, identify } from "@libp2p/identify";
 import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
+import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { ping } from "@libp2p/ping";
 import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
+import type { Logger } from "../lib/log.ts";
+import { ipLimitGater } from "./p2p_gater.ts";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import "./p2p_deno.ts";
 
@@ -75,10 +79,17 @@ export interface HostOptions {
   heartbeatMs: number;
   connectionsMax: number;
   messageIdOf: MessageIdFn;
+  /** Inbound connections from one IP, at most (see `p2p_gater.ts`). */
+  connectionsPerIpMax: number;
+  /** IPs exempt from `connectionsPerIpMax` (default: loopback). */
+  connectionsPerIpExempt?: readonly string[];
+  /** The DHT's protocol id (peer discovery); none: no DHT. */
+  dhtProtocol?: string;
+  logger?: Logger;
 }
 
-/** The libp2p host with its gossipsub service. */
-export type Host = Libp2p<{ identify: Identify; pubsub: GossipSub }>;
+/** The libp2p host with its gossipsub service (and, when discovery is on, the DHT). */
+export type Host = Libp2p<{ identify: Identify; pubsub: GossipSub; dht?: KadDHT }>;
 
 /** Build (and start) the libp2p host. */
 export async function createHost(o: HostOptions): Promise<{ node: Host; pubsub: ScoredGossipSub }> {
@@ -90,8 +101,16 @@ export async function createHost(o: HostOptions): Promise<{ node: Host; pubsub: 
     : undefined;
   const topicScores: Record<string, ReturnType<typeof topicScore>> = {};
   for (const t of o.topics) topicScores[t] = topicScore();
-  const node = await createLibp2p({
+  let host: Host | null = null;
+  const gater = ipLimitGater({
+    connectionsPerIpMax: o.connectionsPerIpMax,
+    ...(o.connectionsPerIpExempt !== undefined ? { exempt: o.connectionsPerIpExempt } : {}),
+    remoteAddrs: () => host?.getConnections().map((c) => c.remoteAddr) ?? [],
+    ...(o.logger !== undefined ? { logger: o.logger } : {}),
+  });
+  const base = {
     ...(privateKey !== undefined ? { privateKey } : {}),
+    connectionGater: gater,
     addresses: { listen: o.listen },
     transports: [o.transport === "tcp" ? tcp() : memory()],
     connectionEncrypters: [noise()],
@@ -104,34 +123,52 @@ export async function createHost(o: HostOptions): Promise<{ node: Host; pubsub: 
       dialTimeout: 5_000,
       addressDialTimeout: 3_000,
     },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        emitSelf: false,
-        allowPublishToZeroTopicPeers: true,
-        ignoreDuplicatePublishError: true,
-        floodPublish: true,
-        fallbackToFloodsub: false,
-        doPX: false,
-        globalSignaturePolicy: "StrictNoSign",
-        msgIdFn: (msg) => o.messageIdOf(msg.topic, msg.data),
-        allowedTopics: o.topics,
-        heartbeatInterval: o.heartbeatMs,
-        D: 4,
-        Dlo: 3,
-        Dhi: 8,
-        Dscore: 2,
-        Dout: 2,
-        Dlazy: 4,
-        maxInboundDataLength: o.messageBytesMax + 256 * 1024,
-        scoreParams: {
-          topics: topicScores,
-          // every devnet node shares 127.0.0.1: never count that as a sybil colony
-          IPColocationFactorWhitelist: new Set(["127.0.0.1", "::1"]),
-        },
-      }),
-    },
-  });
+  };
+  const services = {
+    identify: identify(),
+    pubsub: gossipsub({
+      emitSelf: false,
+      allowPublishToZeroTopicPeers: true,
+      ignoreDuplicatePublishError: true,
+      floodPublish: true,
+      fallbackToFloodsub: false,
+      doPX: false,
+      globalSignaturePolicy: "StrictNoSign",
+      msgIdFn: (msg) => o.messageIdOf(msg.topic, msg.data),
+      allowedTopics: o.topics,
+      heartbeatInterval: o.heartbeatMs,
+      D: 4,
+      Dlo: 3,
+      Dhi: 8,
+      Dscore: 2,
+      Dout: 2,
+      Dlazy: 4,
+      maxInboundDataLength: o.messageBytesMax + 256 * 1024,
+      scoreParams: {
+        topics: topicScores,
+        // every devnet node shares 127.0.0.1: never count that as a sybil colony
+        IPColocationFactorWhitelist: new Set(["127.0.0.1", "::1"]),
+      },
+    }),
+  };
+  const node: Host = o.dhtProtocol === undefined
+    ? await createLibp2p({ ...base, services })
+    : await createLibp2p({
+      ...base,
+      services: {
+        ...services,
+        ping: ping(),
+        dht: kadDHT({
+          protocol: o.dhtProtocol,
+          // answer queries (the default waits for a public address, which a LAN or devnet never has)
+          clientMode: false,
+          // devnets and tests live on 127.0.0.1 / the memory transport: keep every address
+          peerInfoMapper: passthroughMapper,
+          initialQuerySelfInterval: 500,
+        }),
+      },
+    });
+  host = node;
   return { node, pubsub: node.services.pubsub as ScoredGossipSub };
 }
 

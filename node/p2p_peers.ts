@@ -108,6 +108,25 @@ export class PeerTracker {
     return this.#node.getPeers().map((p) => p.toString());
   }
 
+  /** Addresses `peerId` listens on, from the peer store (full multiaddrs; empty if unknown or bad id). */
+  async addrsOf(peerId: string): Promise<string[]> {
+    let pid: PeerId;
+    try {
+      pid = peerIdFromString(peerId);
+    } catch {
+      return [];
+    }
+    try {
+      const peer = await this.#node.peerStore.get(pid);
+      return peer.addresses.map((a) => {
+        const s = a.multiaddr.toString();
+        return s.includes("/p2p/") ? s : `${s}/p2p/${peerId}`;
+      });
+    } catch {
+      return []; // not in the peer store
+    }
+  }
+
   /** gossipsub score this node gives the peer (0 if unknown). */
   scoreOf(peerId: string): number {
     return this.#pubsub.getScore?.(peerId) ?? 0;

@@ -7,6 +7,11 @@
  * - `GET  /query/account/ADDR`, `/query/block/HEIGHT|latest`, `/query/tx/ID`, `/query/txs?address=A`
  * - `GET  /events` server-sent events: `block`, `tx`, `event` (marketplace and bank events; filter with
  *   `?type=block&type=event`)
+ * - `GET  /genesis`: the exact bytes of this node's `genesis.json` (their sha256 is the genesis hash,
+ *   also in the `x-cirrus-genesis-hash` header), for `node init --join`
+ * - `GET  /net/peers`: `{chainId, peerId, addrs, peers: [{peerId, addrs}]}`, this node's p2p addresses
+ *   and those of its connected peers (at most {@link NET_PEERS_MAX}, {@link NET_PEER_ADDRS_MAX}
+ *   addresses each; never a key)
  * - `GET  /query/params`, and the queries the ledger's modules declare (node/ledger/module.ts): the
  *   market's `/query/deployments|orders|bids|leases?owner=&provider=&state=`,
  *   `/query/deployment/OWNER/DSEQ`, `/query/escrow/OWNER/DSEQ`, `/query/provider/ADDR`, `/query/providers`,
@@ -23,6 +28,7 @@ import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";
 import { QueryError } from "./ledger/module.ts";
+import { genesisHash } from "./config.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
@@ -30,6 +36,11 @@ const WAIT_MS_MAX = 120_000;
 const SSE_CLIENTS_MAX = 64;
 /** Bytes of events queued for one SSE client that does not read; beyond it the client is dropped. */
 const SSE_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+
+/** Connected peers listed by `GET /net/peers`, at most. */
+export const NET_PEERS_MAX = 32;
+/** Addresses listed per peer by `GET /net/peers`, at most. */
+export const NET_PEER_ADDRS_MAX = 8;
 
 /** What a committed tx produced, for `POST /tx` with wait. */
 interface TxOutcome {
@@ -97,11 +108,16 @@ function hexArg(v: unknown, what: string): Uint8Array {
   return fromHex(v.toLowerCase());
 }
 
-/** What the RPC reads and calls of a node. */
-export type RpcNode = Pick<
-  CirrusNode,
-  "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit" | "clock"
->;
+/**
+ * What the RPC reads and calls of a node (`home` and `p2p` are optional: without them `/genesis`
+ * and `/net/peers` answer 404).
+ */
+export type RpcNode =
+  & Pick<
+    CirrusNode,
+    "chain" | "mempool" | "log" | "status" | "submitTx" | "onCommit" | "clock"
+  >
+  & Partial<Pick<CirrusNode, "home" | "p2p">>;
 
 /** The RPC server of one node. */
 export class RpcServer {
@@ -186,10 +202,42 @@ export class RpcServer {
     if (req.method === "POST" && path === "/txs") return await this.#postTxs(req);
     if (req.method === "GET" && path === "/events") return this.#events(url);
     if (req.method === "GET" && parts[0] === "query") return await this.#query(parts.slice(1), url);
-    if (["/status", "/tx", "/txs", "/events"].includes(path) || parts[0] === "query") {
+    if (req.method === "GET" && path === "/genesis") return this.#genesis();
+    if (req.method === "GET" && path === "/net/peers") return await this.#netPeers();
+    if (
+      ["/status", "/tx", "/txs", "/events", "/genesis", "/net/peers"].includes(path) || parts[0] === "query"
+    ) {
       throw new HttpError(405, `method ${req.method} is not allowed on ${path}`);
     }
     throw new HttpError(404, `no route ${req.method} ${path} (see GET /status, POST /tx, GET /query/...)`);
+  }
+
+  /** The exact bytes of genesis.json (re-encoded as `node init` writes it if the home has no bytes). */
+  #genesis(): Response {
+    const home = this.node.home;
+    if (home === undefined) throw new HttpError(404, "this node does not serve its genesis");
+    const bytes = home.genesisBytes ?? new TextEncoder().encode(JSON.stringify(home.genesis, null, 2) + "\n");
+    return new Response(bytes.slice(), {
+      status: 200,
+      headers: { "content-type": "application/json", "x-cirrus-genesis-hash": genesisHash(bytes) },
+    });
+  }
+
+  /** This node's p2p addresses and its connected peers' (bounded; addresses only, never keys). */
+  async #netPeers(): Promise<Response> {
+    const p2p = this.node.p2p;
+    if (p2p === undefined) throw new HttpError(404, "this node has no p2p host");
+    const peers: { peerId: string; addrs: string[] }[] = [];
+    for (const peerId of p2p.peers().slice(0, NET_PEERS_MAX)) {
+      const addrs = (await p2p.peerAddrs?.(peerId) ?? []).slice(0, NET_PEER_ADDRS_MAX);
+      peers.push({ peerId, addrs });
+    }
+    return json(200, {
+      chainId: this.node.chain.chainId,
+      peerId: p2p.peerId,
+      addrs: p2p.addrs().slice(0, NET_PEER_ADDRS_MAX),
+      peers,
+    });
   }
 
   async #postTx(req: Request): Promise<Response> {

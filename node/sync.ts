@@ -191,31 +191,53 @@ export class BlockSync {
       .sort((a, b) => b.height - a.height);
   }
 
+  /** Ask `peer` for the blocks from `from` on; never rejects (the error is returned). */
+  async #requestBlocks(peer: string, from: number): Promise<{ blocks: unknown } | { error: string }> {
+    try {
+      const res = decode(
+        await this.p2p.request(
+          peer,
+          SYNC_PROTOCOL,
+          encode({ t: "blocks", from, count: SYNC_BATCH_MAX }),
+          { timeoutMs: this.options.blocksTimeoutMs ?? 10_000, responseBytesMax: SYNC_RESPONSE_BYTES_MAX },
+        ),
+      ) as { blocks?: unknown } | null;
+      return { blocks: res?.blocks };
+    } catch (e) {
+      return { error: `blocks request failed: ${(e as Error)?.message ?? e}` };
+    }
+  }
+
   /**
    * Fetch from one peer until it has nothing more or misbehaves. Returns true when the peer gave all
-   * it claimed (or the chain reached its height).
+   * it claimed (or the chain reached its height). Pipelined: the next batch is asked for while this
+   * one is verified and applied (the round trip and the serving peer's reads overlap our work); a
+   * prefetched batch that no longer starts at our next height is dropped and asked for again.
    */
   async #fetchFrom(peer: string, claimed: number): Promise<boolean> {
-    const timeoutMs = this.options.blocksTimeoutMs ?? 10_000;
     let guard = 0;
+    let from = this.chain.height + 1;
+    let pending = this.#requestBlocks(peer, from);
     while (!this.#stopped && this.chain.height < claimed && guard++ < 100_000) {
-      let res: { blocks?: unknown };
-      try {
-        res = decode(
-          await this.p2p.request(
-            peer,
-            SYNC_PROTOCOL,
-            encode({ t: "blocks", from: this.chain.height + 1, count: SYNC_BATCH_MAX }),
-            { timeoutMs, responseBytesMax: SYNC_RESPONSE_BYTES_MAX },
-          ),
-        ) as { blocks?: unknown };
-      } catch (e) {
-        this.#strike(peer, 1, `blocks request failed: ${(e as Error)?.message ?? e}`);
+      const res = await pending;
+      if ("error" in res) {
+        this.#strike(peer, 1, res.error);
         return false;
       }
-      if (!Array.isArray(res?.blocks) || res.blocks.length === 0) {
+      if (from !== this.chain.height + 1) {
+        // consensus (or another path) moved the chain while we waited: ask again from where it is
+        from = this.chain.height + 1;
+        pending = this.#requestBlocks(peer, from);
+        continue;
+      }
+      if (!Array.isArray(res.blocks) || res.blocks.length === 0) {
         this.#strike(peer, 1, `claimed height ${claimed} but sent no block after ${this.chain.height}`);
         return false;
+      }
+      const next = from + res.blocks.length;
+      if (next <= claimed) {
+        from = next;
+        pending = this.#requestBlocks(peer, from);
       }
       const last = res.blocks.length - 1;
       for (const [i, pair] of res.blocks.entries()) {
@@ -233,6 +255,7 @@ export class BlockSync {
         this.applied++;
       }
       this.#penalties.delete(peer);
+      if (next > claimed) break;
     }
     return true;
   }

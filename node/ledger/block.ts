@@ -2,17 +2,28 @@
  * Blocks: header, canonical encoding, hashes, and strict decoding of untrusted block bytes.
  *
  * Formats (deterministic CBOR):
- * - header    = cbor({time, height, proposer, txsHash, appHash, chainId, prevHash, lastCommitHash})
- * - block     = cbor({txs: [bytes...], header: <header map>, lastCommit: <commit map> | null})
+ * - header    = cbor({time, height, proposer, txsHash, appHash, chainId, prevHash, lastCommitHash,
+ *                    evidenceHash})
+ * - block     = cbor({txs: [bytes...], header: <header map>, lastCommit: <commit map> | null,
+ *                    evidence: [<evidence map>...]})  (evidence: `evidence_check.ts`)
  * - commit    = cbor({round, height, blockHash, signatures: [{signature: bytes64, validator}]})
  * - blockHash = hex sha256(cbor(["cirrus/header/1", header]))
  * - txsHash   = hex sha256(id_0 ‖ id_1 ‖ ...) with id_i = sha256(tx_i) raw (sha256("") when empty)
  * - commitHash= hex sha256(commit bytes); "" for no commit (height 1)
+ * - evidenceHash = hex sha256(cbor([evidence map...])) (of the empty list when there is none)
  * @module
  */
 import type { Commit, Hex } from "../../consensus/types.ts";
 import { concatBytes, isAddress, isHex, sha256, toHex } from "../../lib/crypto.ts";
-import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, TX_BYTES_MAX } from "./limits.ts";
+import {
+  BLOCK_BYTES_MAX,
+  BLOCK_EVIDENCE_BYTES_MAX,
+  BLOCK_EVIDENCE_MAX,
+  BLOCK_TXS_MAX,
+  TX_BYTES_MAX,
+} from "./limits.ts";
+import type { Evidence } from "./evidence.ts";
+import { evidenceMap, parseEvidence } from "./evidence_check.ts";
 import {
   canonicalEncode,
   DecodeError,
@@ -37,13 +48,19 @@ export interface BlockHeader {
   proposer: string;
   /** commitHash(lastCommit); "" at height 1. */
   lastCommitHash: Hex;
+  /** evidenceHash(evidence). */
+  evidenceHash: Hex;
 }
 
-/** A block: header, signed tx bytes, and the commit certificate of the previous block. */
+/**
+ * A block: header, signed tx bytes, the commit certificate of the previous block, and evidence of
+ * misbehaviour (at most {@link BLOCK_EVIDENCE_MAX}, {@link BLOCK_EVIDENCE_BYTES_MAX} bytes).
+ */
 export interface Block {
   header: BlockHeader;
   txs: Uint8Array[];
   lastCommit: Commit | null;
+  evidence: Evidence[];
 }
 
 function headerMap(h: BlockHeader): Record<string, unknown> {
@@ -56,6 +73,7 @@ function headerMap(h: BlockHeader): Record<string, unknown> {
     txsHash: h.txsHash,
     proposer: h.proposer,
     lastCommitHash: h.lastCommitHash,
+    evidenceHash: h.evidenceHash,
   };
 }
 
@@ -84,6 +102,16 @@ export function txsHash(txs: readonly Uint8Array[]): Hex {
   return toHex(sha256(concatBytes(...txs.map((t) => sha256(t)))));
 }
 
+/** hex sha256 of the canonical encoding of the evidence list (also for an empty list). */
+export function evidenceHash(evidence: readonly Evidence[]): Hex {
+  return toHex(sha256(canonicalEncode(evidence.map(evidenceMap))));
+}
+
+/** Bytes the evidence list takes in a block (its CBOR array). */
+export function evidenceBytes(evidence: readonly Evidence[]): number {
+  return canonicalEncode(evidence.map(evidenceMap)).length;
+}
+
 /** Canonical commit bytes. */
 export function encodeCommit(c: Commit): Uint8Array {
   return canonicalEncode(commitMap(c));
@@ -100,6 +128,7 @@ export function encodeBlock(b: Block): Uint8Array {
     header: headerMap(b.header),
     txs: b.txs,
     lastCommit: b.lastCommit === null ? null : commitMap(b.lastCommit),
+    evidence: b.evidence.map(evidenceMap),
   });
 }
 
@@ -154,7 +183,17 @@ function parseHeader(v: unknown): BlockHeader {
   if (!isPlainObject(v)) fail(`${p}: must be a map`);
   const k = exactKeysProblem(
     v,
-    ["chainId", "height", "time", "prevHash", "appHash", "txsHash", "proposer", "lastCommitHash"],
+    [
+      "chainId",
+      "height",
+      "time",
+      "prevHash",
+      "appHash",
+      "txsHash",
+      "proposer",
+      "lastCommitHash",
+      "evidenceHash",
+    ],
     p,
   );
   if (k) fail(k);
@@ -171,6 +210,7 @@ function parseHeader(v: unknown): BlockHeader {
   if (first && lastCommitHash !== "") fail(`${p}.lastCommitHash: must be "" at height 1`);
   const appHash = hash(v.appHash, `${p}.appHash`, false);
   const txsH = hash(v.txsHash, `${p}.txsHash`, false);
+  const evH = hash(v.evidenceHash, `${p}.evidenceHash`, false);
   if (!isAddress(v.proposer)) fail(`${p}.proposer: must be a cirrus address`);
   return {
     chainId: v.chainId,
@@ -181,13 +221,16 @@ function parseHeader(v: unknown): BlockHeader {
     txsHash: txsH,
     proposer: v.proposer,
     lastCommitHash,
+    evidenceHash: evH,
   };
 }
 
 /**
  * Strictly decodes untrusted block bytes: size limit, canonical CBOR, exact fields and types, and
  * internal consistency (txsHash matches the txs, lastCommit present iff height > 1, for height-1,
- * and matching lastCommitHash). Does not check signatures, the chain, or state. Throws
+ * and matching lastCommitHash; evidence within {@link BLOCK_EVIDENCE_MAX} and
+ * {@link BLOCK_EVIDENCE_BYTES_MAX}, each well encoded, matching evidenceHash). Does not check
+ * signatures, the chain, or state. Throws
  * {@link DecodeError}. The limits default to the most any genesis may set ({@link BLOCK_BYTES_MAX},
  * {@link BLOCK_TXS_MAX}, {@link TX_BYTES_MAX}); a chain passes its own.
  */
@@ -200,7 +243,7 @@ export function decodeBlock(
   if (bytes.length > max) fail(`block too large: ${bytes.length} bytes > ${max}`);
   const v = strictDecode(bytes, "block");
   if (!isPlainObject(v)) fail("block: must be a map");
-  const k = exactKeysProblem(v, ["header", "txs", "lastCommit"], "block");
+  const k = exactKeysProblem(v, ["header", "txs", "lastCommit", "evidence"], "block");
   if (k) fail(k);
   const header = parseHeader(v.header);
   if (!Array.isArray(v.txs)) fail("block.txs: must be an array");
@@ -228,5 +271,17 @@ export function decodeBlock(
       fail("header.lastCommitHash: does not match lastCommit");
     }
   }
-  return { header, txs, lastCommit };
+  if (!Array.isArray(v.evidence)) fail("block.evidence: must be an array");
+  if (v.evidence.length > BLOCK_EVIDENCE_MAX) {
+    fail(`block.evidence: ${v.evidence.length} items > ${BLOCK_EVIDENCE_MAX}`);
+  }
+  const evidence = v.evidence.map((e, i) => parseEvidence(e, `block.evidence[${i}]`));
+  const evBytes = evidenceBytes(evidence);
+  if (evBytes > BLOCK_EVIDENCE_BYTES_MAX) {
+    fail(`block.evidence: ${evBytes} bytes > ${BLOCK_EVIDENCE_BYTES_MAX}`);
+  }
+  if (evidenceHash(evidence) !== header.evidenceHash) {
+    fail("header.evidenceHash: does not match the evidence");
+  }
+  return { header, txs, lastCommit, evidence };
 }

@@ -1,12 +1,15 @@
 /**
  * The genesis of a local network (`cirrus devnet`, in-process test networks, later the simulator):
  * validators with equal power, funded accounts, default params with overrides. Pure: keys and time
- * are given, nothing is read or drawn here.
+ * are given, nothing is read or drawn here. Each validator is a bonded validator of the staking
+ * module: power {@link DEVNET_VALIDATOR_POWER} x `params.staking.powerReduction` ucrs (10 000 000 by
+ * default), minted at genesis and self-delegated, so the powers are those of a chain before staking.
  * @module
  */
 import { toHex } from "../../lib/crypto.ts";
 import type { MarketParams } from "../../auction/market/types.ts";
 import { type ConsensusParams, defaultParams, type Genesis, type GenesisAccount } from "./genesis.ts";
+import type { StakingParams } from "./staking_params.ts";
 
 /** Voting power of each devnet validator. */
 export const DEVNET_VALIDATOR_POWER = "10";
@@ -33,6 +36,8 @@ export interface DevnetGenesisOptions {
   consensus?: Partial<ConsensusParams>;
   /** Marketplace param overrides (e.g. a longer bid window). */
   market?: Partial<MarketParams>;
+  /** Staking param overrides (e.g. a short downtime window for fault tests). */
+  staking?: Partial<StakingParams>;
 }
 
 /**
@@ -51,6 +56,7 @@ export function devnetGenesis(o: DevnetGenesisOptions): Genesis {
   const params = defaultParams();
   Object.assign(params.consensus, o.consensus ?? {});
   Object.assign(params.market, o.market ?? {});
+  Object.assign(params.staking, o.staking ?? {});
   const balance = o.validatorBalance;
   return {
     chainId: o.chainId,

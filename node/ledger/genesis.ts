@@ -8,6 +8,7 @@ import { exactKeysProblem, isPlainObject } from "../../lib/cbor.ts";
 import { AMOUNT_MAX, DENOM, parseUint } from "../../lib/units.ts";
 import { defaultMarketParams, type MarketParams } from "../../auction/market/types.ts";
 import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, blockOverheadBytesMax, TX_BYTES_MAX } from "./limits.ts";
+import { defaultStakingParams, type StakingParams, validateStakingParams } from "./staking_params.ts";
 
 /** Consensus timing and block limits. */
 export interface ConsensusParams {
@@ -47,6 +48,8 @@ export interface Params {
   ledger: LedgerParams;
   /** Marketplace params (auction/market): denoms, bid window, bid limits, minimum deposits. */
   market: MarketParams;
+  /** Staking params (validator set, bonds, rewards, slashing, evidence): see staking_params.ts. */
+  staking: StakingParams;
 }
 
 /** A genesis validator; `address` must equal addressOf(pubKey). */
@@ -105,6 +108,7 @@ export function defaultParams(): Params {
       mempoolMaxBytes: 64 * 1024 * 1024,
     },
     market: defaultMarketParams(),
+    staking: defaultStakingParams(),
   };
 }
 
@@ -151,7 +155,9 @@ function validateParams(v: unknown, path: string): Params {
   if (v === undefined) return out;
   if (!isPlainObject(v)) fail(path, "must be an object");
   for (const k of Object.keys(v)) {
-    if (k !== "consensus" && k !== "ledger" && k !== "market") fail(`${path}.${k}`, "unknown field");
+    if (k !== "consensus" && k !== "ledger" && k !== "market" && k !== "staking") {
+      fail(`${path}.${k}`, "unknown field");
+    }
   }
   if (v.consensus !== undefined) {
     const c = v.consensus;
@@ -189,6 +195,7 @@ function validateParams(v: unknown, path: string): Params {
     }
   }
   if (v.market !== undefined) out.market = validateMarketParams(v.market, `${path}.market`, out.ledger.denom);
+  if (v.staking !== undefined) out.staking = validateStakingParams(v.staking, `${path}.staking`, fail);
   return out;
 }
 
@@ -231,6 +238,16 @@ function validateMarketParams(m: unknown, path: string, baseDenom: string): Mark
     }
   }
   return out;
+}
+
+/**
+ * The total supply a (validated) genesis starts with: the account balances plus the genesis
+ * validators' bonds (power x `params.staking.powerReduction`, minted by the staking module).
+ */
+export function genesisSupply(g: Genesis): bigint {
+  const reduction = BigInt(g.params.staking.powerReduction);
+  const bonds = g.validators.reduce((sum, v) => sum + BigInt(v.power) * reduction, 0n);
+  return g.accounts.reduce((sum, a) => sum + BigInt(a.balance), bonds);
 }
 
 /**
@@ -302,11 +319,32 @@ export function validateGenesis(json: unknown): Genesis {
     fail(`${g}.accounts`, `total supply ${supply} exceeds the largest amount ${AMOUNT_MAX} (38 digits)`);
   }
   const params = validateParams(json.params, `${g}.params`);
-  const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(vals.length);
+  // Genesis validators are bonded validators (staking): power x powerReduction ucrs each, minted.
+  const reduction = BigInt(params.staking.powerReduction);
+  let bonded = 0n;
+  vals.forEach((v, i) => {
+    const bond = BigInt(v.power) * reduction;
+    if (bond < BigInt(params.staking.minSelfBond)) {
+      fail(
+        `${g}.validators[${i}].power`,
+        `bonds ${bond} ucrs (power x params.staking.powerReduction), below params.staking.minSelfBond ${params.staking.minSelfBond}`,
+      );
+    }
+    bonded += bond;
+  });
+  if (supply + bonded > AMOUNT_MAX) {
+    fail(
+      `${g}.validators`,
+      `balances plus genesis bonds ${supply + bonded} exceed the largest amount ${AMOUNT_MAX}`,
+    );
+  }
+  // The set may grow to validatorsMax (staking): the largest tx must fit next to its last commit.
+  const setMax = Math.max(vals.length, params.staking.validatorsMax);
+  const room = params.consensus.maxBlockBytes - blockOverheadBytesMax(setMax);
   if (params.ledger.maxTxBytes > room) {
     fail(
       `${g}.params.ledger.maxTxBytes`,
-      `${params.ledger.maxTxBytes} does not fit in a block: params.consensus.maxBlockBytes leaves ${room} bytes for txs with ${vals.length} validators`,
+      `${params.ledger.maxTxBytes} does not fit in a block: params.consensus.maxBlockBytes leaves ${room} bytes for txs with ${setMax} validators (params.staking.validatorsMax)`,
     );
   }
   return { chainId, genesisTime, validators: vals, accounts: accts, params };

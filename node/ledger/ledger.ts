@@ -14,7 +14,8 @@ import {
   type TxHandler,
 } from "./tx.ts";
 import type { LedgerState } from "./state.ts";
-import type { ActiveValidator, LedgerModule, LedgerQuery } from "./module.ts";
+import type { ActiveValidator, GenesisStore, LedgerModule, LedgerQuery } from "./module.ts";
+import type { Genesis } from "./genesis.ts";
 
 /** Options of {@link createLedger}. */
 export interface LedgerOptions {
@@ -33,6 +34,8 @@ export class Ledger {
   readonly #holders: LedgerModule[];
   readonly #schedulers: LedgerModule[];
   readonly #validators: LedgerModule | undefined;
+  /** The account tx fees are paid into, when a module collects them (else the block's proposer). */
+  readonly feeCollector: string | null;
 
   /** Builds the tables; throws on a duplicate module name, tx type or query name. */
   constructor(opts: LedgerOptions) {
@@ -59,6 +62,16 @@ export class Ledger {
       throw new Error(`validator sets are decided by two modules: ${deciders.map((m) => m.name).join(", ")}`);
     }
     this.#validators = deciders[0];
+    const collectors = this.modules.filter((m) => m.feeCollector !== undefined);
+    if (collectors.length > 1) {
+      throw new Error(`fees are collected by two modules: ${collectors.map((m) => m.name).join(", ")}`);
+    }
+    this.feeCollector = collectors[0]?.feeCollector ?? null;
+  }
+
+  /** Runs every module's genesis hook, in module order (from `LedgerState.fromGenesis`). */
+  initGenesis(genesis: Genesis, store: GenesisStore): void {
+    for (const m of this.modules) m.initGenesis?.(genesis, store);
   }
 
   /** The handler of a tx type, if one of the modules declares it. */

@@ -30,18 +30,29 @@ export const TX_BYTES_MAX = 1 * MiB;
 /** Most txs per block genesis's `maxBlockTxs` may allow (a signed tx takes well over 40 bytes). */
 export const BLOCK_TXS_MAX = 100_000;
 
+/** Most pieces of evidence in one block (issue 9): a proposer includes no more, validity refuses more. */
+export const BLOCK_EVIDENCE_MAX = 16;
+
+/**
+ * Most bytes the evidence list of one block takes (its CBOR array). One duplicate vote takes about
+ * 450 bytes, so {@link BLOCK_EVIDENCE_MAX} of them fit.
+ */
+export const BLOCK_EVIDENCE_BYTES_MAX = 16 * 1024;
+
 /**
  * Bytes a block takes besides its txs, at most, with `validators` validators: the header (chain id,
- * hashes, proposer, numbers: under 1 KiB) and the last commit (under 200 bytes per signature).
- * @param validators the size of the validator set.
+ * hashes, proposer, numbers: under 1 KiB), the last commit (under 200 bytes per signature) and the
+ * evidence ({@link BLOCK_EVIDENCE_BYTES_MAX}). With a changing validator set, pass the most the set
+ * may hold (`validatorsMax`), so that the bound holds at every height.
+ * @param validators the largest size of the validator set.
  * @returns an upper bound in bytes.
  * @example
  * ```ts
- * blockOverheadBytesMax(4); // 1824
+ * blockOverheadBytesMax(4); // 18208
  * ```
  */
 export function blockOverheadBytesMax(validators: number): number {
-  return 1024 + 200 * validators;
+  return 1024 + 200 * validators + BLOCK_EVIDENCE_BYTES_MAX;
 }
 
 /** Length of a CBOR major-type header for a length or count of `n`. */

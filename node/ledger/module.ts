@@ -7,6 +7,13 @@
  */
 import type { ApplyContext, TxHandler } from "./tx.ts";
 import type { LedgerState } from "./state.ts";
+import type { Genesis } from "./genesis.ts";
+
+/** What a module's genesis hook writes through: the genesis state's keys, before its app hash. */
+export interface GenesisStore {
+  get(key: string): Uint8Array | undefined;
+  set(key: string, value: Uint8Array): void;
+}
 
 /** A member of the active validator set: its consensus key's address, public key and voting power. */
 export interface ActiveValidator {
@@ -73,6 +80,16 @@ export interface LedgerModule {
    * At most one module of a ledger declares it; without one, the genesis validators hold forever.
    */
   validators?(state: LedgerState, height: number): ActiveValidator[] | null;
+  /**
+   * Writes the module's genesis records (e.g. staking bonds the genesis validators), after the
+   * accounts, validators, supply and params are written. Funds it mints must be added to `bank/supply`.
+   */
+  initGenesis?(genesis: Genesis, store: GenesisStore): void;
+  /**
+   * An account that receives every tx fee instead of the block's proposer (staking: fees are paid to
+   * the whole active set by power). At most one module of a ledger declares it.
+   */
+  readonly feeCollector?: string;
   /** Funds the module holds outside accounts (escrow, deposits), counted by `totalSupply`. O(state). */
   heldFunds?(state: LedgerState): bigint;
   /** Queries it serves, by name (the first path segment after `/query/`); unique across modules. */

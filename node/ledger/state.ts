@@ -119,6 +119,7 @@ export class LedgerState implements StateReader {
     map.set(CHAIN_ID_KEY, canonicalEncode(g.chainId));
     map.set(GENESIS_TIME_KEY, canonicalEncode(g.genesisTime));
     map.set(PARAMS_KEY, canonicalEncode(g.params));
+    ledger.initGenesis(g, { get: (k) => map.get(k), set: (k, v) => map.set(k, v) });
     return LedgerState.fromEntries(map, { ledger });
   }
 
@@ -392,9 +393,10 @@ function chargeTx(
   if (acct.balance < tx.fee) return `insufficient funds for fee: balance ${acct.balance} < fee ${tx.fee}`;
   ctx.setAccount({ ...acct, balance: acct.balance - tx.fee, nonce: acct.nonce + 1n });
   if (block.proposer !== null && tx.fee > 0n) {
-    const p = ctx.account(block.proposer) ?? { address: block.proposer, balance: 0n, nonce: 0n };
+    const to = state.ledger.feeCollector ?? block.proposer; // staking pays fees to the set by power
+    const p = ctx.account(to) ?? { address: to, balance: 0n, nonce: 0n };
     ctx.setAccount({ ...p, balance: p.balance + tx.fee });
-    ctx.emit("fee", { from: tx.from, to: block.proposer, amount: tx.fee.toString() });
+    ctx.emit("fee", { from: tx.from, to, amount: tx.fee.toString() });
   }
   return null;
 }

@@ -12,6 +12,10 @@
  * - `t/<txid>`         cbor({height, index, result: {ok, reason?, events}})
  * - `a/<address>/<h>/<i>` raw 32-byte tx id (tx index by address)
  * - `m/height`, `m/appHash`, `m/blockHash`   cbor meta of the last committed block
+ * - `m/validatorSet`   the validator set of the last committed block's height, with its proposer
+ *                      priorities (utf8 JSON, `ValidatorSetJson`; the chain derives the next one)
+ * - `v/<h>`            the validator set of height h, for each height whose members or powers differ
+ *                      from the previous height's (and height 1): the history evidence is checked with
  * @module
  */
 import { Level } from "level";
@@ -47,6 +51,11 @@ export interface CommitInput {
   txIndex: TxIndexEntry[];
   /** Per-tx results, same order as `txIndex`. */
   results: TxResult[];
+  /**
+   * The validator set of this block's height (`m/validatorSet`), and whether its members differ from
+   * the previous height's (then also kept as `v/<height>`).
+   */
+  validatorSet?: { bytes: Uint8Array; changed: boolean };
 }
 
 /** A stored tx's location and result. */
@@ -152,6 +161,10 @@ export class Store {
         ops.push({ type: "put", key: `a/${a}/${padHeight(t.height)}/${padIndex(t.index)}`, value: idBytes });
       }
     });
+    if (c.validatorSet) {
+      ops.push({ type: "put", key: "m/validatorSet", value: c.validatorSet.bytes });
+      if (c.validatorSet.changed) ops.push({ type: "put", key: `v/${h}`, value: c.validatorSet.bytes });
+    }
     ops.push({ type: "put", key: "m/height", value: canonicalEncode(c.height) });
     ops.push({ type: "put", key: "m/appHash", value: canonicalEncode(c.appHash) });
     ops.push({ type: "put", key: "m/blockHash", value: canonicalEncode(c.blockHash) });
@@ -175,6 +188,22 @@ export class Store {
   async getBlockHashAt(h: number): Promise<Hex | undefined> {
     const v = await this.#db.get(`h/${padHeight(h)}`);
     return v && new TextDecoder().decode(v);
+  }
+
+  /** The validator set of the last committed height (`m/validatorSet`), if the store has one. */
+  async latestValidatorSet(): Promise<Uint8Array | undefined> {
+    const v = await this.#db.get("m/validatorSet");
+    return v && view(v);
+  }
+
+  /** The validator set of height `h`: the last one kept at a height <= h (`v/`), if any. */
+  async validatorSetAt(h: number): Promise<Uint8Array | undefined> {
+    for await (
+      const [, v] of this.#db.iterator({ gte: "v/", lt: `v/${padHeight(h + 1)}`, reverse: true, limit: 1 })
+    ) {
+      return view(v);
+    }
+    return undefined;
   }
 
   /** Meta of the last committed block. */

@@ -13,9 +13,11 @@ import { randomInt, seededRng } from "../../lib/rng.ts";
 import { type LoadedHome, loadHome } from "../config.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import { type CirrusNode, startNode } from "../node.ts";
-import { peerIdFromSeed } from "../p2p.ts";
+import { type MessageIdFn, peerIdFromSeed } from "../p2p.ts";
+import { sha256 } from "../../lib/crypto.ts";
 import { DEFAULT_LINK, type LinkProfile, SimNetwork } from "./network.ts";
 import type { Misbehaviour } from "../misbehave.ts";
+import type { Ledger } from "../ledger/ledger.ts";
 
 /** Clusters up to this many nodes are a full mesh by default. */
 export const FULL_MESH_MAX = 8;
@@ -39,6 +41,27 @@ export function defaultLinks(n: number, seed: number): (i: number) => number[] {
     table.push([...picks]);
   }
   return (i) => table[i] ?? [];
+}
+
+/**
+ * The default gossip message id, sha256(topic || 0 || data), computed synchronously (the node's is a
+ * WebCrypto digest: real async work whose completion order, among the sends of one simulated
+ * instant, would decide the order of messages on a link and leak into the run).
+ */
+export function synchronousMessageId(topic: string, data: Uint8Array): Uint8Array {
+  const t = new TextEncoder().encode(topic);
+  const buf = new Uint8Array(t.length + 1 + data.length);
+  buf.set(t, 0);
+  buf.set(data, t.length + 1);
+  return sha256(buf);
+}
+
+/** A node's message id function with its asynchronous answers replaced by {@link synchronousMessageId}. */
+function synchronousIds(own: MessageIdFn | undefined): MessageIdFn {
+  return (topic, data) => {
+    const id = own?.(topic, data);
+    return id instanceof Uint8Array ? id : synchronousMessageId(topic, data);
+  };
 }
 
 /** Options of {@link SimCluster.create}. */
@@ -78,6 +101,8 @@ export interface SimClusterOptions {
   logger?: (i: number) => Logger;
   /** Data directory of node i (default `<home>/data`). */
   dataDir?: (i: number) => string;
+  /** The ledger of node i (default the node's, `cirrusLedger`). */
+  ledger?: (i: number) => Ledger;
 }
 
 /** N nodes over a simulated network on a simulated clock. */
@@ -143,9 +168,10 @@ export class SimCluster {
       ...(this.#storage[i] ? { storage: this.#storage[i] } : {}),
       ...(this.#opts.misbehave?.(i).length ? { misbehave: this.#opts.misbehave(i) } : {}),
       clock: this.clock.view(`node${String(i).padStart(6, "0")}`),
-      network: (o) => this.network.join(o),
+      network: (o) => this.network.join({ ...o, messageIdOf: synchronousIds(o.messageIdOf) }),
       rng: seededRng(this.#opts.seed ^ (i + 1)),
       ...(this.#opts.logger ? { logger: this.#opts.logger(i) } : {}),
+      ...(this.#opts.ledger ? { ledger: this.#opts.ledger(i) } : {}),
     });
     this.nodes[i] = node;
     this.#unbusy[i] = this.clock.busyWhile(() => !node.driver.idle);

@@ -78,6 +78,8 @@ export class SimHost implements P2P {
   readonly #arrived = new Map<string, number>();
   readonly #peerCbs: ((peerId: string, event: "connect" | "disconnect") => void)[] = [];
   readonly #pending = new Set<() => void>();
+  /** Connected peers subscribed to each topic, as of the network's `epoch`. */
+  readonly #topicPeers = new Map<string, { epoch: number; peers: string[] }>();
   /** The tail of the gossip inbox (see `#enqueue`). */
   #inbox: Promise<void> = Promise.resolve();
 
@@ -294,7 +296,11 @@ export class SimHost implements P2P {
 
   /** Connected peers subscribed to `topic`. */
   topicPeers(topic: string): string[] {
-    return this.peers().filter((p) => this.#net.host(p)?.subscribes(topic) ?? false);
+    const cached = this.#topicPeers.get(topic);
+    if (cached !== undefined && cached.epoch === this.#net.epoch) return [...cached.peers];
+    const peers = this.peers().filter((p) => this.#net.host(p)?.subscribes(topic) ?? false);
+    this.#topicPeers.set(topic, { epoch: this.#net.epoch, peers });
+    return [...peers];
   }
 
   /** Whether this host is configured for `topic`. */
@@ -331,7 +337,9 @@ export class SimHost implements P2P {
 
   #forward(topic: string, data: Uint8Array, id: string, from: string | null): number {
     let n = 0;
-    for (const p of this.topicPeers(topic)) {
+    const what = `${topic} ${id.slice(0, 12)}`;
+    this.topicPeers(topic); // refreshes the cache read below
+    for (const p of this.#topicPeers.get(topic)!.peers) {
       if (p === from) continue;
       // A peer that has the message already would drop it on arrival (gossipsub 1.2's IDONTWANT
       // spares the bytes too): not sent, counted in the network's `suppressed`.
@@ -340,7 +348,7 @@ export class SimHost implements P2P {
         this.#net.stats.suppressed++;
         continue;
       }
-      const sent = this.#net.send(this.peerId, p, "gossip", `${topic} ${id.slice(0, 12)}`, (host) => {
+      const sent = this.#net.send(this.peerId, p, "gossip", what, (host) => {
         host.#noteArrival(id);
         host.#enqueue(topic, data, id, this.peerId);
       }, data.length);

@@ -63,6 +63,16 @@ export interface SimNetworkStats {
 /** Observes every message sent (for the simulator's per-node counters); `what` starts with its type. */
 export type SendTap = (from: string, to: string, what: string, bytes: number) => void;
 
+/** What the network keeps per directed link. */
+interface LinkState {
+  /** Earliest time of the next delivery on the link (FIFO order). */
+  next: number;
+  /** Key of the link's delivery timers (deliveries due at one instant fire by receiver, then sender). */
+  timerKey: string;
+  /** The link's profile when it is the default one (no pair profile set), else null. */
+  profile: LinkProfile | null;
+}
+
 /** The kind of a delivery: gossip may be lost, the others are reliable. */
 export type DeliveryKind = "gossip" | "reliable";
 
@@ -80,14 +90,16 @@ export class SimNetwork {
   readonly trace: string[] = [];
   /** Called for every message sent (before loss or partition drops it), when set. */
   tap: SendTap | null = null;
+  /** Bumped whenever a host joins or leaves or a link or partition changes (hosts cache their peers by it). */
+  epoch = 0;
   readonly #traceMax: number;
   readonly #defaultLink: LinkProfile;
   readonly #hosts = new Map<string, SimHost>();
   /** Wanted links by host (both directions), whether or not both ends are up. */
   readonly #links = new Map<string, Set<string>>();
   readonly #profiles = new Map<string, LinkProfile>();
-  /** Earliest next delivery time per directed link, for FIFO order. */
-  readonly #linkClock = new Map<string, number>();
+  /** Per directed link: earliest next delivery (FIFO) and the timer key, by sender then receiver. */
+  readonly #linkStates = new Map<string, Map<string, LinkState>>();
   /** Sends of one message on one link at the current instant (to tell identical ones apart). */
   #nthAt = -1;
   readonly #nthCount = new Map<string, number>();
@@ -109,6 +121,7 @@ export class SimNetwork {
     if (this.#hosts.has(peerId)) throw new Error(`sim network: ${peerId} is already up`);
     const host = new SimHost(this, peerId, opts);
     this.#hosts.set(peerId, host);
+    this.epoch++;
     for (const addr of opts.bootstrap ?? []) this.link(peerId, peerIdOfAddr(addr));
     for (const other of this.#links.get(peerId) ?? []) {
       if (this.connected(peerId, other)) {
@@ -122,6 +135,7 @@ export class SimNetwork {
   /** Wants a link between two hosts (idempotent); it is up whenever both are and no partition cuts it. */
   link(a: string, b: string): void {
     if (a === b) return;
+    this.epoch++;
     const wasUp = this.connected(a, b);
     for (const [x, y] of [[a, b], [b, a]] as const) {
       let s = this.#links.get(x);
@@ -142,6 +156,7 @@ export class SimNetwork {
 
   /** Splits hosts into groups that cannot talk to each other (unlisted hosts form one more group). */
   partition(groups: string[][]): void {
+    this.epoch++;
     const before = this.#snapshotUp();
     this.#groups = new Map();
     groups.forEach((g, i) => g.forEach((id) => this.#groups.set(id, i + 1)));
@@ -150,6 +165,7 @@ export class SimNetwork {
 
   /** Removes every partition. */
   heal(): void {
+    this.epoch++;
     const before = this.#snapshotUp();
     this.#groups = new Map();
     this.#notifyChanges(before);
@@ -183,6 +199,7 @@ export class SimNetwork {
     if (this.#hosts.get(host.peerId) !== host) return;
     const peers = this.peersOf(host.peerId);
     this.#hosts.delete(host.peerId);
+    this.epoch++;
     for (const p of peers) this.#hosts.get(p)?.notePeer(host.peerId, "disconnect");
   }
 
@@ -206,20 +223,25 @@ export class SimNetwork {
       this.stats.dropped++;
       return false;
     }
-    const p = this.#profile(from, to);
-    const key = `${from}>${to}`;
-    // The draws of a message depend on the link, the message and the instant, not on the order in
-    // which concurrent senders reached this point during one settle (real async work may reorder them).
-    const nth = this.#nth(`${key} ${what}`);
-    const rng = seededRng(this.seed ^ hash32(`${key} ${what} ${this.clock.now()} ${nth}`));
-    if (kind === "gossip" && p.loss > 0 && rng() < p.loss) {
-      this.stats.lost++;
-      this.#record(`lost ${from} -> ${to} ${what}`);
-      return true;
+    const link = this.#link(from, to);
+    const p = link.profile ?? this.#profile(from, to);
+    let at = this.clock.now() + p.latencyMs;
+    if (p.loss > 0 || p.jitterMs > 0) {
+      // The draws of a message depend on the link, the message and the instant, not on the order in
+      // which concurrent senders reached this point during one settle (real async work may reorder them).
+      const key = `${from}>${to}`;
+      const nth = this.#nth(`${key} ${what}`);
+      const rng = seededRng(this.seed ^ hash32(`${key} ${what} ${this.clock.now()} ${nth}`));
+      if (kind === "gossip" && p.loss > 0 && rng() < p.loss) {
+        this.stats.lost++;
+        this.#record(`lost ${from} -> ${to} ${what}`);
+        return true;
+      }
+      if (p.jitterMs > 0) at += Math.floor(rng() * p.jitterMs);
     }
-    const jitter = p.jitterMs > 0 ? Math.floor(rng() * p.jitterMs) : 0;
-    const at = Math.max(this.clock.now() + p.latencyMs + jitter, this.#linkClock.get(key) ?? 0);
-    this.#linkClock.set(key, at);
+    // FIFO per link: never before the previous message on it.
+    if (at < link.next) at = link.next;
+    link.next = at;
     this.clock.touch();
     this.clock.schedule(
       () => {
@@ -232,9 +254,23 @@ export class SimNetwork {
         deliver(target);
       },
       at - this.clock.now(),
-      `net ${to} ${from}`,
+      link.timerKey,
     );
     return true;
+  }
+
+  /** The per-direction state of a link (created on first use; never removed: ids are few). */
+  #link(from: string, to: string): LinkState {
+    let byTo = this.#linkStates.get(from);
+    if (byTo === undefined) this.#linkStates.set(from, byTo = new Map());
+    let link = byTo.get(to);
+    if (link === undefined) {
+      link = { next: 0, timerKey: `net ${to} ${from}`, profile: null };
+      byTo.set(to, link);
+    }
+    // Profiles are per pair and rarely set: cache the default one only while no pair has its own.
+    link.profile = this.#profiles.size === 0 ? this.#defaultLink : null;
+    return link;
   }
 
   #nth(k: string): number {

@@ -27,9 +27,9 @@ import { topics } from "../consensus_gossip.ts";
 import { encode } from "cborg";
 import { blockHash, decodeBlock, decodeCommit } from "../ledger/mod.ts";
 import { totalSupply } from "../ledger/state.ts";
-import type { Genesis } from "../ledger/genesis.ts";
-import { SimCluster } from "./cluster.ts";
-import { checkSimConfig, type SimConfig } from "./scenario.ts";
+import { type Genesis, genesisSupply } from "../ledger/genesis.ts";
+import { SimCluster, synchronousMessageId } from "./cluster.ts";
+import { checkSimConfig, type SimConfig, SimConfigError } from "./scenario.ts";
 
 /** Balance of every traffic account at genesis. */
 const ACCOUNT_BALANCE = 1_000_000_000_000n;
@@ -69,19 +69,34 @@ export interface FaultEvent {
 export interface ActorMetrics {
   orders: {
     order: string;
+    /** Height of the block that opened it. */
+    openedAt: number;
     bids: number;
+    /** The order's max price per block, ucrs (decimal). */
+    maxPrice: string;
+    /** The lease's price per block, ucrs (decimal), or null when no lease. */
+    price: string | null;
     /** Clearing price over the order's max price, or null when no lease. */
     priceRatio: number | null;
     /** Blocks from the order's creation to its lease, or null. */
     blocksToLease: number | null;
+    /** The winning provider, or null. */
+    provider: string | null;
   }[];
   providers: {
     provider: string;
-    /** Utilisation samples: [height, fraction of capacity leased]. */
-    utilisation: [number, number][];
+    /** Capacity offered, cpu millicores. */
+    cpu: number;
+    bids: number;
     leases: number;
+    /** Utilisation samples: [height, fraction of the cpu capacity leased]. */
+    utilisation: [number, number][];
   }[];
-  /** Invariant checks of the actors (e.g. lowest valid bid wins), failures listed. */
+  /** Named counts (`deployments.created`, `leases.closed.insufficient_funds`, `manifests.accepted`...). */
+  counts: Record<string, number>;
+  /** Transactions the actors submitted (accepted by a node or not). */
+  txsSubmitted: number;
+  /** Invariant checks of the actors (lowest valid bid wins, escrow never negative), failures listed. */
   violations: string[];
 }
 
@@ -105,6 +120,8 @@ export interface SimMetrics {
   };
   orders: ActorMetrics["orders"];
   providers: ActorMetrics["providers"];
+  /** The market's counts (see {@link ActorMetrics.counts}); empty without actors. */
+  market: ActorMetrics["counts"];
   violations: string[];
 }
 
@@ -122,6 +139,12 @@ export interface SimContext {
 /** Actors started once the chain runs, called at every new height, stopped at the end. */
 export interface SimActors {
   onHeight(height: number): Promise<void> | void;
+  /** Node i is about to stop (a crash): what runs on it stops first. */
+  nodeDown?(i: number): Promise<void>;
+  /** Node i started again: what ran on it starts again (the clock is not running: drive it). */
+  nodeUp?(i: number, node: CirrusNode): Promise<void>;
+  /** A scheduled actor fault: provider k goes down (`up` false) or comes back. */
+  providerFault?(k: number, up: boolean): Promise<void>;
   stop(): Promise<void>;
   metrics(): Promise<ActorMetrics> | ActorMetrics;
 }
@@ -176,6 +199,7 @@ function homes(c: SimConfig, actorAccounts: string[]): {
       balance: ACCOUNT_BALANCE.toString(),
     })),
     consensus: c.consensus,
+    market: { bidWindowBlocks: c.market.bidWindowBlocks, minDeposit: String(c.market.minDeposit) },
   });
   const seedKey = (k: { address: string; privKey: Uint8Array }) => ({
     address: k.address,
@@ -210,6 +234,11 @@ export function messageType(what: string): string {
  */
 export async function simulate(config: SimConfig, opts: SimulateOptions = {}): Promise<SimMetrics> {
   const c = checkSimConfig(config);
+  if ((c.providers > 0 || c.tenants > 0) && !opts.actors) {
+    throw new SimConfigError(
+      "providers and tenants need the market actors: call simulate from mod.ts (or cli/sim_market.ts), not node/sim",
+    );
+  }
   const setup = homes(c, opts.actorAccounts ?? []);
   const cluster = await SimCluster.create({
     homes: setup.homes,
@@ -233,6 +262,8 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
   };
   const proposerIndex = new Map(setup.genesis.validators.map((v, i) => [v.address, i]));
   const firstCommit = new Map<number, { atMs: number; proposer: number; txs: number }>();
+  /** Supply change of each height: minted by inflation minus burned by slashing (block events). */
+  const supplyDelta = new Map<number, bigint>();
   const watch = (node: CirrusNode) =>
     node.onCommit((b) => {
       if (firstCommit.has(b.height)) return;
@@ -241,6 +272,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
         proposer: proposerIndex.get(b.proposer) ?? -1,
         txs: b.txs.length,
       });
+      supplyDelta.set(b.height, supplyChange(b.events));
     });
   const top = () => Math.max(0, ...cluster.nodes.map((n) => n?.chain.height ?? 0));
   const faults: FaultEvent[] = c.misbehave.map((b) => ({
@@ -263,7 +295,8 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
         keys: setup.actorKeys,
       });
     }
-    const stopTraffic = await startTraffic(cluster, c, setup.accounts, traffic);
+    // With tenants, the tx rate is theirs (market txs); bank transfers only without.
+    const stopTraffic = c.tenants > 0 ? () => {} : await startTraffic(cluster, c, setup.accounts, traffic);
     const ids = cluster.addrs.map((a) => a.slice(a.lastIndexOf("/p2p/") + 5));
     let partitioned: number | null = null; // index into c.partitions
     for (let h = 1; h <= c.heights; h++) {
@@ -281,13 +314,27 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
         }
       }
       for (const k of c.crashes) {
+        if (k.role === "provider") {
+          if (k.fromHeight === h) {
+            await actors?.providerFault?.(k.node, false);
+            note(`crash p${k.node}`);
+          }
+          if (k.toHeight === h) {
+            await actors?.providerFault?.(k.node, true);
+            note(`restart p${k.node}`);
+          }
+          continue;
+        }
         if (k.fromHeight === h && cluster.nodes[k.node]) {
+          await actors?.nodeDown?.(k.node);
           await cluster.stop(k.node);
           note(`crash v${k.node}`);
         }
         if (k.toHeight === h && !cluster.nodes[k.node]) {
-          watch(await cluster.start(k.node));
+          const node = await cluster.start(k.node);
+          watch(node);
           note(`restart v${k.node}`);
+          await actors?.nodeUp?.(k.node, node);
         }
       }
       if (top() >= h) continue;
@@ -313,10 +360,13 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
       label: "catch-up",
     }).catch(() => {});
     const heights = await heightMetrics(cluster, c.heights, firstCommit);
+    const safety = await safetyChecks(cluster, c.heights, setup.genesis, supplyDelta);
+    const am: ActorMetrics = actors
+      ? await actors.metrics()
+      : { orders: [], providers: [], counts: {}, txsSubmitted: 0, violations: [] };
+    traffic.submitted += am.txsSubmitted;
     traffic.committed = heights.reduce((a, m) => a + m.txs, 0);
     traffic.refused = Math.max(0, traffic.submitted - traffic.committed);
-    const safety = await safetyChecks(cluster, c.heights, setup.genesis);
-    const am = actors ? await actors.metrics() : { orders: [], providers: [], violations: [] };
     return {
       config: c,
       simulatedMs,
@@ -334,6 +384,7 @@ export async function simulate(config: SimConfig, opts: SimulateOptions = {}): P
       safety,
       orders: am.orders,
       providers: am.providers,
+      market: am.counts,
       violations: am.violations,
     };
   } finally {
@@ -376,10 +427,21 @@ async function heightMetrics(
   return out;
 }
 
+/** What a block's own events change in the supply: `rewards` minted minus `staking.slash` burned. */
+function supplyChange(events: readonly { type: string; attrs: Record<string, string> }[]): bigint {
+  let delta = 0n;
+  for (const e of events) {
+    if (e.type === "rewards" && e.attrs.minted) delta += BigInt(e.attrs.minted);
+    if (e.type === "staking.slash" && e.attrs.burned) delta -= BigInt(e.attrs.burned);
+  }
+  return delta;
+}
+
 async function safetyChecks(
   cluster: SimCluster,
   heights: number,
   genesis: Genesis,
+  supplyDelta: ReadonlyMap<number, bigint>,
 ): Promise<SimMetrics["safety"]> {
   const forks: number[] = [];
   const running = cluster.nodes.filter((n): n is CirrusNode => n !== null);
@@ -392,10 +454,19 @@ async function safetyChecks(
     }
     if (seen.size > 1) forks.push(h);
   }
-  const supply = genesis.accounts.reduce((a, x) => a + BigInt(x.balance), 0n);
+  // Conserved: balances and held funds are the genesis supply, less what slashing burned and plus
+  // what inflation minted up to each node's height.
+  const supplyAt = (height: number) => {
+    let s = genesisSupply(genesis);
+    for (let h = 1; h <= height; h++) s += supplyDelta.get(h) ?? 0n;
+    return s;
+  };
   return {
     forks,
-    supplyConserved: running.every((n) => totalSupply(n.chain.state) === supply),
+    supplyConserved: running.every((n) =>
+      totalSupply(n.chain.state) === supplyAt(n.chain.height) &&
+      n.chain.state.supply === supplyAt(n.chain.height)
+    ),
     finalHeights: cluster.nodes.map((n) => n?.chain.height ?? -1),
   };
 }
@@ -420,14 +491,8 @@ async function startTraffic(
     transport: "memory",
     listen: ["/sim/client"],
     topics: [txTopic],
-    // The node's id of a tx batch (sha256(topic || 0 || data)), computed synchronously.
-    messageIdOf: (topic, data) => {
-      const t = new TextEncoder().encode(topic);
-      const buf = new Uint8Array(t.length + 1 + data.length);
-      buf.set(t, 0);
-      buf.set(data, t.length + 1);
-      return sha256(buf);
-    },
+    // The node's id of a tx batch, computed synchronously.
+    messageIdOf: synchronousMessageId,
   });
   for (const a of cluster.addrs) cluster.network.link(client.peerId, a.slice(a.lastIndexOf("/p2p/") + 5));
   const rng = seededRng(c.seed ^ 0x7a5f1c);

@@ -384,7 +384,7 @@ test("votes before start are kept and acted on after start", () => {
   assert.equal(brief(node.start()), ["timeout propose r0 3000ms", "prevote r0 aa", "precommit r0 aa"]);
 });
 
-test("duplicate vote: a conflicting vote produces evidence and is not counted", () => {
+test("duplicate vote: a conflicting vote produces evidence and counts only for its own value", () => {
   const node = new Node("v2");
   node.start();
   node.proposal(0, A);
@@ -396,7 +396,8 @@ test("duplicate vote: a conflicting vote produces evidence and is not counted", 
   assert.is(ev.evidence.a.vote.blockHash, A);
   assert.is(ev.evidence.b.vote.blockHash, B);
   assert.equal(node.votes("prevote", 0, A, ["v1"]), [], "exact duplicate is silent");
-  assert.is(node.state.votes.powerFor(0, "prevote", B), 0n);
+  assert.is(node.state.votes.powerFor(0, "prevote", A), node.state.votes.powerFor(0, "prevote", B));
+  assert.not.ok(node.state.votes.hasTwoThirdsAny(0, "prevote"), "one validator counted once in the total");
 });
 
 test("ignores votes from non-validators, other heights and other chains", () => {

@@ -121,4 +121,91 @@ test("two-thirds and one-third thresholds are strict", () => {
   assert.not.ok(four.hasOneThird(1n));
 });
 
+/** A set with the given powers and priorities (as a height's set restored from disk). */
+function withPriorities(entries: [string, bigint, bigint][], proposer: string): ValidatorSet {
+  return ValidatorSet.fromJSON({
+    validators: entries.map(([a, power, priority]) => ({
+      address: a,
+      pubKey: "00".repeat(32).replace(/^00/, a.charCodeAt(0).toString(16)),
+      power: power.toString(),
+      priority: priority.toString(),
+    })),
+    proposer,
+  });
+}
+
+const priorities = (set: ValidatorSet) =>
+  Object.fromEntries(set.validators.map((v) => [v.address, v.priority]));
+
+test("withValidators: the same members and powers return the very same set", () => {
+  const set = new ValidatorSet([val("a", 1n), val("b", 2n)]);
+  assert.is(set.withValidators([val("b", 2n), val("a", 1n)]), set);
+});
+
+test("withValidators: a newcomer starts at -1.125 * total, then the set is re-centred (by hand)", () => {
+  // a=0 b=0 (powers 1,1) + c (power 2): U = 4, c = -(4 + 4>>3) = -4; diff 4 <= 2*4; avg floor(-4/3) = -2
+  // -> a=2 b=2 c=-2. Advanced once: +power a=3 b=3 c=0, a leads (tie, lower address) and pays 4: a=-1.
+  const set = withPriorities([["a", 1n, 0n], ["b", 1n, 0n]], "a");
+  const next = set.withValidators([val("a", 1n), val("b", 1n), val("c", 2n)]);
+  assert.equal(priorities(next), { a: 2n, b: 2n, c: -2n });
+  assert.is(next.totalPower, 4n);
+  const advanced = next.advance(1);
+  assert.is(advanced.proposer.address, "a");
+  assert.equal(priorities(advanced), { a: -1n, b: 3n, c: 0n });
+});
+
+test("withValidators: continuing validators keep their priority through a power change; rescaled", () => {
+  // powers 10,10 -> 1,1: priorities 100,-100 kept; new total 2, window 4 < diff 200: ratio 50 -> 2,-2
+  const set = withPriorities([["a", 10n, 100n], ["b", 10n, -100n]], "a");
+  const next = set.withValidators([val("a", 1n), val("b", 1n)]);
+  assert.equal(priorities(next), { a: 2n, b: -2n });
+  assert.is(next.proposer.address, "a", "the old proposer stays the (not yet advanced) proposer");
+});
+
+test("withValidators: removals count in U for newcomers, rescale truncates toward zero (by hand)", () => {
+  // a=0 b=0 c=0 (1,1,2) -> [a:1, d:1]: U = 4 + 1 (removals not subtracted) = 5, d = -(5 + 0) = -5;
+  // total 2, window 4 < diff 5: ratio ceil(5/4) = 2 -> a=0, d=trunc(-5/2)=-2; avg floor(-2/2) = -1
+  // -> a=1, d=-1. The old proposer c left: the highest priority (a) stands in until advanced.
+  const set = withPriorities([["a", 1n, 0n], ["b", 1n, 0n], ["c", 2n, 0n]], "c");
+  const next = set.withValidators([val("a", 1n), val("d", 1n)]);
+  assert.equal(priorities(next), { a: 1n, d: -1n });
+  assert.is(next.proposer.address, "a");
+  assert.not.ok(next.has("b"));
+  assert.not.ok(next.has("c"));
+});
+
+test("withValidators: a validator that leaves and re-joins does not reset a negative priority", () => {
+  // Just after proposing, a sits at the bottom; re-joining puts it at -1.125 * U, lower still.
+  let set = new ValidatorSet([val("a", 5n), val("b", 5n), val("c", 5n)]);
+  set = set.advance(1);
+  const without = set.withValidators([val("b", 5n), val("c", 5n)]).advance(1);
+  const back = without.withValidators([val("a", 5n), val("b", 5n), val("c", 5n)]);
+  const a = back.get("a")!.priority;
+  assert.ok(back.validators.every((v) => v.address === "a" || v.priority > a), "a is last in line");
+  // and over 300 heights the proposer shares stay proportional to power (a, starting behind, one less)
+  let cur = back.advance(1);
+  const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+  for (let h = 0; h < 300; h++) {
+    counts[cur.proposer.address]! += 1;
+    cur = cur.advance(1);
+  }
+  assert.equal(counts, { a: 99, b: 100, c: 101 });
+});
+
+test("withValidators: refuses an empty or malformed list, and is pure", () => {
+  const set = new ValidatorSet([val("a", 1n), val("b", 2n)]);
+  const before = JSON.stringify(set.toJSON());
+  assert.throws(() => set.withValidators([]), /empty/);
+  assert.throws(() => set.withValidators([val("a", 0n)]), /power/);
+  set.withValidators([val("a", 7n), val("z", 3n)]);
+  assert.is(JSON.stringify(set.toJSON()), before);
+});
+
+test("sameMembers compares members, powers and keys, not priorities", () => {
+  const set = new ValidatorSet([val("a", 1n), val("b", 2n)]);
+  assert.ok(set.sameMembers(set.advance(3)));
+  assert.not.ok(set.sameMembers(new ValidatorSet([val("a", 1n), val("b", 3n)])));
+  assert.not.ok(set.sameMembers(new ValidatorSet([val("a", 1n)])));
+});
+
 test.run();

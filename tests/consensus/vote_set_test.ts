@@ -41,7 +41,7 @@ test("nil majority is reported as null, split votes as any-but-none", () => {
   assert.is(split.twoThirdsMajority(0, "prevote"), undefined);
 });
 
-test("a conflicting second vote yields evidence once and is not counted", () => {
+test("a conflicting second vote yields evidence once and counts for its own value, a third value not", () => {
   const votes = new HeightVoteSet("c", 1, set);
   const first = sv("v1", "precommit", 0, A);
   const second = sv("v1", "precommit", 0, B);
@@ -49,8 +49,21 @@ test("a conflicting second vote yields evidence once and is not counted", () => 
   const result = votes.add(second);
   assert.equal(result, { status: "conflicting", evidence: { a: first, b: second } });
   assert.equal(votes.add(sv("v1", "precommit", 0, null)), { status: "conflicting", evidence: null });
-  assert.is(votes.powerFor(0, "precommit", B), 0n);
+  assert.is(votes.powerFor(0, "precommit", B), 10n);
   assert.is(votes.powerFor(0, "precommit", A), 10n);
+  assert.is(votes.powerFor(0, "precommit", null), 0n);
+  assert.not.ok(votes.hasTwoThirdsAny(0, "precommit")); // one validator, however many values
+});
+
+test("an equivocator's other vote completes a quorum an honest node could not see otherwise", () => {
+  // v1, v2 and v3 saw v4 prevote A first; v4's prevote for B must still count toward B's +2/3.
+  const votes = new HeightVoteSet("c", 1, set);
+  votes.add(sv("v4", "precommit", 0, A));
+  for (const v of ["v1", "v2"]) votes.add(sv(v, "precommit", 0, B));
+  assert.is(votes.twoThirdsMajority(0, "precommit"), undefined);
+  votes.add(sv("v4", "precommit", 0, B));
+  assert.is(votes.twoThirdsMajority(0, "precommit"), B);
+  assert.equal(votes.makeCommit(0, B).signatures.map((s) => s.validator), ["v1", "v2", "v4"]);
 });
 
 test("exact duplicates are ignored", () => {

@@ -9,91 +9,14 @@
 import { join } from "node:path";
 import { type Misbehaviour, MISBEHAVIOURS } from "../../node/misbehave.ts";
 import { WAL_HEADER_BYTES } from "../../consensus/wal.ts";
-import { type Cluster, type ClusterOptions, sleep } from "./cluster.ts";
-import { type Load, startLoad } from "./load.ts";
+import { type Cluster, sleep } from "./cluster.ts";
 import { evidenceAgainst } from "./checks.ts";
+import { boot, type CaseContext, converge, countLog, type FaultCase, progress } from "./steps.ts";
+import { STAKING_CASES } from "./staking_cases.ts";
 
-/** What a case can do: make clusters, start load, say things, record checks. */
-export interface CaseContext {
-  netns: boolean;
-  /** Make a cluster (stopped, checked and removed by the runner). */
-  cluster(o: Omit<ClusterOptions, "netns" | "name"> & { netns?: boolean }): Promise<Cluster>;
-  /** Start tx load on a cluster (stopped by the runner before the checkers). */
-  load(c: Cluster, opts?: Parameters<typeof startLoad>[1]): Load;
-  say(s: string): void;
-  check(what: string, ok: boolean, detail: string): void;
-}
-
-/** One fault case. */
-export interface FaultCase {
-  name: string;
-  /** What it does and checks (for the README table). */
-  what: string;
-  /** Needs network namespaces. */
-  netns?: boolean;
-  /** Issue 8 finding whose fix it needs (failures are marked "needs finding N"). */
-  finding?: number;
-  /** Bound of the whole case. */
-  timeoutMs: number;
-  run(ctx: CaseContext): Promise<void>;
-  /** On failure: the known cause, read from the stopped cluster's logs (e.g. "needs finding 1: ..."). */
-  diagnose?(c: Cluster): Promise<string | null>;
-}
+export type { CaseContext, FaultCase } from "./steps.ts";
 
 const rand = (n: number) => Math.floor(Math.random() * n);
-
-/** Start the validators and wait for a first block on all of them. */
-async function boot(ctx: CaseContext, c: Cluster): Promise<void> {
-  await c.startAll();
-  const idx = c.nodes.filter((n) => n.validator !== null).map((n) => n.index);
-  // Starting N Deno processes on a loaded 2-core machine takes a while: 60 s + 15 s per process.
-  const ms = 60_000 + 15_000 * idx.length;
-  const r = await c.waitHeights(idx, 1, ms);
-  ctx.say(`${idx.length} processes up, heights ${r.heights.join(",")}`);
-  if (!r.ok) {
-    throw new Error(`the cluster did not commit a block within ${ms / 1000} s (heights ${r.heights})`);
-  }
-}
-
-/** Check that every node in `idx` gains `blocks` blocks within `ms`; returns the height reached. */
-async function progress(
-  ctx: CaseContext,
-  c: Cluster,
-  idx: number[],
-  blocks: number,
-  ms: number,
-  what: string,
-): Promise<number> {
-  const h0 = await c.maxHeight(idx);
-  const t0 = Date.now();
-  const r = await c.waitHeights(idx, h0 + blocks, ms);
-  ctx.check(
-    what,
-    r.ok,
-    `${idx.map((i) => c.nodes[i]!.name).join(",")} from ${h0} to >= ${
-      h0 + blocks
-    }: heights ${r.heights} after ${((Date.now() - t0) / 1000).toFixed(1)}s`,
-  );
-  return h0 + blocks;
-}
-
-/** Wait until every node in `idx` reached the highest height among them now (they converge). */
-async function converge(
-  ctx: CaseContext,
-  c: Cluster,
-  idx: number[],
-  ms: number,
-  what: string,
-): Promise<void> {
-  const goal = await c.maxHeight(idx);
-  const r = await c.waitHeights(idx, goal, ms);
-  ctx.check(what, r.ok, `all of ${idx.map((i) => c.nodes[i]!.name).join(",")} at >= ${goal}: ${r.heights}`);
-}
-
-/** Lines of node i's log that contain `needle`. */
-async function countLog(c: Cluster, i: number, needle: string): Promise<number> {
-  return (await c.log(i)).split("\n").filter((l) => l.includes(needle)).length;
-}
 
 const crashLoop: FaultCase = {
   name: "crash loop",
@@ -461,4 +384,5 @@ export const CASES: FaultCase[] = [
   ...MISBEHAVIOURS.map(oneOfFour),
   twoOfSeven(["double-sign", "equivocate-proposal"]),
   lateJoiner,
+  ...STAKING_CASES,
 ];

@@ -5,8 +5,10 @@
  *   that reached its height, and no node holds a tx twice;
  * - app hashes agree: a node's state at height h has the app hash that block h+1 (on any node) names,
  *   and nodes at one height have one app hash;
- * - supply conserved: the sum of balances and module-held funds is the genesis supply, and the recorded
- *   supply says the same;
+ * - supply conserved: the sum of balances and module-held funds is the recorded supply, and the
+ *   recorded supply is the genesis supply minus what slashing burned plus what inflation minted (the
+ *   blocks are replayed from genesis to add up the `staking.slash` and `rewards` events; the replay also
+ *   re-derives every app hash);
  * - no honest double-sign: no node logged duplicate-vote evidence against an honest validator.
  * @module
  */
@@ -14,8 +16,11 @@ import { join } from "node:path";
 import { Store } from "../../node/ledger/store.ts";
 import { decodeBlock } from "../../node/ledger/block.ts";
 import { txId } from "../../node/ledger/tx.ts";
-import { totalSupply } from "../../node/ledger/state.ts";
+import { executeBlock, LedgerState, totalSupply } from "../../node/ledger/state.ts";
+import type { SignedTx } from "../../node/ledger/tx.ts";
+import type { Genesis } from "../../node/ledger/genesis.ts";
 import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
+import { genesisSupply as genesisSupplyOf } from "../../node/ledger/genesis.ts";
 import type { Cluster } from "./cluster.ts";
 
 /** One check's outcome. */
@@ -45,9 +50,27 @@ interface NodeChain {
   txCount: Map<string, number>;
   txHeight: Map<string, number>;
   supplyOk: string | null;
+  /** The recorded supply and what slashing and inflation changed. */
+  supply: string;
 }
 
-async function readNode(dir: string, name: string, genesisSupply: bigint): Promise<NodeChain | null> {
+/** Sum of the `attr` attributes of events of type `type`. */
+function sumEvents(
+  events: { type: string; attrs: Record<string, string> }[],
+  type: string,
+  attr: string,
+): bigint {
+  let sum = 0n;
+  for (const e of events) if (e.type === type && e.attrs[attr] !== undefined) sum += BigInt(e.attrs[attr]);
+  return sum;
+}
+
+async function readNode(
+  dir: string,
+  name: string,
+  genesis: Genesis,
+  genesisSupply: bigint,
+): Promise<NodeChain | null> {
   let store: Store;
   try {
     store = await Store.open(join(dir, "data", "ledger"));
@@ -62,6 +85,10 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
     const appHashOfBlock: string[] = [];
     const txCount = new Map<string, number>();
     const txHeight = new Map<string, number>();
+    // Replay from genesis: what slashing burned and inflation minted, and each app hash re-derived.
+    const replay = LedgerState.fromGenesis(genesis, cirrusLedger());
+    let burned = 0n, minted = 0n;
+    let replayProblem: string | null = null;
     for (let h = 1; h <= height; h++) {
       hashes.push((await store.getBlockHashAt(h)) ?? "");
       const bytes = await store.getBlock(h);
@@ -71,6 +98,32 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
       }
       const block = decodeBlock(bytes, { maxBlockBytes: Number.MAX_SAFE_INTEGER });
       appHashOfBlock.push(block.header.appHash);
+      if (replayProblem === null) {
+        const stxs: SignedTx[] = [];
+        for (const t of block.txs) {
+          const d = replay.ledger.decodeTx(t, { maxTxBytes: Number.MAX_SAFE_INTEGER });
+          if (d.ok) stxs.push(d.stx);
+        }
+        const exec = executeBlock(replay, {
+          height: h,
+          proposer: block.header.proposer,
+          time: block.header.time,
+          txs: stxs,
+          signing: {
+            lastCommitSigners: (block.lastCommit?.signatures.map((x) => x.validator) ?? []).sort(),
+            evidence: block.evidence,
+          },
+        });
+        const events = [...exec.beginEvents, ...exec.endEvents, ...exec.results.flatMap((r) => r.events)];
+        burned += sumEvents(events, "staking.slash", "burned");
+        minted += sumEvents(events, "rewards", "minted");
+        replay.apply(exec.writes, h, exec.appHash);
+        const next = h < height ? await store.getBlock(h + 1) : undefined;
+        const stored = next
+          ? decodeBlock(next, { maxBlockBytes: Number.MAX_SAFE_INTEGER }).header.appHash
+          : state.appHash;
+        if (exec.appHash !== stored) replayProblem = `replaying block ${h} gives another app hash`;
+      }
       for (const t of block.txs) {
         const id = txId(t);
         txCount.set(id, (txCount.get(id) ?? 0) + 1);
@@ -78,10 +131,23 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
       }
     }
     const sum = totalSupply(state);
-    const supplyOk = sum === genesisSupply && state.supply === genesisSupply
-      ? null
-      : `balances+held ${sum}, recorded ${state.supply}, genesis ${genesisSupply}`;
-    return { name, height, appHash: state.appHash, hashes, appHashOfBlock, txCount, txHeight, supplyOk };
+    const expected = genesisSupply - burned + minted;
+    const supplyOk = replayProblem ??
+      (sum === state.supply && state.supply === expected
+        ? null
+        : `balances+held ${sum}, recorded ${state.supply}, genesis ${genesisSupply} - burned ${burned} + minted ${minted}`);
+    const accounted = burned > 0n || minted > 0n ? ` (burned ${burned}, minted ${minted})` : "";
+    return {
+      name,
+      height,
+      appHash: state.appHash,
+      hashes,
+      appHashOfBlock,
+      txCount,
+      txHeight,
+      supplyOk,
+      supply: `${state.supply}${accounted}`,
+    };
   } finally {
     await store.close();
   }
@@ -90,11 +156,11 @@ async function readNode(dir: string, name: string, genesisSupply: bigint): Promi
 /** Run every checker on a STOPPED cluster; `committed`: tx ids a client saw committed (id -> height). */
 export async function runCheckers(c: Cluster, committed: ReadonlyMap<string, number>): Promise<Check[]> {
   const checks: Check[] = [];
-  const genesisSupply = c.genesis.accounts.reduce((s, a) => s + BigInt(a.balance), 0n);
+  const genesisSupply = genesisSupplyOf(c.genesis);
   const chains: NodeChain[] = [];
   for (const n of c.nodes) {
     if (n.starts === 0) continue;
-    const ch = await readNode(n.home, n.name, genesisSupply);
+    const ch = await readNode(n.home, n.name, c.genesis, genesisSupply);
     if (ch) chains.push(ch);
   }
   // No fork.
@@ -166,7 +232,9 @@ export async function runCheckers(c: Cluster, committed: ReadonlyMap<string, num
   checks.push({
     what: "supply conserved",
     ok: supply.length === 0,
-    detail: supply.length === 0 ? `${genesisSupply} on every node` : supply[0]!,
+    detail: supply.length === 0
+      ? `genesis ${genesisSupply}; ${[...new Set(chains.map((ch) => ch.supply))].join(" / ")}`
+      : supply[0]!,
   });
   // Honest double-sign.
   const honest = c.honestAddresses;

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { initHome, loadHome, writeGenesis } from "../../node/config.ts";
 import type { Genesis } from "../../node/ledger/genesis.ts";
+import type { StakingParams } from "../../node/ledger/staking_params.ts";
 import { devnetGenesis } from "../../node/ledger/devnet_genesis.ts";
 import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts";
 import { peerIdFromSeed } from "../../node/p2p.ts";
@@ -54,8 +55,19 @@ export interface ClusterOptions {
   /** Network namespaces (needed for partitions and latency). */
   netns: boolean;
   consensus?: Partial<Genesis["params"]["consensus"]>;
+  /** Staking params of the genesis (issue 9). */
+  staking?: Partial<StakingParams>;
+  /** Balance of each genesis validator's own account (its operator), default none. */
+  validatorBalance?: string;
+  /**
+   * Validators-to-be: nodes with their own consensus keys, not in the genesis set, started with
+   * `--validator` by {@link Cluster.startAll} (full nodes until a `staking.create_validator` names them).
+   */
+  joiners?: number;
   /** Funded load accounts. */
   senders?: number;
+  /** Funded accounts that the load does not use (stakers: delegations, validator operators). */
+  stakers?: number;
 }
 
 /** One node of a cluster. */
@@ -101,16 +113,26 @@ export class Cluster {
   readonly nodes: ClusterNode[];
   readonly genesis: Genesis;
   readonly senders: Sender[];
+  /** Funded accounts the load does not use. */
+  readonly stakers: Sender[];
   readonly dir: string;
   readonly lab: Lab | null;
   #cleaned = false;
 
   constructor(
-    p: { nodes: ClusterNode[]; genesis: Genesis; senders: Sender[]; dir: string; lab: Lab | null },
+    p: {
+      nodes: ClusterNode[];
+      genesis: Genesis;
+      senders: Sender[];
+      stakers: Sender[];
+      dir: string;
+      lab: Lab | null;
+    },
   ) {
     this.nodes = p.nodes;
     this.genesis = p.genesis;
     this.senders = p.senders;
+    this.stakers = p.stakers;
     this.dir = p.dir;
     this.lab = p.lab;
     liveClusters.add(this);
@@ -339,7 +361,8 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
   const twins = Object.entries(o.misbehave ?? {}).filter(([, k]) => k.includes("duplicate-key")).map((
     [i],
   ) => Number(i));
-  const total = o.validators + twins.length + (o.fullNodes ?? 0);
+  const joiners = o.joiners ?? 0;
+  const total = o.validators + twins.length + joiners + (o.fullNodes ?? 0);
   let lab: Lab | null = null;
   try {
     if (o.netns) {
@@ -355,11 +378,15 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
     for (let i = 0; i < total; i++) {
       const isValidator = i < o.validators;
       const twinOf = i >= o.validators && i < o.validators + twins.length ? twins[i - o.validators]! : null;
+      const joinerAt = i - o.validators - twins.length;
+      const isJoiner = joinerAt >= 0 && joinerAt < joiners;
       const name = twinOf !== null
         ? `node${twinOf}-twin`
         : isValidator
         ? `node${i}`
-        : `full${i - o.validators}`;
+        : isJoiner
+        ? `joiner${joinerAt}`
+        : `full${i - o.validators - twins.length - joiners}`;
       const home = join(dir, name);
       const ip = lab ? lab.hosts[i]!.ip : "127.0.0.1";
       const p2pPort = lab ? P2P_PORT : freePort();
@@ -387,7 +414,7 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
         index: i,
         name,
         home,
-        validator: isValidator || twinOf !== null ? h.validatorKey.address : null,
+        validator: isValidator || twinOf !== null || isJoiner ? h.validatorKey.address : null,
         twinOf,
         kinds: [...own, ...inherited].filter((k) => k !== "duplicate-key"),
         skewMs: isValidator ? (o.skewMs?.[i] ?? 0) : 0,
@@ -403,16 +430,26 @@ export async function createCluster(o: ClusterOptions): Promise<Cluster> {
       const privKey = generatePrivateKey();
       return { name: `sender${k}`, address: addressOf(publicKeyOf(privKey)), privKey };
     });
+    const stakers: Sender[] = Array.from({ length: o.stakers ?? 0 }, (_, k) => {
+      const privKey = generatePrivateKey();
+      return { name: `staker${k}`, address: addressOf(publicKeyOf(privKey)), privKey };
+    });
     // Blocks of at most 1 MiB: an oversize proposal (1 MiB + 64 KiB) still fits a gossip message.
     const genesis = devnetGenesis({
       chainId: FAULTS_CHAIN_ID,
       genesisTime: new Date().toISOString(),
       validators,
-      accounts: senders.map((s) => ({ name: s.name, address: s.address, balance: BALANCE.toString() })),
+      accounts: [...senders, ...stakers].map((s) => ({
+        name: s.name,
+        address: s.address,
+        balance: BALANCE.toString(),
+      })),
       consensus: { maxBlockBytes: 1024 * 1024, ...o.consensus },
+      ...(o.staking ? { staking: o.staking } : {}),
+      ...(o.validatorBalance ? { validatorBalance: o.validatorBalance } : {}),
     });
     for (const n of nodes) await writeGenesis(n.home, genesis);
-    return new Cluster({ nodes, genesis, senders, dir, lab });
+    return new Cluster({ nodes, genesis, senders, stakers, dir, lab });
   } catch (e) {
     await lab?.cleanup();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -19,6 +19,8 @@ import { SimCluster } from "../../node/sim/cluster.ts";
 import type { LinkProfile } from "../../node/sim/network.ts";
 import { sleep, waitFor } from "./wait.ts";
 import type { Misbehaviour } from "../../node/misbehave.ts";
+import type { Ledger } from "../../node/ledger/ledger.ts";
+import type { StakingParams } from "../../node/ledger/staking_params.ts";
 
 /** A funded test account. */
 export interface TestAccount {
@@ -41,6 +43,12 @@ export interface TestNetOptions {
   link?: Partial<LinkProfile>;
   /** Test only: misbehaving validators, by index (`node/misbehave.ts`). */
   misbehave?: Record<number, Misbehaviour[]>;
+  /** The ledger every node runs (default the node's); a fresh one per node. */
+  ledger?: () => Ledger;
+  /** Nodes beyond `validators` whose keys are not in the genesis set (full nodes, later validators). */
+  extraNodes?: number;
+  /** Staking params of the genesis (defaults otherwise). */
+  staking?: Partial<StakingParams>;
 }
 
 /**
@@ -55,6 +63,8 @@ export class TestNet {
   readonly homes: string[] = [];
   readonly addrs: string[] = [];
   accounts: TestAccount[] = [];
+  /** Validator (consensus) keys of every node, by index: address and hex public key. */
+  readonly keys: { address: string; pubKey: Uint8Array }[] = [];
   genesis!: Genesis;
   /** The simulated cluster (null on wall time). */
   sim: SimCluster | null = null;
@@ -72,6 +82,7 @@ export class TestNet {
           seed: opts.seed ?? 1,
           link: { ...TEST_LINK, ...opts.link },
           misbehave: (i) => opts.misbehave?.[i] ?? [],
+          ...(opts.ledger ? { ledger: opts.ledger } : {}),
         });
       }
     } catch (e) {
@@ -84,11 +95,14 @@ export class TestNet {
   async #init(): Promise<void> {
     const tag = crypto.randomUUID().slice(0, 8);
     const validators: DevnetValidator[] = [];
-    for (let i = 0; i < this.opts.validators; i++) {
+    for (let i = 0; i < this.opts.validators + (this.opts.extraNodes ?? 0); i++) {
       const home = join(this.dir, `node${i}`);
       await initHome({ home, moniker: `node${i}`, chainId: "cirrus-test" });
       const h = await loadHome(home);
-      validators.push({ name: `node${i}`, address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
+      this.keys.push({ address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
+      if (i < this.opts.validators) {
+        validators.push({ name: `node${i}`, address: h.validatorKey.address, pubKey: h.validatorKey.pubKey });
+      }
       const peerId = await peerIdFromSeed(h.nodeKey.privKey);
       this.homes.push(home);
       this.addrs.push(
@@ -114,6 +128,7 @@ export class TestNet {
         ...this.opts.consensus,
       },
       ...(this.opts.market ? { market: this.opts.market } : {}),
+      ...(this.opts.staking ? { staking: this.opts.staking } : {}),
     });
     for (const home of this.homes) await writeGenesis(home, this.genesis);
   }
@@ -133,6 +148,7 @@ export class TestNet {
       p2pListen: [listen],
       bootstrap: this.addrs.filter((_, j) => j !== i),
       ...(this.opts.misbehave?.[i]?.length ? { misbehave: this.opts.misbehave[i] } : {}),
+      ...(this.opts.ledger ? { ledger: this.opts.ledger() } : {}),
     });
     this.nodes[i] = node;
     return node;

@@ -84,7 +84,7 @@ test("the body check of a tx type comes with its module: decodes without it, ref
 
 test("block steps and queries follow the module list", () => {
   const ledger = cirrusLedger();
-  assert.equal(ledger.moduleNames(), ["bank", "market", "audit"]);
+  assert.equal(ledger.moduleNames(), ["bank", "market", "audit", "staking"]);
   assert.equal(ledger.queryNames(), [
     "deployments",
     "deployment",
@@ -98,6 +98,11 @@ test("block steps and queries follow the module list", () => {
     "provider",
     "escrow",
     "audits",
+    "validators",
+    "validator",
+    "delegations",
+    "rewards",
+    "evidence",
   ]);
   assert.throws(
     () =>

@@ -4,12 +4,15 @@ import { encode } from "cborg";
 import { toHex } from "../../lib/crypto.ts";
 import {
   accountKey,
+  audit,
+  bank,
   checkTx,
-  cirrusLedger,
+  createLedger,
   decodeSignedTx,
   encodeAccount,
   executeBlock,
   LedgerState,
+  market,
   type SignedTx,
   signTx,
   totalSupply,
@@ -21,8 +24,11 @@ const { genesis, keys, validator } = testGenesis(4, "1000000");
 const [alice, bob, carol] = [keys[0]!, keys[1]!, keys[2]!];
 const stranger = testKey("stranger");
 
+/** The core ledger without staking: fees go to the proposer (staking_fees_test covers the cirrus ledger). */
+const coreLedger = () => createLedger({ modules: [bank, market, audit] });
+
 function fresh(): LedgerState {
-  return LedgerState.fromGenesis(genesis, cirrusLedger());
+  return LedgerState.fromGenesis(genesis, coreLedger());
 }
 
 function snapshot(s: LedgerState): string {
@@ -58,7 +64,7 @@ test("genesis state: accounts, supply, deterministic app hash", () => {
   assert.is(s.appHash.length, 64);
   assert.is(s.validators()[0]!.address, validator.address);
   const g2 = testGenesis(4, "1000001").genesis;
-  assert.is.not(LedgerState.fromGenesis(g2, cirrusLedger()).appHash, s.appHash);
+  assert.is.not(LedgerState.fromGenesis(g2, coreLedger()).appHash, s.appHash);
 });
 
 test("a valid transfer: balances, nonce, fee to the proposer, events; executeBlock does not mutate", async () => {

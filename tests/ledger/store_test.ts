@@ -10,6 +10,7 @@ import {
   decodeCommit,
   encodeBlock,
   encodeCommit,
+  evidenceHash,
   executeBlock,
   LedgerState,
   Store,
@@ -42,9 +43,11 @@ async function commitNext(store: Store, state: LedgerState, prevHash: string, pr
       txsHash: txsHash(stxs.map((s) => s.bytes)),
       proposer: validator.address,
       lastCommitHash: commitHash(prevCommit),
+      evidenceHash: evidenceHash([]),
     },
     txs: stxs.map((s) => s.bytes),
     lastCommit: prevCommit,
+    evidence: [],
   };
   const hash = blockHash(block);
   const commit: Commit = {

@@ -5,12 +5,15 @@ import { groupsForTx } from "../../auction/market/mod.ts";
 import type { Group } from "../../auction/sdl/types.ts";
 import { toHex } from "../../lib/crypto.ts";
 import {
+  audit,
+  bank,
   type BlockExecution,
   checkTx,
-  cirrusLedger,
+  createLedger,
   executeBlock,
   type Genesis,
   LedgerState,
+  market,
   type SignedTx,
   signTx,
   totalSupply,
@@ -193,8 +196,8 @@ export function replay(s: LedgerState, blocks: SignedTx[][], proposer: string): 
   });
 }
 
-/** The ledger the marketplace tests run (bank, market, audit). */
-const LEDGER = cirrusLedger();
+/** The ledger the marketplace tests run (bank, market, audit: fees to the proposer, no staking). */
+const LEDGER = createLedger({ modules: [bank, market, audit] });
 
 /** Signs and decodes a tx; throws when the body does not validate. */
 export async function buildTx(from: TestKey, type: string, body: Record<string, unknown>, nonce: bigint) {

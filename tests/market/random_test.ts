@@ -16,7 +16,7 @@ import {
   type OrderRecord,
   readRecord,
 } from "../../auction/market/mod.ts";
-import { cirrusLedger, LedgerState, type SignedTx, totalSupply } from "../../node/ledger/mod.ts";
+import { LedgerState, type SignedTx, totalSupply } from "../../node/ledger/mod.ts";
 import { groupsOf, HASH1, HASH2, providerBody, replay, sdl, TestChain } from "./helpers.ts";
 
 function prng(seed: number) {
@@ -191,9 +191,9 @@ test("supply conserved and state consistent over 300 blocks of random marketplac
 
   // determinism: a second state fed the same blocks produces the same app hash after every block
   const hashes: string[] = [];
-  const s1 = LedgerState.fromGenesis(c.genesis, cirrusLedger());
+  const s1 = LedgerState.fromGenesis(c.genesis, c.state.ledger);
   for (const txs of c.history) hashes.push(replay(s1, [txs], c.validator.address)[0]!);
-  const s2 = LedgerState.fromGenesis(c.genesis, cirrusLedger());
+  const s2 = LedgerState.fromGenesis(c.genesis, c.state.ledger);
   assert.equal(replay(s2, c.history, c.validator.address), hashes);
   assert.is(s2.appHash, c.state.appHash);
   assert.equal(s2.entries("mkt/"), c.state.entries("mkt/"));

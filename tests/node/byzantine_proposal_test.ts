@@ -9,7 +9,7 @@ import { decodeSignedVote } from "../../consensus/mod.ts";
 import type { Vote } from "../../consensus/types.ts";
 import { BLOCK_TIME_AHEAD_MS_MAX, type Chain } from "../../node/chain.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
-import { blockHash, encodeBlock, txsHash } from "../../node/ledger/mod.ts";
+import { blockHash, encodeBlock, evidenceHash, txsHash } from "../../node/ledger/mod.ts";
 import {
   type DriverHarness,
   openDriver,
@@ -35,9 +35,11 @@ function firstBlock(chain: Chain, proposer: string, time: number): { bytes: Uint
       txsHash: txsHash([]),
       proposer,
       lastCommitHash: "",
+      evidenceHash: evidenceHash([]),
     },
     txs: [],
     lastCommit: null,
+    evidence: [],
   };
   return { bytes: encodeBlock(block), hash: blockHash(block) };
 }

@@ -18,7 +18,7 @@ import {
   voteSignBytes,
 } from "../../consensus/mod.ts";
 import type { Proposal, Vote } from "../../consensus/types.ts";
-import { blockHash, decodeBlock, encodeBlock, txsHash } from "../../node/ledger/block.ts";
+import { blockHash, decodeBlock, encodeBlock, evidenceHash, txsHash } from "../../node/ledger/block.ts";
 import {
   forgetConsensusState,
   isTestChain,
@@ -103,9 +103,11 @@ function block(time: number) {
       txsHash: txsHash(txs),
       proposer: me,
       lastCommitHash: "",
+      evidenceHash: evidenceHash([]),
     },
     txs,
     lastCommit: null,
+    evidence: [],
   };
 }
 

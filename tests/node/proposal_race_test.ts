@@ -37,7 +37,18 @@ test("a proposal whose height is committed while its signature is checked is sta
   });
   const data = encode([sp, new Uint8Array([1, 2, 3]), 0]);
   // The chain as the validator finds it after the await: height 1 committed, height 2's set.
-  const chain = { chainId: genesis.chainId, genesis, height: 0, validators: heightOne };
+  const chain = {
+    chainId: genesis.chainId,
+    genesis,
+    height: 0,
+    validators: heightOne,
+    // as Chain.validatorsFor: the last committed height's set and the next one's
+    validatorsFor(h: number) {
+      if (h === this.height + 1) return this.validators;
+      if (h === this.height) return h === 1 ? heightOne : null;
+      return null;
+    },
+  };
   let reads = 0;
   const ctx = {
     chain: chain as unknown as Chain,

@@ -35,6 +35,10 @@ test("bad flags and scenario files are user errors naming what is wrong", async 
     [{ misbehave: "v1=amnesia" }, /not simulated/],
     [{ misbehave: "v9=silent" }, /misbehave node/],
     [{ scenario: "/nonexistent/x.yaml" }, /Cannot read scenario/],
+    [{ crash: "p0@2-4" }, /no providers/],
+    [{ providers: "2", crash: "p2@2-4" }, /crash provider/],
+    [{ crash: "x1@2-4" }, /p1@H1-H2/],
+    [{ tenants: "2" }, /tx-rate > 0/],
   ];
   for (const [flags, re] of cases) {
     try {
@@ -48,10 +52,20 @@ test("bad flags and scenario files are user errors naming what is wrong", async 
   const dir = await Deno.makeTempDir();
   try {
     for (
-      const [text, re] of [["colour: blue\n", /unknown key "colour"/], ["- 1\n", /mapping/], [
-        "a: [\n",
-        /parse/,
-      ]]
+      const [text, re] of [
+        ["colour: blue\n", /unknown key "colour"/],
+        ["- 1\n", /mapping/],
+        [
+          "market: {deposit: [5, 1]}\n",
+          /market.deposit/,
+        ],
+        ["market: {actions: {steal: 1}}\n", /unknown action/],
+        ["market: {providerPrice: [2, 1]}\n", /above max/],
+        [
+          "a: [\n",
+          /parse/,
+        ],
+      ]
     ) {
       const f = join(dir, "bad.yaml");
       await Deno.writeTextFile(f, text as string);
@@ -90,6 +104,17 @@ test("plots: a chart without data says so; text is escaped", () => {
   assert.match(svg, /<path d="M/);
 });
 
+test("a histogram of whole numbers has one bar per number (blocks to lease), of fractions ten bins", () => {
+  const t = { title: "Time to lease", xLabel: "blocks", yLabel: "orders" };
+  const svg = histogram(t, "orders", [2, 2, 3, 5]);
+  const labels = [...svg.matchAll(/>(\d+)<\/text>/g)].map((m) => m[1]);
+  for (const n of ["2", "3", "4", "5"]) assert.ok(labels.includes(n), `a bar labelled ${n}: ${labels}`);
+  assert.not.ok(svg.includes(">2.1<"), "no fractional bins for whole numbers");
+  // Bars: every rect but the background and the legend's swatch.
+  assert.is((svg.match(/<rect /g) ?? []).length - 2, 4, "one bar per number from 2 to 5");
+  assert.match(histogram(t, "leases", [0.5, 0.55, 0.9]), />0\.5</);
+});
+
 test("axis ticks are round numbers covering the range", () => {
   assert.equal(ticks(0, 10), [0, 2, 4, 6, 8, 10]);
   assert.equal(ticks(0, 0.9), [0, 0.2, 0.4, 0.6, 0.8, 1]);
@@ -123,6 +148,29 @@ test("cirrus sim --output json: one JSON line on stdout; metrics, summary and si
     const svg = await Deno.readTextFile(join(dir, "commit_latency.svg"));
     assert.match(svg, /latency \(simulated ms\)/, "the y axis has a label with its unit");
     assert.not.match(await Deno.readTextFile(join(dir, "metrics.json")), /wall/i, "no wall time inside");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("cirrus sim --providers 1 --tenants 1: the market runs from the command line; its tables in summary.txt", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await cli(
+      "sim",
+      ...["--providers", "1", "--tenants", "1", "--tx-rate", "3", "--heights", "12", "--seed", "4"],
+      ...["--out", dir, "--output", "json"],
+    );
+    assert.is(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.ok(s.orders >= 1, `orders: ${s.orders}`);
+    assert.is(s.violations, 0);
+    const summary = await Deno.readTextFile(join(dir, "summary.txt"));
+    assert.match(summary, /providers\n\s+provider\s+cpu \(m\)\s+bids\s+leases/);
+    assert.match(summary, /market counts/);
+    const m = JSON.parse(await Deno.readTextFile(join(dir, "metrics.json")));
+    assert.is(m.providers.length, 1);
+    assert.ok(m.providers[0].utilisation.length > 0, "utilisation sampled every height");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

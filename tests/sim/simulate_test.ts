@@ -9,6 +9,8 @@ import { randomInt, seededRng } from "../../lib/rng.ts";
 import { simulate } from "../../node/sim/simulate.ts";
 import { SIM_DEFAULTS, type SimConfig } from "../../node/sim/scenario.ts";
 import { metricsJson } from "../../cli/sim_output.ts";
+import { synchronousMessageId } from "../../node/sim/cluster.ts";
+import { messageId } from "../../node/p2p.ts";
 
 const small: SimConfig = { ...SIM_DEFAULTS, validators: 4, heights: 8, txRate: 8, jitterMs: 10, loss: 0.02 };
 
@@ -101,6 +103,14 @@ test("safety across random seeds and fault schedules (< 1/3 faulty): no fork, su
     assert.ok(m.safety.supplyConserved, `supply conserved, ${what}`);
     const proposers = new Set(m.heights.map((h) => h.proposer));
     assert.ok([...proposers].every((p) => p >= 0 && p < 4), `proposers are validators, ${what}`);
+  }
+});
+
+test("the simulated nodes' synchronous gossip message id is the real node's", async () => {
+  for (
+    const [topic, data] of [["/cirrus/x/txs", new Uint8Array([1, 2, 3])], ["t", new Uint8Array()]] as const
+  ) {
+    assert.equal(synchronousMessageId(topic, data), await messageId(topic, data));
   }
 });
 
