@@ -267,11 +267,18 @@ function nodeSpawner(
         "-A",
         // For profiling: CIRRUS_INSPECT_NODE=i opens the V8 inspector of node i on 127.0.0.1:9229.
         ...(Deno.env.get("CIRRUS_INSPECT_NODE") === String(i) ? ["--inspect=127.0.0.1:9229"] : []),
+        // CIRRUS_CPU_PROF_DIR=DIR writes each node's V8 CPU profile to DIR/<node> when it stops.
+        ...(Deno.env.get("CIRRUS_CPU_PROF_DIR")
+          ? ["--cpu-prof", `--cpu-prof-dir=${join(Deno.env.get("CIRRUS_CPU_PROF_DIR")!, `node${i}`)}`]
+          : []),
         "--config",
         config,
         main,
         "node",
         "start",
+        ...(Deno.env.get("CIRRUS_NODE_LOG_LEVEL")
+          ? ["--log-level", Deno.env.get("CIRRUS_NODE_LOG_LEVEL")!]
+          : []),
         "--home",
         l.homes[i]!,
         ...role,
