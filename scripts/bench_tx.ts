@@ -5,14 +5,17 @@
  * the throughput, and one JSON line `{"txPerSec","p50Ms","p99Ms","blocksPerSec","rssMbMax"}` (the best
  * stage whose p50 stayed within 1 s).
  *
- * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,2000,3000] [--seconds 6]
- *        [--accounts 400] [--validators 4]
+ * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,1500,2000,3000] [--seconds 6]
+ *        [--accounts 400] [--validators 4] [--base-port 46656]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDevnet } from "../cli/devnet.ts";
 import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

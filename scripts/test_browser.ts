@@ -5,6 +5,9 @@
  * @module
  */
 import { join } from "node:path";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const root = new URL("..", import.meta.url).pathname;
 const files: string[] = [];

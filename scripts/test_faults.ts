@@ -4,6 +4,9 @@
  * does. FILTERs are substrings of case names; `--keep` keeps the clusters' directories (logs, stores).
  * @module
  */
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 const root = new URL("..", import.meta.url).pathname;
 const child = new Deno.Command(Deno.execPath(), {
   args: ["run", "-A", "--config", `${root}deno.json`, `${root}tests/faults/run.ts`, ...Deno.args],
