@@ -4,7 +4,7 @@
  * the npm `postinstall` step, and on demand when a node starts with `--console` and the bundle is
  * missing or older than its sources.
  *
- * `./cirrus --run-script console/build.ts [OUT_DIR]` builds once (into `console/dist/` by default).
+ * Usage: ./cirrus --run-script console/build.ts [OUT_DIR]   (builds once, into `console/dist/` by default)
  * @module
  */
 import * as esbuild from "esbuild";

@@ -2,6 +2,8 @@
  * `npm run test:faults [-- FILTER...] [--keep]`: the fault suite of issue 8 on real node processes.
  * Runs `tests/faults/run.ts` in its own Deno process (scripts import no test code); see there for what it
  * does. FILTERs are substrings of case names; `--keep` keeps the clusters' directories (logs, stores).
+ *
+ * Usage: npm run test:faults [-- FILTER...] [--keep]
  * @module
  */
 import { exitOnHelp } from "./help.ts";

@@ -10,6 +10,7 @@ import { blockSeries, leaseSeries } from "../../console/src/chart_data.ts";
 import { decimalText, runwayText } from "../../console/src/format.ts";
 import { parseSdl } from "../../auction/sdl/parse.ts";
 import { addressOf, publicKeyOf, toHex } from "../../lib/crypto.ts";
+import { HELLO_SDL as SDL } from "../helpers/sdl.ts";
 
 function memoryStore(): KeyValueStore & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -52,37 +53,6 @@ test("vault: import keeps the address of a known seed; bad input is refused with
   v.remove("bob");
   assert.equal(v.list(), []);
 });
-
-const SDL = `version: "2.0"
-services:
-  web:
-    image: localhost/busybox:latest
-    expose:
-      - port: 8080
-        to:
-          - global: true
-profiles:
-  compute:
-    web:
-      resources:
-        cpu:
-          units: 0.1
-        memory:
-          size: 64Mi
-        storage:
-          size: 128Mi
-  placement:
-    dcloud:
-      pricing:
-        web:
-          denom: ucrs
-          amount: 100
-deployment:
-  web:
-    dcloud:
-      profile: web
-      count: 1
-`;
 
 test("sdl lines: the parser's errors point at the line of the field (or its parent when missing)", () => {
   for (
