@@ -3,6 +3,7 @@
  * reading, and listening on `HOST:PORT`.
  * @module
  */
+import { concatBytes } from "../lib/crypto.ts";
 
 /** A JSON response (bigints as decimal strings). */
 export function json(status: number, body: unknown): Response {
@@ -34,14 +35,7 @@ export async function readBodyCapped(
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
 }
 
 /**
