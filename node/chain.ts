@@ -233,6 +233,7 @@ export class Chain {
     return chain;
   }
 
+  /** The chain id of the genesis this chain was opened with. */
   get chainId(): string {
     return this.genesis.chainId;
   }

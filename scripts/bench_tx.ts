@@ -5,8 +5,8 @@
  * the throughput, and one JSON line `{"txPerSec","p50Ms","p99Ms","blocksPerSec","rssMbMax"}` (the best
  * stage whose p50 stayed within 1 s).
  *
- * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,2000,3000] [--seconds 6]
- *        [--accounts 400] [--validators 4] [--empty-blocks-interval-ms N]
+ * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,1500,2000,3000] [--seconds 6]
+ *        [--accounts 400] [--validators 4] [--base-port 46656] [--empty-blocks-interval-ms N]
  *
  * `--empty-blocks-interval-ms`: the genesis `createEmptyBlocksIntervalMs` (default: the devnet's, a chain
  * at rest between stages; 0: blocks keep coming, as before issue 9 part 5).
@@ -17,6 +17,9 @@ import { parseArgs } from "node:util";
 import { startDevnet } from "../cli/devnet.ts";
 import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,
