@@ -16,7 +16,9 @@
  * @module
  */
 import { join } from "node:path";
-import { concatBytes, fromHex, toHex } from "../lib/crypto.ts";
+import { fromHex, toHex } from "../lib/crypto.ts";
+import { json, readBodyCapped } from "../node/http.ts";
+import { isObj } from "../lib/schema.ts";
 import type { CirrusNode } from "../node/node.ts";
 import { decodeBlock, decodeCommit } from "../node/ledger/block.ts";
 import { blockHash } from "../node/ledger/mod.ts";
@@ -52,14 +54,6 @@ export class ApiError extends Error {
     super(message);
     this.name = "ApiError";
   }
-}
-
-/** JSON response (bigints as strings). */
-export function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body, (_k, v) => typeof v === "bigint" ? v.toString() : v), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
 }
 
 /** What the console API reads of a node. */
@@ -385,22 +379,17 @@ export class ConsoleApi {
 async function readJson(req: Request): Promise<Record<string, unknown>> {
   const len = Number(req.headers.get("content-length") ?? 0);
   if (len > BODY_BYTES_MAX) throw new ApiError(413, `body is ${len} bytes, the limit is ${BODY_BYTES_MAX}`);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of req.body ?? []) {
-    total += chunk.length;
-    if (total > BODY_BYTES_MAX) throw new ApiError(413, `body larger than ${BODY_BYTES_MAX} bytes`);
-    chunks.push(chunk);
-  }
-  const text = new TextDecoder().decode(concatBytes(...chunks));
+  const body = await readBodyCapped(req.body, BODY_BYTES_MAX);
+  if (body === null) throw new ApiError(413, `body larger than ${BODY_BYTES_MAX} bytes`);
+  const text = new TextDecoder().decode(body);
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new ApiError(400, "body is not valid JSON");
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+  if (!isObj(v)) {
     throw new ApiError(400, "body must be a JSON object");
   }
-  return v as Record<string, unknown>;
+  return v;
 }

@@ -7,7 +7,8 @@
  */
 import { extname, join, normalize } from "node:path";
 import type { RpcServer } from "../node/rpc.ts";
-import { ApiError, ConsoleApi, type ConsoleApiOptions, type ConsoleNode, json } from "./console_api.ts";
+import { json, serveHttp } from "../node/http.ts";
+import { ApiError, ConsoleApi, type ConsoleApiOptions, type ConsoleNode } from "./console_api.ts";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -47,25 +48,10 @@ export class ConsoleServer {
 
   /** Listen on `host:port` (port 0 picks a free one); resolves to the console's URL. */
   start(listen: string): Promise<string> {
-    const m = /^(.+):(\d+)$/.exec(listen);
-    if (!m) throw new TypeError(`Cannot parse console address "${listen}": expected HOST:PORT`);
-    const hostname = m[1]!.replace(/^\[|\]$/g, "");
-    this.#loopback = LOOPBACK.has(hostname);
-    return new Promise((resolve, reject) => {
-      try {
-        this.#server = Deno.serve({
-          hostname,
-          port: Number(m[2]),
-          onListen: (a) => {
-            this.url = `http://${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`;
-            resolve(this.url);
-          },
-          onError: (e) => json(500, { error: `internal error: ${(e as Error).message}` }),
-        }, (req) => this.#handle(req));
-      } catch (e) {
-        reject(e);
-      }
-    });
+    return serveHttp(listen, "console", (req) => this.#handle(req), (s, hostname) => {
+      this.#server = s;
+      this.#loopback = LOOPBACK.has(hostname);
+    }).then((url) => (this.url = url));
   }
 
   /** Stop listening. */

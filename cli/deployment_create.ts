@@ -11,7 +11,7 @@ import { screenGroups, type Screening } from "./screen.ts";
 import { escrowRunway, type Runway, runwayTimeText } from "./runway.ts";
 import { fromKey, type GlobalOptions, parseAmount, readSdl, rpc, sendTx, UserError } from "./util.ts";
 import { eventsOf, price } from "./market_util.ts";
-import { type MarketEvent, subscribeEvents } from "./market_events.ts";
+import { escrowLowLine, type MarketEvent, subscribeEvents } from "./market_events.ts";
 
 /** Options of {@link createDeployment}. */
 export interface CreateDeploymentOptions {
@@ -142,6 +142,8 @@ export async function createDeployment(
           say(
             `  lease ${a.lease} won by ${a.provider} at ${price(a.denom, a.price)}/block (block ${e.height})`,
           );
+        } else if (e.type === "escrow.low" && a.deployment === `${out.owner}/${out.dseq}`) {
+          say(escrowLowLine(a));
         } else if (e.type === "order.reopened" && wanted.has(a.order ?? "") && !reopened.has(a.order!)) {
           reopened.add(a.order!);
           say(`  no bids yet: order ${a.order} stays open; the next bid opens a new bid window`);

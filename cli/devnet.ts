@@ -267,11 +267,18 @@ function nodeSpawner(
         "-A",
         // For profiling: CIRRUS_INSPECT_NODE=i opens the V8 inspector of node i on 127.0.0.1:9229.
         ...(Deno.env.get("CIRRUS_INSPECT_NODE") === String(i) ? ["--inspect=127.0.0.1:9229"] : []),
+        // CIRRUS_CPU_PROF_DIR=DIR writes each node's V8 CPU profile to DIR/<node> when it stops.
+        ...(Deno.env.get("CIRRUS_CPU_PROF_DIR")
+          ? ["--cpu-prof", `--cpu-prof-dir=${join(Deno.env.get("CIRRUS_CPU_PROF_DIR")!, `node${i}`)}`]
+          : []),
         "--config",
         config,
         main,
         "node",
         "start",
+        ...(Deno.env.get("CIRRUS_NODE_LOG_LEVEL")
+          ? ["--log-level", Deno.env.get("CIRRUS_NODE_LOG_LEVEL")!]
+          : []),
         "--home",
         l.homes[i]!,
         ...role,
@@ -378,11 +385,11 @@ async function stopAll(
   }, 5000);
   await Promise.all(procs.map((p) => p.status));
   clearTimeout(killer);
-  // The containers of a devnet's leases go with it.
+  // The containers (and persistent volumes) of a devnet's leases go with it.
   for (const p of providers) {
     if (p.driver !== "podman" || !p.home) continue;
     const d = new PodmanDriver({ stateDir: join(p.home, "provider", "podman"), provider: p.address });
-    for (const id of await d.list().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
+    for (const id of await d.known().catch(() => [] as string[])) await d.teardown(id).catch(() => {});
   }
 }
 

@@ -52,7 +52,7 @@ export function providerAttributes(j: number): Record<string, string> {
 }
 
 /** The provider config of devnet provider j (prices differ so that auctions have a clear winner). */
-function providerYaml(name: string, j: number, driver: string): string {
+export function providerYaml(name: string, j: number, driver: string): string {
   const factor = 1 + j * 0.5;
   const price = (x: number) => JSON.stringify(String(Number((x * factor).toPrecision(6))));
   return [
@@ -62,7 +62,10 @@ function providerYaml(name: string, j: number, driver: string): string {
     `  driver: ${driver}`,
     `  hostPorts: [${31000 + 1000 * j}, ${31999 + 1000 * j}]`,
     `  publicHost: 127.0.0.1`,
-    driver === "sim" ? `capacity: {cpu: "8", memory: 16Gi, storage: 200Gi}` : `capacity: probe`,
+    driver === "sim"
+      ? `capacity: {cpu: "8", memory: 16Gi, storage: {default: 200Gi, beta2: 100Gi, beta3: 100Gi}}`
+      : `capacity: probe`,
+    `storageClasses: [default, beta2, beta3] # persistent classes (podman: named volumes of the lease)`,
     `capacityCap: {cpu: "4", memory: 8Gi, storage: 50Gi}`,
     `attributes: ${JSON.stringify(providerAttributes(j))}`,
     `pricing:`,
@@ -71,6 +74,7 @@ function providerYaml(name: string, j: number, driver: string): string {
     `  storage: {default: ${price(0.00005)}}`,
     `  gpu: {default: ${price(100)}}`,
     `workloadGraceSeconds: 20 # devnet: a workload that cannot start is closed soon (workload_failed)`,
+    `manifestTimeoutBlocks: 300 # devnet: a lease whose manifest never comes is closed soon (manifest_timeout)`,
     `workloadCheckSeconds: 5`,
     ``,
   ].join("\n");

@@ -12,6 +12,8 @@ import { parseLeaseId } from "../lib/ids.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
 import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
+import { followWithResume, ProviderRefusal } from "./lease_logs.ts";
+import { runInteractiveShell } from "./lease_shell.ts";
 import {
   dseqArg,
   emit,
@@ -243,7 +245,10 @@ export function addLeaseCommands(lease: Command): void {
     .option("--from <name>", "the tenant key")
     .option("--service <name>", "only this service")
     .option("--tail <n>", "last N lines", "100")
-    .option("--follow", "keep streaming until Ctrl-C")
+    .option(
+      "--follow",
+      "keep streaming until Ctrl-C (resumes after a dropped stream, no line lost or repeated)",
+    )
     .action(async (id: string, o, cmd) => {
       const g = globals(cmd);
       const tail = Number(o.tail);
@@ -260,9 +265,10 @@ export function addLeaseCommands(lease: Command): void {
     });
 
   lease.command("shell <lease> [command...]").description(
-    "run a command in the lease's container (after --): its output and exit code",
+    "run a command in the lease's container (after --): its output and exit code; without a command, " +
+      "an interactive shell (a tty when stdin is a terminal; piped stdin is fed to sh)",
   )
-    .usage("<lease> [--service S] [--replica N] -- CMD [ARGS...]")
+    .usage("<lease> [--service S] [--replica N] [-- CMD [ARGS...]]")
     .option("--from <name>", "the tenant key")
     .option("--service <name>", "the service (default: the lease's only service)")
     .option("--replica <n>", "which replica, 0-based", "0")
@@ -273,9 +279,12 @@ export function addLeaseCommands(lease: Command): void {
         throw new UserError(`--replica must be a non-negative integer`);
       }
       if (command.length === 0) {
-        throw new UserError(
-          "give the command after --, e.g. cirrus lease shell LEASE -- sh -c 'ls /' (interactive shells are not supported yet)",
-        );
+        const code = await interactiveShell(g, await fromKey(g, o.from), id, {
+          ...(o.service ? { service: o.service } : {}),
+          ...(replica > 0 ? { replica } : {}),
+        });
+        if (code !== 0) throw new ExitCode(code);
+        return;
       }
       const r = await leaseRequest<ShellResult>(g, await fromKey(g, o.from), id, "shell", {
         ...(o.service ? { service: o.service } : {}),
@@ -312,6 +321,53 @@ export function addLeaseCommands(lease: Command): void {
     });
 }
 
+/** `lease shell LEASE` without a command: an interactive session (lease_shell.ts); the exit code. */
+async function interactiveShell(
+  g: GlobalOptions,
+  keyName: string,
+  leaseId: string,
+  where: { service?: string; replica?: number },
+): Promise<number> {
+  const provider = parseLeaseId(leaseId)?.provider;
+  if (!provider) throw new UserError(`lease id must be owner/dseq/gseq/oseq/provider, got "${leaseId}"`);
+  const key = await new Keystore(g.home).get(keyName);
+  const id = await chainId(g);
+  const tty = Deno.stdin.isTerminal();
+  const open: Record<string, unknown> = { ...where, command: ["sh"], tty };
+  if (tty) {
+    try {
+      const { columns, rows } = Deno.consoleSize();
+      if (columns > 0 && rows > 0) {
+        Object.assign(open, { cols: Math.min(columns, 1000), rows: Math.min(rows, 1000) });
+      }
+    } catch { /* no size */ }
+  }
+  return await withHost(async (p2p) => {
+    const peer = await dialProvider(g, p2p, provider);
+    if (tty) Deno.stdin.setRaw(true);
+    try {
+      return await runInteractiveShell({
+        request: async (op, fields) => {
+          const req = await signLeaseRequest(
+            { chainId: id, leaseId, op, ...fields, timestamp: Date.now(), nonce: nonce() },
+            key.privKey,
+          );
+          const res = decodeResponse(await p2p.request(peer, LEASE_PROTOCOL, req, { timeoutMs: 30_000 }));
+          if (!res.ok) throw failure(provider, res);
+          return res as Record<string, unknown>;
+        },
+        stdin: Deno.stdin.readable,
+        write: async (bytes) => {
+          for (let n = 0; n < bytes.length;) n += await Deno.stdout.write(bytes.subarray(n));
+        },
+        open,
+      });
+    } finally {
+      if (tty) Deno.stdin.setRaw(false);
+    }
+  });
+}
+
 async function followLogs(
   g: GlobalOptions,
   keyName: string,
@@ -321,33 +377,53 @@ async function followLogs(
   const provider = parseLeaseId(leaseId)?.provider ?? "";
   const key = await new Keystore(g.home).get(keyName);
   const id = await chainId(g);
-  await withHost(async (p2p) => {
-    const peer = await dialProvider(g, p2p, provider);
-    const req = await signLeaseRequest({
-      chainId: id,
-      leaseId,
-      op: "logs",
-      ...extra,
-      follow: true,
-      timestamp: Date.now(),
-      nonce: nonce(),
-    }, key.privKey);
-    const ac = new AbortController();
-    Deno.addSignalListener("SIGINT", () => ac.abort());
-    try {
-      // Every frame is a response: {ok: true, line} per log line, or {ok: false, error}.
-      for await (
-        const frame of p2p.openStream(peer, `${LEASE_PROTOCOL}/logs`, req, {
-          signal: ac.signal,
-          timeoutMs: 30_000,
-        })
-      ) {
-        const r = decodeResponse(frame) as { ok: boolean; line?: string; code?: string; error?: string };
-        if (!r.ok) throw failure(provider, r);
-        if (typeof r.line === "string") console.log(r.line);
-      }
-    } catch (e) {
-      if (!ac.signal.aborted) throw e;
-    }
-  });
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    await withHost(async (p2p) => {
+      await followWithResume({
+        open: async function* (from) {
+          const peer = await dialProvider(g, p2p, provider);
+          const req = await signLeaseRequest({
+            chainId: id,
+            leaseId,
+            op: "logs",
+            ...(extra.service !== undefined ? { service: extra.service } : {}),
+            ...(from === undefined ? { tail: extra.tail ?? 100 } : from),
+            follow: true,
+            timestamp: Date.now(),
+            nonce: nonce(),
+          }, key.privKey);
+          yield* p2p.openStream(peer, `${LEASE_PROTOCOL}/logs`, req, {
+            signal: ac.signal,
+            timeoutMs: 30_000,
+          });
+        },
+        line: (text) => console.log(text),
+        note: (text) => console.error(text),
+        sleep: (ms, signal) =>
+          new Promise<void>((res) => {
+            const t = setTimeout(done, ms);
+            function done() {
+              signal.removeEventListener("abort", stop);
+              res();
+            }
+            function stop() {
+              clearTimeout(t);
+              res();
+            }
+            signal.addEventListener("abort", stop, { once: true });
+          }),
+        signal: ac.signal,
+      }).catch((e) => {
+        if (e instanceof ProviderRefusal) {
+          throw failure(provider, { ok: false, code: e.code, error: e.message });
+        }
+        throw e;
+      });
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
 }

@@ -51,7 +51,11 @@ function collect(v: string, prev: string[]): string[] {
 export function buildProgram(): Command {
   const program = new Command("cirrus")
     .description("cirrus: a decentralized cloud. Run a node, send transactions, query the chain.")
-    .option("--node <url>", "RPC URL of the node to talk to (env CIRRUS_NODE)", undefined)
+    .option(
+      "--node <url>",
+      "RPC URL of the node to talk to (env CIRRUS_NODE, default http://127.0.0.1:26657)",
+      undefined,
+    )
     .option("--home <dir>", "home directory: keystore and node files (env CIRRUS_HOME, default ~/.cirrus)")
     .addOption(
       new Option("--output <format>", "output format (yaml: provider render only)").choices([

@@ -16,6 +16,7 @@ import { collect, eventsOf } from "./market_util.ts";
 import { createDeployment } from "./deployment_create.ts";
 
 export { addEventsCommand, type MarketEvent, subscribeEvents } from "./market_events.ts";
+import { addDeploymentEventsCommand } from "./market_events.ts";
 export {
   type CreatedDeployment,
   createDeployment,
@@ -166,6 +167,8 @@ export function addMarketCommands(program: Command, deployment: Command): void {
         () => `deposited ${amount} ucrs in block ${r.height}`,
       );
     });
+
+  addDeploymentEventsCommand(deployment);
 
   deployment.command("close <dseq>").description("close a deployment: its leases end, the escrow is refunded")
     .option("--from <name>", "owner key")

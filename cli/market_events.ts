@@ -4,7 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { type GlobalOptions, globals, UserError } from "./util.ts";
+import { dseqArg, fromKey, type GlobalOptions, globals, UserError } from "./util.ts";
+import { Keystore } from "../node/keystore.ts";
 import { collect } from "./market_util.ts";
 
 /** A marketplace event as streamed by `GET /events?type=event`. */
@@ -81,6 +82,46 @@ export function addEventsCommand(program: Command): void {
             `${e.height}\t${e.type}\t${Object.entries(e.attrs).map(([k, v]) => `${k}=${v}`).join(" ")}`,
           );
         }
+      });
+      Deno.addSignalListener("SIGINT", () => sub.close());
+      await sub.done;
+    });
+}
+
+/** How `escrow.low` reads for a person (`deployment create --wait`, `deployment events`). */
+export function escrowLowLine(a: Record<string, string>): string {
+  return `  escrow low: ${a.blocksLeft} blocks of runway left (under ${a.threshold}); top up with: ` +
+    `cirrus deployment deposit ${a.dseq} AMOUNT`;
+}
+
+/** Whether a marketplace event is about deployment `owner/dseq` (its escrow, orders, bids, leases). */
+export function eventOfDeployment(e: MarketEvent, owner: string, dseq: number): boolean {
+  const id = `${owner}/${dseq}`;
+  const a = e.attrs;
+  if (a.deployment === id) return true;
+  return [a.order, a.bid, a.lease].some((x) => x !== undefined && x.startsWith(`${id}/`));
+}
+
+/** `cirrus deployment events DSEQ`: stream one deployment's marketplace events until Ctrl-C. */
+export function addDeploymentEventsCommand(deployment: Command): void {
+  deployment.command("events <dseq>").description(
+    "stream one deployment's marketplace events (bids, leases, payments, escrow.low, closes) until Ctrl-C",
+  )
+    .option("--from <name>", "owner key")
+    .option("--owner <address>", "the deployment's owner (default: the --from key's address)")
+    .action(async (dseqText: string, o, cmd) => {
+      const g = globals(cmd);
+      const dseq = dseqArg(dseqText);
+      const owner: string = o.owner ?? (await new Keystore(g.home).get(await fromKey(g, o.from))).address;
+      const sub = await subscribeEvents(g, ["event"], (_kind, data) => {
+        const e = data as MarketEvent;
+        if (!eventOfDeployment(e, owner, dseq)) return;
+        if (g.output === "json") console.log(JSON.stringify(e));
+        else if (e.type === "escrow.low") {
+          console.log(`${e.height}\t${e.type}\t${escrowLowLine(e.attrs).trim()}`);
+        } else {console.log(`${e.height}\t${e.type}\t${
+            Object.entries(e.attrs).map(([k, v]) => `${k}=${v}`).join(" ")
+          }`);}
       });
       Deno.addSignalListener("SIGINT", () => sub.close());
       await sub.done;

@@ -9,6 +9,8 @@
 import { multiaddr } from "@multiformats/multiaddr";
 import { ConfigError, genesisHash, initHome } from "../node/config.ts";
 import { type Genesis, validateGenesis } from "../node/ledger/genesis.ts";
+import { isObj } from "../lib/schema.ts";
+import { readBodyCapped } from "../node/http.ts";
 import { emit, type GlobalOptions, UserError } from "./util.ts";
 
 /** Largest `/status` or `/net/peers` answer read, in bytes. */
@@ -57,27 +59,9 @@ async function readCapped(res: Response, bytesMax: number, what: string): Promis
     await res.body?.cancel().catch(() => {});
     throw new UserError(`${what}: the answer is ${declared} bytes, more than the ${bytesMax} bytes allowed`);
   }
-  if (res.body === null) return new Uint8Array();
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > bytesMax) {
-      await reader.cancel().catch(() => {});
-      throw new UserError(`${what}: the answer is more than the ${bytesMax} bytes allowed`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  const body = await readBodyCapped(res.body, bytesMax);
+  if (body === null) throw new UserError(`${what}: the answer is more than the ${bytesMax} bytes allowed`);
+  return body;
 }
 
 /** GET `base + path`: the body's bytes, bounded in bytes and time; errors say what went wrong. */
@@ -115,10 +99,6 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** A peer address we will dial: parses, and names the peer it claims (`/p2p/<peerId>`). */
 function dialable(addr: unknown, peerId: unknown): string | null {
   if (typeof addr !== "string" || addr.length > 512 || typeof peerId !== "string") return null;
@@ -134,7 +114,7 @@ function dialable(addr: unknown, peerId: unknown): string | null {
 
 /** The bootstrap list from a `/net/peers` answer: the node's own addresses first, then its peers'. */
 export function bootstrapFromNetPeers(v: unknown): string[] {
-  if (!isRecord(v)) return [];
+  if (!isObj(v)) return [];
   const out: string[] = [];
   const add = (addrs: unknown, peerId: unknown) => {
     if (!Array.isArray(addrs)) return;
@@ -145,7 +125,7 @@ export function bootstrapFromNetPeers(v: unknown): string[] {
   };
   add(v.addrs, v.peerId);
   if (Array.isArray(v.peers)) {
-    for (const p of v.peers.slice(0, 64)) if (isRecord(p)) add(p.addrs, p.peerId);
+    for (const p of v.peers.slice(0, 64)) if (isObj(p)) add(p.addrs, p.peerId);
   }
   return out;
 }
@@ -168,7 +148,7 @@ export async function joinNetwork(o: JoinOptions): Promise<JoinResult> {
   const timeoutMs = o.timeoutMs ?? JOIN_FETCH_TIMEOUT_MS;
 
   const status = parseJson(await getBytes(base, "status", JOIN_ANSWER_BYTES_MAX, timeoutMs), "GET /status");
-  if (!isRecord(status) || typeof status.chainId !== "string" || typeof status.height !== "number") {
+  if (!isObj(status) || typeof status.chainId !== "string" || typeof status.height !== "number") {
     throw new UserError(`GET /status of ${base.origin} has no chainId and height: not a cirrus node RPC`);
   }
   const chainId = status.chainId;
@@ -202,7 +182,7 @@ export async function joinNetwork(o: JoinOptions): Promise<JoinResult> {
     await getBytes(base, "net/peers", JOIN_ANSWER_BYTES_MAX, timeoutMs),
     "GET /net/peers",
   );
-  if (isRecord(net) && net.chainId !== undefined && net.chainId !== chainId) {
+  if (isObj(net) && net.chainId !== undefined && net.chainId !== chainId) {
     throw new UserError(`chain id mismatch: ${base.origin}'s /net/peers says "${String(net.chainId)}"`);
   }
   const bootstrap = bootstrapFromNetPeers(net);

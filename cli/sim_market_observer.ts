@@ -18,7 +18,7 @@ import {
   parseScaled,
   readRecord,
 } from "../auction/market/mod.ts";
-import { parseDeploymentId } from "../lib/ids.ts";
+import { deploymentIdOfAny, orderIdOfBid, parseDeploymentId } from "../lib/ids.ts";
 
 /** Violations listed at most (the rest counted). */
 export const VIOLATIONS_MAX = 50;
@@ -172,7 +172,7 @@ export class MarketObserver {
   /** Lowest valid bid wins: the lease's bid is the first of the bids still open in price, height, address order. */
   #leaseCreated(h: number, a: Record<string, string>): void {
     const lease = a.lease ?? "";
-    const order = lease.split("/").slice(0, 4).join("/");
+    const order = orderIdOfBid(lease) ?? "";
     const o = this.#orders.get(order);
     const price = parseScaled(a.price);
     if (!o || !a.provider || price === null) {
@@ -198,7 +198,7 @@ export class MarketObserver {
     }
     if (price > o.maxPrice) this.violation(`h${h}: lease ${lease}: price above the order's max`);
     o.lease = { provider: a.provider, price, height: h };
-    const cpu = this.#o.cpuOf(order.split("/").slice(0, 2).join("/")) ?? 0;
+    const cpu = this.#o.cpuOf(deploymentIdOfAny(order) ?? "") ?? 0;
     this.#leaseCpu.set(lease, { provider: a.provider, cpu });
     this.#leasedCpu.set(a.provider, (this.#leasedCpu.get(a.provider) ?? 0) + cpu);
     this.#leasesOf.set(a.provider, (this.#leasesOf.get(a.provider) ?? 0) + 1);

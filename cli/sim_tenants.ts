@@ -8,6 +8,7 @@
  * @module
  */
 import { toHex } from "../lib/crypto.ts";
+import { parseDeploymentId, parseLeaseId } from "../lib/ids.ts";
 import { randomInt, type Rng } from "../lib/rng.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { CirrusNode } from "../node/node.ts";
@@ -103,8 +104,8 @@ export class SimTenants {
 
   /** The cpu (millicores) of a deployment `owner/dseq` of a tenant, or null. */
   cpuOf(deployment: string): number | null {
-    const [owner = "", dseq = ""] = deployment.split("/");
-    return this.#byAddress.get(owner)?.deployments.get(Number(dseq))?.cpu ?? null;
+    const d = parseDeploymentId(deployment);
+    return d ? this.#byAddress.get(d.owner)?.deployments.get(d.dseq)?.cpu ?? null : null;
   }
 
   /** Joins the tenants' hosts to the network and starts acting. */
@@ -184,7 +185,7 @@ export class SimTenants {
         this.#o.observer.count("manifests.given_up");
         continue;
       }
-      const provider = p.leaseId.split("/")[4] ?? "";
+      const provider = parseLeaseId(p.leaseId)?.provider ?? "";
       const node = this.#o.providerNode(provider);
       if (!node || !getLease(node.chain.state, p.leaseId)) continue;
       p.inFlight = true;
@@ -194,7 +195,7 @@ export class SimTenants {
 
   async #sendManifest(p: PendingManifest, node: CirrusNode): Promise<void> {
     const host = p.tenant.host;
-    const rec = getProvider(node.chain.state, p.leaseId.split("/")[4] ?? "");
+    const rec = getProvider(node.chain.state, parseLeaseId(p.leaseId)?.provider ?? "");
     const addr = rec?.hostUri.find((x) => x.includes("/p2p/"));
     if (!host || !addr || p.deployment.createdAt === null) return;
     const o = this.#o;

@@ -8,6 +8,7 @@
  * @module
  */
 import { decode, encode } from "cborg";
+import { bytesEqual } from "../lib/crypto.ts";
 import type { Commit, Hex, Proposal, SignedProposal, SignedVote, Vote, VoteType } from "./types.ts";
 
 /** Domain tag of vote sign bytes and signed-vote wire messages. */
@@ -139,12 +140,6 @@ function parse(bytes: unknown, max: number, what: string, length: number): unkno
   return value;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** A signed vote or proposal: `[tag, chainId, 5 fields, signature]`, with its tag and chain id checked. */
 function signedMessage(
   bytes: Uint8Array,
@@ -159,7 +154,7 @@ function signedMessage(
 
 /** `decoded`, once its re-encoding is found to be the input's bytes. */
 function canonical<T>(input: Uint8Array, decoded: T, encodeFn: (v: T) => Uint8Array, what: string): T {
-  if (!sameBytes(input, encodeFn(decoded))) fail(what, "not in canonical encoding");
+  if (!bytesEqual(input, encodeFn(decoded))) fail(what, "not in canonical encoding");
   return decoded;
 }
 

@@ -3,6 +3,7 @@
  * (`types/validator_set.go`: IncrementProposerPriority, RescalePriorities, shiftByAvgProposerPriority).
  * @module
  */
+import { bytesEqual } from "../lib/crypto.ts";
 import type { Validator } from "./types.ts";
 
 /** CometBFT's PriorityWindowSizeFactor: priorities are kept within 2 * totalPower of each other. */
@@ -38,10 +39,24 @@ function fromHex(hex: string): Uint8Array {
   return out;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * CometBFT's RescalePriorities(PriorityWindowSizeFactor * total) then shiftByAvgProposerPriority, in
+ * place: priorities squeezed into the window, then centred on zero.
+ */
+function rescaleAndCentre(vals: { priority: bigint }[], total: bigint): void {
+  const diffMax = PRIORITY_WINDOW_SIZE_FACTOR * total;
+  let max = vals[0]!.priority, min = vals[0]!.priority;
+  for (const v of vals) {
+    if (v.priority > max) max = v.priority;
+    if (v.priority < min) min = v.priority;
+  }
+  const diff = max - min;
+  if (diff > diffMax) {
+    const ratio = (diff + diffMax - 1n) / diffMax;
+    for (const v of vals) v.priority = v.priority / ratio; // Go int64 division truncates toward 0
+  }
+  const avg = floorDiv(vals.reduce((sum, v) => sum + v.priority, 0n), BigInt(vals.length));
+  for (const v of vals) v.priority -= avg;
 }
 
 /** Floor division for a positive divisor (Go's big.Int Div is Euclidean: floor for d > 0). */
@@ -135,21 +150,7 @@ export class ValidatorSet {
   } {
     const vals = input.map((v) => ({ ...v }));
     const total = vals.reduce((sum, v) => sum + v.power, 0n);
-    // RescalePriorities(diffMax)
-    const diffMax = PRIORITY_WINDOW_SIZE_FACTOR * total;
-    let max = vals[0]!.priority, min = vals[0]!.priority;
-    for (const v of vals) {
-      if (v.priority > max) max = v.priority;
-      if (v.priority < min) min = v.priority;
-    }
-    const diff = max - min;
-    if (diff > diffMax) {
-      const ratio = (diff + diffMax - 1n) / diffMax;
-      for (const v of vals) v.priority = v.priority / ratio; // Go int64 division truncates toward 0
-    }
-    // shiftByAvgProposerPriority
-    const avg = floorDiv(vals.reduce((sum, v) => sum + v.priority, 0n), BigInt(vals.length));
-    for (const v of vals) v.priority -= avg;
+    rescaleAndCentre(vals, total);
     // incrementProposerPriority, `times` times
     let proposer = vals[0]!;
     for (let i = 0; i < times; i++) {
@@ -206,7 +207,7 @@ export class ValidatorSet {
     const same = sorted.length === this.validators.length &&
       sorted.every((v, i) => {
         const o = this.validators[i]!;
-        return v.address === o.address && v.power === o.power && equalBytes(v.pubKey, o.pubKey);
+        return v.address === o.address && v.power === o.power && bytesEqual(v.pubKey, o.pubKey);
       });
     if (same) return this;
     const incoming = new Set(sorted.map((v) => v.address));
@@ -217,20 +218,7 @@ export class ValidatorSet {
     const updatedTotal = total + removedPower;
     const newcomer = -(updatedTotal + (updatedTotal >> 3n));
     const vals = sorted.map((v) => ({ ...v, priority: this.#index.get(v.address)?.priority ?? newcomer }));
-    // RescalePriorities(PriorityWindowSizeFactor * total), then shiftByAvgProposerPriority
-    const diffMax = PRIORITY_WINDOW_SIZE_FACTOR * total;
-    let max = vals[0]!.priority, min = vals[0]!.priority;
-    for (const v of vals) {
-      if (v.priority > max) max = v.priority;
-      if (v.priority < min) min = v.priority;
-    }
-    const diff = max - min;
-    if (diff > diffMax) {
-      const ratio = (diff + diffMax - 1n) / diffMax;
-      for (const v of vals) v.priority = v.priority / ratio; // Go int64 division truncates toward 0
-    }
-    const avg = floorDiv(vals.reduce((sum, v) => sum + v.priority, 0n), BigInt(vals.length));
-    for (const v of vals) v.priority -= avg;
+    rescaleAndCentre(vals, total);
     let proposer = vals.find((v) => v.address === this.proposer.address);
     if (proposer === undefined) {
       proposer = vals[0]!;
@@ -248,7 +236,7 @@ export class ValidatorSet {
     if (other.size !== this.size) return false;
     return this.validators.every((v, i) => {
       const o = other.validators[i]!;
-      return o.address === v.address && o.power === v.power && equalBytes(o.pubKey, v.pubKey);
+      return o.address === v.address && o.power === v.power && bytesEqual(o.pubKey, v.pubKey);
     });
   }
 

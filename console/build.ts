@@ -4,7 +4,7 @@
  * the npm `postinstall` step, and on demand when a node starts with `--console` and the bundle is
  * missing or older than its sources.
  *
- * `./cirrus --run-script console/build.ts` builds once.
+ * Usage: ./cirrus --run-script console/build.ts [OUT_DIR]   (builds once, into `console/dist/` by default)
  * @module
  */
 import * as esbuild from "esbuild";
@@ -105,6 +105,10 @@ export async function ensureConsoleBuilt(log: (line: string) => void = () => {})
 }
 
 if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log("Usage: ./cirrus --run-script console/build.ts [OUT_DIR]   (default console/dist/)");
+    Deno.exit(0);
+  }
   const r = await buildConsole(Deno.args[0] ?? CONSOLE_DIST_DIR);
   const total = r.files.reduce((s, f) => s + f.bytes, 0);
   console.log(

@@ -9,6 +9,7 @@
  * - `ids`: deployment, group, order, bid and lease ids (one parse, one format).
  * - `log`, `clock`, `rng`: the logger, time and randomness that components take as inputs;
  *   `sim_clock`: the simulated clock that tests and the simulator pass instead of the system's.
+ * - `min_heap`: a binary min-heap under a caller's order.
  * @module
  */
 export * from "./crypto.ts";
@@ -19,5 +20,6 @@ export * from "./ids.ts";
 export * from "./log.ts";
 export * from "./clock.ts";
 export * from "./sim_clock.ts";
+export * from "./min_heap.ts";
 export * from "./rng.ts";
 export * from "./schema.ts";

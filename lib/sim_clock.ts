@@ -13,6 +13,7 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
+import { MinHeap } from "./min_heap.ts";
 
 /** Options of a {@link SimClock}. */
 export interface SimClockOptions {
@@ -57,51 +58,6 @@ interface Timer {
   cancelled: boolean;
 }
 
-/** A binary min-heap of timers ordered by (at, key, seq). */
-class TimerHeap {
-  readonly #items: Timer[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  peek(): Timer | undefined {
-    return this.#items[0];
-  }
-
-  push(t: Timer): void {
-    const a = this.#items;
-    a.push(t);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-
-  pop(): Timer | undefined {
-    const a = this.#items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      while (true) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /** Event loop turns a settle spins before it sleeps a real millisecond per turn. */
 const FAST_TURNS = 200;
 
@@ -124,7 +80,7 @@ function before(x: Timer, y: Timer): boolean {
 export class SimClock implements Clock {
   #now: number;
   #seq = 0;
-  readonly #heap = new TimerHeap();
+  readonly #heap = new MinHeap<Timer>(before);
   readonly #byHandle = new Map<number, Timer>();
   readonly #busy = new Set<() => boolean>();
   #inFlight = 0;

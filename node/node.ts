@@ -28,10 +28,27 @@ const TX_BATCH_DELAY_MS = 20;
 /**
  * A tx submitted here and still pending after this long is gossiped again (its first gossip may have
  * reached no peer, e.g. sent before any connection): a chain at rest would otherwise never see it.
+ * After a gossip that reached peers, with a backoff up to {@link TX_REGOSSIP_MS_MAX}, and while the chain
+ * commits blocks only once the backoff is at its maximum (about a minute pending: the tx waits for room
+ * in a block; re-gossiping every pending tx of a saturated chain every 2 s doubled its load).
  */
 const TX_REGOSSIP_MS = 2_000;
+const TX_REGOSSIP_MS_MAX = 32_000;
 /** Most txs submitted here that are followed for a re-gossip. */
 const TX_REGOSSIP_MAX = 4_096;
+
+/** A tx submitted here, followed for a re-gossip while pending. */
+interface OwnTx {
+  bytes: Uint8Array;
+  /** When it was last gossiped (or its re-gossip last skipped). */
+  at: number;
+  /** The chain's height then. */
+  height: number;
+  /** Whether its last gossip was sent to at least one peer. */
+  reached: boolean;
+  /** How long after `at` it is looked at again. */
+  waitMs: number;
+}
 
 /** Options of {@link startNode}. */
 export interface NodeOptions {
@@ -86,11 +103,16 @@ export class CirrusNode {
   /** Refused gossip, counted per peer and per reason (all topics). */
   readonly gossipStats: GossipStats;
   #txBatch: Uint8Array[] = [];
+  /** Ids of the txs submitted here in `#txBatch` (their gossip's reach is recorded). */
+  #txBatchOwn: string[] = [];
   /** Batches decoded by the gossip validator, handed to the message handler without decoding twice. */
   #decoded = new WeakMap<Uint8Array, SignedTx[]>();
   #txTimer: unknown = null;
-  /** Txs submitted here, still followed for a re-gossip: id -> bytes and time of the last gossip. */
-  #ownTxs = new Map<string, { bytes: Uint8Array; at: number }>();
+  /**
+   * Txs submitted here, still followed for a re-gossip: id -> bytes, time and chain height of the
+   * last gossip, whether it reached a peer, the wait before the next one.
+   */
+  #ownTxs = new Map<string, OwnTx>();
   #regossipTimer: unknown = null;
   #stopped = false;
 
@@ -155,16 +177,23 @@ export class CirrusNode {
     if (await this.chain.verifySignatures([stx])) return { ok: false, txId: stx.id, error: "bad signature" };
     const r = this.mempool.add(stx, this.chain.state);
     if (!r.ok) return { ok: false, txId: stx.id, error: r.reason };
-    this.#queueGossip(stx.bytes);
+    this.#queueGossip(stx.bytes, stx.id);
     if (this.#ownTxs.size < TX_REGOSSIP_MAX) {
-      this.#ownTxs.set(stx.id, { bytes: stx.bytes, at: this.clock.now() });
+      this.#ownTxs.set(stx.id, {
+        bytes: stx.bytes,
+        at: this.clock.now(),
+        height: this.chain.height,
+        reached: false,
+        waitMs: TX_REGOSSIP_MS,
+      });
     }
     this.#armRegossip();
     return { ok: true, txId: stx.id };
   }
 
-  #queueGossip(bytes: Uint8Array): void {
+  #queueGossip(bytes: Uint8Array, ownId: string): void {
     this.#txBatch.push(bytes);
+    this.#txBatchOwn.push(ownId);
     if (this.#txBatch.length >= TX_BATCH_MAX) this.#flushTxs();
     else if (this.#txTimer === null) {
       this.#txTimer = this.clock.setTimeout(() => this.#flushTxs(), TX_BATCH_DELAY_MS);
@@ -177,12 +206,24 @@ export class CirrusNode {
     this.#regossipTimer = this.clock.setTimeout(() => {
       this.#regossipTimer = null;
       const now = this.clock.now();
+      const height = this.chain.height;
       for (const [id, t] of this.#ownTxs) {
-        if (!this.mempool.has(id)) this.#ownTxs.delete(id);
-        else if (now - t.at >= TX_REGOSSIP_MS) {
-          t.at = now;
-          this.#queueGossip(t.bytes);
+        if (!this.mempool.has(id)) {
+          this.#ownTxs.delete(id);
+          continue;
         }
+        if (now - t.at < t.waitMs) continue;
+        const moved = height > t.height;
+        t.at = now;
+        t.height = height;
+        if (t.reached && moved && t.waitMs < TX_REGOSSIP_MS_MAX) {
+          // peers got it and blocks are being made: it waits its turn (looked at again later, and
+          // gossiped again only once pending for about a minute: a peer may have dropped it)
+          t.waitMs = Math.min(t.waitMs * 2, TX_REGOSSIP_MS_MAX);
+          continue;
+        }
+        if (t.reached) t.waitMs = Math.min(t.waitMs * 2, TX_REGOSSIP_MS_MAX);
+        this.#queueGossip(t.bytes, id);
       }
       this.#armRegossip();
     }, TX_REGOSSIP_MS);
@@ -193,10 +234,15 @@ export class CirrusNode {
     this.#txTimer = null;
     if (this.#txBatch.length === 0 || this.#stopped) return;
     const batch = this.#txBatch;
+    const own = this.#txBatchOwn;
     this.#txBatch = [];
-    this.p2p.publish(topics(this.chainId).txs, encode(batch)).catch((e) =>
-      this.log("debug", "tx gossip failed", { error: String(e) })
-    );
+    this.#txBatchOwn = [];
+    this.p2p.publish(topics(this.chainId).txs, encode(batch)).then((peers) => {
+      for (const id of own) {
+        const t = this.#ownTxs.get(id);
+        if (t !== undefined) t.reached = peers > 0;
+      }
+    }, (e) => this.log("debug", "tx gossip failed", { error: String(e) }));
   }
 
   /**

@@ -16,7 +16,7 @@
  */
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
-import type { Logger } from "../lib/log.ts";
+import { errorMessage, type Logger } from "../lib/log.ts";
 import type { PeerInfo } from "@libp2p/interface";
 import type { Host } from "./p2p_host.ts";
 import { loadPeerFile, type PeerEntry, savePeerFile, trimPeers } from "./p2p_peer_file.ts";
@@ -60,10 +60,6 @@ function peersOfEvent(ev: unknown): PeerInfo[] {
   return out.filter((p) =>
     p !== null && typeof p === "object" && p.id !== undefined && Array.isArray(p.multiaddrs)
   );
-}
-
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Dials discovered and remembered peers; persists the peers it was connected to. */
@@ -176,7 +172,7 @@ export class PeerDialer {
       }
       this.#o.logger("debug", "p2p: dial of a discovered peer failed", {
         peer: peerId,
-        err: errMsg(e),
+        err: errorMessage(e),
         retryMs: ms,
       });
     } finally {
@@ -205,7 +201,7 @@ export class PeerDialer {
           }
         }
       } catch (e) {
-        if (!this.#stopped) this.#o.logger("debug", "p2p: DHT walk ended", { err: errMsg(e) });
+        if (!this.#stopped) this.#o.logger("debug", "p2p: DHT walk ended", { err: errorMessage(e) });
       } finally {
         clearTimeout(timer);
         this.#walking = null;
@@ -261,7 +257,10 @@ export class PeerDialer {
     try {
       await this.save();
     } catch (e) {
-      this.#o.logger("warn", "p2p: cannot write the peer file", { path: this.#o.peerFile, err: errMsg(e) });
+      this.#o.logger("warn", "p2p: cannot write the peer file", {
+        path: this.#o.peerFile,
+        err: errorMessage(e),
+      });
     }
     this.#stopped = true;
   }

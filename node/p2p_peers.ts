@@ -3,7 +3,7 @@
  * while disconnected, and the gossipsub view of peers (scores, topic subscribers, mesh).
  * @module
  */
-import type { Logger } from "../lib/log.ts";
+import { errorMessage, type Logger } from "../lib/log.ts";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { PeerId } from "@libp2p/interface";
@@ -16,10 +16,6 @@ export type PeerCallback = (peerId: string, event: "connect" | "disconnect") => 
 const BOOTSTRAP_CHECK_MS = 2_000;
 /** Longest wait between two failed bootstrap dials (before jitter). */
 const BOOTSTRAP_BACKOFF_MS_MAX = 5_000;
-
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Peers of a host: events, bootstrap redial, scores. `stop()` clears every pending timer. */
 export class PeerTracker {
@@ -44,7 +40,7 @@ export class PeerTracker {
       try {
         cb(id.toString(), event);
       } catch (e) {
-        this.#log("error", "p2p: onPeer callback threw", { err: errMsg(e) });
+        this.#log("error", "p2p: onPeer callback threw", { err: errorMessage(e) });
       }
     }
   }
@@ -68,7 +64,7 @@ export class PeerTracker {
       try {
         ma = multiaddr(addr);
       } catch (e) {
-        this.#log("warn", "p2p: bad bootstrap address", { addr, err: errMsg(e) });
+        this.#log("warn", "p2p: bad bootstrap address", { addr, err: errorMessage(e) });
         continue;
       }
       const idStr = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
@@ -89,7 +85,7 @@ export class PeerTracker {
           this.#later(BOOTSTRAP_CHECK_MS, tick);
         } catch (e) {
           if (this.#stopped) return;
-          this.#log("debug", "p2p: bootstrap dial failed", { addr, err: errMsg(e), retryMs: backoff });
+          this.#log("debug", "p2p: bootstrap dial failed", { addr, err: errorMessage(e), retryMs: backoff });
           this.#later(backoff + Math.floor(Math.random() * 250), tick);
           backoff = Math.min(backoff * 2, BOOTSTRAP_BACKOFF_MS_MAX);
         }

@@ -8,7 +8,7 @@
  *   a status-2 (end) or status-1 (error) frame.
  * @module
  */
-import type { Logger } from "../lib/log.ts";
+import { errorMessage, type Logger } from "../lib/log.ts";
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { Connection, Stream } from "@libp2p/interface";
 import type { Host } from "./p2p_host.ts";
@@ -94,10 +94,6 @@ function statusFrame(status: number, body: Uint8Array): Uint8Array {
   return encodeFrame(payload);
 }
 
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Request/response and streaming protocols of a host; `stop()` aborts every stream in flight. */
 export class Protocols {
   readonly #node: Host;
@@ -171,7 +167,7 @@ export class Protocols {
         }
         await serve(stream, from, reader, req);
       } catch (e) {
-        log("debug", "p2p: inbound stream failed", { protocol, from, err: errMsg(e) });
+        log("debug", "p2p: inbound stream failed", { protocol, from, err: errorMessage(e) });
         stream.abort(e instanceof Error ? e : new Error(String(e)));
       } finally {
         if (timer !== undefined) clearTimeout(timer);
@@ -202,8 +198,8 @@ export class Protocols {
           ? statusFrame(STATUS_ERROR, enc.encode(`response too large: ${resp.length} bytes`))
           : statusFrame(STATUS_OK, resp);
       } catch (e) {
-        this.#log("debug", "p2p: handler threw", { protocol, from, err: errMsg(e) });
-        frame = statusFrame(STATUS_ERROR, enc.encode(`handler error: ${errMsg(e)}`));
+        this.#log("debug", "p2p: handler threw", { protocol, from, err: errorMessage(e) });
+        frame = statusFrame(STATUS_ERROR, enc.encode(`handler error: ${errorMessage(e)}`));
       }
       await writeAll(stream, frame);
       await stream.close();
@@ -287,8 +283,8 @@ export class Protocols {
           }
         } catch (e) {
           if (ac.signal.aborted) return;
-          this.#log("debug", "p2p: stream handler threw", { protocol, from, err: errMsg(e) });
-          await this.#replyError(stream, `handler error: ${errMsg(e)}`);
+          this.#log("debug", "p2p: stream handler threw", { protocol, from, err: errorMessage(e) });
+          await this.#replyError(stream, `handler error: ${errorMessage(e)}`);
         }
       } finally {
         stream.removeEventListener("close", onClose);

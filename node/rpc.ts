@@ -23,12 +23,13 @@
  */
 import type { CirrusNode } from "./node.ts";
 import type { CommittedBlock } from "./chain.ts";
-import { concatBytes, fromHex, isAddress, toHex } from "../lib/crypto.ts";
+import { fromHex, isAddress, toHex } from "../lib/crypto.ts";
 import { decodeBlock, decodeCommit } from "./ledger/block.ts";
 import { blockHash } from "./ledger/mod.ts";
 import { decodeSignedTx, txId } from "./ledger/tx.ts";
 import { QueryError } from "./ledger/module.ts";
 import { genesisHash } from "./config.ts";
+import { json, readBodyCapped, serveHttp } from "./http.ts";
 
 const BODY_BYTES_MAX = 8 * 1024 * 1024;
 const WAIT_MS_DEFAULT = 30_000;
@@ -56,13 +57,6 @@ class HttpError extends Error {
   }
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body, (_k, v) => typeof v === "bigint" ? v.toString() : v), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
-
 /**
  * Read a request body with a byte cap: the declared length is checked first, then the body is
  * streamed and refused (413) as soon as it passes the cap, never buffered whole.
@@ -70,21 +64,9 @@ function json(status: number, body: unknown): Response {
 async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
   const len = Number(req.headers.get("content-length") ?? 0);
   if (len > bytesMax) throw new HttpError(413, `body is ${len} bytes, the limit is ${bytesMax}`);
-  if (req.body === null) return new Uint8Array();
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > bytesMax) {
-      reader.cancel().catch(() => {});
-      throw new HttpError(413, `body larger than ${bytesMax} bytes`);
-    }
-    chunks.push(value);
-  }
-  return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
+  const body = await readBodyCapped(req.body, bytesMax);
+  if (body === null) throw new HttpError(413, `body larger than ${bytesMax} bytes`);
+  return body;
 }
 
 async function readJson(req: Request): Promise<Record<string, unknown>> {
@@ -136,25 +118,9 @@ export class RpcServer {
 
   /** Listen on `host:port` (port 0 picks a free one). */
   start(listen: string): Promise<string> {
-    const m = /^(.+):(\d+)$/.exec(listen);
-    if (!m) throw new TypeError(`Cannot parse RPC address "${listen}": expected HOST:PORT`);
-    const hostname = m[1]!.replace(/^\[|\]$/g, "");
+    const listening = serveHttp(listen, "RPC", (req) => this.handle(req), (s) => (this.#server = s));
     this.#unsubscribe = this.node.onCommit((b) => this.#onCommit(b));
-    return new Promise((resolve, reject) => {
-      try {
-        this.#server = Deno.serve({
-          hostname,
-          port: Number(m[2]),
-          onListen: (a) => {
-            this.addr = `http://${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`;
-            resolve(this.addr);
-          },
-          onError: (e) => json(500, { error: `internal error: ${(e as Error).message}` }),
-        }, (req) => this.handle(req));
-      } catch (e) {
-        reject(e);
-      }
-    });
+    return listening.then((url) => (this.addr = url));
   }
 
   async stop(): Promise<void> {

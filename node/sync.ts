@@ -39,7 +39,8 @@ const PENALTY_MS = 5_000;
 const PENALTY_MS_MAX = 10 * 60_000;
 /**
  * Longest pause between two polls when no peer is ahead: each poll that finds none doubles the pause
- * from `intervalMs` up to this (a node at rest asks its peers rarely; issue 9, part 5). A peer's
+ * from `intervalMs` up to this while consensus rests (a node at rest asks its peers rarely; issue 9,
+ * part 5; a node deciding heights polls every `intervalMs`). A peer's
  * consensus message from a higher height, or a poll that finds one ahead, brings it back at once.
  */
 const QUIET_POLL_MS_MAX = 10_000;
@@ -114,7 +115,11 @@ export class BlockSync {
 
   #schedule(): void {
     if (this.#stopped) return;
-    const pause = Math.min(this.intervalMs * 2 ** Math.min(this.#quietPolls, 16), QUIET_POLL_MS_MAX);
+    // The pause grows only while consensus rests: on a busy chain a node left behind (a height's
+    // messages missed under load) waited up to QUIET_POLL_MS_MAX for its next poll.
+    const pause = this.driver.resting
+      ? Math.min(this.intervalMs * 2 ** Math.min(this.#quietPolls, 16), QUIET_POLL_MS_MAX)
+      : this.intervalMs;
     this.#timer = this.clock.setTimeout(async () => {
       await this.tick();
       this.#schedule();

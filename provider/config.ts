@@ -30,6 +30,7 @@
  * manifestTimeoutBlocks: 600     # close a won lease whose manifest never came (manifest_timeout); 0: never
  * workloadGraceSeconds: 300      # close a lease whose workload keeps failing that long (workload_failed); 0: never
  * workloadCheckSeconds: 10       # how often deployed workloads are checked
+ * logLinesMax: 1000              # log lines kept per container (lease logs; older ones are dropped)
  * ```
  *
  * Storage pools: `storage.default` is the node disk; ephemeral volumes and persistent volumes of class
@@ -122,6 +123,8 @@ export interface ProviderConfig {
   workloadGraceSeconds: number;
   /** seconds between two checks of the deployed workloads */
   workloadCheckSeconds: number;
+  /** log lines kept per container for `lease logs` (older ones are dropped, and tenants told) */
+  logLinesMax: number;
 }
 
 /** Defaults for the optional settings. */
@@ -143,6 +146,7 @@ export const PROVIDER_CONFIG_DEFAULTS = {
   manifestTimeoutBlocks: 600,
   workloadGraceSeconds: 300,
   workloadCheckSeconds: 10,
+  logLinesMax: 1000,
 } as const;
 
 const ATTR_KEY_RE = /^[a-zA-Z][\w/.\-]{0,127}$/;
@@ -252,6 +256,7 @@ const TOP_KEYS = [
   "manifestTimeoutBlocks",
   "workloadGraceSeconds",
   "workloadCheckSeconds",
+  "logLinesMax",
 ];
 
 /**
@@ -472,6 +477,9 @@ export function parseProviderConfig(text: string, baseDir: string): ProviderConf
     workloadCheckSeconds: top.workloadCheckSeconds === undefined
       ? D.workloadCheckSeconds
       : int(top.workloadCheckSeconds, "workloadCheckSeconds", 1, 3600),
+    logLinesMax: top.logLinesMax === undefined
+      ? D.logLinesMax
+      : int(top.logLinesMax, "logLinesMax", 10, 100_000),
   };
   if (capacityCap) out.capacityCap = capacityCap;
   if (top.bidDeposit !== undefined) {

@@ -43,3 +43,41 @@ export function normalizeImageName(ref: string): string {
   const tag = hasTag || digest !== "" ? "" : ":latest";
   return `${registry}/${path.join("/")}${tag}${digest}`;
 }
+
+/**
+ * The registry host of an image reference, as Kubernetes reads it (`drupal` -> `docker.io`,
+ * `ghcr.io/o/app` -> `ghcr.io`, `localhost:5000/app` -> `localhost:5000`).
+ */
+export function imageRegistry(ref: string): string {
+  const full = normalizeImageName(ref);
+  return full.split("/")[0] ?? DEFAULT_REGISTRY;
+}
+
+/**
+ * The registry host an SDL `credentials.host` names: a scheme, a path and a trailing slash are
+ * dropped, the host lowercased; Docker Hub's names (`index.docker.io`, `registry-1.docker.io`,
+ * `https://index.docker.io/v1/`) are `docker.io`.
+ * @example credentialsRegistry("https://index.docker.io/v1/") // "docker.io"
+ */
+export function credentialsRegistry(host: string): string {
+  let h = host.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, "");
+  h = h.split("/")[0] ?? "";
+  if (h === "index.docker.io" || h === "registry-1.docker.io" || h === "registry.hub.docker.com") {
+    return DEFAULT_REGISTRY;
+  }
+  return h;
+}
+
+/**
+ * Why a service's pull credentials cannot be used for its image (undefined when they can): their
+ * host must be the image's registry, else the runtime would send them nowhere (or somewhere else).
+ */
+export function credentialsProblem(image: string, host: string): string | undefined {
+  const want = imageRegistry(image);
+  const have = credentialsRegistry(host);
+  if (have === "") return `credentials.host is empty (the image ${image} pulls from ${want})`;
+  if (have !== want) {
+    return `credentials are for registry ${have}, but the image ${image} pulls from ${want}`;
+  }
+  return undefined;
+}

@@ -21,6 +21,9 @@ import {
   verifyLeaseRequest,
 } from "./protocol/mod.ts";
 import { answerShell } from "./lease_shell.ts";
+import { type KeptQuery, type LeaseLogs } from "./log_keeper.ts";
+import { dnsLabel } from "./cluster/objects.ts";
+import type { ShellSessions } from "./shell_sessions.ts";
 import type { ChainClient } from "./chain_client.ts";
 
 /** What the lease protocol handlers read: the service's chain, driver, clock and memory. */
@@ -36,7 +39,16 @@ export interface LeaseAccess {
   fresh: FreshnessGuard;
   /** recent events by lease id */
   events: ReadonlyMap<string, LeaseEvent[]>;
+  /** the kept logs (absent, or unsupported by the driver: the driver's `logs` as is) */
+  logs?: LeaseLogs;
+  /** open interactive shells (absent: interactive shells are refused) */
+  shells?: ShellSessions;
+  /** how often a followed log is read again, ms (default {@link LOG_FOLLOW_POLL_MS}) */
+  logPollMs?: number;
 }
+
+/** How often a followed log is read again by default, ms. */
+export const LOG_FOLLOW_POLL_MS = 500;
 
 export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Promise<
   | {
@@ -46,8 +58,15 @@ export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Pr
     service?: string;
     tail?: number;
     follow?: boolean;
+    cursor?: Record<string, number>;
     replica?: number;
     command?: string[];
+    tty?: boolean;
+    cols?: number;
+    rows?: number;
+    session?: string;
+    stdin?: string;
+    eof?: boolean;
   }
   | { ok: false; code: ProtocolErrorCode; error: string }
 > {
@@ -80,8 +99,15 @@ export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Pr
     ...(r.service !== undefined ? { service: r.service } : {}),
     ...(r.tail !== undefined ? { tail: r.tail } : {}),
     ...(r.follow !== undefined ? { follow: r.follow } : {}),
+    ...(r.cursor !== undefined ? { cursor: r.cursor } : {}),
     ...(r.replica !== undefined ? { replica: r.replica } : {}),
     ...(r.command !== undefined ? { command: r.command } : {}),
+    ...(r.tty !== undefined ? { tty: r.tty } : {}),
+    ...(r.cols !== undefined ? { cols: r.cols } : {}),
+    ...(r.rows !== undefined ? { rows: r.rows } : {}),
+    ...(r.session !== undefined ? { session: r.session } : {}),
+    ...(r.stdin !== undefined ? { stdin: r.stdin } : {}),
+    ...(r.eof !== undefined ? { eof: r.eof } : {}),
   };
 }
 
@@ -108,11 +134,31 @@ export async function answerLeaseRequest(d: LeaseAccess, req: Uint8Array): Promi
       throw e;
     }
   }
+  if (a.op === "shell" && a.tty !== undefined) {
+    if (!d.shells) return respond(errorResponse("unsupported", "interactive shells are not served here"));
+    return respond(await d.shells.open(d.driver, a.lease, { ...a, command: a.command ?? [], tty: a.tty }));
+  }
   if (a.op === "shell") {
     return respond(await answerShell(d.driver, a.lease, { ...a, command: a.command ?? [] }));
   }
+  if (a.op === "shell_io") {
+    if (!d.shells) return respond(errorResponse("unsupported", "interactive shells are not served here"));
+    return respond(await d.shells.io(a.lease, a.session ?? "", a.stdin, a.eof === true));
+  }
   if (a.op === "events") {
     return respond({ ok: true, events: d.events.get(id) ?? [] });
+  }
+  if (a.op === "logs" && d.logs?.supported) {
+    try {
+      await d.logs.refresh(id);
+    } catch (e) {
+      if (e instanceof NotFoundError) return respond({ ok: true, lines: [] });
+      throw e;
+    }
+    const r = d.logs.keeper.read(id, keptQuery(a));
+    const lines = r.lines.map((l) => (r.containers > 1 ? `${l.name} ${l.line}` : l.line));
+    const dropped = r.dropped.map((x) => ({ container: x.name, lines: x.lines }));
+    return respond({ ok: true, lines, ...(dropped.length > 0 ? { dropped } : {}) });
   }
   if (a.op === "logs") {
     const lines: string[] = [];
@@ -140,6 +186,66 @@ export async function answerLeaseRequest(d: LeaseAccess, req: Uint8Array): Promi
   return respond(errorResponse("bad_request", `unknown op ${String(a.op)}`));
 }
 
+function keptQuery(
+  a: { service?: string; tail?: number; cursor?: Record<string, number> },
+): KeptQuery {
+  return {
+    ...(a.service !== undefined ? { service: dnsLabel(a.service) } : {}),
+    ...(a.cursor !== undefined ? { cursor: a.cursor } : { tail: Math.min(a.tail ?? 100, 10_000) }),
+  };
+}
+
+/**
+ * Follows kept logs: every `logPollMs` the driver is read again and the lines after the cursor are
+ * sent, each with its container, id and seq (the client's cursor to resume with). Ends when the
+ * tenant goes away, or with a `not_found` frame when the lease is no longer active.
+ */
+async function followKept(
+  d: LeaseAccess & { logs: LeaseLogs },
+  a: { lease: LeaseInfo; service?: string; tail?: number; cursor?: Record<string, number> },
+  send: (frame: Uint8Array) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  const frame = (r: LogStreamFrame) => encodeResponse(r);
+  const id = a.lease.id;
+  let q = keptQuery(a);
+  while (!signal.aborted) {
+    const lease = getLease(d.chain.view(), id);
+    if (!lease || lease.state !== "active") {
+      await send(frame(errorResponse("not_found", `lease ${id} is ${lease?.state ?? "gone"}: no more logs`)));
+      return;
+    }
+    let ready = true;
+    try {
+      await d.logs.refresh(id);
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+      ready = false; // no workload yet (manifest not sent): keep waiting
+    }
+    if (ready) {
+      const r = d.logs.keeper.read(id, q);
+      for (const x of r.dropped) await send(frame({ ok: true, dropped: x.lines, container: x.name }));
+      for (const l of r.lines) {
+        const line = r.containers > 1 ? `${l.name} ${l.line}` : l.line;
+        await send(frame({ ok: true, line, container: l.name, id: l.id, seq: l.seq }));
+      }
+      q = { ...(q.service !== undefined ? { service: q.service } : {}), cursor: r.next };
+    }
+    await new Promise<void>((res) => {
+      const t = d.clock.setTimeout(done, d.logPollMs ?? LOG_FOLLOW_POLL_MS);
+      function done() {
+        signal.removeEventListener("abort", stop);
+        res();
+      }
+      function stop() {
+        d.clock.clearTimeout(t);
+        res();
+      }
+      signal.addEventListener("abort", stop, { once: true });
+    });
+  }
+}
+
 export async function streamLeaseLogs(
   d: LeaseAccess,
   req: Uint8Array,
@@ -156,6 +262,10 @@ export async function streamLeaseLogs(
           : errorResponse(a.code, a.error),
       ),
     );
+    return;
+  }
+  if (d.logs?.supported) {
+    await followKept({ ...d, logs: d.logs }, a, send, signal);
     return;
   }
   for await (

@@ -5,7 +5,8 @@
  * A manifest is accepted only when: the signer owns the deployment; the lease is this provider's and
  * active; the manifest's recomputed hash equals the request's and the chain's; and the lease's group
  * in the manifest asks for no more than was leased (per service: cpu, memory, storage, gpu units and
- * models per replica; per resource unit: replicas).
+ * models per replica; per resource unit: replicas); and a service's pull credentials name its image's
+ * registry.
  * @module
  */
 import { manifestHash as hashOfManifest } from "../auction/sdl/manifest.ts";
@@ -13,6 +14,7 @@ import type { Group, Manifest, ManifestGroup, ManifestService, ResourceUnit } fr
 import type { DeploymentInfo, LeaseInfo } from "../auction/market/types.ts";
 import type { ProtocolErrorCode } from "./protocol/mod.ts";
 import { parseLeaseId } from "../lib/ids.ts";
+import { credentialsProblem } from "./image_name.ts";
 
 /** The outcome of a check: the group to run, or a refusal for the tenant. */
 export type ManifestCheckResult =
@@ -183,6 +185,10 @@ export function checkManifestAgainstLease(input: ManifestCheckInput): ManifestCh
   }
   const over = overAskProblem(mg, g.spec);
   if (over) return fail("bad_request", over);
+  for (const svc of mg.services) {
+    const bad = svc.credentials ? credentialsProblem(svc.image, svc.credentials.host) : undefined;
+    if (bad) return fail("bad_request", `service ${svc.name}: ${bad}`);
+  }
   return { ok: true, group: mg };
 }
 

@@ -49,6 +49,8 @@ import { type RateLimitOptions, Screener } from "./screen.ts";
 import { answerLeaseRequest, type LeaseAccess, streamLeaseLogs } from "./lease_protocol.ts";
 import type { ChainBlock, ChainClient, ChainEvent } from "./chain_client.ts";
 import { LeaseMonitor } from "./lease_watch.ts";
+import { LeaseLogs } from "./log_keeper.ts";
+import { ShellSessions } from "./shell_sessions.ts";
 import type { ProviderCloseReason } from "../auction/market/types.ts";
 
 /** The manifest protocol id (`MANIFEST_PROTOCOL_ID`). */
@@ -102,6 +104,9 @@ export class ProviderService {
   #queue: Promise<void> = Promise.resolve();
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
+  readonly #logs: LeaseLogs;
+  readonly #shells: ShellSessions;
+  #logTimer: unknown = undefined;
   /** Bids placed, by order id (so a reopened order is not bid twice). */
   #bidOn = new Set<string>();
   /** Counters for status/tests. */
@@ -122,6 +127,8 @@ export class ProviderService {
       ...(opts.screenLimits ? { limits: opts.screenLimits } : {}),
       now: opts.now ?? (() => this.#clock.now()),
     });
+    this.#logs = new LeaseLogs(opts.driver, { linesMax: opts.config.logLinesMax });
+    this.#shells = new ShellSessions(this.#clock);
     this.#monitor = new LeaseMonitor({
       driver: opts.driver,
       clock: this.#clock,
@@ -174,11 +181,32 @@ export class ProviderService {
     // Orders that opened before we started.
     this.#serial(() => this.#bidOnOpenOrders());
     this.#monitor.start();
+    if (this.#logs.supported) this.#scheduleLogRead();
+  }
+
+  /**
+   * Reads the logs of every workload into the log keeper every `workloadCheckSeconds`, so that lines
+   * are kept (across container restarts) whether or not a tenant is following them.
+   */
+  #scheduleLogRead(): void {
+    if (this.#stopped) return;
+    this.#logTimer = this.#clock.setTimeout(() => {
+      this.#background(
+        (async () => {
+          for (const id of await this.#o.driver.list()) {
+            if (this.#stopped) break;
+            await this.#logs.refresh(id).catch(() => {/* gone meanwhile, or not deployed yet */});
+          }
+        })().finally(() => this.#scheduleLogRead()),
+      );
+    }, this.#o.config.workloadCheckSeconds * 1000);
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
+    if (this.#logTimer !== undefined) this.#clock.clearTimeout(this.#logTimer);
+    this.#shells.closeAll();
     await this.#monitor.stop();
     for (const p of [MANIFEST_PROTOCOL, LEASE_PROTOCOL, `${LEASE_PROTOCOL}/logs`, SCREEN_PROTOCOL]) {
       this.#o.chain.unhandle?.(p);
@@ -412,6 +440,7 @@ export class ProviderService {
     } catch (e) {
       this.#log("error", "teardown failed", { lease: leaseId, error: (e as Error).message });
     }
+    this.#logs.forget(leaseId);
     await this.#dropManifest(leaseId);
     const deploymentId = deploymentIdOfAny(leaseId);
     if (deploymentId) this.#versions.forget(deploymentId);
@@ -512,6 +541,8 @@ export class ProviderService {
       ...(this.#o.now ? { now: this.#o.now } : {}),
       fresh: this.#fresh,
       events: this.#events,
+      logs: this.#logs,
+      shells: this.#shells,
     };
   }
 

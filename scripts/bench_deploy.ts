@@ -4,13 +4,16 @@
  * into chain time (create -> lease) and provider time (manifest -> ready), then one JSON line
  * `{"medianMs", "chainMs", "providerMs"}`.
  *
- * Usage: ./cirrus --run-script scripts/bench_deploy.ts [--runs 5] [--driver podman|sim]
+ * Usage: ./cirrus --run-script scripts/bench_deploy.ts [--runs 5] [--driver podman|sim] [--base-port 47656]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDevnet } from "../cli/devnet.ts";
 import { createDeployment } from "../cli/market.ts";
 import { sendTx } from "../cli/util.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -14,6 +14,9 @@ import { startDevnet } from "../cli/devnet.ts";
 import { groupsForTx } from "../auction/market/mod.ts";
 import { parseSdl } from "../auction/sdl/mod.ts";
 import { sendTx } from "../cli/util.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -15,6 +15,9 @@ import { parseSdl } from "../auction/sdl/mod.ts";
 import { Inventory } from "../provider/inventory.ts";
 import { KubernetesDriver } from "../provider/cluster/kubernetes.ts";
 import { type LeaseId, leaseIdOf } from "../lib/ids.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -17,6 +17,9 @@ import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
 import { CirrusNode } from "../node/node.ts";
 import { catchUpOnConnect } from "../cli/node_cmd.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -8,6 +8,9 @@
  */
 import { MUTANTS } from "../consensus/mutant.ts";
 import { runTwins, TWINS_DEFAULTS } from "../node/sim/twins.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const n = Number(Deno.args[0] ?? 10_000);
 const seeds = Number(Deno.args[1] ?? 5);

@@ -5,14 +5,21 @@
  * the throughput, and one JSON line `{"txPerSec","p50Ms","p99Ms","blocksPerSec","rssMbMax"}` (the best
  * stage whose p50 stayed within 1 s).
  *
- * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,2000,3000] [--seconds 6]
- *        [--accounts 400] [--validators 4]
+ * Usage: ./cirrus --run-script scripts/bench_tx.ts [--rates 250,500,1000,1500,2000,3000] [--seconds 6]
+ *        [--accounts 400] [--validators 4] [--base-port 46656] [--empty-blocks-interval-ms N]
+ *
+ * `--empty-blocks-interval-ms`: the genesis `createEmptyBlocksIntervalMs` (default: the devnet's, a chain
+ * at rest between stages; 0: blocks keep coming, as before issue 9 part 5).
+ * `CIRRUS_CPU_PROF_DIR=DIR` writes each node's V8 CPU profile to `DIR/node<i>/` when the devnet stops.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDevnet } from "../cli/devnet.ts";
 import { fromHex, toHex } from "../lib/crypto.ts";
 import { signTx } from "../node/ledger/tx.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -22,6 +29,7 @@ const { values } = parseArgs({
     accounts: { type: "string", default: "400" },
     validators: { type: "string", default: "4" },
     "base-port": { type: "string", default: "46656" },
+    "empty-blocks-interval-ms": { type: "string" },
   },
 });
 const rates = values.rates!.split(",").map(Number);
@@ -40,6 +48,9 @@ const net = await startDevnet({
   basePort: Number(values["base-port"]),
   quiet: true,
   detach: true,
+  ...(values["empty-blocks-interval-ms"] !== undefined
+    ? { consensusParams: { createEmptyBlocksIntervalMs: Number(values["empty-blocks-interval-ms"]) } }
+    : {}),
 });
 const cleanup = async () => {
   await net.stop();
@@ -59,6 +70,8 @@ interface Result {
   offered: number;
   rejected: number;
   cpuPct: number;
+  /** The nodes' CPU (user + system, all nodes) per committed tx, ms: robust to a shared machine. */
+  cpuMsPerTx: number;
 }
 
 function procStat(pid: number): { cpuTicks: number; hwmKb: number; rssKb: number } {
@@ -219,11 +232,16 @@ try {
       offered: total,
       rejected,
       cpuPct: Math.round(cpuPct),
+      cpuMsPerTx: Number(
+        (cpu1.reduce((s, c, i) => s + (c - cpu0[i]!), 0) / ticksPerSec * 1000 / Math.max(1, lat.length))
+          .toFixed(2),
+      ),
     };
     results.push(r);
     console.log(
       `stage ${rate} tx/s: committed ${r.committed}/${r.offered} (${r.rejected} rejected) -> ${r.txPerSec} tx/s, ` +
-        `p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.blocksPerSec} blocks/s, nodes' CPU ${r.cpuPct}% of 1 core`,
+        `p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.blocksPerSec} blocks/s, nodes' CPU ${r.cpuPct}% of 1 core, ` +
+        `${r.cpuMsPerTx} CPU ms per tx (all nodes), load ${Deno.loadavg()[0]!.toFixed(1)}`,
     );
     if (reasons.size > 0) {
       const top = [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${v} x "${k}"`);

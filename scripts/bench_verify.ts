@@ -5,6 +5,9 @@
  * Usage: ./cirrus --run-script scripts/bench_verify.ts [N=4000]
  */
 import { generatePrivateKey, publicKeyOf, sign, verify, verifyWithNoble } from "../lib/crypto.ts";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const n = Number(Deno.args[0] ?? 4000);
 const keys = Array.from({ length: 64 }, () => generatePrivateKey());

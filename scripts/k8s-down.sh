@@ -2,6 +2,7 @@
 # Stops the control plane that scripts/k8s-up.sh started (only the processes whose ids it recorded)
 # and removes its state (etcd data, logs, kubeconfigs). --keep-pki keeps the certificates.
 set -uo pipefail
+case "${1:-}" in -h|--help) sed -n '2,3s/^# \{0,1\}//p' "$0"; echo "Usage: scripts/k8s-down.sh [--keep-pki]"; exit 0;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 DIR="${CIRRUS_K8S_DIR:-$(cd "$here/.." && pwd)/.k8s}"
 keep_pki=false

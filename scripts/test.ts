@@ -7,6 +7,9 @@
  * Env:   CIRRUS_TEST_TIMEOUT_MS per file (default 300000).
  */
 import { join, relative } from "node:path";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = Deno.args;

@@ -2,9 +2,14 @@
  * `npm run test:browser`: the web console in a real browser. Runs each `tests/browser/*_browser.ts`
  * in its own Deno process (arguments are passed on, e.g. `-- --screenshots docs`), then prints
  * `N passed, N failed, N skipped`. Exits non-zero on any failure.
+ *
+ * Usage: npm run test:browser [-- --screenshots DIR]   (DIR: save the main pages as PNG files)
  * @module
  */
 import { join } from "node:path";
+import { exitOnHelp } from "./help.ts";
+
+exitOnHelp(import.meta.url);
 
 const root = new URL("..", import.meta.url).pathname;
 const files: string[] = [];

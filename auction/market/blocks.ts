@@ -6,12 +6,16 @@
  */
 import { parseDeploymentId, parseOrderId } from "../../lib/ids.ts";
 import { exhaust } from "./closing.ts";
+import { emitEscrowLow } from "./escrow.ts";
 import { winningBid } from "./placement.ts";
 import { marketKeys as K, marketPrefixes, mustRecord, readRecord, writeRecord } from "./records.ts";
 import { createLease } from "./tx_lease.ts";
 import type { BidRecord, EscrowRecord, MarketReader, MarketStore, OrderRecord } from "./types.ts";
 
-/** Start of block H: escrows that run out at H pay through H-1 and close their leases (insufficient_funds). */
+/**
+ * Start of block H: escrows that run out at H pay through H-1 and close their leases
+ * (insufficient_funds); escrows whose runway reaches their low mark at H emit `escrow.low`.
+ */
 export function marketBeginBlock(s: MarketStore): void {
   const h = s.height;
   const key = K.exhaust(h);
@@ -24,6 +28,20 @@ export function marketBeginBlock(s: MarketStore): void {
     if (esc?.state === "open" && esc.exhaustAt === h) exhaust(s, owner, dseq, h);
   }
   if (due.length > 0) s.delete(key);
+  const lowKey = K.escrowLow(h);
+  const low = readRecord<string[]>(s, lowKey) ?? [];
+  for (const did of low) {
+    const id = parseDeploymentId(did);
+    if (!id) throw new Error(`corrupt marketplace state: bad deployment id ${did} in ${lowKey}`);
+    const ek = K.escrow(id.owner, id.dseq);
+    const esc = readRecord<EscrowRecord>(s, ek);
+    if (esc?.state !== "open" || esc.lowAt !== h || esc.exhaustAt === null || esc.lowBlocks === undefined) {
+      continue;
+    }
+    writeRecord(s, ek, { ...esc, lowAt: null, low: true });
+    emitEscrowLow(s, id.owner, id.dseq, esc.exhaustAt, esc.lowBlocks);
+  }
+  if (low.length > 0) s.delete(lowKey);
 }
 
 /**

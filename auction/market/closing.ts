@@ -120,6 +120,7 @@ export function closeDeployment(
   const refund = BigInt(esc.balance);
   if (refund > 0n) s.credit(owner, refund);
   if (esc.exhaustAt !== null) indexRemove(s, K.exhaust(esc.exhaustAt), deploymentIdOf(owner, dseq));
+  if (esc.lowAt != null) indexRemove(s, K.escrowLow(esc.lowAt), deploymentIdOf(owner, dseq));
   writeRecord(s, K.escrow(owner, dseq), {
     ...esc,
     state: "closed",
@@ -127,6 +128,7 @@ export function closeDeployment(
     refunded: dec(BigInt(esc.refunded) + refund),
     exhaustAt: null,
     leases: [],
+    ...(esc.lowBlocks !== undefined ? { lowAt: null } : {}),
   });
   s.emit("deployment.closed", {
     deployment: deploymentIdOf(owner, dseq),

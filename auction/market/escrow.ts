@@ -6,6 +6,12 @@
  * beginBlock(exhaustAt) the escrow pays through exhaustAt-1, then its leases close as
  * insufficient_funds, its deployment closes, and the remainder (less than one block's price) is
  * refunded to the owner (see closing.ts).
+ *
+ * `escrow.low`: an escrow with `lowBlocks` (the market's `escrowLowBlocks` when it was created) emits
+ * it once when its runway falls to `lowBlocks` blocks: at `exhaustAt - lowBlocks`, indexed in
+ * `mkt/idx/escrowlow/<H>` (read by beginBlock(H), never a scan), or at once when a change (a lease
+ * created, a lease closed) leaves it already that low. A deposit that lifts the runway above the mark
+ * again re-arms it (`low` false, a new `lowAt`).
  * @module
  */
 import { type BidId, deploymentIdOf, parseBidId } from "../../lib/ids.ts";
@@ -117,5 +123,48 @@ export function reindexExhaust(s: MarketStore, owner: string, dseq: number): voi
   if (next === esc.exhaustAt) return;
   if (esc.exhaustAt !== null) indexRemove(s, K.exhaust(esc.exhaustAt), did);
   if (next !== null) indexAdd(s, K.exhaust(next), did);
-  writeRecord(s, K.escrow(owner, dseq), { ...esc, exhaustAt: next });
+  const plan = lowPlan(esc.lowBlocks, next, s.height, esc.low === true);
+  const oldLowAt = esc.lowAt ?? null;
+  if (oldLowAt !== null && oldLowAt !== plan.lowAt) indexRemove(s, K.escrowLow(oldLowAt), did);
+  if (plan.lowAt !== null && plan.lowAt !== oldLowAt) indexAdd(s, K.escrowLow(plan.lowAt), did);
+  const low = esc.lowBlocks === undefined ? {} : { lowAt: plan.lowAt, low: plan.low };
+  writeRecord(s, K.escrow(owner, dseq), { ...esc, exhaustAt: next, ...low });
+  if (plan.emitNow && next !== null) emitEscrowLow(s, owner, dseq, next, esc.lowBlocks!);
+}
+
+/**
+ * When an escrow's `escrow.low` is due (pure): with runway mark `lowBlocks` and exhaustion at
+ * `exhaustAt`, seen at `height` (`wasLow`: already emitted for this crossing). `lowAt`: the height to
+ * index (null: none pending); `emitNow`: the escrow is already under the mark and was not before.
+ */
+export function lowPlan(
+  lowBlocks: number | undefined,
+  exhaustAt: number | null,
+  height: number,
+  wasLow: boolean,
+): { lowAt: number | null; low: boolean; emitNow: boolean } {
+  if (lowBlocks === undefined || lowBlocks <= 0 || exhaustAt === null) {
+    return { lowAt: null, low: false, emitNow: false };
+  }
+  const at = exhaustAt - lowBlocks;
+  if (at > height) return { lowAt: at, low: false, emitNow: false };
+  return { lowAt: null, low: true, emitNow: !wasLow };
+}
+
+/** Emits `escrow.low` for an escrow that runs out at `exhaustAt`. */
+export function emitEscrowLow(
+  s: MarketStore,
+  owner: string,
+  dseq: number,
+  exhaustAt: number,
+  lowBlocks: number,
+): void {
+  s.emit("escrow.low", {
+    deployment: deploymentIdOf(owner, dseq),
+    owner,
+    dseq: String(dseq),
+    blocksLeft: String(Math.max(0, exhaustAt - s.height)),
+    exhaustAt: String(exhaustAt),
+    threshold: String(lowBlocks),
+  });
 }

@@ -12,9 +12,10 @@
  * - `mkt/audit/<provider>/<auditor>`               AttestationRecord (attributes the auditor signed)
  * - `mkt/idx/orderclose/<H>`                       [order id...] whose bid window ends at H
  * - `mkt/idx/exhaust/<H>`                          ["owner/dseq"...] whose escrow runs out at H
+ * - `mkt/idx/escrowlow/<H>`                        ["owner/dseq"...] whose runway reaches its low mark at H
  *
  * Scale: no step scans state. A tx touches its own records; beginBlock(H) reads the one exhaust
- * bucket of H, endBlock(H) the one order bucket of H (see blocks.ts).
+ * bucket and the one escrow-low bucket of H, endBlock(H) the one order bucket of H (see blocks.ts).
  * @module
  */
 import { decode } from "cborg";
@@ -43,6 +44,7 @@ export const marketKeys = {
   audit: (provider: string, auditor: string): string => `mkt/audit/${provider}/${auditor}`,
   orderClose: (h: number): string => `mkt/idx/orderclose/${h}`,
   exhaust: (h: number): string => `mkt/idx/exhaust/${h}`,
+  escrowLow: (h: number): string => `mkt/idx/escrowlow/${h}`,
 };
 
 /** Key prefixes of the record kinds (to list them with `keys(prefix)`). */
@@ -58,6 +60,8 @@ export const marketPrefixes = {
   orderClose: "mkt/idx/orderclose/",
   /** Index of escrows running out, by height. */
   exhaust: "mkt/idx/exhaust/",
+  /** Index of escrows whose runway reaches their low mark, by height. */
+  escrowLow: "mkt/idx/escrowlow/",
 } as const;
 
 const after = (key: string, prefix: string): string | null =>

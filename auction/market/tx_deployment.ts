@@ -12,7 +12,13 @@ import { formatScaled } from "./decimal.ts";
 import { reindexExhaust } from "./escrow.ts";
 import { dec, fail, indexAdd, marketKeys as K, mustRecord, readRecord, writeRecord } from "./records.ts";
 import { denomAccepted, fundingDenom, type Handler } from "./tx_common.ts";
-import type { DeploymentRecord, EscrowRecord, MarketStore, OrderRecord } from "./types.ts";
+import {
+  type DeploymentRecord,
+  ESCROW_LOW_BLOCKS_DEFAULT,
+  type EscrowRecord,
+  type MarketStore,
+  type OrderRecord,
+} from "./types.ts";
 import { groupMaxPrice } from "./validate.ts";
 
 function activeDeployment(s: MarketStore, owner: string, dseq: number): DeploymentRecord {
@@ -68,6 +74,9 @@ export const deploymentHandlers: Record<string, Handler> = {
       settledAt: h,
       exhaustAt: null,
       leases: [],
+      lowBlocks: p.escrowLowBlocks ?? ESCROW_LOW_BLOCKS_DEFAULT,
+      lowAt: null,
+      low: false,
     };
     writeRecord(s, K.escrow(from, dseq), esc);
     s.emit("deployment.created", {

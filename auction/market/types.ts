@@ -63,7 +63,16 @@ export interface MarketParams {
   bidDeposit: string;
   /** Max groups (orders) per deployment. */
   groupsPerDeploymentMax: number;
+  /**
+   * Runway (blocks) under which a deployment's escrow emits `escrow.low`, once per crossing (a top-up
+   * above it re-arms the event); copied into each escrow at deployment.create. 0: never. Absent from
+   * params stored before it: {@link ESCROW_LOW_BLOCKS_DEFAULT}.
+   */
+  escrowLowBlocks?: number;
 }
+
+/** Default of {@link MarketParams.escrowLowBlocks}: 600 blocks (10 minutes at 1 s per block). */
+export const ESCROW_LOW_BLOCKS_DEFAULT = 600;
 
 /** The devnet defaults. */
 export function defaultMarketParams(): MarketParams {
@@ -74,6 +83,7 @@ export function defaultMarketParams(): MarketParams {
     minDeposit: "5000000",
     bidDeposit: "500000",
     groupsPerDeploymentMax: 20,
+    escrowLowBlocks: ESCROW_LOW_BLOCKS_DEFAULT,
   };
 }
 
@@ -242,6 +252,12 @@ export interface EscrowRecord extends EscrowTotals {
   exhaustAt: number | null;
   /** Active lease ids (at most one per group). */
   leases: string[];
+  /** Runway (blocks) under which `escrow.low` is emitted (absent on escrows older than the event: never). */
+  lowBlocks?: number;
+  /** Height at which the runway reaches `lowBlocks` (indexed at `mkt/idx/escrowlow/<H>`); null: none pending. */
+  lowAt?: number | null;
+  /** `escrow.low` was emitted for the current crossing (until a top-up lifts the runway again). */
+  low?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------

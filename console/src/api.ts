@@ -5,6 +5,7 @@
  * @module
  */
 import { toHex } from "../../lib/crypto.ts";
+import { parseLeaseId } from "../../lib/ids.ts";
 import { signTx } from "../../node/ledger/tx.ts";
 import {
   decodeResponse,
@@ -98,7 +99,7 @@ export function eventsOf(r: TxResult, type: string): Record<string, string>[] {
 }
 
 function providerOf(leaseId: string): string {
-  const p = leaseId.split("/")[4];
+  const p = parseLeaseId(leaseId)?.provider;
   if (!p) throw new ApiError(400, `lease id must be owner/dseq/gseq/oseq/provider, got "${leaseId}"`);
   return p;
 }

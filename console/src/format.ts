@@ -40,6 +40,11 @@ export function durationText(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${Math.round((s % 86400) / 3600)}h`;
 }
 
+/** A marketplace id without its owner (`dseq/gseq/oseq[/provider]`), for a table of one owner's ids. */
+export function withoutOwner(id: string): string {
+  return id.split("/").slice(1).join("/");
+}
+
 /** "cirrus1abcd...wxyz" for long ids; short ones as they are. */
 export function shortId(id: string, keep = 10): string {
   return id.length <= 2 * keep + 3 ? id : `${id.slice(0, keep)}...${id.slice(-6)}`;

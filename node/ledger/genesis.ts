@@ -203,6 +203,7 @@ const MARKET_LIMITS = {
   bidWindowBlocks: [1, 100_000],
   bidsPerOrderMax: [1, 1000],
   groupsPerDeploymentMax: [1, 20],
+  escrowLowBlocks: [0, 100_000_000],
 } as const;
 
 function validateMarketParams(m: unknown, path: string, baseDenom: string): MarketParams {
@@ -231,6 +232,7 @@ function validateMarketParams(m: unknown, path: string, baseDenom: string): Mark
       case "bidWindowBlocks":
       case "bidsPerOrderMax":
       case "groupsPerDeploymentMax":
+      case "escrowLowBlocks":
         out[k] = intIn(m[k], p, MARKET_LIMITS[k][0], MARKET_LIMITS[k][1]);
         break;
       default:

@@ -193,17 +193,6 @@ export class TwinsNode {
       ? msg.signed.vote.height
       : msg.height;
     const decided = this.decisions.get(h);
-    if (msg.kind === "status") {
-      if (decided) {
-        this.#env.send(this, from, {
-          kind: "commit",
-          height: h,
-          blockHash: decided.blockHash,
-          commit: decided.commit,
-        });
-      }
-      return;
-    }
     if (decided) {
       // The sender lags: give it the commit (CometBFT sends a lagging peer the last commit).
       this.#env.send(this, from, {
@@ -214,6 +203,7 @@ export class TwinsNode {
       });
       return;
     }
+    if (msg.kind === "status") return;
     if (h > this.#height || this.#core === null) {
       if (this.#future.length < FUTURE_MAX && h <= this.#env.heights) this.#future.push({ from, msg });
       return;

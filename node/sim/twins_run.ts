@@ -15,6 +15,7 @@
  * at one instant run in the order they were scheduled. Deterministic: one scenario, one outcome.
  * @module
  */
+import { MinHeap } from "../../lib/min_heap.ts";
 import { type Rng, seededRng } from "../../lib/rng.ts";
 import { type Hex, ValidatorSet } from "../../consensus/mod.ts";
 import { nodeNames, type TwinsConfig, type TwinsScenario } from "./twins_scenario.ts";
@@ -73,44 +74,6 @@ interface Event {
   fn: () => void;
 }
 
-/** A binary min-heap of events by (at, seq). */
-class EventQueue {
-  readonly #a: Event[] = [];
-  get size(): number {
-    return this.#a.length;
-  }
-  push(e: Event): void {
-    const a = this.#a;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!lt(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  pop(): Event | undefined {
-    const a = this.#a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      while (true) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < a.length && lt(a[l]!, a[m]!)) m = l;
-        if (r < a.length && lt(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 function lt(x: Event, y: Event): boolean {
   return x.at !== y.at ? x.at < y.at : x.seq < y.seq;
 }
@@ -148,7 +111,7 @@ export function runTwinsScenario(
   const twinned = new Set(s.twinned);
   const honest = s.nodeValidator.map((v) => !twinned.has(v));
   const rng: Rng = seededRng(s.seed);
-  const queue = new EventQueue();
+  const queue = new MinHeap<Event>(lt);
   let now = 0, seq = 0, messages = 0;
   const trace: string[] = [];
   const violations: string[] = [];

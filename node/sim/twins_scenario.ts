@@ -47,9 +47,11 @@ export const TWINS_DEFAULTS: TwinsConfig = {
   mutant: null,
 };
 
-/** Most scenarios, rounds, heights and partitions a run accepts. */
+/** Most scenarios a run accepts. */
 export const TWINS_SCENARIOS_MAX = 100_000_000;
+/** Most scheduled Twins rounds (each partitioned) a run accepts. */
 export const TWINS_ROUNDS_MAX = 64;
+/** Most heights a run may ask every honest node to decide. */
 export const TWINS_HEIGHTS_MAX = 16;
 
 /** A wrong Twins setting; the message names it. */

@@ -46,6 +46,30 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where a container's log was read up to (the driver's own resume point): the runtime's timestamp of
+ * the last line read, in ns since the epoch, and how many lines read had exactly that timestamp
+ * (a runtime stamps a whole chunk of lines with one time).
+ */
+export interface LogPosition {
+  timeNs: bigint;
+  atTime: number;
+}
+
+/** New lines of one container since a {@link LogPosition} ({@link ClusterDriver.logsSince}). */
+export interface ContainerLog {
+  /** the container's id (a new container, e.g. after a redeploy, has a new one; a restart keeps it) */
+  id: string;
+  /** its name, without the lease's namespace */
+  name: string;
+  /** the SDL service it runs */
+  service: string;
+  /** oldest first */
+  lines: { timeNs: bigint; line: string }[];
+  /** where the next read starts (pass it back) */
+  position: LogPosition;
+}
+
 /** What {@link ClusterDriver.exec} runs: a command in one replica of one service. */
 export interface ExecOptions {
   /** the service (default: the lease's only service) */
@@ -58,6 +82,29 @@ export interface ExecOptions {
   timeoutMs: number;
   /** most bytes kept of stdout and of stderr each */
   outputMaxBytes: number;
+}
+
+/** What {@link ClusterDriver.attach} starts: an interactive process in one replica of one service. */
+export interface AttachOptions {
+  service?: string;
+  replica?: number;
+  /** the program and its arguments (a shell, usually) */
+  command: string[];
+  /** a pseudo-terminal in the container (stdout and stderr are then one stream) */
+  tty: boolean;
+  /** environment added (TERM, COLUMNS, LINES: the tenant's terminal at the start) */
+  env?: Record<string, string>;
+}
+
+/** A running interactive process ({@link ClusterDriver.attach}). */
+export interface Attached {
+  /** stdin of the process */
+  stdin: WritableStream<Uint8Array>;
+  /** its output (stdout and stderr) */
+  output: ReadableStream<Uint8Array>[];
+  /** resolves with its exit code */
+  exit: Promise<number>;
+  kill(): void;
 }
 
 /** The outcome of {@link ClusterDriver.exec}. */
@@ -84,10 +131,23 @@ export interface ClusterDriver {
   /** Log lines (without the newline), oldest first. */
   logs(leaseId: string, opts?: LogOptions): AsyncIterable<string>;
   /**
+   * Every container of the lease (running or not) with its log lines after `positions` (by container
+   * id; a container without a position: its whole log). The provider's log keeper reads through
+   * this; absent when the driver cannot (then `logs` is used as is). Throws `NotFoundError` for an
+   * unknown lease.
+   */
+  logsSince?(leaseId: string, positions: ReadonlyMap<string, LogPosition>): Promise<ContainerLog[]>;
+  /**
    * Runs a command in a replica of a service of the lease (`lease shell`); absent when the driver
    * cannot. Throws `NotFoundError` for an unknown lease, service or replica.
    */
   exec?(leaseId: string, opts: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts an interactive process (stdin, output, optionally a tty) in a replica of a service of the
+   * lease (`lease shell` without a command); absent when the driver cannot. Throws `NotFoundError`
+   * like `exec`.
+   */
+  attach?(leaseId: string, opts: AttachOptions): Promise<Attached>;
   /** Lease ids (`leaseIdOf`) that have a workload here. */
   list(): Promise<string[]>;
   /**

@@ -15,6 +15,9 @@
  *   asked, `storageClassName` = the SDL class (`default` when none). The Deployment of a service with
  *   claims rolls with `Recreate` (a ReadWriteOnce claim cannot be held by the old and the new pod on
  *   two nodes); its replicas share the claim, so the scheduler puts them on the claim's node.
+ * - Secret `<service>-pull` (type `kubernetes.io/dockerconfigjson`) per service with SDL
+ *   `credentials`, named in the pod's `imagePullSecrets`: the node pulls the image with them. The
+ *   manifest check has made sure their host is the image's registry.
  * - GPU attributes become a required node affinity, one term per attribute (any may match), on the
  *   node labels `cirrus.network/gpu.vendor`, `.model` (unless `*`), `.ram`, `.interface`: a model
  *   asked for lands on a node that has it. The kubernetes driver reads the same labels for inventory.
@@ -33,7 +36,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { ManifestExpose, ManifestGroup, ManifestService } from "../../auction/sdl/types.ts";
+import type { Credentials, ManifestExpose, ManifestGroup, ManifestService } from "../../auction/sdl/types.ts";
+import { credentialsRegistry, DEFAULT_REGISTRY } from "../image_name.ts";
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 
 /** The on-chain id of a lease (`lib/ids.ts`: format with `leaseIdOf`, parse with `parseLeaseId`). */
@@ -251,8 +255,8 @@ export interface LeaseObjectsOptions {
 export interface LeaseObjects {
   namespace: string;
   /**
-   * Namespace first, then per service (sorted by name): its PersistentVolumeClaims, its Deployment,
-   * its Services (each followed by its Ingress, if any).
+   * Namespace first, then per service (sorted by name): its PersistentVolumeClaims, its pull Secret,
+   * its Deployment, its Services (each followed by its Ingress, if any).
    */
   objects: KubeObject[];
 }
@@ -263,6 +267,40 @@ function splitEnv(e: string, service: string): { name: string; value: string } {
   const why = envNameError(env.name);
   if (why) throw new Error(`service ${service}: ${why}`);
   return env;
+}
+
+/**
+ * A registry auth file's content (`.dockerconfigjson` of a pull Secret, podman's `--authfile`) for
+ * credentials: `{"auths": {registry: {username, password, auth[, email]}}}`, Docker Hub also under
+ * its legacy key.
+ */
+export function registryAuthJson(c: Credentials): string {
+  const registry = credentialsRegistry(c.host);
+  const entry: Record<string, string> = {
+    username: c.username,
+    password: c.password,
+    auth: btoa(String.fromCharCode(...new TextEncoder().encode(`${c.username}:${c.password}`))),
+  };
+  if (c.email) entry.email = c.email;
+  const auths: Record<string, Record<string, string>> = { [registry]: entry };
+  if (registry === DEFAULT_REGISTRY) auths["https://index.docker.io/v1/"] = entry;
+  return JSON.stringify({ auths });
+}
+
+/** The pull Secret of a service with credentials (see the module doc). */
+function pullSecretObject(
+  svc: ManifestService,
+  namespace: string,
+  labels: Record<string, string>,
+): KubeObject {
+  const json = new TextEncoder().encode(registryAuthJson(svc.credentials!));
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: dnsLabel(`${dnsLabel(svc.name)}-pull`), namespace, labels: { ...labels } },
+    type: "kubernetes.io/dockerconfigjson",
+    data: { ".dockerconfigjson": btoa(String.fromCharCode(...json)) },
+  };
 }
 
 /** The Kubernetes objects of one lease's group. Pure: same inputs, same objects. */
@@ -368,10 +406,13 @@ export function leaseObjects(lease: LeaseId, group: ManifestGroup, opts: LeaseOb
       containers: [container],
     };
     if (volumes.length > 0) podSpec.volumes = volumes;
+    const pullSecret = svc.credentials ? pullSecretObject(svc, namespace, podLabels) : undefined;
+    if (pullSecret) podSpec.imagePullSecrets = [{ name: pullSecret.metadata.name }];
     const affinity = gpuAffinity(svc);
     if (affinity) podSpec.affinity = affinity;
 
     objects.push(...claims);
+    if (pullSecret) objects.push(pullSecret);
     objects.push({
       apiVersion: "apps/v1",
       kind: "Deployment",

@@ -19,21 +19,28 @@
  * network under its service's SDL name (podman_network.ts): services reach each other as
  * `<service>:<port>`, other leases cannot reach them. Image names are played fully qualified
  * (`normalizeImageName`: `drupal` -> `docker.io/library/drupal:latest`), as a Kubernetes node reads
- * them, never as podman's short names.
+ * them, never as podman's short names; a service with SDL `credentials` has its image pulled with them
+ * first (podman_pull.ts: a temporary auth file, removed after the pull). A `persistent: true` volume (class other than `ram`) is a named
+ * Podman volume of the lease (podman_volume.ts), labelled with it: it outlives container restarts,
+ * redeploys and provider restarts, and teardown removes it.
  */
 import { stringify } from "yaml";
 import { dirname, join } from "node:path";
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import {
   allocateGroupPorts,
+  type Attached,
+  type AttachOptions,
   type Capacity,
   type ClusterDriver,
+  type ContainerLog,
   DEFAULT_HOST_PORT_RANGE,
   type ExecOptions,
   type ExecResult,
   HostPortAllocator,
   type LeaseStatus,
   type LogOptions,
+  type LogPosition,
   NotFoundError,
   type ServiceStatus,
 } from "./driver.ts";
@@ -55,8 +62,23 @@ import {
 import { type LeaseId, leaseIdOf } from "../../lib/ids.ts";
 import { normalizeImageName } from "../image_name.ts";
 import { ensureLeaseNetwork, removeLeaseNetwork, serviceNetworkArg } from "./podman_network.ts";
-import { execInLease } from "./podman_exec.ts";
-import { type PodmanOptions, processLines, runPodman, type RunResult, spawnPodman } from "./podman_run.ts";
+import { attachInLease, execInLease } from "./podman_exec.ts";
+import { podmanLogsSince } from "./podman_logs.ts";
+import { pullWithCredentials } from "./podman_pull.ts";
+import {
+  ensureLeaseVolumes,
+  leaseVolumeName,
+  managedVolumeLabels,
+  removeLeaseVolumes,
+} from "./podman_volume.ts";
+import {
+  type PodmanOptions,
+  processLines,
+  runPodman,
+  type RunResult,
+  spawnPodman,
+  spawnPodmanInteractive,
+} from "./podman_run.ts";
 import { BUSYBOX_IMAGE, ensureBusyboxImage, exists } from "./podman_image.ts";
 
 export {
@@ -82,6 +104,8 @@ export interface PodmanDriverOptions extends PodmanOptions {
   playTimeoutMs?: number;
   /** seconds a container gets between SIGTERM and SIGKILL on teardown/redeploy (default 1) */
   stopTimeoutSeconds?: number;
+  /** registries (`host[:port]`) pulled from without TLS verification (a local test registry) */
+  insecureRegistries?: string[];
   /**
    * The provider's address. Pods found without state in `stateDir` (the state was lost) are adopted
    * only when their lease names this provider; without it they are never adopted, so a driver never
@@ -177,7 +201,8 @@ export class PodmanDriver implements ClusterDriver {
   private async writeState(ns: string, s: LeaseState): Promise<void> {
     const dir = this.leaseDir(ns);
     await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(join(dir, "lease.json.tmp"), JSON.stringify(s, null, 1));
+    // the manifest group may hold registry credentials: readable by the provider only
+    await Deno.writeTextFile(join(dir, "lease.json.tmp"), JSON.stringify(s, null, 1), { mode: 0o600 });
     await Deno.rename(join(dir, "lease.json.tmp"), join(dir, "lease.json"));
   }
 
@@ -231,22 +256,20 @@ export class PodmanDriver implements ClusterDriver {
     const mine = objects.filter((o) => o.kind !== "Namespace" && o.metadata.labels?.[LABEL_SERVICE] === name);
     const out: KubeObject[] = [nsObj];
     for (const o of mine) {
-      // no Ingress controller here; claims would be podman volumes shared by every lease (no
-      // namespaces), so a persistent volume stays an emptyDir of the pod as before
-      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim") continue;
+      // no Ingress controller here; a claim is a named podman volume of the lease (podman_volume.ts)
+      // pull credentials: the driver pulls with them before the play (podman_pull.ts)
+      if (o.kind === "Ingress" || o.kind === "PersistentVolumeClaim" || o.kind === "Secret") continue;
       if (o.kind !== "Deployment") {
         out.push(o);
         continue;
       }
       const d: KubeObject = structuredClone(o);
       d.metadata.name = `${ns}-${name}`;
+      delete d.spec.template.spec.imagePullSecrets;
       for (const v of d.spec.template.spec.volumes ?? []) {
-        if (!v.persistentVolumeClaim) continue;
-        const claim = mine.find((c) =>
-          c.kind === "PersistentVolumeClaim" && c.metadata.name === v.persistentVolumeClaim.claimName
-        );
-        delete v.persistentVolumeClaim;
-        v.emptyDir = { sizeLimit: claim?.spec.resources.requests.storage };
+        if (v.persistentVolumeClaim) {
+          v.persistentVolumeClaim.claimName = leaseVolumeName(ns, v.persistentVolumeClaim.claimName);
+        }
       }
       const containers: Json[] = d.spec.template.spec.containers;
       const hasHostPort = containers.some((c) => (c.ports ?? []).some((p: Json) => p.hostPort !== undefined));
@@ -311,6 +334,11 @@ export class PodmanDriver implements ClusterDriver {
       if (old) { for (const f of old.files) await this.kubeDown(join(dir, f)); }
       await this.writeState(ns, state);
       await ensureLeaseNetwork((a) => this.podman(a), ns);
+      await ensureLeaseVolumes(
+        (a) => this.podman(a),
+        ns,
+        objects.filter((o) => o.kind === "PersistentVolumeClaim"),
+      );
       for (const svc of group.services) {
         const file = `${dnsLabel(svc.name)}.yaml`;
         const path = join(dir, file);
@@ -318,6 +346,19 @@ export class PodmanDriver implements ClusterDriver {
         await Deno.writeTextFile(path, docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
         state.files.push(file);
         await this.writeState(ns, state);
+        if (svc.credentials) {
+          const image = normalizeImageName(svc.image);
+          const pulled = await pullWithCredentials(
+            (a) => this.podman(a),
+            image,
+            svc.credentials,
+            this.opts.insecureRegistries,
+          );
+          if (pulled.code !== 0) {
+            state.errors[svc.name] = classifyPlayError(pulled.stderr, svc.image);
+            continue;
+          }
+        }
         const r = await this.podman(
           ["kube", "play", "--replace", "--network", serviceNetworkArg(ns, svc.name), path],
           this.opts.playTimeoutMs ?? 180_000,
@@ -358,6 +399,7 @@ export class PodmanDriver implements ClusterDriver {
       await this.removePods(ns);
       for (const f of s?.files ?? []) await this.kubeDown(join(dir, f));
       await removeLeaseNetwork((a) => this.podman(a), ns);
+      await removeLeaseVolumes((a) => this.podman(a), ns);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       const alloc = await this.allocator();
       alloc.release(leaseId);
@@ -412,26 +454,36 @@ export class PodmanDriver implements ClusterDriver {
       }
       // pods without state (state dir lost): the lease id from their labels when they hold it whole,
       // and only for leases of this provider
-      if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) continue;
-      const id = [
-        l[`${LABEL_PREFIX}/owner`],
-        l[`${LABEL_PREFIX}/dseq`],
-        l[`${LABEL_PREFIX}/gseq`],
-        l[`${LABEL_PREFIX}/oseq`],
-        l[
-          `${LABEL_PREFIX}/provider`
-        ],
-      ].join("/");
-      try {
-        if (leaseNamespace(id) === l[LABEL_NAMESPACE]) ids.add(id);
-      } catch { /* hashed labels: cannot name it */ }
+      const id = this.ownLeaseOf(l);
+      if (id) ids.add(id);
     }
     return [...ids].sort();
   }
 
-  /** Leases with pods or state files. */
+  /**
+   * The lease id named by a pod's or volume's labels when they hold it whole and the lease is this
+   * provider's (undefined otherwise: a driver never adopts what another provider on the host runs).
+   */
+  private ownLeaseOf(l: Record<string, string>): string | undefined {
+    if (!this.opts.provider || l[`${LABEL_PREFIX}/provider`] !== labelValue(this.opts.provider)) {
+      return undefined;
+    }
+    const id = ["owner", "dseq", "gseq", "oseq", "provider"].map((k) => l[`${LABEL_PREFIX}/${k}`]).join("/");
+    try {
+      return leaseNamespace(id) === l[LABEL_NAMESPACE] ? id : undefined;
+    } catch {
+      return undefined; // hashed labels: cannot name it
+    }
+  }
+
+  /** Leases with pods, state files or volumes (volumes: of this provider's leases, by their labels). */
   async known(): Promise<string[]> {
-    return [...new Set([...(await this.list()), ...(await this.stateLeases())])].sort();
+    const ids = new Set([...(await this.list()), ...(await this.stateLeases())]);
+    for (const l of await managedVolumeLabels((a) => this.podman(a))) {
+      const id = this.ownLeaseOf(l);
+      if (id) ids.add(id);
+    }
+    return [...ids].sort();
   }
 
   async status(leaseId: string): Promise<LeaseStatus> {
@@ -511,6 +563,26 @@ export class PodmanDriver implements ClusterDriver {
       spawn: (a: string[]) => spawnPodman(this.opts, a),
     };
     return await execInLease(runner, ns, s.group, opts);
+  }
+
+  /** New log lines of every container of the lease since `positions` (podman_logs.ts). */
+  async logsSince(leaseId: string, positions: ReadonlyMap<string, LogPosition>): Promise<ContainerLog[]> {
+    const ns = leaseNamespace(leaseId);
+    if (!(await this.readState(ns))) throw new NotFoundError(`lease ${leaseId}`);
+    return await podmanLogsSince((a) => this.podman(a), ns, positions);
+  }
+
+  /** `lease shell` without a command: `podman exec -i [-t]` in a running replica (podman_exec.ts). */
+  async attach(leaseId: string, opts: AttachOptions): Promise<Attached> {
+    const ns = leaseNamespace(leaseId);
+    const s = await this.readState(ns);
+    if (!s) throw new NotFoundError(`lease ${leaseId}`);
+    const runner = {
+      run: (a: string[]) => this.podman(a),
+      spawn: (a: string[]) => spawnPodman(this.opts, a),
+      spawnInteractive: (a: string[]) => spawnPodmanInteractive(this.opts, a),
+    };
+    return await attachInLease(runner, ns, s.group, opts);
   }
 
   async *logs(leaseId: string, opts: LogOptions = {}): AsyncIterable<string> {

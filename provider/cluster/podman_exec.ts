@@ -5,7 +5,13 @@
  */
 import type { ManifestGroup } from "../../auction/sdl/types.ts";
 import { readCapped } from "../read_capped.ts";
-import { type ExecOptions, type ExecResult, NotFoundError } from "./driver.ts";
+import {
+  type Attached,
+  type AttachOptions,
+  type ExecOptions,
+  type ExecResult,
+  NotFoundError,
+} from "./driver.ts";
 import { dnsLabel, LABEL_NAMESPACE, LABEL_SERVICE } from "./objects.ts";
 
 /** How {@link execInLease} runs podman: a short call, and a spawned process it reads itself. */
@@ -31,6 +37,65 @@ export function execService(group: ManifestGroup, service: string | undefined): 
 }
 
 /**
+ * The running container of replica `replica` (0-based, in name order) of a service of a lease.
+ * Throws {@link NotFoundError} when the service or replica is not there or not running.
+ */
+export async function replicaContainer(
+  podman: PodmanRunner,
+  namespace: string,
+  group: ManifestGroup,
+  service: string | undefined,
+  replica = 0,
+): Promise<string> {
+  const name = execService(group, service);
+  const r = await podman.run([
+    "ps",
+    "--format",
+    "{{.Names}}",
+    "--filter",
+    `label=${LABEL_NAMESPACE}=${namespace}`,
+    "--filter",
+    `label=${LABEL_SERVICE}=${dnsLabel(name)}`,
+  ]);
+  if (r.code !== 0) throw new Error(`podman ps failed: ${r.stderr.trim()}`);
+  const running = r.stdout.split("\n").map((x) => x.trim()).filter(Boolean).sort();
+  const container = running[replica];
+  if (container === undefined) {
+    throw new NotFoundError(`replica ${replica} of service ${name} (running replicas: ${running.length})`);
+  }
+  return container;
+}
+
+/**
+ * `podman exec -i [-t]` of an interactive command in a replica (see {@link replicaContainer}): its
+ * stdin and output are the caller's to stream.
+ */
+export async function attachInLease(
+  podman: PodmanRunner & { spawnInteractive(args: string[]): Deno.ChildProcess },
+  namespace: string,
+  group: ManifestGroup,
+  opts: AttachOptions,
+): Promise<Attached> {
+  const container = await replicaContainer(podman, namespace, group, opts.service, opts.replica ?? 0);
+  const args = ["exec", "-i"];
+  if (opts.tty) args.push("-t");
+  for (const [k, v] of Object.entries(opts.env ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    args.push("-e", `${k}=${v}`);
+  }
+  const child = podman.spawnInteractive([...args, container, ...opts.command]);
+  return {
+    stdin: child.stdin,
+    output: [child.stdout, child.stderr],
+    exit: child.status.then((s) => s.code),
+    kill: () => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}
+
+/**
  * Runs `opts.command` in replica `opts.replica` (0-based, in container name order) of the service.
  * Throws {@link NotFoundError} when the service or replica is not there or not running.
  */
@@ -40,23 +105,7 @@ export async function execInLease(
   group: ManifestGroup,
   opts: ExecOptions,
 ): Promise<ExecResult> {
-  const service = execService(group, opts.service);
-  const r = await podman.run([
-    "ps",
-    "--format",
-    "{{.Names}}",
-    "--filter",
-    `label=${LABEL_NAMESPACE}=${namespace}`,
-    "--filter",
-    `label=${LABEL_SERVICE}=${dnsLabel(service)}`,
-  ]);
-  if (r.code !== 0) throw new Error(`podman ps failed: ${r.stderr.trim()}`);
-  const running = r.stdout.split("\n").map((x) => x.trim()).filter(Boolean).sort();
-  const replica = opts.replica ?? 0;
-  const container = running[replica];
-  if (container === undefined) {
-    throw new NotFoundError(`replica ${replica} of service ${service} (running replicas: ${running.length})`);
-  }
+  const container = await replicaContainer(podman, namespace, group, opts.service, opts.replica ?? 0);
   const child = podman.spawn(["exec", container, ...opts.command]);
   const stop = new AbortController();
   let timedOut = false;

@@ -85,6 +85,17 @@ export function spawnPodman(o: PodmanOptions, args: string[]): Deno.ChildProcess
   }).spawn();
 }
 
+/** An interactive podman process (`exec -i`): CONTAINERS_CONF set, stdin, stdout and stderr piped. */
+export function spawnPodmanInteractive(o: PodmanOptions, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(o.podman ?? "podman", {
+    args,
+    env: { CONTAINERS_CONF: containersConf(o) },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** Lines of a podman process's stdout and stderr, merged as they come; killed when `signal` aborts. */
 export async function* processLines(
   o: PodmanOptions,

@@ -21,6 +21,8 @@ export const LEASE_REQUEST_MAX_BYTES = 4096;
 export const RESPONSE_MAX_BYTES = 8 * 1024 * 1024;
 /** Largest `tail` of a logs request. */
 export const LOG_TAIL_MAX = 100_000;
+/** Most containers a logs `cursor` names. */
+export const LOG_CURSOR_ENTRIES_MAX = 64;
 /** Nonce length, bytes (hex on the wire). */
 export const NONCE_BYTES = 16;
 /** Most arguments of a `shell` command (the program included). */
@@ -31,5 +33,9 @@ export const SHELL_ARG_MAX = 2048;
 export const SHELL_REPLICA_MAX = 1000;
 /** Most output kept of a `shell` command, per stream, bytes. */
 export const SHELL_OUTPUT_MAX_BYTES = 1024 * 1024;
+/** Most stdin bytes one `shell_io` request carries (the whole request stays under the lease request max). */
+export const SHELL_STDIN_CHUNK_MAX_BYTES = 2048;
+/** Highest terminal width or height a `shell` request may give. */
+export const SHELL_TERMINAL_MAX = 1000;
 /** Longest a `shell` command may run, ms (the lease protocol answers within 30 s). */
 export const SHELL_TIMEOUT_MS = 25_000;

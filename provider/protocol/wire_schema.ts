@@ -29,6 +29,7 @@ import type { Manifest } from "../../auction/sdl/types.ts";
 import type { LeaseStatus, ServiceStatus } from "../cluster/driver.ts";
 import {
   LEASE_REQUEST_MAX_BYTES,
+  LOG_CURSOR_ENTRIES_MAX,
   LOG_TAIL_MAX,
   MANIFEST_REQUEST_MAX_BYTES,
   NONCE_BYTES,
@@ -36,6 +37,8 @@ import {
   SHELL_ARG_MAX,
   SHELL_ARGS_MAX,
   SHELL_REPLICA_MAX,
+  SHELL_STDIN_CHUNK_MAX_BYTES,
+  SHELL_TERMINAL_MAX,
 } from "./constants.ts";
 import { decodeWire, encodePlainWire, encodeWire, ProtocolError } from "./encoding.ts";
 import { manifestShapeProblem, TEXT_MAX } from "./manifest_shape.ts";
@@ -67,13 +70,13 @@ export interface SignedManifestRequest {
 }
 
 /** Operations of `/cirrus/lease/1`. */
-export type LeaseOp = "status" | "logs" | "events" | "shell";
+export type LeaseOp = "status" | "logs" | "events" | "shell" | "shell_io";
 /** Every {@link LeaseOp}. */
-export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell"];
+export const LEASE_OPS: readonly LeaseOp[] = ["status", "logs", "events", "shell", "shell_io"];
 
 /**
- * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`: logs only; `service`: logs and
- * shell; `replica`, `command` (required): shell only.
+ * What `/cirrus/lease/1` carries (before signing). `tail`, `follow`, `cursor`: logs only; `service`:
+ * logs and shell; `replica`, `command` (required): shell only.
  */
 export interface LeaseRequest {
   chainId: string;
@@ -82,10 +85,29 @@ export interface LeaseRequest {
   service?: string;
   tail?: number;
   follow?: boolean;
+  /**
+   * logs: resume after these lines: container id (short, from the frames) -> the next line's `seq`;
+   * containers not named are read from their first kept line. Replaces `tail`.
+   */
+  cursor?: Record<string, number>;
   /** shell: which replica of the service (0-based, default 0) */
   replica?: number;
   /** shell: the program and its arguments, run in the container */
   command?: string[];
+  /**
+   * shell: an interactive session (stdin streamed by `shell_io` requests), with a pseudo-terminal in
+   * the container when true; absent: run `command` to completion
+   */
+  tty?: boolean;
+  /** shell with `tty`: the tenant's terminal size at the start */
+  cols?: number;
+  rows?: number;
+  /** shell_io: the session (from the `shell` answer) */
+  session?: string;
+  /** shell_io: stdin bytes, base64 (at most `SHELL_STDIN_CHUNK_MAX_BYTES` decoded) */
+  stdin?: string;
+  /** shell_io: the tenant's stdin ended */
+  eof?: boolean;
   timestamp: number;
   nonce: string;
   pubKey: string;
@@ -162,6 +184,8 @@ export interface LeaseEventsPayload {
 /** What the provider answers `logs`: the last lines. */
 export interface LeaseLogsPayload {
   lines: string[];
+  /** lines asked for that the provider no longer keeps, per container */
+  dropped?: { container: string; lines: number }[];
 }
 
 /** What the provider answers `shell`: the command's exit code and (capped) output. */
@@ -173,9 +197,35 @@ export interface LeaseShellPayload {
   truncated: boolean;
 }
 
-/** One frame of `/cirrus/lease/1/logs` (a followed log). */
+/**
+ * One frame of `/cirrus/lease/1/logs` (a followed log): a line (with, where the provider keeps logs,
+ * its container's name, short `id` and `seq`: the cursor to resume after it), or a note that
+ * `dropped` lines of `container` asked for are no longer kept.
+ */
 export interface LogLinePayload {
   line: string;
+  container?: string;
+  id?: string;
+  seq?: number;
+}
+
+/** A frame saying that lines asked for are no longer kept (see {@link LogLinePayload}). */
+export interface LogDroppedPayload {
+  dropped: number;
+  container: string;
+}
+
+/** What the provider answers an interactive `shell`: the session to talk to with `shell_io`. */
+export interface LeaseShellOpenPayload {
+  session: string;
+}
+
+/** What the provider answers `shell_io`: output since the last answer (base64), the exit code once ended. */
+export interface LeaseShellIoPayload {
+  output: string;
+  exitCode?: number;
+  /** output bytes dropped because the tenant did not fetch them in time */
+  dropped?: number;
 }
 
 /** What the provider answers on `/cirrus/manifest/1`. */
@@ -187,10 +237,12 @@ export type LeaseResponse =
   | OkResponse<LeaseEventsPayload>
   | OkResponse<LeaseLogsPayload>
   | OkResponse<LeaseShellPayload>
+  | OkResponse<LeaseShellOpenPayload>
+  | OkResponse<LeaseShellIoPayload>
   | ErrorResponse;
 
 /** One frame the provider sends on `/cirrus/lease/1/logs`. */
-export type LogStreamFrame = ProtocolResponse<LogLinePayload>;
+export type LogStreamFrame = ProtocolResponse<LogLinePayload> | OkResponse<LogDroppedPayload>;
 
 // ---------------------------------------------------------------------------------------------------
 // field checks
@@ -248,9 +300,36 @@ export function leaseBody(r: LeaseRequest): Record<string, unknown> {
   if (r.service !== undefined) b.service = r.service;
   if (r.tail !== undefined) b.tail = r.tail;
   if (r.follow !== undefined) b.follow = r.follow;
+  if (r.cursor !== undefined) b.cursor = { ...r.cursor };
   if (r.replica !== undefined) b.replica = r.replica;
   if (r.command !== undefined) b.command = [...r.command];
+  for (const k of ["tty", "cols", "rows", "session", "stdin", "eof"] as const) {
+    if (r[k] !== undefined) b[k] = r[k];
+  }
   return b;
+}
+
+/** Base64 of at most `SHELL_STDIN_CHUNK_MAX_BYTES` bytes. */
+function stdinProblem(v: unknown, path: string): Problem {
+  const max = Math.ceil(SHELL_STDIN_CHUNK_MAX_BYTES / 3) * 4;
+  if (typeof v !== "string" || v.length > max || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
+    return `${path}: must be base64 of at most ${SHELL_STDIN_CHUNK_MAX_BYTES} bytes`;
+  }
+  return null;
+}
+
+/** A logs cursor: at most `LOG_CURSOR_ENTRIES_MAX` container ids (1-64 chars) -> seq (a safe integer >= 0). */
+function cursorProblem(v: unknown, path: string): Problem {
+  if (!isObj(v) || Array.isArray(v)) return `${path}: must be a map of container id -> next line number`;
+  const keys = Object.keys(v);
+  if (keys.length > LOG_CURSOR_ENTRIES_MAX) {
+    return `${path}: at most ${LOG_CURSOR_ENTRIES_MAX} containers, got ${keys.length}`;
+  }
+  for (const k of keys) {
+    const p = first(str(k, `${path} key`, 64, 1), int(v[k], `${path}.${k}`, 0, Number.MAX_SAFE_INTEGER));
+    if (p) return p;
+  }
+  return null;
 }
 
 const MANIFEST_FIELDS = [
@@ -264,13 +343,27 @@ const MANIFEST_FIELDS = [
   "pubKey",
 ] as const;
 const LEASE_FIELDS = ["chainId", "leaseId", "op", "timestamp", "nonce", "pubKey"] as const;
-const LEASE_OPTIONAL = ["service", "tail", "follow", "replica", "command"] as const;
+const LEASE_OPTIONAL = [
+  "service",
+  "tail",
+  "follow",
+  "cursor",
+  "replica",
+  "command",
+  "tty",
+  "cols",
+  "rows",
+  "session",
+  "stdin",
+  "eof",
+] as const;
 /** The optional fields each op allows. */
 const LEASE_OP_FIELDS: Record<LeaseOp, readonly string[]> = {
   status: [],
   events: [],
-  logs: ["service", "tail", "follow"],
-  shell: ["service", "replica", "command"],
+  logs: ["service", "tail", "follow", "cursor"],
+  shell: ["service", "replica", "command", "tty", "cols", "rows"],
+  shell_io: ["session", "stdin", "eof"],
 };
 
 /** The manifest request in `v` (a decoded map; `signed`: with its `signature`); throws {@link ProtocolError}. */
@@ -310,11 +403,18 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
       optional((x, q) => str(x, q, 63, 1))(v.service, `${what}.service`),
       optional((x, q) => int(x, q, 0, LOG_TAIL_MAX))(v.tail, `${what}.tail`),
       optional(bool)(v.follow, `${what}.follow`),
+      optional(cursorProblem)(v.cursor, `${what}.cursor`),
       optional((x, q) => int(x, q, 0, SHELL_REPLICA_MAX))(v.replica, `${what}.replica`),
       optional((x, q) => arr(x, q, SHELL_ARGS_MAX, (a, qa) => str(a, qa, SHELL_ARG_MAX, 1), 1))(
         v.command,
         `${what}.command`,
       ),
+      optional(bool)(v.tty, `${what}.tty`),
+      optional((x, q) => int(x, q, 1, SHELL_TERMINAL_MAX))(v.cols, `${what}.cols`),
+      optional((x, q) => int(x, q, 1, SHELL_TERMINAL_MAX))(v.rows, `${what}.rows`),
+      optional((x, q) => hexOf(x, q, 16))(v.session, `${what}.session`),
+      optional(stdinProblem)(v.stdin, `${what}.stdin`),
+      optional(bool)(v.eof, `${what}.eof`),
     );
   if (p) throw new ProtocolError(p);
   const op = v.op as LeaseOp;
@@ -327,6 +427,9 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (op === "shell" && v.command === undefined) {
     throw new ProtocolError(`${what}.command: missing (op "shell" runs a command)`);
   }
+  if (op === "shell_io" && v.session === undefined) {
+    throw new ProtocolError(`${what}.session: missing (op "shell_io" talks to an open session)`);
+  }
   const r: LeaseRequest = {
     chainId: v.chainId as string,
     leaseId: v.leaseId as string,
@@ -338,8 +441,12 @@ export function leaseRequestFrom(v: unknown, signed = false): LeaseRequest {
   if (v.service !== undefined) r.service = v.service as string;
   if (v.tail !== undefined) r.tail = v.tail as number;
   if (v.follow !== undefined) r.follow = v.follow as boolean;
+  if (v.cursor !== undefined) r.cursor = { ...(v.cursor as Record<string, number>) };
   if (v.replica !== undefined) r.replica = v.replica as number;
   if (v.command !== undefined) r.command = [...(v.command as string[])];
+  for (const k of ["tty", "eof"] as const) if (v[k] !== undefined) r[k] = v[k] as boolean;
+  for (const k of ["cols", "rows"] as const) if (v[k] !== undefined) r[k] = v[k] as number;
+  for (const k of ["session", "stdin"] as const) if (v[k] !== undefined) r[k] = v[k] as string;
   return r;
 }
 

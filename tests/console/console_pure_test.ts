@@ -7,9 +7,10 @@ import * as assert from "uvu/assert";
 import { type KeyValueStore, Vault } from "../../console/src/vault.ts";
 import { messageLines } from "../../console/src/sdl_lines.ts";
 import { blockSeries, leaseSeries } from "../../console/src/chart_data.ts";
-import { decimalText, runwayText } from "../../console/src/format.ts";
+import { decimalText, runwayText, withoutOwner } from "../../console/src/format.ts";
 import { parseSdl } from "../../auction/sdl/parse.ts";
 import { addressOf, publicKeyOf, toHex } from "../../lib/crypto.ts";
+import { HELLO_SDL as SDL } from "../helpers/sdl.ts";
 
 function memoryStore(): KeyValueStore & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -53,37 +54,6 @@ test("vault: import keeps the address of a known seed; bad input is refused with
   assert.equal(v.list(), []);
 });
 
-const SDL = `version: "2.0"
-services:
-  web:
-    image: localhost/busybox:latest
-    expose:
-      - port: 8080
-        to:
-          - global: true
-profiles:
-  compute:
-    web:
-      resources:
-        cpu:
-          units: 0.1
-        memory:
-          size: 64Mi
-        storage:
-          size: 128Mi
-  placement:
-    dcloud:
-      pricing:
-        web:
-          denom: ucrs
-          amount: 100
-deployment:
-  web:
-    dcloud:
-      profile: web
-      count: 1
-`;
-
 test("sdl lines: the parser's errors point at the line of the field (or its parent when missing)", () => {
   for (
     const [from, to, re] of [["units: 0.1", "units: lots", /cpu/], [
@@ -123,6 +93,7 @@ test("chart series: block time and tx/s between consecutive blocks; active lease
 });
 
 test("format: scaled decimals are shortened, runways in blocks and time", () => {
+  assert.is(withoutOwner("cirrus1abc/7/1/2/cirrus1prov"), "7/1/2/cirrus1prov");
   assert.is(decimalText("100.000000000000000000"), "100");
   assert.is(decimalText("0.123456789", 4), "0.1234");
   assert.is(runwayText(null, 1000), "unbounded (no active lease)");

@@ -2,8 +2,9 @@
  * End to end with real processes and real containers: a devnet (4 validators, 2 provider nodes with
  * the podman driver); the tenant deploys examples/hello.yaml with the CLI; the container answers HTTP
  * 200; logs reach the tenant; another key is forbidden; `lease shell -- echo hi` prints hi (bob: forbidden);
- * `deployment screen` lists each provider with a price or its reason; lease close removes the pod and
- * settles escrow.
+ * `deployment screen` lists each provider with a price or its reason (beta3 storage: bids; beta1: the
+ * reason); `lease shell` without a command feeds piped stdin to sh; lease close removes the pod and
+ * settles escrow. Persistent storage and logs that last: tenant_podman_test.ts.
  * Without podman on the machine the tests are reported as skipped, with the reason.
  */
 import { test } from "uvu";
@@ -47,6 +48,17 @@ if (!podman.ok) {
   });
   test.after(async () => {
     await net?.stop();
+    // Leftover pods and volumes of this devnet's providers (a failed run): remove them by label.
+    for (const p of net?.info.providers ?? []) {
+      const label = `label=cirrus.network/provider=${p.address}`;
+      const pods = (await runPodman({}, ["pod", "ps", "-q", "--filter", label])).stdout.split("\n").filter(
+        Boolean,
+      );
+      if (pods.length > 0) await runPodman({}, ["pod", "rm", "-f", ...pods]);
+      const vols = (await runPodman({}, ["volume", "ls", "-q", "--filter", label])).stdout.split("\n")
+        .filter(Boolean);
+      if (vols.length > 0) await runPodman({}, ["volume", "rm", "-f", ...vols]);
+    }
     // Leftover pods of this devnet's leases (a failed run): remove them.
     for (const p of net?.info.providers ?? []) {
       if (p.home) await Deno.remove(join(p.home, "provider"), { recursive: true }).catch(() => {});
@@ -130,6 +142,20 @@ if (!podman.ok) {
       "exit 3",
     );
     assert.is(three.code, 3, three.stderr);
+    // no command: an interactive shell; piped stdin goes to sh, its exit code comes back
+    const piped = new Deno.Command(join(root, "cirrus"), {
+      args: ["lease", "shell", r.lease.id, "--from", "alice", ...common],
+      cwd: root,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = piped.stdin.getWriter();
+    await w.write(new TextEncoder().encode("echo hi; exit 3\n"));
+    await w.close();
+    const pipedOut = await piped.output();
+    assert.is(pipedOut.code, 3, new TextDecoder().decode(pipedOut.stderr));
+    assert.is(new TextDecoder().decode(pipedOut.stdout), "hi\n");
     const bobShell = await cli("lease", "shell", r.lease.id, "--from", "bob", ...common, "--", "echo", "hi");
     assert.is(bobShell.code, 1);
     assert.match(bobShell.stderr, /forbidden/);
@@ -144,25 +170,35 @@ if (!podman.ok) {
     for (const p of hello.groups[0].providers) {
       assert.ok(p.bid === true && p.price.denom === "ucrs" && Number(p.price.amount) > 0, JSON.stringify(p));
     }
-    const beta3 = join(dir, "beta3.yaml");
-    await Deno.writeTextFile(
-      beta3,
-      (await Deno.readTextFile(join(root, "examples", "hello.yaml")))
-        .replace("    expose:", "    params:\n      storage:\n        data: {mount: /data}\n    expose:")
-        .replace(
-          "        storage:\n          size: 128Mi",
-          "        storage:\n          - size: 128Mi\n          - {name: data, size: 1Gi, attributes: {persistent: true, class: beta3}}",
-        ),
+    // devnet providers offer default, beta2 and beta3: a beta3 volume gets bids; beta1 is declined with the reason
+    const withClass = async (cls: string) => {
+      const file = join(dir, `${cls}.yaml`);
+      await Deno.writeTextFile(
+        file,
+        (await Deno.readTextFile(join(root, "examples", "hello.yaml")))
+          .replace("    expose:", "    params:\n      storage:\n        data: {mount: /data}\n    expose:")
+          .replace(
+            "        storage:\n          size: 128Mi",
+            `        storage:\n          - size: 128Mi\n          - {name: data, size: 1Gi, attributes: {persistent: true, class: ${cls}}}`,
+          ),
+      );
+      return file;
+    };
+    const beta3 = JSON.parse(
+      (await cli("deployment", "screen", await withClass("beta3"), "--output", "json", ...common)).stdout,
     );
+    assert.equal(beta3.groups[0].providers.map((p: { address: string }) => p.address), addresses);
+    for (const p of beta3.groups[0].providers) assert.is(p.bid, true, JSON.stringify(p));
+    const beta1 = await withClass("beta1");
     const declined = JSON.parse(
-      (await cli("deployment", "screen", beta3, "--output", "json", ...common)).stdout,
+      (await cli("deployment", "screen", beta1, "--output", "json", ...common)).stdout,
     );
     assert.equal(declined.groups[0].providers.map((p: { address: string }) => p.address), addresses);
     for (const p of declined.groups[0].providers) {
       assert.is(p.bid, false);
-      assert.match(p.reasons[0], /storage class beta3 not offered/);
+      assert.match(p.reasons[0], /storage class beta1 not offered \(offered: default, beta2, beta3\)/);
     }
-    const screenText = await cli("deployment", "screen", beta3, ...common);
+    const screenText = await cli("deployment", "screen", beta1, ...common);
     assert.match(screenText.stdout, /group dcloud: 0 of 2 providers would bid/);
 
     const ns = (await runPodman({}, ["pod", "ps", "--format", "{{.Name}}"], 30_000)).stdout;

@@ -40,6 +40,22 @@ export function testGenesis(
   return { genesis, keys, validator };
 }
 
+/** A genesis of validators only ("val0".. of power 10 each, from `keys`) and no accounts. */
+export function testValidatorsGenesis(keys: TestKey[], chainId = "cirrus-test"): Genesis {
+  return {
+    chainId,
+    genesisTime: "2026-01-01T00:00:00Z",
+    validators: keys.map((k, i) => ({
+      name: `val${i}`,
+      address: k.address,
+      pubKey: toHex(k.pubKey),
+      power: "10",
+    })),
+    accounts: [],
+    params: defaultParams(),
+  };
+}
+
 /** Signs and decodes a `bank.send`; throws if decoding fails. */
 export async function makeSend(
   from: TestKey,

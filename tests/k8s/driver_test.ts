@@ -340,6 +340,52 @@ if (typeof cluster === "string") {
   });
 
   t(
+    "pull credentials: a dockerconfigjson Secret in the lease namespace, named by the pod; the provider cannot read it back",
+    async () => {
+      const d = providerDriver();
+      const l = lease(40);
+      const ns = leaseNamespace(l);
+      const g = group(SDL);
+      const web = g.services.find((s) => s.name === "web")!;
+      web.image = "ghcr.io/acme/web:1";
+      web.credentials = { host: "ghcr.io", username: "bot", password: "pa55-word" };
+      g.services = [web];
+      await d.deploy(l, g);
+      const secret = await admin.readNamespacedSecret({ name: "web-pull", namespace: ns });
+      assert.is(secret.type, "kubernetes.io/dockerconfigjson");
+      const auth = JSON.parse(atob(secret.data![".dockerconfigjson"]!));
+      assert.equal(Object.keys(auth.auths), ["ghcr.io"]);
+      assert.is(auth.auths["ghcr.io"].password, "pa55-word");
+      const dep = await adminApps.readNamespacedDeployment({ name: "web", namespace: ns });
+      assert.equal(dep.spec?.template.spec?.imagePullSecrets?.map((r) => r.name), ["web-pull"]);
+      // the provider's account may write the Secret but not read it, here or anywhere
+      const cl = adminKc.getCurrentCluster()!;
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: "c", server: cl.server, caFile: cl.caFile }],
+        users: [{ name: "provider", token }],
+        contexts: [{ name: "c", cluster: "c", user: "provider" }],
+        currentContext: "c",
+      });
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      await forbidden(
+        "read the pull Secret back",
+        core.readNamespacedSecret({ name: "web-pull", namespace: ns }),
+      );
+      await forbidden(
+        "create a Secret in kube-system",
+        core.createNamespacedSecret({
+          namespace: "kube-system",
+          body: { metadata: { name: `intruder-${run}` }, stringData: { a: "b" } },
+        }),
+      );
+      // the status never carries the password
+      assert.not.match(JSON.stringify(await d.status(leaseIdOf(l))), /pa55-word/);
+      await d.teardown(leaseIdOf(l));
+    },
+  );
+
+  t(
     "least privilege: secrets elsewhere, kube-system, other namespaces are refused by the API server",
     async () => {
       const cl = adminKc.getCurrentCluster()!;

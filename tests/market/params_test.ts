@@ -6,7 +6,7 @@ import { defaultParams, GenesisError, validateGenesis } from "../../node/ledger/
 import { testGenesis } from "../helpers/ledger.ts";
 import { deploymentBody, groupsOf, providerBody, sdl, TestChain } from "./helpers.ts";
 
-test("defaults: denoms [ucrs], window 2, 20 bids per order, min deposit 5 CRS, bid deposit 0.5 CRS", () => {
+test("defaults: denoms [ucrs], window 2, 20 bids per order, min deposit 5 CRS, bid deposit 0.5 CRS, escrow.low at 600 blocks", () => {
   assert.equal(defaultParams().market, {
     denoms: ["ucrs"],
     bidWindowBlocks: 2,
@@ -14,6 +14,7 @@ test("defaults: denoms [ucrs], window 2, 20 bids per order, min deposit 5 CRS, b
     minDeposit: "5000000",
     bidDeposit: "500000",
     groupsPerDeploymentMax: 20,
+    escrowLowBlocks: 600,
   });
   assert.equal(defaultMarketParams(), defaultParams().market);
 });

@@ -5,28 +5,16 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { toHex } from "../../lib/crypto.ts";
 import { nextValidatorSet } from "../../node/chain.ts";
 import { createLedger } from "../../node/ledger/ledger.ts";
 import { CIRRUS_MODULES } from "../../node/ledger/default_ledger.ts";
 import type { ActiveValidator, LedgerModule } from "../../node/ledger/module.ts";
-import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
+import type { Genesis } from "../../node/ledger/genesis.ts";
 import { LedgerState } from "../../node/ledger/state.ts";
-import { testKey } from "../helpers/ledger.ts";
+import { testKey, testValidatorsGenesis } from "../helpers/ledger.ts";
 
 const keys = [0, 1, 2].map((i) => testKey(`val${i}`));
-const genesis: Genesis = {
-  chainId: "cirrus-test",
-  genesisTime: "2026-01-01T00:00:00Z",
-  validators: keys.map((k, i) => ({
-    name: `val${i}`,
-    address: k.address,
-    pubKey: toHex(k.pubKey),
-    power: "10",
-  })),
-  accounts: [],
-  params: defaultParams(),
-};
+const genesis: Genesis = testValidatorsGenesis(keys);
 
 function stateDeciding(answer: ActiveValidator[] | null): LedgerState {
   const decider: LedgerModule = { name: "decider", txTypes: {}, validators: () => answer };

@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encode } from "cborg";
-import { sign, toHex } from "../../lib/crypto.ts";
+import { sign } from "../../lib/crypto.ts";
 import { voteSignBytes } from "../../consensus/codec.ts";
 import type { SignedVote, Vote } from "../../consensus/types.ts";
 import { Chain, type ValidatedBlock } from "../../node/chain.ts";
@@ -15,7 +15,7 @@ import { buildBlock } from "../../node/block_builder.ts";
 import { EvidencePool } from "../../node/evidence_pool.ts";
 import { validateEvidenceMessage } from "../../node/evidence_gossip.ts";
 import { cirrusLedger } from "../../node/ledger/default_ledger.ts";
-import { defaultParams, type Genesis } from "../../node/ledger/genesis.ts";
+import type { Genesis } from "../../node/ledger/genesis.ts";
 import { blockHash, decodeBlock, encodeBlock, evidenceHash } from "../../node/ledger/block.ts";
 import type { DuplicateVoteEvidence, Evidence } from "../../node/ledger/evidence.ts";
 import {
@@ -25,7 +25,7 @@ import {
   evidenceProblem,
   evidenceShapeProblem,
 } from "../../node/ledger/evidence_check.ts";
-import { type TestKey, testKey } from "../helpers/ledger.ts";
+import { type TestKey, testKey, testValidatorsGenesis } from "../helpers/ledger.ts";
 
 const CHAIN = "cirrus-test";
 const vals = [0, 1, 2, 3].map((i) => testKey(`val${i}`));
@@ -132,18 +132,7 @@ test("the pool de-duplicates, stays within its bounds, expires old pieces and fo
 /** A chain of 4 validators (keys val0..val3) at height 1, block 1 committed with a real commit. */
 async function chainAtHeight1(): Promise<{ chain: Chain; dir: string; mempool: Mempool }> {
   const dir = await Deno.makeTempDir({ prefix: "cirrus-evidence-" });
-  const genesis: Genesis = {
-    chainId: CHAIN,
-    genesisTime: "2026-01-01T00:00:00Z",
-    validators: vals.map((k, i) => ({
-      name: `val${i}`,
-      address: k.address,
-      pubKey: toHex(k.pubKey),
-      power: "10",
-    })),
-    accounts: [],
-    params: defaultParams(),
-  };
+  const genesis: Genesis = testValidatorsGenesis(vals, CHAIN);
   const chain = await Chain.open({ dir, genesis, ledger: cirrusLedger() });
   const mempool = new Mempool({ txsMax: 10, bytesMax: 1 << 20 });
   const bytes = await buildBlock({

@@ -41,6 +41,7 @@ pricing:
   minimum: "1"
 bidDeposit: "500000"
 reservationTimeoutBlocks: 30
+logLinesMax: 5000
 `;
 
 test("a full config parses to exact values (paths resolved against the config's dir)", () => {
@@ -70,6 +71,7 @@ test("a full config parses to exact values (paths resolved against the config's 
   });
   assert.is(c.bidDeposit, "500000");
   assert.is(c.reservationTimeoutBlocks, 30);
+  assert.is(c.logLinesMax, 5000);
   // caps apply to the explicit capacity too
   assert.equal(capacityFromConfig(c), {
     cpu: 4000,
@@ -102,6 +104,7 @@ test("a minimal config gets the defaults", () => {
     manifestTimeoutBlocks: 600,
     workloadGraceSeconds: 300,
     workloadCheckSeconds: 10,
+    logLinesMax: 1000,
   });
   assert.equal(D.hostPorts, [31000, 31999]);
   // kubernetes: kubeconfig defaults to ~/.kube/config under $HOME

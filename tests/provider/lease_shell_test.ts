@@ -37,6 +37,7 @@ import {
   SimDriver,
 } from "../../provider/mod.ts";
 import { type ChainClient, LEASE_PROTOCOL, ProviderService } from "../../provider/service.ts";
+import { runInteractiveShell } from "../../cli/lease_shell.ts";
 
 const CHAIN = "cirrus-test";
 const seed = (n: number) => new Uint8Array(32).fill(n);
@@ -157,6 +158,14 @@ test("the shell op on the wire: command required, replica and command only with 
     [{ op: "logs", replica: 1 }, /replica: only allowed with op "shell"/],
     [{ op: "status", service: "web" }, /service: only allowed with op "logs" or "shell"/],
     [{ op: "shell", command: ["x"], replica: -1 }, /replica: must be an integer/],
+    [{ op: "shell_io" }, /session: missing \(op "shell_io" talks to an open session\)/],
+    [{ op: "shell_io", session: "ab" }, /session: must be 16 bytes of lower-case hex/],
+    [
+      { op: "shell_io", session: "0".repeat(32), stdin: "x".repeat(4000) },
+      /stdin: must be base64 of at most 2048 bytes/,
+    ],
+    [{ op: "shell_io", session: "0".repeat(32), command: ["x"] }, /command: only allowed with op "shell"/],
+    [{ op: "shell", command: ["sh"], tty: true, cols: 0 }, /cols: must be an integer/],
   ];
   for (const [r, want] of refused) {
     let err: unknown;
@@ -228,6 +237,67 @@ if (!avail.ok) console.log(`SKIP podman lease shell: ${avail.reason}`);
       assert.match(replica.error!, /replica 3 of service web \(running replicas: 1\)/);
       const stranger = await p.send(await p.shell(["echo", "hi"], {}, STRANGER_SEED));
       assert.equal([stranger.ok, stranger.code], [false, "forbidden"]);
+
+      // interactive: stdin streamed through shell_io requests, output back, the exit code at the end
+      const sessions: string[] = [];
+      const session = (script: string, tty: boolean) => {
+        const out: Uint8Array[] = [];
+        const code = runInteractiveShell({
+          request: async (op, fields) => {
+            const req = await signLeaseRequest({
+              chainId: CHAIN,
+              leaseId: LEASE,
+              op,
+              ...fields,
+              timestamp: Date.now(),
+              nonce: newNonce(),
+            }, OWNER_SEED);
+            const r = await p.send(req) as unknown as Record<string, unknown>;
+            if (!r.ok) throw new Error(`${r.code}: ${r.error}`);
+            if (typeof r.session === "string") sessions.push(r.session);
+            return r;
+          },
+          stdin: new Blob([script]).stream(),
+          write: (b) => {
+            out.push(b);
+            return Promise.resolve();
+          },
+          open: { command: ["sh"], tty, cols: 100, rows: 30 },
+        });
+        return code.then((c) => ({
+          code: c,
+          text: new TextDecoder().decode(new Uint8Array(out.flatMap((b) => [...b]))),
+        }));
+      };
+      const piped = await session("echo hi; exit 3\n", false);
+      assert.equal(piped, { code: 3, text: "hi\n" });
+      const tty = await session("tty; echo $COLUMNS $TERM; exit 4\n", true);
+      assert.is(tty.code, 4);
+      assert.match(tty.text, /\/dev\/pts\/\d+/);
+      assert.match(tty.text, /100 xterm/);
+      // a session is its owner's and ends with its process
+      const gone = await p.send(
+        await signLeaseRequest({
+          chainId: CHAIN,
+          leaseId: LEASE,
+          op: "shell_io",
+          session: sessions[0]!,
+          timestamp: Date.now(),
+          nonce: newNonce(),
+        }, OWNER_SEED),
+      );
+      assert.equal([gone.ok, gone.code], [false, "not_found"]);
+      const strangerIo = await p.send(
+        await signLeaseRequest({
+          chainId: CHAIN,
+          leaseId: LEASE,
+          op: "shell_io",
+          session: sessions[1]!,
+          timestamp: Date.now(),
+          nonce: newNonce(),
+        }, STRANGER_SEED),
+      );
+      assert.equal([strangerIo.ok, strangerIo.code], [false, "forbidden"]);
     } finally {
       await p.stop();
       await driver.teardown(leaseIdOf(parseLeaseId(LEASE)!)).catch(() => {});

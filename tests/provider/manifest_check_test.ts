@@ -6,41 +6,8 @@ import type { Group, Manifest } from "../../auction/sdl/types.ts";
 import type { DeploymentDetail, LeaseInfo } from "../../auction/market/types.ts";
 import { addressOf, generatePrivateKey, publicKeyOf } from "../../lib/crypto.ts";
 import { checkLeaseAccess, checkManifestAgainstLease, type ManifestCheckInput } from "../../provider/mod.ts";
+import { HELLO_SDL as HELLO } from "../helpers/sdl.ts";
 
-/** examples/hello.yaml, inlined so that edits to the example do not move these tests. */
-const HELLO = `version: "2.0"
-services:
-  web:
-    image: localhost/busybox:latest
-    command: [sh, -c]
-    args: ["mkdir -p /www && echo hello from cirrus > /www/index.html && exec busybox httpd -f -p 8080 -h /www"]
-    expose:
-      - port: 8080
-        as: 80
-        to:
-          - global: true
-profiles:
-  compute:
-    web:
-      resources:
-        cpu:
-          units: 0.1
-        memory:
-          size: 64Mi
-        storage:
-          size: 128Mi
-  placement:
-    dcloud:
-      pricing:
-        web:
-          denom: ucrs
-          amount: 100
-deployment:
-  web:
-    dcloud:
-      profile: web
-      count: 1
-`;
 const addr = () => addressOf(publicKeyOf(generatePrivateKey()));
 const TENANT = addr();
 const STRANGER = addr();
@@ -307,6 +274,41 @@ test("after deployment update the new manifest is accepted and the old one refus
     "conflict",
     /differs from the chain's/,
   );
+});
+
+test("credentials whose host is not the image's registry are refused with both; matching ones are accepted", () => {
+  const withCreds = (image: string, host: string) =>
+    overAsk((m) => {
+      const svc = m[0]!.services[0]!;
+      svc.image = image;
+      svc.credentials = { host, username: "u", password: "hunter22" };
+    });
+  refused(
+    withCreds("ghcr.io/acme/app:1", "docker.io"),
+    "bad_request",
+    /service web: credentials are for registry docker\.io, but the image ghcr\.io\/acme\/app:1 pulls from ghcr\.io/,
+  );
+  refused(
+    withCreds("drupal", "evil.example.com"),
+    "bad_request",
+    /credentials are for registry evil\.example\.com/,
+  );
+  refused(withCreds("drupal", " "), "bad_request", /credentials\.host is empty/);
+  for (
+    const [image, host] of [
+      ["drupal", "https://index.docker.io/v1/"],
+      ["user/app", "docker.io"],
+      ["ghcr.io/acme/app:1", "GHCR.io"],
+      ["127.0.0.1:5000/x/y", "http://127.0.0.1:5000"],
+    ]
+  ) {
+    const r = checkManifestAgainstLease(withCreds(image!, host!));
+    assert.ok(r.ok, `${image} ${host}: ${r.ok ? "" : r.error}`);
+  }
+  // a refusal never repeats the password
+  const r = checkManifestAgainstLease(withCreds("quay.io/a/b", "docker.io"));
+  assert.not.ok(r.ok);
+  assert.not.match(JSON.stringify(r), /hunter22/);
 });
 
 test("lease access: the owner gets the lease, anyone else is forbidden", () => {

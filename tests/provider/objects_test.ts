@@ -16,6 +16,7 @@ import {
   leaseNamespace,
   leaseObjects,
   reconcile,
+  registryAuthJson,
   serviceObjectName,
   SimDriver,
 } from "../../provider/mod.ts";
@@ -349,6 +350,36 @@ test("golden: exposes -> container ports, host ports, one Service per exposed po
     () => leaseObjects(LEASE, group(RICH), { hostPorts: new Map() }),
     /no host port for api:53\/udp/,
   );
+});
+
+test("credentials: a dockerconfigjson Secret for the image's registry, named in imagePullSecrets; none without", () => {
+  const g = group(HELLO);
+  const svc = g.services[0]!;
+  svc.image = "ghcr.io/acme/app:1";
+  svc.credentials = { host: "https://GHCR.io/", username: "bot", password: "s3cret!", email: "b@x.io" };
+  const { objects } = leaseObjects(LEASE, g, { hostPorts: new Map([["web:8080/tcp", 30080]]) });
+  assert.equal(objects.map((o) => o.kind), ["Namespace", "Secret", "Deployment", "Service"]);
+  const secret = objects[1]!;
+  assert.is(secret.metadata.name, "web-pull");
+  assert.is(secret.type, "kubernetes.io/dockerconfigjson");
+  const data = (secret.data as Record<string, string>)[".dockerconfigjson"]!;
+  assert.equal(JSON.parse(atob(data)), {
+    auths: {
+      "ghcr.io": { username: "bot", password: "s3cret!", auth: btoa("bot:s3cret!"), email: "b@x.io" },
+    },
+  });
+  const pod = objects[2]!.spec.template.spec;
+  assert.equal(pod.imagePullSecrets, [{ name: "web-pull" }]);
+  // the password is in the Secret only (base64), nowhere else in the objects
+  assert.not.match(JSON.stringify(objects.filter((o) => o.kind !== "Secret")), /s3cret|czNjcmV0/);
+  // Docker Hub: also under its legacy key
+  assert.equal(
+    Object.keys(JSON.parse(registryAuthJson({ host: "docker.io", username: "u", password: "p" })).auths),
+    ["docker.io", "https://index.docker.io/v1/"],
+  );
+  const plain = leaseObjects(LEASE, group(HELLO), { hostPorts: new Map([["web:8080/tcp", 30080]]) }).objects;
+  assert.not.ok(plain.some((o) => o.kind === "Secret"));
+  assert.is(plain[1]!.spec.template.spec.imagePullSecrets, undefined);
 });
 
 test("namespace: deterministic, DNS-1123, <= 63 chars, distinct per lease; labels and lease id round trip", () => {

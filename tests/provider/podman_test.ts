@@ -20,12 +20,15 @@ import {
   runPodman,
 } from "../../provider/mod.ts";
 import { leaseIdOf } from "../../lib/ids.ts";
+import { LeaseLogs } from "../../provider/log_keeper.ts";
+import { startAuthRegistry } from "../helpers/auth_registry.ts";
 
 const avail = await podmanAvailable();
 if (!avail.ok) console.log(`SKIP podman e2e: ${avail.reason}`);
 const t = avail.ok ? test : test.skip;
 
 const HELLO = await Deno.readTextFile(new URL("../../examples/hello.yaml", import.meta.url));
+const PERSISTENT = await Deno.readTextFile(new URL("../../examples/persistent.yaml", import.meta.url));
 const RUN = `${Deno.pid}x${Date.now() % 100000}`;
 
 function group(sdl: string): ManifestGroup {
@@ -62,6 +65,8 @@ async function setup(): Promise<
         await runPodman({}, ["pod", "stop", "-t", "0", ...ids]);
         await runPodman({}, ["pod", "rm", "-f", ...ids]);
       }
+      const vols = await volumesOf(l);
+      if (vols.length > 0) await runPodman({}, ["volume", "rm", "-f", ...vols]);
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
@@ -74,6 +79,18 @@ async function podsOf(l: LeaseId): Promise<string[]> {
     "ps",
     "--format",
     "{{.Name}}",
+    "--filter",
+    `label=cirrus.network/namespace=${leaseNamespace(l)}`,
+  ]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Names of the podman volumes labelled with a lease's namespace. */
+async function volumesOf(l: LeaseId): Promise<string[]> {
+  const r = await runPodman({}, [
+    "volume",
+    "ls",
+    "-q",
     "--filter",
     `label=cirrus.network/namespace=${leaseNamespace(l)}`,
   ]);
@@ -288,6 +305,196 @@ t(
       await cleanup();
       await Deno.remove(other, { recursive: true }).catch(() => {});
       await Deno.remove(lost, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+t(
+  "persistent volume: a file survives a container restart, a redeploy and a provider restart; teardown removes the volume",
+  async () => {
+    const { driver, leases, cleanup, dir } = await setup();
+    try {
+      const l = lease(40);
+      leases.push(l);
+      const id = leaseIdOf(l);
+      const g = group(PERSISTENT);
+      await driver.deploy(l, g);
+      const vols = await volumesOf(l);
+      assert.is(vols.length, 1, `one volume: ${vols}`);
+      const ins = JSON.parse((await runPodman({}, ["volume", "inspect", vols[0]!])).stdout)[0];
+      assert.is(ins.Labels["cirrus.network/storage-class"], "beta3");
+      assert.is(ins.Labels["cirrus.network/provider"], "cirrus1podmantest");
+      const uri = (await waitState(driver, id, "web", /^running$/)).services[0]!.uris[0]!;
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 1, "one start so far");
+      const put = await driver.exec(id, {
+        command: ["sh", "-c", "echo kept > /data/note.txt"],
+        timeoutMs: 10_000,
+        outputMaxBytes: 1000,
+      });
+      assert.is(put.exitCode, 0, put.stderr);
+      const read = () =>
+        driver.exec(id, { command: ["cat", "/data/note.txt"], timeoutMs: 10_000, outputMaxBytes: 1000 });
+
+      // the container exits (code 1) and its restart policy starts it again, as after a crash (same
+      // container, a new process): the file and the first start's line are still there
+      const [pod] = await podsOf(l);
+      const crash = await driver.exec(id, {
+        command: ["touch", "/tmp/restart"],
+        timeoutMs: 10_000,
+        outputMaxBytes: 100,
+      });
+      assert.is(crash.exitCode, 0, crash.stderr);
+      const t0 = performance.now();
+      let restarts = 0;
+      while (performance.now() - t0 < 20_000 && restarts < 1) {
+        await new Promise((r) => setTimeout(r, 200));
+        restarts =
+          JSON.parse((await runPodman({}, ["container", "inspect", `${pod}-web`])).stdout)[0].RestartCount;
+      }
+      assert.is(restarts, 1, "restarted once");
+      await waitState(driver, id, "web", /^running$/);
+      assert.is((await read()).stdout, "kept\n");
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 2, "two starts");
+
+      // the provider restarts: reconcile adopts the running lease (nothing redeployed, nothing removed)
+      const restarted = new PodmanDriver({ stateDir: dir, provider: "cirrus1podmantest" });
+      assert.equal(await reconcile(restarted, [{ lease: l, group: g }]), {
+        removed: [],
+        redeployed: [],
+        errors: [],
+      });
+      // a redeploy (new pod, new container) mounts the same volume
+      await restarted.deploy(l, g);
+      await waitState(restarted, id, "web", /^running$/);
+      assert.is((await read()).stdout, "kept\n");
+      assert.is((await waitHttp(uri)).body.trim().split("\n").length, 3, "three starts");
+      assert.equal(await volumesOf(l), vols, "the same volume");
+
+      // a provider whose state dir was lost still knows the lease from the volume's labels
+      const lost = await Deno.makeTempDir({ prefix: "cirrus-podman-lost-" });
+      try {
+        assert.ok(
+          (await new PodmanDriver({ stateDir: lost, provider: "cirrus1podmantest" }).known()).includes(id),
+        );
+        assert.not.ok(
+          (await new PodmanDriver({ stateDir: lost, provider: "cirrus1other" }).known()).includes(id),
+        );
+      } finally {
+        await Deno.remove(lost, { recursive: true });
+      }
+
+      // the lease closes: pods and volume are gone
+      await restarted.teardown(id);
+      assert.equal(await podsOf(l), []);
+      assert.equal(await volumesOf(l), []);
+    } finally {
+      await cleanup();
+    }
+  },
+);
+
+t(
+  "kept logs: lines read incrementally (ties of one timestamp included) are numbered once, kept across a container restart, and the oldest dropped past linesMax",
+  async () => {
+    const { driver, leases, cleanup } = await setup();
+    try {
+      const l = lease(50);
+      leases.push(l);
+      const id = leaseIdOf(l);
+      // 50 lines at once (podman stamps many with one time), then the container exits and is restarted
+      // once (the second run stays up)
+      const sdl = HELLO.replace(
+        /args:\n\s+- .*\n/,
+        "args:\n      - for i in $(seq 1 50); do echo l$i; done; sleep 1; echo done; [ -e /tmp/ran ] && exec sleep 1000; touch /tmp/ran; sleep 1; exit 1\n",
+      );
+      await driver.deploy(l, group(sdl));
+      const logs = new LeaseLogs(driver, { linesMax: 80 });
+      const want = [...Array.from({ length: 50 }, (_, i) => `l${i + 1}`), "done"];
+      const t0 = performance.now();
+      let got: string[] = [];
+      let reads = 0;
+      while (performance.now() - t0 < 30_000) {
+        await logs.refresh(id);
+        reads++;
+        const r = logs.keeper.read(id, { tail: 1000 });
+        got = r.lines.map((x) => x.line);
+        if (Object.values(r.next)[0] === 2 * want.length) break;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      assert.ok(reads > 3, `read ${reads} times`);
+      // 102 lines were written over two runs of the container; the last 80 are kept, in order, once each
+      const all = [...want, ...want];
+      assert.equal(got, all.slice(-80));
+      const r = logs.keeper.read(id, { cursor: {} });
+      assert.equal(r.dropped.map((d) => d.lines), [22]);
+      assert.equal(r.lines.map((x) => x.seq), Array.from({ length: 80 }, (_, i) => 22 + i));
+      // resume from the middle: exactly the rest
+      const mid = r.lines[40]!;
+      const rest = logs.keeper.read(id, { cursor: { [mid.id]: mid.seq + 1 } });
+      assert.equal(rest.lines.map((x) => x.line), all.slice(-39));
+      assert.equal(rest.dropped, []);
+    } finally {
+      await cleanup();
+    }
+  },
+);
+
+t(
+  "credentials: the image is pulled with them (auth file removed after), wrong ones fail with a clear state; the password is in no status, file played or message",
+  async () => {
+    const password = "s3cret-pw-42";
+    const reg = await startAuthRegistry("localhost/busybox:latest", "tenant", password);
+    const dir = await Deno.makeTempDir({ prefix: "cirrus-podman-test-" });
+    const driver = new PodmanDriver({ stateDir: dir, insecureRegistries: [reg.host] });
+    const good = lease(60), bad = lease(61);
+    const authFiles = async () => {
+      const out: string[] = [];
+      for await (const e of Deno.readDir(await Deno.realPath(Deno.env.get("TMPDIR") ?? "/tmp"))) {
+        if (e.name.startsWith("cirrus-auth-")) out.push(e.name);
+      }
+      return out;
+    };
+    const before = await authFiles();
+    try {
+      const withCreds = (pw: string) => {
+        const g = group(HELLO);
+        g.services[0]!.image = reg.image;
+        g.services[0]!.credentials = { host: `http://${reg.host}`, username: "tenant", password: pw };
+        return g;
+      };
+      await driver.deploy(good, withCreds(password));
+      const st = await waitState(driver, leaseIdOf(good), "web", /^running$/);
+      assert.is((await waitHttp(st.services[0]!.uris[0]!)).status, 200);
+      assert.ok(
+        reg.requests.some((r) => r.authorized && r.path.includes("/manifests/")),
+        "pulled with the credentials",
+      );
+      assert.ok(reg.requests.some((r) => !r.authorized), "the registry did ask for them");
+
+      await driver.deploy(bad, withCreds("wrong-password"));
+      const failed = (await driver.status(leaseIdOf(bad))).services[0]!;
+      assert.is(failed.state, "failed: image not found");
+      assert.match(failed.message!, new RegExp(reg.image.replace(/[.]/g, "\\.")));
+
+      // the password is in no status, no played file, no auth file left behind
+      const seen = JSON.stringify([await driver.status(leaseIdOf(good)), failed]);
+      assert.not.match(seen, /s3cret|wrong-password/);
+      for await (const e of Deno.readDir(`${dir}/leases/${leaseNamespace(good)}`)) {
+        if (e.name.endsWith(".yaml")) {
+          assert.not.match(
+            await Deno.readTextFile(`${dir}/leases/${leaseNamespace(good)}/${e.name}`),
+            /s3cret/,
+          );
+        }
+      }
+      const mode = (await Deno.stat(`${dir}/leases/${leaseNamespace(good)}/lease.json`)).mode! & 0o777;
+      assert.is(mode, 0o600, "the stored manifest (with the credentials) is the provider's only");
+      assert.equal(await authFiles(), before);
+    } finally {
+      for (const l of [good, bad]) await driver.teardown(leaseIdOf(l)).catch(() => {});
+      await runPodman({}, ["rmi", "-f", reg.image]);
+      await reg.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 );

@@ -31,41 +31,8 @@ import {
   verifyManifestRequest,
 } from "../../provider/mod.ts";
 import { seededRng } from "../../lib/rng.ts";
+import { HELLO_SDL as HELLO } from "../helpers/sdl.ts";
 
-/** examples/hello.yaml, inlined so that edits to the example do not move these tests. */
-const HELLO = `version: "2.0"
-services:
-  web:
-    image: localhost/busybox:latest
-    command: [sh, -c]
-    args: ["mkdir -p /www && echo hello from cirrus > /www/index.html && exec busybox httpd -f -p 8080 -h /www"]
-    expose:
-      - port: 8080
-        as: 80
-        to:
-          - global: true
-profiles:
-  compute:
-    web:
-      resources:
-        cpu:
-          units: 0.1
-        memory:
-          size: 64Mi
-        storage:
-          size: 128Mi
-  placement:
-    dcloud:
-      pricing:
-        web:
-          denom: ucrs
-          amount: 100
-deployment:
-  web:
-    dcloud:
-      profile: web
-      count: 1
-`;
 const parsed = parseSdl(HELLO);
 if (!parsed.ok) throw new Error(parsed.errors.join("; "));
 const MANIFEST: Manifest = parsed.manifest;
@@ -287,6 +254,29 @@ test("lease request: round trip with logs options, verify gives the signer", asy
   const st = decodeLeaseRequest(encodeLeaseRequest(await leaseReq({ op: "events" })));
   assert.is(st.request.op, "events");
   assert.is(st.request.service, undefined);
+});
+
+test("lease request: a logs cursor round-trips; bad cursors are refused with the reason", async () => {
+  const s = await leaseReq({ op: "logs", follow: true, cursor: { "0123456789ab": 42, "ba9876543210": 0 } });
+  assert.equal(decodeLeaseRequest(encodeLeaseRequest(s)), s);
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "status", cursor: {} }),
+    /cursor: only allowed with op "logs"/,
+  );
+  const signed = await leaseReq({ op: "logs", cursor: { a: 1 } });
+  const asArray = new Uint8Array(encode({ ...signed.request, cursor: [1], signature: signed.signature }));
+  throwsProtocol(() => decodeLeaseRequest(asArray), /cursor: must be a map/);
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "logs", cursor: { a: -1 } }),
+    /cursor\.a: must be an integer/,
+  );
+  await assertRejectsProtocol(
+    () => leaseReq({ op: "logs", cursor: { a: 1.5 } }),
+    /cursor\.a: must be an integer/,
+  );
+  const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`c${i}`, i]));
+  await assertRejectsProtocol(() => leaseReq({ op: "logs", cursor: many }), /at most 64 containers, got 65/);
+  await assertRejectsProtocol(() => leaseReq({ op: "logs", cursor: { ["x".repeat(65)]: 1 } }), /cursor key/);
 });
 
 test("lease request: a tampered op fails the signature check", async () => {

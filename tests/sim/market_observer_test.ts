@@ -9,6 +9,7 @@ import type { CirrusNode } from "../../node/node.ts";
 import type { CommittedBlock } from "../../node/chain.ts";
 import { canonicalEncode } from "../../lib/cbor.ts";
 import { MarketObserver } from "../../cli/sim_market_observer.ts";
+import { testKey } from "../helpers/ledger.ts";
 
 type Event = { type: string; attrs: Record<string, string> };
 
@@ -37,7 +38,8 @@ function fakeNode(records: Record<string, object> = {}) {
   };
 }
 
-const O = "tenant/1/1/1";
+const TENANT = testKey("tenant").address, PA = testKey("pa").address, PB = testKey("pb").address;
+const O = `${TENANT}/1/1/1`;
 const opened: Event = { type: "order.opened", attrs: { order: O, maxPrice: "100" } };
 const bid = (provider: string, price: string): Event => ({
   type: "bid.placed",
@@ -50,8 +52,8 @@ const lease = (provider: string, price: string): Event => ({
 
 function observer() {
   return new MarketObserver({
-    providers: [{ address: "pa", cpu: 1000 }, { address: "pb", cpu: 1000 }],
-    cpuOf: (d) => (d === "tenant/1" ? 500 : null),
+    providers: [{ address: PA, cpu: 1000 }, { address: PB, cpu: 1000 }],
+    cpuOf: (d) => (d === `${TENANT}/1` ? 500 : null),
   });
 }
 
@@ -60,9 +62,9 @@ test("the lowest open bid wins: no violation; utilisation rises with the lease a
   const n = fakeNode();
   o.watch(n.node);
   n.commit(1, [opened]);
-  n.commit(2, [bid("pa", "50"), bid("pb", "40")]);
-  n.commit(3, [lease("pb", "40"), { type: "bid.lost", attrs: { order: O, provider: "pa" } }]);
-  n.commit(4, [{ type: "lease.closed", attrs: { lease: `${O}/pb`, provider: "pb", reason: "owner" } }]);
+  n.commit(2, [bid(PA, "50"), bid(PB, "40")]);
+  n.commit(3, [lease(PB, "40"), { type: "bid.lost", attrs: { order: O, provider: PA } }]);
+  n.commit(4, [{ type: "lease.closed", attrs: { lease: `${O}/${PB}`, provider: PB, reason: "owner" } }]);
   const m = o.metrics();
   assert.equal(m.violations, []);
   assert.equal(m.orders[0], {
@@ -73,7 +75,7 @@ test("the lowest open bid wins: no violation; utilisation rises with the lease a
     price: "40",
     priceRatio: 0.4,
     blocksToLease: 2,
-    provider: "pb",
+    provider: PB,
   });
   assert.equal(m.providers[1]!.utilisation, [[1, 0], [2, 0], [3, 0.5], [4, 0]]);
   assert.is(m.counts["leases.closed.owner"], 1);
@@ -84,24 +86,24 @@ test("a lease to a dearer bid, a price above the max, a bid that was withdrawn: 
   const n = fakeNode();
   o.watch(n.node);
   n.commit(1, [opened]);
-  n.commit(2, [bid("pa", "50"), bid("pb", "40")]);
-  n.commit(3, [lease("pa", "50")]);
-  assert.match(o.metrics().violations.join(";"), /bid of pb at .* was lower/);
+  n.commit(2, [bid(PA, "50"), bid(PB, "40")]);
+  n.commit(3, [lease(PA, "50")]);
+  assert.match(o.metrics().violations.join(";"), new RegExp(`bid of ${PB} at .* was lower`));
 
   const o2 = observer();
   const n2 = fakeNode();
   o2.watch(n2.node);
   n2.commit(1, [opened]);
-  n2.commit(2, [bid("pa", "150")]);
-  n2.commit(3, [lease("pa", "150")]);
+  n2.commit(2, [bid(PA, "150")]);
+  n2.commit(3, [lease(PA, "150")]);
   assert.match(o2.metrics().violations.join(";"), /above the order's max/);
 
   const o3 = observer();
   const n3 = fakeNode();
   o3.watch(n3.node);
   n3.commit(1, [opened]);
-  n3.commit(2, [bid("pa", "50"), { type: "bid.closed", attrs: { order: O, provider: "pa" } }]);
-  n3.commit(3, [lease("pa", "50")]);
+  n3.commit(2, [bid(PA, "50"), { type: "bid.closed", attrs: { order: O, provider: PA } }]);
+  n3.commit(3, [lease(PA, "50")]);
   assert.match(o3.metrics().violations.join(";"), /had no open bid/);
 });
 
@@ -110,10 +112,10 @@ test("an equal price goes to the earlier bid: a lease to the later one is report
   const n = fakeNode();
   o.watch(n.node);
   n.commit(1, [opened]);
-  n.commit(2, [bid("pb", "40")]);
-  n.commit(3, [bid("pa", "40")]);
-  n.commit(4, [lease("pa", "40")]);
-  assert.match(o.metrics().violations.join(";"), /bid of pb/);
+  n.commit(2, [bid(PB, "40")]);
+  n.commit(3, [bid(PA, "40")]);
+  n.commit(4, [lease(PA, "40")]);
+  assert.match(o.metrics().violations.join(";"), new RegExp(`bid of ${PB}`));
 });
 
 test("a negative escrow balance is reported", () => {
@@ -144,8 +146,8 @@ test("each height is read once, from the first node to commit it", () => {
   o.watch(b.node);
   a.commit(1, [opened]);
   b.commit(1, [opened]);
-  b.commit(2, [bid("pa", "50")]);
-  a.commit(2, [bid("pa", "50")]);
+  b.commit(2, [bid(PA, "50")]);
+  a.commit(2, [bid(PA, "50")]);
   const m = o.metrics();
   assert.is(m.orders.length, 1);
   assert.is(m.orders[0]!.bids, 1);

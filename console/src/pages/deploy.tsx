@@ -10,6 +10,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { DeploymentDetail } from "../../../auction/market/types.ts";
 import { groupsForTx } from "../../../auction/market/validate.ts";
+import { orderIdOfBid } from "../../../lib/ids.ts";
 import { DENOM } from "../../../lib/units.ts";
 import { eventsOf, get, post, sendManifests, sendTx, subscribe } from "../api.ts";
 import { priceText } from "../format.ts";
@@ -224,7 +225,7 @@ function AuctionView(p: {
   const manifestStarted = useRef(false);
   useEffect(() => {
     const orderIds = new Set(a.orders.map((o) => o.id));
-    const orderOf = (id: string) => id.split("/").slice(0, 4).join("/");
+    const orderOf = (id: string) => orderIdOfBid(id) ?? "";
     let live = true;
     let running = false;
     let again = false;

@@ -11,7 +11,7 @@ import type { DeploymentDetail, DeploymentInfo, LeaseInfo } from "../../../aucti
 import { followLogs, get, leaseCall, sendManifests, sendTx } from "../api.ts";
 import { groupsForTx } from "../../../auction/market/validate.ts";
 import { savedSdl, saveSdl, SdlEditor, useSdl } from "../sdl_editor.tsx";
-import { priceText, runwayText } from "../format.ts";
+import { priceText, runwayText, withoutOwner } from "../format.ts";
 import { useKey, usePoll } from "../store.ts";
 import { ShellTerminal } from "../terminal.tsx";
 import { Addr, ErrorText, Fields, Link, NeedKey, State } from "../ui.tsx";
@@ -170,7 +170,7 @@ export function DeploymentPage(p: { dseq: number }) {
               {d.orders.map((o) => (
                 <tr key={o.id}>
                   <td>
-                    <code>{o.id.split("/").slice(1).join("/")}</code>
+                    <code>{withoutOwner(o.id)}</code>
                   </td>
                   <td>
                     <State s={o.state} />

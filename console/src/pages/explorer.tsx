@@ -15,7 +15,7 @@ import type {
   ProviderInfo,
 } from "../../../auction/market/types.ts";
 import { get } from "../api.ts";
-import { priceText, shortId } from "../format.ts";
+import { priceText, shortId, withoutOwner } from "../format.ts";
 import { usePoll } from "../store.ts";
 import { Addr, ErrorText, Fields, Link, State } from "../ui.tsx";
 
@@ -490,7 +490,7 @@ export function OrdersPage() {
           {list.map((o) => (
             <tr key={o.id}>
               <td>
-                <Addr a={o.owner} /> <code>{o.id.split("/").slice(1).join("/")}</code>
+                <Addr a={o.owner} /> <code>{withoutOwner(o.id)}</code>
               </td>
               <td>
                 <State s={o.state} />
