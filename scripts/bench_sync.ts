@@ -5,7 +5,7 @@
  * never empty: about one tx per account per block), which gives the chain's own block rate; then a fresh home is made with
  * `node init --join` (the same code, `cli/node_join.ts`) against node0's RPC and a node started from
  * it (in this process, TCP) syncs to the height the chain had when it joined. Prints
- * `{blocks, txs, seconds, blocksPerSec, chainBlocksPerSec, speedup}` as the last line.
+ * `{blocks, txs, seconds, blocksPerSec, chainBlocksPerSec, speedup, firstBlockSeconds}` as the last line.
  *
  * Usage: ./cirrus --run-script scripts/bench_sync.ts [--blocks 300] [--accounts 40] [--base-port P]
  */
@@ -115,11 +115,17 @@ try {
   const t1 = performance.now();
   joiner = await CirrusNode.fromHome(home, { validator: false, transport: "tcp" });
   catchUpOnConnect(joiner); // as `node start` does
+  const started = (performance.now() - t1) / 1000;
+  let firstBlockS = -1;
   while (joiner.chain.height < target) {
     if (performance.now() - t1 > 600_000) throw new Error(`not synced in 10 min: at ${joiner.chain.height}`);
+    if (firstBlockS < 0 && joiner.chain.height > 0) firstBlockS = (performance.now() - t1) / 1000;
     await sleep(5);
   }
   const seconds = (performance.now() - t1) / 1000;
+  console.log(
+    `  node started in ${started.toFixed(2)} s, first block applied at ${firstBlockS.toFixed(2)} s`,
+  );
   const blocksPerSec = target / seconds;
   console.log(`  synced ${target} blocks in ${seconds.toFixed(2)} s (${blocksPerSec.toFixed(0)} blocks/s)`);
   const out = {
@@ -129,6 +135,7 @@ try {
     blocksPerSec: Math.round(blocksPerSec),
     chainBlocksPerSec: Number(chainBlocksPerSec.toFixed(1)),
     speedup: Number((blocksPerSec / chainBlocksPerSec).toFixed(1)),
+    firstBlockSeconds: Number(firstBlockS.toFixed(2)),
   };
   console.log(JSON.stringify(out));
 } finally {

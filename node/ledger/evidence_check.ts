@@ -59,7 +59,9 @@ export function duplicateVoteEvidence(x: SignedVote, y: SignedVote): DuplicateVo
 export function evidenceShapeProblem(ev: Evidence, chainId: string): string | null {
   if (ev.type !== "duplicate_vote") return `unknown evidence type ${String(ev.type)}`;
   const a = ev.voteA.vote, b = ev.voteB.vote;
-  if (a.chainId !== chainId || b.chainId !== chainId) return `evidence of another chain (${a.chainId})`;
+  if (a.chainId !== chainId || b.chainId !== chainId) {
+    return `votes of another chain (${a.chainId}, not ${chainId})`;
+  }
   if (a.validator !== b.validator) return "the two votes are by different validators";
   if (a.height !== b.height) return `the votes are for heights ${a.height} and ${b.height}`;
   if (a.round !== b.round) return `the votes are for rounds ${a.round} and ${b.round}`;

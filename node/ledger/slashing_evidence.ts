@@ -1,7 +1,7 @@
 /**
  * Evidence verification and punishment. A duplicate vote is punished once when: it is well formed,
- * both votes are for this chain, the same height, round and type, by the same validator, naming
- * different blocks, in canonical order (voteA's block hash sorts first, nil first); the infraction
+ * its shape passes `evidenceShapeProblem` (`evidence_check.ts`, the rule the consensus side applies
+ * too: one chain, height, round, type and validator, different blocks, canonical order); the infraction
  * is at most `evidenceMaxAgeBlocks` blocks and `evidenceMaxAgeMs` of block time old; the validator was
  * in the active set at that height (the stored sets); both signatures are valid over `voteSignBytes`
  * under its key; and it is not tombstoned already. Anything else is refused with a reason; a block
@@ -19,6 +19,7 @@ import { isPlainObject } from "../../lib/cbor.ts";
 import { voteSignBytes } from "../../consensus/codec.ts";
 import type { SignedVote, Vote } from "../../consensus/types.ts";
 import type { Evidence } from "./evidence.ts";
+import { evidenceShapeProblem } from "./evidence_check.ts";
 import type { LedgerState } from "./state.ts";
 import type { ApplyContext } from "./tx.ts";
 import { parseRatePpm, type StakingParams } from "./staking_params.ts";
@@ -95,17 +96,9 @@ export function evidenceProblemIn(
   if (shape) return `evidence: ${shape}`;
   const a = ev.voteA as unknown as SignedVote, b = ev.voteB as unknown as SignedVote;
   const va: Vote = a.vote, vb: Vote = b.vote;
-  if (va.chainId !== chainId || vb.chainId !== chainId) {
-    return `evidence: votes for chain ${va.chainId}/${vb.chainId}, not ${chainId}`;
-  }
-  if (va.validator !== vb.validator) return "evidence: votes by two different validators";
-  if (va.height !== vb.height || va.round !== vb.round || va.type !== vb.type) {
-    return "evidence: votes for different height, round or type";
-  }
-  if (va.blockHash === vb.blockHash) return "evidence: both votes name the same block (no equivocation)";
-  if (vb.blockHash === null || (va.blockHash !== null && va.blockHash > vb.blockHash)) {
-    return "evidence: votes not in canonical order (voteA's block hash must sort first, nil first)";
-  }
+  // the one definition of a duplicate vote's shape, shared with the consensus side
+  const dup = evidenceShapeProblem({ type: "duplicate_vote", voteA: a, voteB: b }, chainId);
+  if (dup) return `evidence: ${dup}`;
   const h = va.height;
   if (h >= height) return `evidence: infraction height ${h} is not below the block's height ${height}`;
   if (height - h > p.evidenceMaxAgeBlocks) {

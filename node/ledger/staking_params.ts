@@ -36,6 +36,11 @@ export interface StakingParams {
   evidenceMaxAgeMs: number;
   /** Most pieces of evidence a block may carry (more are skipped with a reason). */
   evidencePerBlockMax: number;
+  /**
+   * Largest change of a validator's commission in one `staking.edit_validator` ("0.01": one point up
+   * or down per edit; "1", the default: any), as the Cosmos SDK's max change rate.
+   */
+  commissionChangeMax: string;
 }
 
 /** Parts per million: the denominator of every staking fraction. */
@@ -57,6 +62,7 @@ export function defaultStakingParams(): StakingParams {
     evidenceMaxAgeBlocks: 1000,
     evidenceMaxAgeMs: 172_800_000,
     evidencePerBlockMax: 16,
+    commissionChangeMax: "1",
   };
 }
 
@@ -67,6 +73,12 @@ export function parseRatePpm(s: unknown): bigint | null {
   if (typeof s !== "string" || !RATE_RE.test(s)) return null;
   const [whole, frac = ""] = s.split(".");
   return BigInt(whole!) * PPM + BigInt(frac.padEnd(6, "0"));
+}
+
+/** Parts per million as the decimal fraction {@link parseRatePpm} reads (100000 -> "0.1"). */
+export function ratePpmString(ppm: number): string {
+  const frac = String(ppm % Number(PPM)).padStart(6, "0").replace(/0+$/, "");
+  return `${Math.floor(ppm / Number(PPM))}${frac ? `.${frac}` : ""}`;
 }
 
 /** Reason (prefixed by `path`) when `s` is not a fraction in [0, 1] with at most 6 decimals, else null. */
@@ -86,7 +98,12 @@ const INT_LIMITS = {
   evidencePerBlockMax: [0, 1000],
 } as const;
 const AMOUNTS = { minSelfBond: false, powerReduction: true, inflationPerBlock: false } as const;
-const RATES = ["slashFractionDoubleSign", "slashFractionDowntime", "minSignedPerWindow"] as const;
+const RATES = [
+  "slashFractionDoubleSign",
+  "slashFractionDowntime",
+  "minSignedPerWindow",
+  "commissionChangeMax",
+] as const;
 
 /**
  * Validates untrusted `params.staking` (missing fields take their defaults, unknown ones are errors);

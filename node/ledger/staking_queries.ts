@@ -10,7 +10,7 @@ import { decode } from "cborg";
 import { isAddress, toHex } from "../../lib/crypto.ts";
 import { type LedgerQuery, QueryError, type QueryRequest } from "./module.ts";
 import type { LedgerState } from "./state.ts";
-import { PPM } from "./staking_params.ts";
+import { ratePpmString } from "./staking_params.ts";
 import {
   decodeRecord,
   type DelegationRecord,
@@ -50,11 +50,6 @@ export interface ValidatorView {
   createdHeight: number;
 }
 
-function rate(ppm: number): string {
-  const frac = String(ppm % Number(PPM)).padStart(6, "0").replace(/0+$/, "");
-  return `${Math.floor(ppm / Number(PPM))}${frac ? `.${frac}` : ""}`;
-}
-
 function view(state: LedgerState, v: ValidatorRecord, active: ReadonlySet<string>): ValidatorView {
   const self = getDelegation(state, v.operator, v.operator);
   return {
@@ -62,7 +57,7 @@ function view(state: LedgerState, v: ValidatorRecord, active: ReadonlySet<string
     cons: v.cons,
     consPubKey: toHex(v.consPubKey),
     moniker: v.moniker,
-    commission: rate(v.commissionPpm),
+    commission: ratePpmString(v.commissionPpm),
     tokens: v.tokens.toString(),
     shares: v.shares.toString(),
     power: powerOf(v, stakingParamsOf(state)).toString(),

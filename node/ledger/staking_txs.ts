@@ -9,7 +9,7 @@ import { addressOf, fromHex, isAddress, isHex, isValidPublicKey } from "../../li
 import { canonicalEncode, exactKeysProblem, isPlainObject } from "../../lib/cbor.ts";
 import { uintProblem } from "../../lib/units.ts";
 import { type ApplyContext, type SignedTx, TxError, type TxHandler } from "./tx.ts";
-import { parseRatePpm, rateProblem } from "./staking_params.ts";
+import { parseRatePpm, ratePpmString, rateProblem } from "./staking_params.ts";
 import {
   getDelegation,
   getList,
@@ -231,7 +231,19 @@ const editValidator = handler(
     const v = mustValidator(ctx, stx.tx.from);
     const body = stx.tx.body;
     if (typeof body.moniker === "string") v.moniker = body.moniker;
-    if (typeof body.commission === "string") v.commissionPpm = Number(parseRatePpm(body.commission));
+    if (typeof body.commission === "string") {
+      const next = Number(parseRatePpm(body.commission));
+      // params stored by a chain made before commissionChangeMax existed: no limit
+      const max = Number(parseRatePpm(stakingParamsOf(ctx).commissionChangeMax ?? "1"));
+      if (Math.abs(next - v.commissionPpm) > max) {
+        throw new TxError(
+          `commission ${body.commission} is more than commissionChangeMax ${
+            stakingParamsOf(ctx).commissionChangeMax
+          } away from the current ${ratePpmString(v.commissionPpm)}`,
+        );
+      }
+      v.commissionPpm = next;
+    }
     putRecord(ctx, SK.validator(v.operator), v);
     ctx.emit("staking.edit_validator", { validator: v.operator });
   },

@@ -2,8 +2,9 @@
  * End to end with real processes, as a script would do it: `cirrus devnet` runs 2 validators; a new
  * home is made with `node init --join` against the RPC URL that `devnet.json` gives, `node start`
  * syncs and follows the chain, connected to both validators though bootstrapped to one; started with
- * `--validator`, `staking create-validator --node-home` puts it in the set and it signs commits (issue
- * 9's "a fifth node joins, stakes, is in the set"); at stop it leaves its peer file.
+ * `--validator`, `staking create-validator --node-home` puts it in the active set of exactly two heights
+ * after the tx's commit (`query validators --output json`), `query validator` shows its bond, and it
+ * signs commits (issue 9's "a fifth node joins, stakes, is in the set"); at stop it leaves its peer file.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -104,8 +105,59 @@ test("node init --join + node start: syncs, follows, finds the other validator, 
       info.home,
       "--node",
       info.nodes[0].rpc,
+      "--output",
+      "json",
     );
     assert.is(stake.code, 0, stake.stderr + stake.stdout);
+    const staked = JSON.parse(stake.stdout) as { height: number; operator: string; cons: string };
+    assert.is(staked.cons, joined.validator, "the consensus key is the one of node5's home");
+    const txHeight = staked.height;
+    assert.ok(txHeight > 0, `committed at height ${txHeight}`);
+
+    // In the active set two heights after the tx's commit, not later (and not before): a row's
+    // `active` is membership in the set of the query's height + 1, so every answer at height q says
+    // active exactly when q + 1 >= txHeight + 2. Polled through the RPC (the JSON that
+    // `query validators --output json` prints as is) until the set of txHeight + 2 was seen.
+    type Row = { operator: string; cons: string; active: boolean; tokens: string; selfBond: string };
+    const seen: { q: number; active: boolean }[] = [];
+    await waitFor(
+      async () => {
+        const r = await (await fetch(`${info.nodes[1].rpc}/query/validators`)).json() as {
+          height: number;
+          validators: Row[];
+        };
+        const row = r.validators.find((v) => v.cons === joined.validator);
+        seen.push({ q: r.height, active: row?.active === true });
+        return r.height + 1 >= txHeight + 2;
+      },
+      30_000,
+      `the set of height ${txHeight + 2}`,
+      50,
+    );
+    for (const { q, active } of seen) {
+      assert.is(active, q + 1 >= txHeight + 2, `active in the set of height ${q + 1} (tx at ${txHeight})`);
+    }
+    const list = await cli("query", "validators", "--output", "json", "--node", info.nodes[0].rpc);
+    assert.is(list.code, 0, list.stderr);
+    const listed = JSON.parse(list.stdout) as { height: number; validators: Row[] };
+    assert.ok(listed.height + 1 >= txHeight + 2);
+    const mine = listed.validators.find((v) => v.cons === joined.validator);
+    assert.ok(mine?.active, `query validators lists node5 as active: ${list.stdout}`);
+    assert.is(mine!.operator, staked.operator);
+    const one = await cli(
+      "query",
+      "validator",
+      joined.validator,
+      "--output",
+      "json",
+      "--node",
+      info.nodes[0].rpc,
+    );
+    assert.is(one.code, 0, one.stderr);
+    const v = JSON.parse(one.stdout) as Row;
+    assert.is(v.selfBond, "10000000", "query validator shows its bond");
+    assert.ok(BigInt(v.tokens) >= 10_000_000n, `tokens ${v.tokens}`);
+
     const signedBy = async (height: number): Promise<string[]> => {
       const r = await (await fetch(`${info.nodes[0].rpc}/query/block/${height}`)).json();
       return (r?.commit?.signatures ?? []) as string[];

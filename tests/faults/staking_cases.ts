@@ -7,6 +7,7 @@
  */
 import { loadHome } from "../../node/config.ts";
 import { toHex } from "../../lib/crypto.ts";
+import { parseRatePpm, PPM } from "../../node/ledger/staking_params.ts";
 import { type Cluster, sleep, until } from "./cluster.ts";
 import { type CaseContext, countLog, type FaultCase, progress, sendTx } from "./steps.ts";
 
@@ -51,7 +52,8 @@ async function bootSome(ctx: CaseContext, c: Cluster, idx: number[]): Promise<vo
 
 const doubleSignSlashed: FaultCase = {
   name: "double-sign slashed",
-  what: "a delegator bonds to node3, then node3 starts double-signing: it is slashed (5%) once and " +
+  what:
+    "a delegator bonds to node3, then node3 starts double-signing: it is slashed (slashFractionDoubleSign, 5%) once and " +
     "tombstoned within a few heights, its delegator loses 5%, it leaves the set, the 3 others go on",
   timeoutMs: 300_000,
   async run(ctx) {
@@ -73,9 +75,12 @@ const doubleSignSlashed: FaultCase = {
       return after?.tombstoned === true;
     }, 1_000);
     const v = after as ValidatorView | null;
-    const expected = bonded - bonded * 5n / 100n;
+    // the fraction as the chain's params say (genesis.params.staking.slashFractionDoubleSign)
+    const fraction = c.genesis.params.staking.slashFractionDoubleSign;
+    const ppm = parseRatePpm(fraction)!;
+    const expected = bonded - bonded * ppm / PPM;
     ctx.check(
-      "node3 is slashed 5%, jailed and tombstoned",
+      `node3 is slashed ${fraction} of its stake, jailed and tombstoned`,
       caught && v !== null && v.jailed && BigInt(v.tokens) === expected,
       v ? `tokens ${bonded} -> ${v.tokens} (expected ${expected}), jailed ${v.jailed}` : "no answer",
     );
@@ -91,7 +96,12 @@ const doubleSignSlashed: FaultCase = {
         "no record",
     );
     const left = await delegated(c, 0, staker.address, culprit);
-    ctx.check("its delegator lost 5%", left === "1900000", `delegation 2000000 -> ${left}`);
+    const leftExpected = 2_000_000n - 2_000_000n * ppm / PPM;
+    ctx.check(
+      `its delegator lost ${fraction} (slashFractionDoubleSign)`,
+      left === leftExpected.toString(),
+      `delegation 2000000 -> ${left} (expected ${leftExpected})`,
+    );
     await progress(ctx, c, honest, 8, 90_000, "the 3 others go on");
     const now = await validator(c, 0, culprit);
     ctx.check(

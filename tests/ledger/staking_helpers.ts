@@ -53,6 +53,7 @@ export function testStakingParams(over: Partial<StakingParams> = {}): StakingPar
     evidenceMaxAgeBlocks: 10,
     evidenceMaxAgeMs: 1_000_000,
     evidencePerBlockMax: 4,
+    commissionChangeMax: "1",
     ...over,
   };
 }

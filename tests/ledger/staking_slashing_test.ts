@@ -94,9 +94,9 @@ test("bad evidence is skipped with a reason; the block still commits and nothing
   assert.equal(rejectedReasons(ex), [
     "evidence: voteB's signature is invalid",
     `evidence: ${stranger.address} was not a validator at height 2`,
-    "evidence: votes for chain other-chain/other-chain, not cirrus-stake",
-    "evidence: votes not in canonical order (voteA's block hash must sort first, nil first)",
-    "evidence: both votes name the same block (no equivocation)",
+    "evidence: votes of another chain (other-chain, not cirrus-stake)",
+    "evidence: votes out of canonical order (voteA's block hash must sort first, nil first)",
+    "evidence: the two votes name the same block: no equivocation",
     "evidence: infraction height 4 is not below the block's height 4",
     "evidence: voteA.signature: must be 64 bytes",
   ]);

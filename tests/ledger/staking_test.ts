@@ -6,6 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { toHex } from "../../lib/crypto.ts";
+import { validateStakingParams } from "../../node/ledger/staking_params.ts";
 import { executeBlock, LedgerState, totalSupply, validateGenesis } from "../../node/ledger/mod.ts";
 import {
   assertThrowsAsync,
@@ -166,6 +167,41 @@ test("edit_validator changes moniker and commission; idle blocks write nothing",
   assert.equal([v.moniker, v.commission], ["renamed", "0.25"]);
   c.advanceTo(5);
   assert.is(c.block().writes.size, 0, "an idle block with everyone signing writes nothing");
+});
+
+test("commissionChangeMax bounds one edit's commission change, up and down; bad params are refused", async () => {
+  const c = new StakingChain({ commissionChangeMax: "0.05" });
+  const commission = () => c.query<{ commission: string }>("validator", val0.address).commission;
+  const before = commission();
+  await c.rejects(
+    val0,
+    "staking.edit_validator",
+    { commission: "0.06" },
+    `commission 0.06 is more than commissionChangeMax 0.05 away from the current ${before}`,
+  );
+  assert.is(commission(), before, "nothing changed");
+  await c.ok(val0, "staking.edit_validator", { commission: "0.05" });
+  await c.ok(val0, "staking.edit_validator", { commission: "0.1" });
+  await c.rejects(
+    val0,
+    "staking.edit_validator",
+    { commission: "0" },
+    "commission 0 is more than commissionChangeMax 0.05 away from the current 0.1",
+  );
+  await c.ok(val0, "staking.edit_validator", { moniker: "same rate" });
+  assert.is(commission(), "0.1");
+  const fail = (path: string, what: string): never => {
+    throw new Error(`${path}: ${what}`);
+  };
+  assert.throws(
+    () => validateStakingParams({ commissionChangeMax: "1.5" }, "params.staking", fail),
+    /params\.staking\.commissionChangeMax: must be a decimal fraction/,
+  );
+  assert.is(
+    validateStakingParams({}, "params.staking", fail).commissionChangeMax,
+    "1",
+    "default: any change",
+  );
 });
 
 test("bad input is refused with a reason and changes nothing", async () => {
