@@ -14,7 +14,7 @@ import {
   errorResponse,
   type FreshnessGuard,
   type LeaseEvent,
-  type LeaseOp,
+  type LeaseRequest,
   type LeaseResponse,
   type LogStreamFrame,
   type ProtocolErrorCode,
@@ -50,24 +50,11 @@ export interface LeaseAccess {
 /** How often a followed log is read again by default, ms. */
 export const LOG_FOLLOW_POLL_MS = 500;
 
+/** What a tenant asks of a lease: its signed request without the envelope (chain, lease, freshness, key). */
+export type LeaseAsk = Omit<LeaseRequest, "chainId" | "leaseId" | "timestamp" | "nonce" | "pubKey">;
+
 export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Promise<
-  | {
-    ok: true;
-    lease: LeaseInfo;
-    op: LeaseOp;
-    service?: string;
-    tail?: number;
-    follow?: boolean;
-    cursor?: Record<string, number>;
-    replica?: number;
-    command?: string[];
-    tty?: boolean;
-    cols?: number;
-    rows?: number;
-    session?: string;
-    stdin?: string;
-    eof?: boolean;
-  }
+  | ({ ok: true; lease: LeaseInfo } & LeaseAsk)
   | { ok: false; code: ProtocolErrorCode; error: string }
 > {
   let signed;
@@ -92,23 +79,8 @@ export async function authorizeLeaseRequest(d: LeaseAccess, req: Uint8Array): Pr
   // Nonces are remembered only for the lease's owner: a stranger's keys cannot fill the table.
   const stale = d.fresh.check(r.timestamp, r.nonce, d.now?.() ?? d.clock.now());
   if (stale) return { ok: false, code: "forbidden", error: stale };
-  return {
-    ok: true,
-    lease: lease as LeaseInfo,
-    op: r.op,
-    ...(r.service !== undefined ? { service: r.service } : {}),
-    ...(r.tail !== undefined ? { tail: r.tail } : {}),
-    ...(r.follow !== undefined ? { follow: r.follow } : {}),
-    ...(r.cursor !== undefined ? { cursor: r.cursor } : {}),
-    ...(r.replica !== undefined ? { replica: r.replica } : {}),
-    ...(r.command !== undefined ? { command: r.command } : {}),
-    ...(r.tty !== undefined ? { tty: r.tty } : {}),
-    ...(r.cols !== undefined ? { cols: r.cols } : {}),
-    ...(r.rows !== undefined ? { rows: r.rows } : {}),
-    ...(r.session !== undefined ? { session: r.session } : {}),
-    ...(r.stdin !== undefined ? { stdin: r.stdin } : {}),
-    ...(r.eof !== undefined ? { eof: r.eof } : {}),
-  };
+  const { chainId: _chain, leaseId: _lease, timestamp: _time, nonce: _nonce, pubKey: _key, ...ask } = r;
+  return { ok: true, lease: lease as LeaseInfo, ...ask };
 }
 
 export async function answerLeaseRequest(d: LeaseAccess, req: Uint8Array): Promise<Uint8Array> {
