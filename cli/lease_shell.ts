@@ -7,6 +7,7 @@
  * (`echo 'echo hi; exit 3' | cirrus lease shell L` prints hi and exits 3).
  * @module
  */
+import { fromBase64, toBase64 } from "../lib/crypto.ts";
 import { SHELL_STDIN_CHUNK_MAX_BYTES } from "../provider/protocol/mod.ts";
 
 /** What {@link runInteractiveShell} needs. */
@@ -19,19 +20,6 @@ export interface InteractiveIo {
   write(bytes: Uint8Array): Promise<void>;
   /** the open request's fields: command, service, replica, tty, cols, rows */
   open: Record<string, unknown>;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(b64: string): Uint8Array {
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 /** Runs an interactive session to its end; resolves with the remote exit code. */

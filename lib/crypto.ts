@@ -43,6 +43,21 @@ export function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+/** Standard base64 (with padding) of `bytes`; any length (encoded in chunks, never one huge call). */
+export function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/** Bytes of base64 text (the platform's forgiving decoder, `atob`); throws on text that is not base64. */
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
 /** True when `s` is strict lower-case, even-length hex (optionally of exactly `bytes` bytes). */
 export function isHex(s: unknown, bytes?: number): s is string {
   return typeof s === "string" && HEX_RE.test(s) && (bytes === undefined || s.length === 2 * bytes);

@@ -10,7 +10,7 @@
  * @module
  */
 import type { LeaseInfo } from "../auction/market/types.ts";
-import { toHex } from "../lib/crypto.ts";
+import { fromBase64, toBase64, toHex } from "../lib/crypto.ts";
 import type { Clock } from "../lib/clock.ts";
 import { type Attached, type ClusterDriver, NotFoundError } from "./cluster/driver.ts";
 import { errorResponse, type LeaseResponse } from "./protocol/mod.ts";
@@ -50,19 +50,6 @@ interface Session {
   exitCode?: number;
   idle: unknown;
   wake: (() => void) | undefined;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(b64: string): Uint8Array {
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 /** The provider's open interactive shells. */

@@ -34,6 +34,7 @@
  * - Ingress (same name as the Service) for a global tcp expose with `accept` hostnames: one rule per
  *   host, path `/`, to that Service's port.
  */
+import { toBase64 } from "../../lib/crypto.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Credentials, ManifestExpose, ManifestGroup, ManifestService } from "../../auction/sdl/types.ts";
@@ -279,7 +280,7 @@ export function registryAuthJson(c: Credentials): string {
   const entry: Record<string, string> = {
     username: c.username,
     password: c.password,
-    auth: btoa(String.fromCharCode(...new TextEncoder().encode(`${c.username}:${c.password}`))),
+    auth: toBase64(new TextEncoder().encode(`${c.username}:${c.password}`)),
   };
   if (c.email) entry.email = c.email;
   const auths: Record<string, Record<string, string>> = { [registry]: entry };
@@ -299,7 +300,7 @@ function pullSecretObject(
     kind: "Secret",
     metadata: { name: dnsLabel(`${dnsLabel(svc.name)}-pull`), namespace, labels: { ...labels } },
     type: "kubernetes.io/dockerconfigjson",
-    data: { ".dockerconfigjson": btoa(String.fromCharCode(...json)) },
+    data: { ".dockerconfigjson": toBase64(json) },
   };
 }
 

@@ -6,6 +6,7 @@
  * messages are scrubbed of it before they are kept.
  * @module
  */
+import { toBase64 } from "../../lib/crypto.ts";
 import type { Credentials } from "../../auction/sdl/types.ts";
 import { credentialsRegistry } from "../image_name.ts";
 import { registryAuthJson } from "./objects.ts";
@@ -14,7 +15,7 @@ import type { PodmanRun } from "./podman_network.ts";
 /** `text` with every occurrence of the credentials' password (and its basic-auth form) masked. */
 export function scrubSecret(text: string, c: Credentials): string {
   let out = text;
-  const basic = btoa(String.fromCharCode(...new TextEncoder().encode(`${c.username}:${c.password}`)));
+  const basic = toBase64(new TextEncoder().encode(`${c.username}:${c.password}`));
   for (const s of [c.password, basic]) {
     if (s.length >= 3) out = out.split(s).join("***");
   }
