@@ -8,8 +8,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { type Devnet, startDevnet } from "../../cli/devnet.ts";
 import { cli, root } from "../helpers/cli.ts";
+import { type PodmanDevnet, startPodmanDevnet } from "../helpers/podman_devnet.ts";
 import { podmanAvailable, runPodman } from "../../provider/cluster/podman.ts";
 import { leaseNamespace } from "../../provider/cluster/objects.ts";
 
@@ -21,54 +21,18 @@ if (!podman.ok) {
   );
   test.skip("persistent storage and logs that last with podman", () => {});
 } else {
-  let net: Devnet | null = null;
-  let dir = "";
-  // uvu reports a failing `before` hook as "(0 / 1)" without its error: keep it for the test to throw.
-  let startError: unknown = null;
+  let fx: PodmanDevnet | null = null;
   test.before(async () => {
-    dir = await Deno.makeTempDir({ prefix: "cirrus-tenant-e2e-" });
-    const basePort = 30000 + Math.floor(Math.random() * 300) * 100;
-    net = await startDevnet({
-      validators: 4,
-      dir,
-      accounts: 0,
-      providers: 2,
-      driver: "podman",
-      basePort,
-      quiet: true,
-      // Both providers bid on their own when they see the order; on a loaded machine one of them can
-      // take over a second, so the window (~3 s) is long enough for both bids to land in it.
-      marketParams: { bidWindowBlocks: 30 },
-    }).catch((e) => {
-      startError = e;
-      return null;
-    });
+    fx = await startPodmanDevnet("cirrus-tenant-e2e-");
   });
   test.after(async () => {
-    await net?.stop();
-    // Leftover pods and volumes of this devnet's providers (a failed run): remove them by label.
-    for (const p of net?.info.providers ?? []) {
-      const label = `label=cirrus.network/provider=${p.address}`;
-      const pods = (await runPodman({}, ["pod", "ps", "-q", "--filter", label])).stdout.split("\n").filter(
-        Boolean,
-      );
-      if (pods.length > 0) await runPodman({}, ["pod", "rm", "-f", ...pods]);
-      const vols = (await runPodman({}, ["volume", "ls", "-q", "--filter", label])).stdout.split("\n")
-        .filter(Boolean);
-      if (vols.length > 0) await runPodman({}, ["volume", "rm", "-f", ...vols]);
-    }
-    // Leftover pods of this devnet's leases (a failed run): remove them.
-    for (const p of net?.info.providers ?? []) {
-      if (p.home) await Deno.remove(join(p.home, "provider"), { recursive: true }).catch(() => {});
-    }
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await fx?.stop();
   });
 
   test("persistent storage keeps a file across a container restart; logs --follow survives a provider restart", async () => {
-    if (startError) {
-      throw new Error(`the devnet did not start: ${(startError as Error).message ?? startError}`);
-    }
-    const info = net!.info;
+    const net = fx!.net();
+    const dir = fx!.dir;
+    const info = net.info;
     const common = ["--home", info.home, "--node", info.nodes[0]!.rpc];
     const providerProc = info.nodes.length;
     const create = async (file: string) => {
@@ -155,7 +119,7 @@ if (!podman.ok) {
         lines.push(...parts);
         if (!restarted && lines.includes("n8")) {
           restarted = true;
-          await net!.restart(providerProc); // the libp2p stream drops for real
+          await net.restart(providerProc); // the libp2p stream drops for real
         }
       }
     } finally {
