@@ -10,7 +10,12 @@ import { Keystore } from "../node/keystore.ts";
 import { toHex } from "../lib/crypto.ts";
 import { parseLeaseId } from "../lib/ids.ts";
 import type { Manifest } from "../auction/sdl/types.ts";
-import { decodeResponse, signLeaseRequest, signManifestRequest } from "../provider/protocol/mod.ts";
+import {
+  decodeResponse,
+  type ServiceView,
+  signLeaseRequest,
+  signManifestRequest,
+} from "../provider/protocol/mod.ts";
 import { LEASE_PROTOCOL, MANIFEST_PROTOCOL } from "../provider/service.ts";
 import { followWithResume, ProviderRefusal } from "./lease_logs.ts";
 import { runInteractiveShell } from "./lease_shell.ts";
@@ -34,17 +39,6 @@ interface LeaseRow {
   provider: string;
   state: string;
   price: { denom: string; amount: string };
-}
-
-/** One service's status as a provider reports it. */
-export interface ServiceView {
-  name: string;
-  image?: string;
-  ready: number;
-  total: number;
-  uris: string[];
-  state?: string;
-  message?: string;
 }
 
 function nonce(): string {

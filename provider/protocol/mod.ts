@@ -45,6 +45,7 @@ export {
   PROTOCOL_ERROR_CODES,
   type ProtocolErrorCode,
   type ProtocolResponse,
+  type ServiceView,
   type SignedLeaseRequest,
   type SignedManifestRequest,
 } from "./wire_schema.ts";

@@ -167,6 +167,12 @@ export interface LeaseStatusPayload {
   message?: string;
 }
 
+/**
+ * One service of a `status` answer as a client reads it: {@link ServiceStatus} with `image` and
+ * `state` optional (a provider may leave them out). Used by the CLI and the console.
+ */
+export type ServiceView = Omit<ServiceStatus, "image" | "state"> & { image?: string; state?: string };
+
 /** One entry of a lease's event log. */
 export interface LeaseEvent {
   height: number;

@@ -16,6 +16,7 @@ import { useKey, usePoll } from "../store.ts";
 import { ShellTerminal } from "../terminal.tsx";
 import { Addr, ErrorText, Fields, Link, NeedKey, State } from "../ui.tsx";
 import type { UnlockedKey } from "../vault.ts";
+import type { ServiceView } from "../../../provider/protocol/mod.ts";
 
 /** The deployments list. */
 export function DeploymentsPage() {
@@ -194,16 +195,6 @@ export function DeploymentPage(p: { dseq: number }) {
       )}
     </section>
   );
-}
-
-interface ServiceView {
-  name: string;
-  image?: string;
-  ready: number;
-  total: number;
-  uris: string[];
-  state?: string;
-  message?: string;
 }
 
 /** One lease: chain state and close reason; provider status, logs, events, shell. */
